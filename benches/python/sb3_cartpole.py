@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Stable-Baselines3 PPO baseline for ganglion's CartPole time-to-solve benchmark.
+
+Trains SB3 PPO on gymnasium CartPole-v1 with the RL-Zoo hyperparameters and
+stops as soon as the deterministic policy solves the task:
+
+  * 8 envs (DummyVecEnv via make_vec_env), n_steps=32, batch_size=256,
+    gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
+    learning_rate linear 1e-3 -> 0 and clip_range linear 0.2 -> 0 over
+    --max-steps, MlpPolicy default net, torch.set_num_threads(1), CPU.
+  * Stop rule: every --eval-every total env steps (summed over all 8 envs),
+    run --eval-episodes fresh episodes of a separate CartPole-v1 env with the
+    deterministic policy; stop as soon as the mean return >= --threshold.
+    The eval env is seeded once from --seed, so its episode sequence is
+    deterministic but each evaluation sees new episodes.
+  * wall_s is measured from just before model construction to the stop,
+    eval time included (the same rule applies to the ganglion side).
+
+Run (venv from benches/python/setup_venv.sh):
+
+    $HOME/.cache/ganglion-venv/bin/python benches/python/sb3_cartpole.py --seed 1 --json
+
+With --json a single JSON line is printed:
+    {"framework":"sb3","seed":..,"solved":..,"env_steps":..,"wall_s":..,
+     "evals":[{"steps":..,"mean_return":..},...],"versions":{...}}
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import stable_baselines3
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+ENV_ID = "CartPole-v1"
+N_ENVS = 8
+# Offset so the eval env's seed never coincides with a training env's seed
+# (make_vec_env seeds training env i with seed + i).
+EVAL_SEED_OFFSET = 10_000
+
+
+def linear(start):
+    """SB3 schedule: progress_remaining goes 1 -> 0 over total_timesteps."""
+    return lambda progress_remaining: start * progress_remaining
+
+
+def evaluate(model, env, episodes):
+    """Mean undiscounted return of the deterministic policy over `episodes`."""
+    returns = []
+    for _ in range(episodes):
+        obs, _ = env.reset()
+        done, total = False, 0.0
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+class EvalStopCallback(BaseCallback):
+    """Evaluates each time num_timesteps crosses a multiple of eval_every;
+    returns False (stopping learn()) once mean return >= threshold."""
+
+    def __init__(self, eval_env, eval_every, episodes, threshold, log):
+        super().__init__()
+        self.eval_env = eval_env
+        self.eval_every = eval_every
+        self.episodes = episodes
+        self.threshold = threshold
+        self.log = log
+        self.next_eval = eval_every
+        self.evals = []
+        self.solved = False
+
+    def _on_step(self):
+        if self.num_timesteps < self.next_eval:
+            return True
+        # One vec step may cross more than one multiple if eval_every < n_envs.
+        while self.next_eval <= self.num_timesteps:
+            self.next_eval += self.eval_every
+        mean_return = evaluate(self.model, self.eval_env, self.episodes)
+        self.evals.append({"steps": int(self.num_timesteps), "mean_return": mean_return})
+        if self.log:
+            print(f"steps={self.num_timesteps:7d} mean_return={mean_return:7.2f}",
+                  file=sys.stderr, flush=True)
+        if mean_return >= self.threshold:
+            self.solved = True
+            return False
+        return True
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=8192,
+                   help="evaluate every N total env steps (all envs)")
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--threshold", type=float, default=475.0)
+    p.add_argument("--max-steps", type=int, default=200_000,
+                   help="step budget; also the horizon of the linear schedules")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    args = p.parse_args()
+
+    torch.set_num_threads(1)
+
+    vec_env = make_vec_env(ENV_ID, n_envs=N_ENVS, seed=args.seed)
+    eval_env = gym.make(ENV_ID)
+    eval_env.reset(seed=args.seed + EVAL_SEED_OFFSET)  # later resets continue this RNG
+    callback = EvalStopCallback(eval_env, args.eval_every, args.eval_episodes,
+                                args.threshold, log=not args.json)
+
+    t0 = time.perf_counter()
+    model = PPO(
+        "MlpPolicy",
+        vec_env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear(1e-3),
+        clip_range=linear(0.2),
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
+    model.learn(total_timesteps=args.max_steps, callback=callback)
+    wall_s = time.perf_counter() - t0
+
+    result = {
+        "framework": "sb3",
+        "seed": args.seed,
+        "solved": callback.solved,
+        "env_steps": int(model.num_timesteps),
+        "wall_s": round(wall_s, 3),
+        "evals": callback.evals,
+        "versions": {
+            "sb3": stable_baselines3.__version__,
+            "torch": torch.__version__,
+            "gymnasium": gym.__version__,
+        },
+    }
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")))
+    else:
+        state = "solved" if result["solved"] else "NOT solved"
+        print(f"sb3 seed={args.seed}: {state} after {result['env_steps']} env steps, "
+              f"{result['wall_s']:.2f} s wall ({len(result['evals'])} evals)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+//! ganglion-sim: rapier3d worlds behind one `Env` trait, for training,
+//! evaluation and tests. Observations are exact simulator state.
+
+pub mod cartpole;
+pub mod env;
+pub mod rng;
+pub mod space;
+pub mod vec_env;
+
+pub use env::{ENV_NAMES, Env, StepResult, UnknownEnv, make_env};
+pub use rng::{Rng, derive_seed};
+pub use space::{EnvSpec, Space};
+pub use vec_env::{EpisodeStats, VecEnv};

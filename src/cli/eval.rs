@@ -1,0 +1,149 @@
+//! `ganglion eval` and `ganglion demo`: run an ONNX policy through tract in the
+//! rapier simulation for N seeded episodes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use crate::learn::{EvalReport, evaluate};
+use crate::policy::{ActionSpec, ModelCard, OnnxPolicy};
+use crate::sim::make_env;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Environment name (cartpole, cartpole-continuous).
+    pub env: String,
+    /// ONNX policy file; its model card (`.card.toml`) is used when present.
+    #[arg(long)]
+    pub policy: PathBuf,
+    #[arg(long, default_value_t = 100)]
+    pub episodes: usize,
+    /// Seed of the episodes' initial states.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[arg(long, default_value_t = 100)]
+    pub episodes: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Policy to run (default: the shipped models/cartpole-ppo.onnx).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `eval --json` prints.
+#[derive(Serialize, Debug)]
+pub struct EvalOutput {
+    pub env: String,
+    pub policy: String,
+    #[serde(flatten)]
+    pub report: EvalReport,
+}
+
+/// Loads a policy for `env`: with its card when there is one (checking that the
+/// card is for this env's spaces), else from the env's spaces alone.
+pub fn load_policy(env_name: &str, path: &Path) -> Result<OnnxPolicy> {
+    let env = make_env(env_name)?;
+    let spec = env.spec();
+    let obs_dim = spec.observation.flat_dim();
+    let action = ActionSpec::from_space(&spec.action);
+    if crate::policy::card::card_path(path).exists() {
+        let card = ModelCard::load_for(path)?;
+        if card.obs_dim != obs_dim || card.action != action {
+            anyhow::bail!(
+                "{}: the model card says obs_dim {} and action {:?}, but `{env_name}` has obs_dim {obs_dim} and action {:?}",
+                path.display(),
+                card.obs_dim,
+                card.action,
+                action
+            );
+        }
+    }
+    OnnxPolicy::load(path, obs_dim, action)
+}
+
+/// The one evaluation path shared by `eval`, `demo` and training reports.
+pub fn eval_policy_file(env_name: &str, path: &Path, episodes: usize, seed: u64) -> Result<EvalOutput> {
+    let mut env = make_env(env_name)?;
+    let mut policy = load_policy(env_name, path)?;
+    let report = evaluate(&mut policy, env.as_mut(), episodes, seed)
+        .with_context(|| format!("running {}", path.display()))?;
+    Ok(EvalOutput {
+        env: env_name.to_string(),
+        policy: path.display().to_string(),
+        report,
+    })
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let out = eval_policy_file(&args.env, &args.policy, args.episodes, args.seed)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        let r = &out.report;
+        println!(
+            "{} on {}: {} episodes (seed {}), mean return {:.1} ± {:.1}, min {:.0}, max {:.0}",
+            out.policy, out.env, r.episodes, r.seed, r.mean_return, r.std_return, r.min_return, r.max_return
+        );
+    }
+    Ok(())
+}
+
+pub const SHIPPED_CARTPOLE: &str = "models/cartpole-ppo.onnx";
+pub const SOLVED_RETURN: f64 = 475.0;
+
+pub fn demo(args: DemoArgs) -> Result<()> {
+    let path = args
+        .policy
+        .clone()
+        .unwrap_or_else(|| super::repo_path(SHIPPED_CARTPOLE));
+    let card = ModelCard::load_for(&path).ok();
+    let sha_note = match &card {
+        Some(c) => match c.verify_sha256(&path) {
+            Ok(()) => "sha256 matches its card".to_string(),
+            Err(e) => format!("WARNING: {e}"),
+        },
+        None => "no model card".to_string(),
+    };
+    let started = std::time::Instant::now();
+    let out = eval_policy_file("cartpole", &path, args.episodes, args.seed)?;
+    let wall = started.elapsed().as_secs_f64();
+    if args.json {
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    let r = &out.report;
+    println!("ganglion demo — CartPole on rapier3d, policy run by tract-onnx");
+    println!("  policy   {} ({sha_note})", path.display());
+    if let Some(c) = &card {
+        println!("  trained  `{}`", c.command);
+    }
+    println!(
+        "  episodes {} (seed {}), {} control steps in {:.2} s",
+        r.episodes,
+        r.seed,
+        (r.mean_length * r.episodes as f64).round(),
+        wall
+    );
+    println!(
+        "  return   mean {:.1} ± {:.1}, min {:.0}, max {:.0} (500 is the cap)",
+        r.mean_return, r.std_return, r.min_return, r.max_return
+    );
+    let verdict = if r.mean_return >= SOLVED_RETURN {
+        "SOLVED"
+    } else {
+        "not solved"
+    };
+    println!("  verdict  {verdict} (CartPole-v1 threshold: mean ≥ {SOLVED_RETURN})");
+    Ok(())
+}

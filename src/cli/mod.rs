@@ -1,0 +1,56 @@
+//! Command-line interface: argument definitions (clap) and dispatch. One module
+//! per command family.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod eval;
+pub mod train;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ganglion",
+    version,
+    about = "Robot control runtime: train policies in rapier3d, run them with tract, safely.",
+    long_about = "ganglion trains control policies in rapier3d simulations (PPO), exports them \
+to ONNX, and runs them with tract in a closed loop.\n\nStart with `ganglion demo`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a policy in simulation and export it to ONNX with a model card.
+    Train(train::TrainArgs),
+    /// Evaluate an ONNX policy for N seeded episodes.
+    Eval(eval::EvalArgs),
+    /// Run the shipped CartPole policy in the rapier simulation and report.
+    Demo(eval::DemoArgs),
+    /// Benchmarks against baselines measured in the same run.
+    Bench(bench::BenchArgs),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Demo(a) => eval::demo(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// Resolves a repository-relative path (e.g. `models/...`) from the working
+/// directory, falling back to the source tree so commands work from anywhere.
+pub fn repo_path(rel: &str) -> PathBuf {
+    let p = Path::new(rel);
+    if p.exists() || p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    if fallback.exists() { fallback } else { p.to_path_buf() }
+}

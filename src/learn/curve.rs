@@ -1,0 +1,114 @@
+//! Learning curves: one row per training iteration, written as CSV and drawn
+//! as a PNG (plotters, with an embedded font so no system fonts are needed).
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvePoint {
+    pub steps: usize,
+    pub wall_s: f64,
+    pub train_mean_return: Option<f64>,
+    pub eval_mean_return: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LearningCurve {
+    pub points: Vec<CurvePoint>,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or_default()
+}
+
+impl LearningCurve {
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("steps,wall_s,train_mean_return,eval_mean_return\n");
+        for p in &self.points {
+            s.push_str(&format!(
+                "{},{:.3},{},{}\n",
+                p.steps,
+                p.wall_s,
+                opt(p.train_mean_return),
+                opt(p.eval_mean_return)
+            ));
+        }
+        s
+    }
+
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_csv()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Draws training and evaluation returns against environment steps.
+    pub fn write_png(&self, path: &Path, title: &str) -> Result<()> {
+        register_font();
+        let max_steps = self.points.last().map(|p| p.steps).unwrap_or(1).max(1) as f64;
+        let max_ret = self
+            .points
+            .iter()
+            .flat_map(|p| [p.train_mean_return, p.eval_mean_return])
+            .flatten()
+            .fold(1.0f64, f64::max);
+        let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+        let draw = || -> Result<(), Box<dyn std::error::Error>> {
+            root.fill(&WHITE)?;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 24))
+                .margin(16)
+                .x_label_area_size(44)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0.0..max_steps, 0.0..max_ret * 1.05)?;
+            chart
+                .configure_mesh()
+                .x_desc("environment steps")
+                .y_desc("mean episode return")
+                .label_style(("sans-serif", 14))
+                .draw()?;
+            let train: Vec<(f64, f64)> = self
+                .points
+                .iter()
+                .filter_map(|p| p.train_mean_return.map(|r| (p.steps as f64, r)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(train, BLUE.stroke_width(2)))?
+                .label("training (last 100 episodes)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+            let eval: Vec<(f64, f64)> = self
+                .points
+                .iter()
+                .filter_map(|p| p.eval_mean_return.map(|r| (p.steps as f64, r)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(eval.clone(), RED.stroke_width(2)))?
+                .label("evaluation (deterministic)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
+            chart.draw_series(eval.into_iter().map(|p| Circle::new(p, 3, RED.filled())))?;
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()?;
+            root.present()?;
+            Ok(())
+        };
+        draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+    }
+}
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // DejaVu Sans is embedded by the `dejavu` crate; registering can only fail
+        // on a malformed font, which would show as missing text, not a crash.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}

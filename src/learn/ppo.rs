@@ -1,0 +1,389 @@
+//! PPO (clipped surrogate, GAE, value loss, entropy bonus, minibatch epochs,
+//! advantage normalisation, linear schedules) for the `ActorCritic` model, on a
+//! `VecEnv`. Defaults are the RL-Zoo CartPole-v1 hyperparameters, so runs
+//! compare directly with Stable-Baselines3.
+
+use std::time::Instant;
+
+use ganglion_sim::{Env, Rng, VecEnv, derive_seed};
+use serde::{Deserialize, Serialize};
+
+use super::actor_critic::{ActorCritic, NativeActor};
+use super::curve::{CurvePoint, LearningCurve};
+use super::dist::{categorical, gaussian};
+use super::eval::{EvalReport, evaluate};
+use crate::nn::{Activation, Adam, LinearSchedule, MlpCache, clip_grad_norm};
+use crate::policy::ActionSpec;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PpoConfig {
+    pub n_envs: usize,
+    pub n_steps: usize,
+    pub batch_size: usize,
+    pub n_epochs: usize,
+    pub gamma: f32,
+    pub gae_lambda: f32,
+    pub learning_rate: LinearSchedule,
+    pub clip_range: LinearSchedule,
+    pub ent_coef: f32,
+    pub vf_coef: f32,
+    pub max_grad_norm: f32,
+    pub normalize_advantage: bool,
+    /// Horizon of the linear schedules, and the step budget.
+    pub total_timesteps: usize,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub log_std_init: f32,
+    /// Environment worker threads (results do not depend on it).
+    pub threads: usize,
+    /// Evaluate the deterministic policy every this many env steps (0: never).
+    pub eval_every: usize,
+    pub eval_episodes: usize,
+    /// Stop as soon as an evaluation's mean return reaches this.
+    pub stop_at: Option<f64>,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        PpoConfig {
+            n_envs: 8,
+            n_steps: 32,
+            batch_size: 256,
+            n_epochs: 20,
+            gamma: 0.98,
+            gae_lambda: 0.8,
+            learning_rate: LinearSchedule {
+                start: 1e-3,
+                end: 0.0,
+            },
+            clip_range: LinearSchedule {
+                start: 0.2,
+                end: 0.0,
+            },
+            ent_coef: 0.0,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            normalize_advantage: true,
+            total_timesteps: 100_000,
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            log_std_init: 0.0,
+            threads: 2,
+            eval_every: 8192,
+            eval_episodes: 20,
+            stop_at: None,
+        }
+    }
+}
+
+/// Per-iteration report handed to the progress callback.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub iteration: usize,
+    pub steps: usize,
+    pub total_steps: usize,
+    /// Mean return of the last (up to) 100 finished training episodes.
+    pub mean_return: Option<f64>,
+    pub last_eval: Option<f64>,
+}
+
+pub struct PpoOutcome {
+    /// The model with the best evaluation (or the final one if never evaluated).
+    pub model: ActorCritic,
+    pub curve: LearningCurve,
+    pub steps: usize,
+    pub wall_s: f64,
+    pub best_eval: Option<EvalReport>,
+    /// Whether `stop_at` was reached.
+    pub solved: bool,
+}
+
+/// Trains a policy on `venv`; `eval_env` is a separate environment for the
+/// periodic deterministic evaluations.
+pub fn train(
+    cfg: &PpoConfig,
+    venv: &mut VecEnv,
+    eval_env: &mut dyn Env,
+    seed: u64,
+    mut on_progress: impl FnMut(&Progress),
+) -> PpoOutcome {
+    let start = Instant::now();
+    let spec = venv.spec().clone();
+    let od = spec.observation.flat_dim();
+    let ad = spec.action.flat_dim();
+    let action_spec = ActionSpec::from_space(&spec.action);
+    let head = action_spec.head_dim();
+    let discrete = spec.action.is_discrete();
+    let n_envs = venv.num_envs();
+    let rollout = cfg.n_steps * n_envs;
+
+    let mut rng = Rng::new(derive_seed(seed, 0xA11CE));
+    let mut model = ActorCritic::new(
+        od,
+        action_spec,
+        &cfg.hidden,
+        cfg.activation,
+        cfg.log_std_init,
+        &mut rng,
+    );
+    let mut opt = Adam::new(model.num_params()).with_eps(1e-5);
+
+    // Rollout storage, [t][env] flattened.
+    let mut obs_buf = vec![0.0f32; rollout * od];
+    let mut act_buf = vec![0.0f32; rollout * ad];
+    let mut logp_buf = vec![0.0f32; rollout];
+    let mut val_buf = vec![0.0f32; rollout];
+    let mut rew_buf = vec![0.0f32; rollout];
+    let mut done_buf = vec![false; rollout];
+    let mut adv_buf = vec![0.0f32; rollout];
+    let mut ret_buf = vec![0.0f32; rollout];
+    let mut actions = vec![0.0f32; n_envs * ad];
+
+    let mut actor_cache = MlpCache::default();
+    let mut critic_cache = MlpCache::default();
+    let mut one_cache = MlpCache::default();
+
+    let mb = cfg.batch_size.min(rollout).max(1);
+    let mut mb_obs = vec![0.0f32; mb * od];
+    let mut d_head = vec![0.0f32; mb * head];
+    let mut d_value = vec![0.0f32; mb];
+    let mut indices: Vec<usize> = (0..rollout).collect();
+
+    let mut recent: std::collections::VecDeque<f32> = std::collections::VecDeque::with_capacity(100);
+    let mut curve = LearningCurve::default();
+    let mut best: Option<(EvalReport, Vec<f32>)> = None;
+    let mut solved = false;
+    let mut steps = 0usize;
+    let mut iteration = 0usize;
+    let mut next_eval = cfg.eval_every;
+    let mut last_eval = None;
+
+    venv.reset();
+    while steps < cfg.total_timesteps {
+        iteration += 1;
+        let progress = steps as f32 / cfg.total_timesteps.max(1) as f32;
+        let lr = cfg.learning_rate.at(progress);
+        let clip = cfg.clip_range.at(progress);
+
+        // ---- Collect a rollout -------------------------------------------------
+        for t in 0..cfg.n_steps {
+            let row = t * n_envs;
+            obs_buf[row * od..(row + n_envs) * od].copy_from_slice(venv.obs());
+            let values = model
+                .critic
+                .forward(&model.params, venv.obs(), n_envs, &mut critic_cache);
+            val_buf[row..row + n_envs].copy_from_slice(values);
+            let out = model
+                .actor
+                .forward(&model.params, venv.obs(), n_envs, &mut actor_cache);
+            for e in 0..n_envs {
+                let o = &out[e * head..(e + 1) * head];
+                let a = &mut actions[e * ad..(e + 1) * ad];
+                let lp = if discrete {
+                    let k = categorical::sample(o, &mut rng);
+                    a[0] = k as f32;
+                    categorical::logp_entropy(o, k).0
+                } else {
+                    let log_std = &model.params[model.log_std_offset.unwrap_or(0)..][..head];
+                    gaussian::sample(o, log_std, &mut rng, a);
+                    gaussian::logp_entropy(o, log_std, a).0
+                };
+                logp_buf[row + e] = lp;
+            }
+            act_buf[row * ad..(row + n_envs) * ad].copy_from_slice(&actions);
+            venv.step(&actions);
+            steps += n_envs;
+            for e in 0..n_envs {
+                let mut r = venv.rewards()[e];
+                if venv.truncated()[e] {
+                    // Time limits are not terminal: bootstrap from the value of
+                    // the state the episode was cut in.
+                    let fo = &venv.final_obs()[e * od..(e + 1) * od];
+                    let v = model.critic.forward(&model.params, fo, 1, &mut one_cache)[0];
+                    r += cfg.gamma * v;
+                }
+                rew_buf[row + e] = r;
+                done_buf[row + e] = venv.terminated()[e] || venv.truncated()[e];
+            }
+            for f in venv.finished() {
+                if recent.len() == 100 {
+                    recent.pop_front();
+                }
+                recent.push_back(f.episode_return);
+            }
+        }
+
+        // ---- GAE -------------------------------------------------------------
+        let last_values = model
+            .critic
+            .forward(&model.params, venv.obs(), n_envs, &mut critic_cache)
+            .to_vec();
+        for e in 0..n_envs {
+            let mut gae = 0.0f32;
+            for t in (0..cfg.n_steps).rev() {
+                let i = t * n_envs + e;
+                let next_value = if t + 1 == cfg.n_steps {
+                    last_values[e]
+                } else {
+                    val_buf[i + n_envs]
+                };
+                let nonterminal = if done_buf[i] { 0.0 } else { 1.0 };
+                let delta = rew_buf[i] + cfg.gamma * next_value * nonterminal - val_buf[i];
+                gae = delta + cfg.gamma * cfg.gae_lambda * nonterminal * gae;
+                adv_buf[i] = gae;
+                ret_buf[i] = gae + val_buf[i];
+            }
+        }
+
+        // ---- Optimise ----------------------------------------------------------
+        for _epoch in 0..cfg.n_epochs {
+            rng.shuffle(&mut indices);
+            for batch in indices.chunks(mb) {
+                let n = batch.len();
+                for (j, &i) in batch.iter().enumerate() {
+                    mb_obs[j * od..(j + 1) * od].copy_from_slice(&obs_buf[i * od..(i + 1) * od]);
+                }
+                let (adv_mean, adv_std) = if cfg.normalize_advantage && n > 1 {
+                    let m = batch.iter().map(|&i| adv_buf[i]).sum::<f32>() / n as f32;
+                    // Unbiased std, as torch's `std()` in Stable-Baselines3.
+                    let v = batch.iter().map(|&i| (adv_buf[i] - m).powi(2)).sum::<f32>()
+                        / (n - 1) as f32;
+                    (m, v.sqrt() + 1e-8)
+                } else {
+                    (0.0, 1.0)
+                };
+                model.grads.fill(0.0);
+                d_head[..n * head].fill(0.0);
+                let log_std: Vec<f32> = model.log_std().to_vec();
+                let mut d_log_std = vec![0.0f32; log_std.len()];
+                let inv_n = 1.0 / n as f32;
+                {
+                    let out = model
+                        .actor
+                        .forward(&model.params, &mb_obs, n, &mut actor_cache);
+                    for (j, &i) in batch.iter().enumerate() {
+                        let o = &out[j * head..(j + 1) * head];
+                        let a = &act_buf[i * ad..(i + 1) * ad];
+                        let new_lp = if discrete {
+                            categorical::logp_entropy(o, a[0] as usize).0
+                        } else {
+                            gaussian::logp_entropy(o, &log_std, a).0
+                        };
+                        let ratio = (new_lp - logp_buf[i]).exp();
+                        let adv = (adv_buf[i] - adv_mean) / adv_std;
+                        // loss = −min(r·A, clip(r)·A): the gradient flows through
+                        // r only where the unclipped term is the minimum.
+                        let unclipped = ratio * adv;
+                        let clipped = ratio.clamp(1.0 - clip, 1.0 + clip) * adv;
+                        let c_logp = if unclipped <= clipped {
+                            -adv * ratio * inv_n
+                        } else {
+                            0.0
+                        };
+                        // Entropy bonus: loss −= ent_coef·H (mean over batch).
+                        let c_ent = -cfg.ent_coef * inv_n;
+                        let d = &mut d_head[j * head..(j + 1) * head];
+                        if discrete {
+                            categorical::backward(o, a[0] as usize, c_logp, c_ent, d);
+                        } else {
+                            gaussian::backward(o, &log_std, a, c_logp, c_ent, d, &mut d_log_std);
+                        }
+                    }
+                }
+                model.actor.backward(
+                    &model.params,
+                    &d_head[..n * head],
+                    n,
+                    &mut actor_cache,
+                    &mut model.grads,
+                );
+                {
+                    let values = model
+                        .critic
+                        .forward(&model.params, &mb_obs, n, &mut critic_cache);
+                    for (j, &i) in batch.iter().enumerate() {
+                        // vf_coef · mean((V − R)²)
+                        d_value[j] = cfg.vf_coef * 2.0 * (values[j] - ret_buf[i]) * inv_n;
+                    }
+                }
+                model.critic.backward(
+                    &model.params,
+                    &d_value[..n],
+                    n,
+                    &mut critic_cache,
+                    &mut model.grads,
+                );
+                if let Some(o) = model.log_std_offset {
+                    for (g, d) in model.grads[o..].iter_mut().zip(&d_log_std) {
+                        *g += d;
+                    }
+                }
+                clip_grad_norm(&mut model.grads, cfg.max_grad_norm);
+                let ActorCritic { params, grads, .. } = &mut model;
+                opt.update(params, grads, lr);
+            }
+        }
+
+        // ---- Evaluate, record ----------------------------------------------------
+        let mean_return = if recent.is_empty() {
+            None
+        } else {
+            Some(recent.iter().map(|r| *r as f64).sum::<f64>() / recent.len() as f64)
+        };
+        let mut eval_mean = None;
+        if cfg.eval_every > 0 && steps >= next_eval {
+            while next_eval <= steps {
+                next_eval += cfg.eval_every;
+            }
+            let mut actor = NativeActor::new(&model);
+            let report = evaluate(
+                &mut actor,
+                eval_env,
+                cfg.eval_episodes,
+                derive_seed(seed, 0xE7A1),
+            )
+            .expect("native actor matches its env by construction");
+            eval_mean = Some(report.mean_return);
+            last_eval = Some(report.mean_return);
+            let better = best
+                .as_ref()
+                .is_none_or(|(b, _)| report.mean_return >= b.mean_return);
+            let reached = cfg.stop_at.is_some_and(|t| report.mean_return >= t);
+            if better {
+                best = Some((report, model.params.clone()));
+            }
+            if reached {
+                solved = true;
+            }
+        }
+        curve.points.push(CurvePoint {
+            steps,
+            wall_s: start.elapsed().as_secs_f64(),
+            train_mean_return: mean_return,
+            eval_mean_return: eval_mean,
+        });
+        on_progress(&Progress {
+            iteration,
+            steps,
+            total_steps: cfg.total_timesteps,
+            mean_return,
+            last_eval,
+        });
+        if solved {
+            break;
+        }
+    }
+
+    let best_eval = best.as_ref().map(|(r, _)| r.clone());
+    if let Some((_, params)) = best {
+        model.params = params;
+    }
+    PpoOutcome {
+        model,
+        curve,
+        steps,
+        wall_s: start.elapsed().as_secs_f64(),
+        best_eval,
+        solved,
+    }
+}

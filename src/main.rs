@@ -1,0 +1,14 @@
+//! The `ganglion` command line. Each subcommand lives in `ganglion::cli`.
+
+use clap::Parser;
+
+fn main() {
+    let cli = ganglion::cli::Cli::parse();
+    if let Err(err) = ganglion::cli::run(cli) {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,20 @@
+//! Training math, llm.c style: each layer's forward and backward side by side,
+//! parameters, gradients and optimiser moments in flat `Vec<f32>` buffers, and a
+//! finite-difference gradient check per layer (see `gradcheck`). CPU here; a
+//! CUDA path mirroring it op for op comes behind the `cuda` feature.
+
+pub mod activation;
+pub mod gemm;
+pub mod init;
+pub mod linear;
+pub mod mlp;
+pub mod onnx;
+pub mod optim;
+
+#[cfg(test)]
+mod gradcheck;
+
+pub use activation::Activation;
+pub use linear::Linear;
+pub use mlp::{Mlp, MlpCache};
+pub use optim::{Adam, LinearSchedule, clip_grad_norm};

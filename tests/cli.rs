@@ -1,0 +1,70 @@
+//! The `ganglion` binary end to end: train → files on disk → eval --json, and
+//! bad input → a clear error and exit code 2, not a panic.
+
+use std::process::Command;
+
+fn ganglion() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ganglion"))
+}
+
+#[test]
+fn train_then_eval_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.onnx");
+    let st = ganglion()
+        .args(["train", "cartpole", "--algo", "ppo", "--seed", "5", "--steps", "2048"])
+        .args(["--eval-every", "1024", "--eval-episodes", "2", "--final-episodes", "3", "--json"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    for ext in ["onnx", "critic.onnx", "card.toml", "curve.csv", "curve.png"] {
+        let p = out.with_extension(ext);
+        assert!(p.exists() && std::fs::metadata(&p).unwrap().len() > 0, "{}", p.display());
+    }
+    let csv = std::fs::read_to_string(out.with_extension("curve.csv")).unwrap();
+    assert!(csv.starts_with("steps,wall_s,train_mean_return,eval_mean_return"));
+    assert_eq!(csv.lines().count(), 1 + 2048 / 256);
+
+    let ev = ganglion()
+        .args(["eval", "cartpole", "--episodes", "4", "--seed", "2", "--json", "--policy"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(ev.status.success(), "{}", String::from_utf8_lossy(&ev.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(v["env"], "cartpole");
+    assert_eq!(v["episodes"], 4);
+    for key in ["policy", "mean_return", "std_return", "min_return"] {
+        assert!(!v[key].is_null(), "missing {key}: {v}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"not onnx").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["eval".into(), "cartpole".into(), "--policy".into(), junk.display().to_string()],
+            "junk.onnx",
+        ),
+        (
+            vec!["eval".into(), "moonbase".into(), "--policy".into(), junk.display().to_string()],
+            "unknown environment `moonbase`",
+        ),
+        (
+            vec!["train".into(), "cartpole".into(), "--algo".into(), "sac".into()],
+            "unknown --algo `sac`",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = ganglion().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
