@@ -12,27 +12,58 @@ fn train_then_eval_json() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny.onnx");
     let st = ganglion()
-        .args(["train", "cartpole", "--algo", "ppo", "--seed", "5", "--steps", "2048"])
-        .args(["--eval-every", "1024", "--eval-episodes", "2", "--final-episodes", "3", "--json"])
+        .args([
+            "train", "cartpole", "--algo", "ppo", "--seed", "5", "--steps", "2048",
+        ])
+        .args([
+            "--eval-every",
+            "1024",
+            "--eval-episodes",
+            "2",
+            "--final-episodes",
+            "3",
+            "--json",
+        ])
         .arg("--out")
         .arg(&out)
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     for ext in ["onnx", "critic.onnx", "card.toml", "curve.csv", "curve.png"] {
         let p = out.with_extension(ext);
-        assert!(p.exists() && std::fs::metadata(&p).unwrap().len() > 0, "{}", p.display());
+        assert!(
+            p.exists() && std::fs::metadata(&p).unwrap().len() > 0,
+            "{}",
+            p.display()
+        );
     }
     let csv = std::fs::read_to_string(out.with_extension("curve.csv")).unwrap();
     assert!(csv.starts_with("steps,wall_s,train_mean_return,eval_mean_return"));
     assert_eq!(csv.lines().count(), 1 + 2048 / 256);
 
     let ev = ganglion()
-        .args(["eval", "cartpole", "--episodes", "4", "--seed", "2", "--json", "--policy"])
+        .args([
+            "eval",
+            "cartpole",
+            "--episodes",
+            "4",
+            "--seed",
+            "2",
+            "--json",
+            "--policy",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(ev.status.success(), "{}", String::from_utf8_lossy(&ev.stderr));
+    assert!(
+        ev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ev.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&ev.stdout).unwrap();
     assert_eq!(v["env"], "cartpole");
     assert_eq!(v["episodes"], 4);
@@ -48,15 +79,30 @@ fn bad_inputs_are_errors_not_panics() {
     std::fs::write(&junk, b"not onnx").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (
-            vec!["eval".into(), "cartpole".into(), "--policy".into(), junk.display().to_string()],
+            vec![
+                "eval".into(),
+                "cartpole".into(),
+                "--policy".into(),
+                junk.display().to_string(),
+            ],
             "junk.onnx",
         ),
         (
-            vec!["eval".into(), "moonbase".into(), "--policy".into(), junk.display().to_string()],
+            vec![
+                "eval".into(),
+                "moonbase".into(),
+                "--policy".into(),
+                junk.display().to_string(),
+            ],
             "unknown environment `moonbase`",
         ),
         (
-            vec!["train".into(), "cartpole".into(), "--algo".into(), "sac".into()],
+            vec![
+                "train".into(),
+                "cartpole".into(),
+                "--algo".into(),
+                "sac".into(),
+            ],
             "unknown --algo `sac`",
         ),
     ];

@@ -17,7 +17,10 @@ fn perturbed_model(action: ActionSpec, activation: Activation, seed: u64) -> Act
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -41,10 +44,16 @@ fn actor_and_critic_round_trip() {
         let mut worst = 0.0f32;
         for _ in 0..50 {
             let obs: Vec<f32> = (0..5).map(|_| 2.0 * rng.normal()).collect();
-            let native = model.actor.forward(&model.params, &obs, 1, &mut cache).to_vec();
+            let native = model
+                .actor
+                .forward(&model.params, &obs, 1, &mut cache)
+                .to_vec();
             let onnx = actor.raw_output(&obs).unwrap();
             worst = worst.max(max_diff(&native, &onnx));
-            let v_native = model.critic.forward(&model.params, &obs, 1, &mut cache).to_vec();
+            let v_native = model
+                .critic
+                .forward(&model.params, &obs, 1, &mut cache)
+                .to_vec();
             let v_onnx = critic.raw_output(&obs).unwrap();
             worst = worst.max(max_diff(&v_native, &v_onnx));
             // The action the policy takes agrees with the native head.

@@ -7,7 +7,14 @@ use ganglion::sim::Rng;
 
 fn exported(dir: &std::path::Path) -> std::path::PathBuf {
     let mut rng = Rng::new(1);
-    let m = ActorCritic::new(4, ActionSpec::Discrete { n: 2 }, &[8], Activation::Tanh, 0.0, &mut rng);
+    let m = ActorCritic::new(
+        4,
+        ActionSpec::Discrete { n: 2 },
+        &[8],
+        Activation::Tanh,
+        0.0,
+        &mut rng,
+    );
     let p = dir.join("p.onnx");
     m.export_onnx(&p, &[]).unwrap();
     p
@@ -29,7 +36,12 @@ fn garbage_and_truncated_files() {
         ("empty", Vec::new()),
         ("text", b"this is not an onnx file".to_vec()),
         ("truncated", good[..good.len() / 2].to_vec()),
-        ("noise", (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
+        (
+            "noise",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
     ] {
         let path = dir.path().join(format!("{name}.onnx"));
         std::fs::write(&path, &bytes).unwrap();
@@ -45,10 +57,20 @@ fn mismatched_shapes_name_the_tensor() {
     let dir = tempfile::tempdir().unwrap();
     let path = exported(dir.path());
     let msg = err_text(OnnxPolicy::load(&path, 6, ActionSpec::Discrete { n: 2 }));
-    assert!(msg.contains("input `obs`") && msg.contains("[1, 6]"), "{msg}");
+    assert!(
+        msg.contains("input `obs`") && msg.contains("[1, 6]"),
+        "{msg}"
+    );
     let msg = err_text(OnnxPolicy::load(&path, 4, ActionSpec::Discrete { n: 3 }));
-    assert!(msg.contains("output `logits`") && msg.contains("[1, 3]"), "{msg}");
-    let msg = err_text(OnnxPolicy::load(&path, 4, ActionSpec::Continuous { dim: 1 }));
+    assert!(
+        msg.contains("output `logits`") && msg.contains("[1, 3]"),
+        "{msg}"
+    );
+    let msg = err_text(OnnxPolicy::load(
+        &path,
+        4,
+        ActionSpec::Continuous { dim: 1 },
+    ));
     assert!(msg.contains("output `logits`"), "{msg}");
 }
 

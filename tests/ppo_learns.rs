@@ -22,7 +22,19 @@ fn ppo_improves_cartpole_return() {
     let mut eval_env = make_env("cartpole").unwrap();
     let out = train(&cfg, &mut venv, eval_env.as_mut(), 3, |_| {});
     let eval = out.best_eval.expect("evaluated at the end");
-    let first = out.curve.points.iter().find_map(|p| p.train_mean_return).unwrap();
-    assert!(first < 60.0, "the first episodes should look random: {first}");
-    assert!(eval.mean_return >= 150.0, "eval mean return {}", eval.mean_return);
+    let first = out
+        .curve
+        .points
+        .iter()
+        .find_map(|p| p.train_mean_return)
+        .unwrap();
+    assert!(
+        first < 60.0,
+        "the first episodes should look random: {first}"
+    );
+    assert!(
+        eval.mean_return >= 150.0,
+        "eval mean return {}",
+        eval.mean_return
+    );
 }

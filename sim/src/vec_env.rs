@@ -77,9 +77,7 @@ impl Chunk {
         for i in 0..self.slots.len() {
             let obs = &mut self.obs[i * od..(i + 1) * od];
             let slot = &mut self.slots[i];
-            let r = slot
-                .env
-                .step(&self.actions[i * ad..(i + 1) * ad], obs);
+            let r = slot.env.step(&self.actions[i * ad..(i + 1) * ad], obs);
             slot.episode_return += r.reward;
             slot.length += 1;
             self.rewards[i] = r.reward;
@@ -95,7 +93,8 @@ impl Chunk {
                 slot.episode += 1;
                 slot.episode_return = 0.0;
                 slot.length = 0;
-                let seed = derive_seed(derive_seed(self.base_seed, slot.index as u64), slot.episode);
+                let seed =
+                    derive_seed(derive_seed(self.base_seed, slot.index as u64), slot.episode);
                 slot.env.reset(seed, obs);
             }
         }
@@ -239,11 +238,17 @@ impl VecEnv {
     /// [`VecEnv::final_obs`].
     pub fn step(&mut self, actions: &[f32]) {
         let ad = self.spec.action.flat_dim();
-        assert_eq!(actions.len(), self.n * ad, "VecEnv::step: wrong action count");
+        assert_eq!(
+            actions.len(),
+            self.n * ad,
+            "VecEnv::step: wrong action count"
+        );
         let mut offset = 0;
         for chunk in &mut self.chunks {
             let len = chunk.actions.len();
-            chunk.actions.copy_from_slice(&actions[offset..offset + len]);
+            chunk
+                .actions
+                .copy_from_slice(&actions[offset..offset + len]);
             offset += len;
         }
         self.run(false);
@@ -252,11 +257,7 @@ impl VecEnv {
     fn run(&mut self, reset: bool) {
         if self.workers.is_empty() {
             for chunk in &mut self.chunks {
-                if reset {
-                    chunk.reset()
-                } else {
-                    chunk.step()
-                }
+                if reset { chunk.reset() } else { chunk.step() }
             }
         } else {
             let chunks = std::mem::take(&mut self.chunks);
@@ -343,7 +344,11 @@ mod tests {
             for (i, a) in actions.iter_mut().enumerate() {
                 // A fixed, state-dependent controller so trajectories differ per env.
                 let o = &v.obs()[i * 4..i * 4 + 4];
-                *a = if o[2] + 0.1 * o[3] + ((t + i) % 7) as f32 * 0.01 > 0.0 { 1.0 } else { 0.0 };
+                *a = if o[2] + 0.1 * o[3] + ((t + i) % 7) as f32 * 0.01 > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                };
             }
             v.step(&actions);
             trace.extend_from_slice(v.obs());
@@ -376,7 +381,11 @@ mod tests {
                 let fo = &v.final_obs()[i * 4..i * 4 + 4];
                 // The final state is out of bounds; the new obs is a fresh start.
                 assert!(fo[0].abs() > 2.4 || fo[2].abs() > 0.2094);
-                assert!(v.obs()[i * 4..i * 4 + 4].iter().all(|x| x.abs() <= 0.05 + 1e-6));
+                assert!(
+                    v.obs()[i * 4..i * 4 + 4]
+                        .iter()
+                        .all(|x| x.abs() <= 0.05 + 1e-6)
+                );
                 return;
             }
         }

@@ -83,9 +83,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if no_baseline { None } else { python.as_deref() },
         )?,
         BenchKind::Vecenv { steps, threads } => vecenv(steps, threads),
-        BenchKind::Latency { policy, iters } => {
-            latency(&super::repo_path(&policy.to_string_lossy()), iters, python.as_deref())?
-        }
+        BenchKind::Latency { policy, iters } => latency(
+            &super::repo_path(&policy.to_string_lossy()),
+            iters,
+            python.as_deref(),
+        )?,
     };
     if args.json {
         println!("{}", serde_json::to_string(&result)?);
@@ -147,7 +149,12 @@ fn train_cartpole(
         ..Default::default()
     };
     eprintln!("ganglion PPO on rapier CartPole (seed {seed}) ...");
-    let mut venv = VecEnv::new(|| make_env("cartpole").expect("registered"), cfg.n_envs, cfg.threads, seed);
+    let mut venv = VecEnv::new(
+        || make_env("cartpole").expect("registered"),
+        cfg.n_envs,
+        cfg.threads,
+        seed,
+    );
     let mut eval_env = make_env("cartpole")?;
     let outcome = train(&cfg, &mut venv, eval_env.as_mut(), seed, |_| {});
     let ours = json!({
@@ -179,7 +186,9 @@ fn train_cartpole(
                 ],
             )?
         }
-        None => json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"}),
+        None => {
+            json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"})
+        }
     };
     let ratio = baseline
         .get("wall_s")
@@ -258,7 +267,9 @@ fn latency(policy_path: &Path, iters: usize, python: Option<&Path>) -> Result<Va
                 "--json".into(),
             ],
         )?,
-        None => json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"}),
+        None => {
+            json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"})
+        }
     };
     let ratio = baseline
         .get("median_us")

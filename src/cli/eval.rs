@@ -73,7 +73,12 @@ pub fn load_policy(env_name: &str, path: &Path) -> Result<OnnxPolicy> {
 }
 
 /// The one evaluation path shared by `eval`, `demo` and training reports.
-pub fn eval_policy_file(env_name: &str, path: &Path, episodes: usize, seed: u64) -> Result<EvalOutput> {
+pub fn eval_policy_file(
+    env_name: &str,
+    path: &Path,
+    episodes: usize,
+    seed: u64,
+) -> Result<EvalOutput> {
     let mut env = make_env(env_name)?;
     let mut policy = load_policy(env_name, path)?;
     let report = evaluate(&mut policy, env.as_mut(), episodes, seed)
@@ -93,7 +98,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let r = &out.report;
         println!(
             "{} on {}: {} episodes (seed {}), mean return {:.1} ± {:.1}, min {:.0}, max {:.0}",
-            out.policy, out.env, r.episodes, r.seed, r.mean_return, r.std_return, r.min_return, r.max_return
+            out.policy,
+            out.env,
+            r.episodes,
+            r.seed,
+            r.mean_return,
+            r.std_return,
+            r.min_return,
+            r.max_return
         );
     }
     Ok(())

@@ -52,5 +52,9 @@ pub fn repo_path(rel: &str) -> PathBuf {
         return p.to_path_buf();
     }
     let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    if fallback.exists() { fallback } else { p.to_path_buf() }
+    if fallback.exists() {
+        fallback
+    } else {
+        p.to_path_buf()
+    }
 }

@@ -9,8 +9,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::learn::{PpoConfig, train};
-use crate::policy::card::{CARD_FORMAT, EvalRecord, ModelCard, sha256_file};
 use crate::policy::ActionSpec;
+use crate::policy::card::{CARD_FORMAT, EvalRecord, ModelCard, sha256_file};
 use crate::sim::{VecEnv, make_env};
 
 #[derive(Args, Debug)]
@@ -127,14 +127,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .join(" ");
     let mut training = toml::Table::new();
     training.insert("env_steps".into(), (outcome.steps as i64).into());
-    training.insert("wall_seconds".into(), ((outcome.wall_s * 100.0).round() / 100.0).into());
+    training.insert(
+        "wall_seconds".into(),
+        ((outcome.wall_s * 100.0).round() / 100.0).into(),
+    );
     training.insert("solved_early".into(), outcome.solved.into());
     if let Some(b) = &outcome.best_eval {
         training.insert("best_eval_mean_return".into(), b.mean_return.into());
     }
     training.insert(
         "hyperparameters".into(),
-        toml::Value::try_from(&cfg).context("recording hyperparameters")?,
+        tidy_floats(toml::Value::try_from(&cfg).context("recording hyperparameters")?),
     );
     let card = ModelCard {
         format: CARD_FORMAT.into(),
@@ -186,7 +189,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         println!("  policy  {}", out.display());
         println!("  critic  {}", critic_path.display());
-        println!("  card    {}", crate::policy::card::card_path(&out).display());
+        println!(
+            "  card    {}",
+            crate::policy::card::card_path(&out).display()
+        );
         println!("  curve   {} and {}", csv.display(), png.display());
         let r = &final_eval.report;
         println!(
@@ -195,4 +201,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// f32 hyperparameters widen to f64 with noise digits (0.98 → 0.9800000190734863);
+/// print them as the f32 they were.
+fn tidy_floats(v: toml::Value) -> toml::Value {
+    match v {
+        toml::Value::Float(f) => toml::Value::Float(format!("{}", f as f32).parse().unwrap_or(f)),
+        toml::Value::Table(t) => {
+            toml::Value::Table(t.into_iter().map(|(k, v)| (k, tidy_floats(v))).collect())
+        }
+        toml::Value::Array(a) => toml::Value::Array(a.into_iter().map(tidy_floats).collect()),
+        other => other,
+    }
 }

@@ -77,7 +77,11 @@ impl ActorCritic {
     }
 
     /// Writes `<out>` (actor) and `<out stem>.critic.onnx` (critic).
-    pub fn export_onnx(&self, out: &Path, metadata: &[(&str, String)]) -> Result<std::path::PathBuf> {
+    pub fn export_onnx(
+        &self,
+        out: &Path,
+        metadata: &[(&str, String)],
+    ) -> Result<std::path::PathBuf> {
         let head_name = match self.action {
             ActionSpec::Discrete { .. } => "logits",
             ActionSpec::Continuous { .. } => "mean",

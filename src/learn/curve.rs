@@ -63,9 +63,11 @@ impl LearningCurve {
                 .build_cartesian_2d(0.0..max_steps, 0.0..max_ret * 1.05)?;
             chart
                 .configure_mesh()
-                .x_desc("environment steps")
+                .x_desc("environment steps (thousands)")
                 .y_desc("mean episode return")
                 .label_style(("sans-serif", 14))
+                .x_label_formatter(&|x| format!("{:.0}k", x / 1000.0))
+                .y_label_formatter(&|y| format!("{y:.0}"))
                 .draw()?;
             let train: Vec<(f64, f64)> = self
                 .points

@@ -121,8 +121,8 @@ mod tests {
                 let (lp, h) = categorical::logp_entropy(l, a);
                 c_lp * lp + c_ent * h
             };
-            for i in 0..3 {
-                assert!((d[i] - numeric(f, &logits, i)).abs() < 2e-3, "a={a} i={i}");
+            for (i, di) in d.iter().enumerate() {
+                assert!((di - numeric(f, &logits, i)).abs() < 2e-3, "a={a} i={i}");
             }
         }
     }
@@ -155,7 +155,9 @@ mod tests {
         let logits = [0.0f32, (3.0f32).ln()]; // p = [0.25, 0.75]
         let mut rng = Rng::new(5);
         let n = 20_000;
-        let ones = (0..n).filter(|_| categorical::sample(&logits, &mut rng) == 1).count();
+        let ones = (0..n)
+            .filter(|_| categorical::sample(&logits, &mut rng) == 1)
+            .count();
         let p = ones as f32 / n as f32;
         assert!((p - 0.75).abs() < 0.015, "{p}");
     }

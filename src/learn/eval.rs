@@ -55,7 +55,11 @@ pub fn evaluate(
 fn summarise(returns: Vec<f32>, lengths: &[usize], seed: u64) -> EvalReport {
     let n = returns.len().max(1) as f64;
     let mean = returns.iter().map(|r| *r as f64).sum::<f64>() / n;
-    let var = returns.iter().map(|r| (*r as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = returns
+        .iter()
+        .map(|r| (*r as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     EvalReport {
         episodes: returns.len(),
         seed,

@@ -149,7 +149,8 @@ pub fn train(
     let mut d_value = vec![0.0f32; mb];
     let mut indices: Vec<usize> = (0..rollout).collect();
 
-    let mut recent: std::collections::VecDeque<f32> = std::collections::VecDeque::with_capacity(100);
+    let mut recent: std::collections::VecDeque<f32> =
+        std::collections::VecDeque::with_capacity(100);
     let mut curve = LearningCurve::default();
     let mut best: Option<(EvalReport, Vec<f32>)> = None;
     let mut solved = false;
@@ -218,12 +219,12 @@ pub fn train(
             .critic
             .forward(&model.params, venv.obs(), n_envs, &mut critic_cache)
             .to_vec();
-        for e in 0..n_envs {
+        for (e, &last_value) in last_values.iter().enumerate() {
             let mut gae = 0.0f32;
             for t in (0..cfg.n_steps).rev() {
                 let i = t * n_envs + e;
                 let next_value = if t + 1 == cfg.n_steps {
-                    last_values[e]
+                    last_value
                 } else {
                     val_buf[i + n_envs]
                 };

@@ -21,8 +21,16 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    let (rsa, csa) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+    let (rsa, csa) = if trans_a {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (rsb, csb) = if trans_b {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
     // SAFETY: the asserts above bound every index the kernel touches: rows/cols
     // within m, k, n with the strides derived from those same sizes.
     unsafe {

@@ -28,7 +28,8 @@ fn check(name: &str, x: &mut [f32], analytic: &[f32], mut loss: impl FnMut(&[f32
         let down = loss(x);
         x[i] = orig;
         let numeric = (up - down) / (2.0 * eps as f64);
-        let err = (numeric - analytic[i] as f64).abs() / (numeric.abs().max(analytic[i].abs() as f64).max(1.0));
+        let err = (numeric - analytic[i] as f64).abs()
+            / (numeric.abs().max(analytic[i].abs() as f64).max(1.0));
         worst = worst.max(err);
         assert!(
             err < 5e-3,
@@ -106,7 +107,9 @@ fn mlp_gradients() {
         let mut cache = mlp.new_cache();
         mlp.forward(&params, &x, batch, &mut cache);
         let mut grads = vec![0.0; params.len()];
-        let dx = mlp.backward(&params, &r, batch, &mut cache, &mut grads).to_vec();
+        let dx = mlp
+            .backward(&params, &r, batch, &mut cache, &mut grads)
+            .to_vec();
 
         let mut c2 = mlp.new_cache();
         let p0 = params.clone();

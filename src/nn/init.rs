@@ -10,7 +10,11 @@ pub fn orthogonal(w: &mut [f32], rows: usize, cols: usize, gain: f32, rng: &mut 
     assert_eq!(w.len(), rows * cols);
     // Orthonormalise the vectors along the longer side's complement: we build
     // `short` vectors of length `long` with modified Gram–Schmidt in f64.
-    let (short, long) = if rows <= cols { (rows, cols) } else { (cols, rows) };
+    let (short, long) = if rows <= cols {
+        (rows, cols)
+    } else {
+        (cols, rows)
+    };
     let mut q = vec![0.0f64; short * long];
     for v in q.iter_mut() {
         *v = rng.normal() as f64;
@@ -22,14 +26,21 @@ pub fn orthogonal(w: &mut [f32], rows: usize, cols: usize, gain: f32, rng: &mut 
                 q[i * long + t] -= dot * q[j * long + t];
             }
         }
-        let norm: f64 = (0..long).map(|t| q[i * long + t].powi(2)).sum::<f64>().sqrt();
+        let norm: f64 = (0..long)
+            .map(|t| q[i * long + t].powi(2))
+            .sum::<f64>()
+            .sqrt();
         for t in 0..long {
             q[i * long + t] /= norm.max(1e-12);
         }
     }
     for r in 0..rows {
         for c in 0..cols {
-            let v = if rows <= cols { q[r * long + c] } else { q[c * long + r] };
+            let v = if rows <= cols {
+                q[r * long + c]
+            } else {
+                q[c * long + r]
+            };
             w[r * cols + c] = gain * v as f32;
         }
     }
@@ -45,12 +56,19 @@ mod tests {
         for (rows, cols) in [(4, 9), (9, 4), (6, 6)] {
             let mut w = vec![0.0; rows * cols];
             orthogonal(&mut w, rows, cols, 2.0, &mut rng);
-            let (short, long, get): (usize, usize, Box<dyn Fn(usize, usize) -> f32>) =
+            let (short, long) = if rows <= cols {
+                (rows, cols)
+            } else {
+                (cols, rows)
+            };
+            // Entry t of the i-th orthonormal vector.
+            let get = |i: usize, t: usize| {
                 if rows <= cols {
-                    (rows, cols, Box::new(|i, t| w[i * cols + t]))
+                    w[i * cols + t]
                 } else {
-                    (cols, rows, Box::new(|i, t| w[t * cols + i]))
-                };
+                    w[t * cols + i]
+                }
+            };
             for i in 0..short {
                 for j in 0..short {
                     let dot: f32 = (0..long).map(|t| get(i, t) * get(j, t)).sum();

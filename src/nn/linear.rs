@@ -75,7 +75,17 @@ impl Linear {
     ) {
         let (o, i) = (self.out_dim, self.in_dim);
         let w_range = self.offset..self.offset + o * i;
-        gemm(o, batch, i, dy, true, x, false, 1.0, &mut grads[w_range.clone()]);
+        gemm(
+            o,
+            batch,
+            i,
+            dy,
+            true,
+            x,
+            false,
+            1.0,
+            &mut grads[w_range.clone()],
+        );
         let db = &mut grads[w_range.end..w_range.end + o];
         for row in dy[..batch * o].chunks_exact(o) {
             for (g, d) in db.iter_mut().zip(row) {

@@ -61,7 +61,11 @@ impl Adam {
 /// Scales `grads` so their global L2 norm is at most `max_norm`; returns the norm
 /// before clipping.
 pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> f32 {
-    let norm = grads.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt() as f32;
+    let norm = grads
+        .iter()
+        .map(|g| (*g as f64).powi(2))
+        .sum::<f64>()
+        .sqrt() as f32;
     if norm > max_norm && norm > 0.0 {
         let scale = max_norm / (norm + 1e-6);
         grads.iter_mut().for_each(|g| *g *= scale);
@@ -116,7 +120,10 @@ mod tests {
 
     #[test]
     fn schedule_interpolates() {
-        let s = LinearSchedule { start: 1.0, end: 0.0 };
+        let s = LinearSchedule {
+            start: 1.0,
+            end: 0.0,
+        };
         assert_eq!(s.at(0.0), 1.0);
         assert_eq!(s.at(0.25), 0.75);
         assert_eq!(s.at(2.0), 0.0);

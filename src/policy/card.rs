@@ -97,8 +97,8 @@ impl ModelCard {
                 path.display()
             )
         })?;
-        let card: ModelCard =
-            toml::from_str(&text).with_context(|| format!("invalid model card {}", path.display()))?;
+        let card: ModelCard = toml::from_str(&text)
+            .with_context(|| format!("invalid model card {}", path.display()))?;
         if card.format != CARD_FORMAT {
             bail!(
                 "{}: format is `{}`, expected `{CARD_FORMAT}`",

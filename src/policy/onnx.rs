@@ -57,7 +57,9 @@ impl OnnxPolicy {
         let built = std::panic::catch_unwind(|| build(bytes, obs_dim, &action));
         match built {
             Ok(r) => r,
-            Err(_) => Err(anyhow!("the ONNX engine failed on this file (internal panic caught)")),
+            Err(_) => Err(anyhow!(
+                "the ONNX engine failed on this file (internal panic caught)"
+            )),
         }
     }
 
@@ -122,7 +124,10 @@ fn build(bytes: &[u8], obs_dim: usize, action: &ActionSpec) -> Result<OnnxPolicy
     let inputs = model.input_outlets()?.to_vec();
     let outputs = model.output_outlets()?.to_vec();
     if inputs.len() != 1 {
-        let names: Vec<_> = inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
+        let names: Vec<_> = inputs
+            .iter()
+            .map(|o| model.node(o.node).name.clone())
+            .collect();
         bail!(
             "expected exactly one input (the observation), found {}: {names:?}",
             inputs.len()
@@ -158,7 +163,12 @@ fn build(bytes: &[u8], obs_dim: usize, action: &ActionSpec) -> Result<OnnxPolicy
         Some([k]) if *k == head => {}
         _ => bail!(
             "output `{output_name}` has shape [{}] for one observation; expected [1, {head}] ({})",
-            out_fact.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+            out_fact
+                .shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             match action {
                 ActionSpec::Discrete { n } => format!("logits of {n} discrete actions"),
                 ActionSpec::Continuous { dim } => format!("mean of a {dim}-d continuous action"),
