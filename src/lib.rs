@@ -4,8 +4,10 @@
 //! commands (`cli`). See ARCHITECTURE.md for the map.
 
 pub mod cli;
+pub mod config;
 pub mod learn;
 pub mod nn;
 pub mod policy;
+pub mod record;
 
 pub use ganglion_sim as sim;

@@ -166,11 +166,19 @@ impl CartPole {
 
     /// Applies a horizontal force for one control period.
     pub fn advance(&mut self, force: f32) {
+        self.advance_for(force, self.config.control_period);
+    }
+
+    /// Applies a horizontal force for `dt` seconds (the runtime's period may
+    /// differ from the training period).
+    pub fn advance_for(&mut self, force: f32, dt: f32) {
         let cart = &mut self.rig.world.bodies[self.rig.cart];
         // Forces persist across rapier steps: clear before adding this period's.
         cart.reset_forces(false);
         cart.add_force(Vector::new(force, 0.0, 0.0), true);
-        for _ in 0..self.config.substeps {
+        let substeps = self.config.substeps.max(1);
+        self.rig.world.integration_parameters.dt = dt / substeps as f32;
+        for _ in 0..substeps {
             self.rig.world.step();
         }
     }

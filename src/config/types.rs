@@ -1,0 +1,142 @@
+//! The validated robot configuration: what `config::load` returns. Every path
+//! is resolved relative to the config file; every vector has been checked
+//! against the plant's sensors and actuators and the policy's card.
+
+use std::path::PathBuf;
+
+/// One robot run, from one TOML file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RobotConfig {
+    /// The file it came from and its text (embedded in recordings, so a
+    /// recording can be re-simulated without the file).
+    pub source_path: PathBuf,
+    pub source_text: String,
+    pub robot: String,
+    pub rate_hz: f64,
+    pub plant: PlantConfig,
+    pub policy: PolicyConfig,
+    pub observation: ObservationConfig,
+    pub action: ActionConfig,
+    pub safety: SafetyConfig,
+    pub record: RecordConfig,
+    pub realtime: RealtimeConfig,
+    pub clock: ClockConfig,
+}
+
+impl RobotConfig {
+    pub fn period_s(&self) -> f64 {
+        1.0 / self.rate_hz
+    }
+}
+
+/// What the loop drives. An enum so the firmware and zenoh plants of later
+/// issues slot in beside the simulator.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlantConfig {
+    /// `kind = "sim:cartpole"`: the rapier CartPole as a plant.
+    SimCartpole {
+        /// Seed of the initial state.
+        seed: u64,
+        /// Lockstep pacing: real time, or as fast as possible.
+        pace: Pace,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Advance the sim one period per tick, sleeping to keep wall time.
+    Realtime,
+    /// Advance the sim as fast as the loop runs.
+    Fast,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    Mlp,
+    DecisionTransformer,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyConfig {
+    pub path: PathBuf,
+    pub kind: PolicyKind,
+    /// The model card (default: beside `path`, `.card.toml`).
+    pub card: PathBuf,
+}
+
+/// Observation = (sensor[field] − offset) × scale, in `fields` order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservationConfig {
+    pub fields: Vec<String>,
+    pub offset: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionMapping {
+    /// Discrete policy: action index i → actuator values `table[i]`.
+    Discrete { table: Vec<Vec<f32>> },
+    /// Continuous policy: command = action × scale + offset.
+    Continuous { scale: Vec<f32>, offset: Vec<f32> },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionConfig {
+    pub actuators: Vec<String>,
+    pub mapping: ActionMapping,
+}
+
+/// What the safety filter sends when it overrides the policy.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SafeAction {
+    /// Keep sending the last command that was sent.
+    HoldLast,
+    Zero,
+    /// A named pose from `[safety.poses]`: one value per actuator.
+    Pose {
+        name: String,
+        values: Vec<f32>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SafetyConfig {
+    /// Per-actuator limits.
+    pub min: Vec<f32>,
+    pub max: Vec<f32>,
+    /// Per-actuator largest change per tick (> 0).
+    pub max_delta: Vec<f32>,
+    /// A sensor older than this (seconds of loop time) is stale.
+    pub stale_after_s: f64,
+    /// Sent on a fault (stale or non-finite sensor, policy error or NaN).
+    pub safe_action: SafeAction,
+    /// Sent while the e-stop is latched.
+    pub estop_action: SafeAction,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordConfig {
+    /// Record to this file unless `--record` says otherwise (None: no recording).
+    pub path: Option<PathBuf>,
+    /// Flush a chunk to disk at least this often.
+    pub flush_every_ms: u64,
+    /// Ticks the ring holds before it drops.
+    pub ring_capacity: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RealtimeConfig {
+    pub enabled: bool,
+    /// SCHED_FIFO priority (1–99).
+    pub priority: i32,
+    /// Pin the loop thread to this CPU.
+    pub cpu: Option<usize>,
+    /// mlockall(MCL_CURRENT | MCL_FUTURE).
+    pub lock_memory: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockConfig {
+    /// Busy-wait this long before each wall-clock deadline (after sleeping).
+    pub spin_us: u64,
+}

@@ -1,0 +1,8 @@
+//! Recording: every tick of the control loop goes through a lock-free ring to a
+//! recorder thread that writes MCAP (JSON messages with JSON Schemas, one
+//! channel per stream), which Foxglove opens. Recordings are also datasets and
+//! can be replayed.
+
+pub mod tick;
+
+pub use tick::{MAX_ACT, MAX_OBS, MAX_SENSORS, SafetyEvents, SafetyState, TickRecord};
