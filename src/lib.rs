@@ -9,5 +9,6 @@ pub mod learn;
 pub mod nn;
 pub mod policy;
 pub mod record;
+pub mod runtime;
 
 pub use ganglion_sim as sim;

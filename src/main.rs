@@ -12,3 +12,9 @@ fn main() {
         std::process::exit(2);
     }
 }
+
+/// Counts allocations per scope so `ganglion run` can report the control
+/// loop's allocations per tick (it forwards to the system allocator).
+#[global_allocator]
+static ALLOC: ganglion::runtime::alloc_count::CountingAlloc =
+    ganglion::runtime::alloc_count::CountingAlloc;

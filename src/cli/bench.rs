@@ -55,6 +55,19 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// Control-loop timing in wall-clock mode: the CartPole policy on the sim
+    /// plant paced to real time; lateness, misses and policy time per tick.
+    Loop {
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Run a CPU-hog thread (a busy loop) alongside.
+        #[arg(long)]
+        load: bool,
+        #[arg(long, default_value = "robots/cartpole.toml")]
+        config: PathBuf,
+    },
     /// Batch-1 policy latency: tract (ganglion) vs onnxruntime (Python).
     Latency {
         #[arg(long, default_value = "models/cartpole-ppo.onnx")]
@@ -83,6 +96,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
             if no_baseline { None } else { python.as_deref() },
         )?,
         BenchKind::Vecenv { steps, threads } => vecenv(steps, threads),
+        BenchKind::Loop {
+            rate,
+            seconds,
+            load,
+            config,
+        } => control_loop(
+            &super::repo_path(&config.to_string_lossy()),
+            rate,
+            seconds,
+            load,
+        )?,
         BenchKind::Latency { policy, iters } => latency(
             &super::repo_path(&policy.to_string_lossy()),
             iters,
@@ -281,5 +305,61 @@ fn latency(policy_path: &Path, iters: usize, python: Option<&Path>) -> Result<Va
         "tract": ours,
         "onnxruntime": baseline,
         "median_ratio_tract_over_ort": ratio,
+    }))
+}
+
+fn control_loop(config: &Path, rate: f64, seconds: f64, load: bool) -> Result<Value> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let mut cfg = super::run::load_config(config)?;
+    if !(rate > 0.0 && rate <= 10_000.0) {
+        bail!("--rate must be in (0, 10000] Hz");
+    }
+    cfg.rate_hz = rate;
+    cfg.record.path = None;
+    let stop = Arc::new(AtomicBool::new(false));
+    let hog = load.then(|| {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                std::hint::black_box(x);
+            }
+        })
+    });
+    eprintln!(
+        "control loop at {rate} Hz for {seconds} s, sim plant paced to wall time{} ...",
+        if load { ", with a CPU-hog thread" } else { "" }
+    );
+    let opts = super::run::RunOptions {
+        limit: crate::runtime::RunLimit {
+            ticks: None,
+            seconds: Some(seconds),
+        },
+        record: None,
+        fast: false,
+        seed: None,
+    };
+    let report = super::run::execute(cfg, &opts);
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = hog {
+        let _ = h.join();
+    }
+    let report = report?;
+    Ok(json!({
+        "bench": "loop",
+        "rate_hz": rate,
+        "seconds": seconds,
+        "cpu_hog": load,
+        "ticks": report.ticks,
+        "lateness_us": report.lateness,
+        "compute_us": report.compute,
+        "policy_us": report.policy,
+        "deadline_misses": report.deadline_misses,
+        "allocations": report.allocations,
+        "realtime": report.realtime,
+        "target_p99_lateness_us": 100,
     }))
 }

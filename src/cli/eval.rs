@@ -37,6 +37,9 @@ pub struct DemoArgs {
     /// Policy to run (default: the shipped models/cartpole-ppo.onnx).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Where the control-loop part records (default runs/demo-cartpole.mcap).
+    #[arg(long)]
+    pub record: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -157,5 +160,31 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         "not solved"
     };
     println!("  verdict  {verdict} (CartPole-v1 threshold: mean ≥ {SOLVED_RETURN})");
+
+    // The same policy through the real-time control loop and safety filter,
+    // lockstep with the simulator, recorded to MCAP.
+    let config = super::repo_path("robots/cartpole.toml");
+    let record = args
+        .record
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/demo-cartpole.mcap"));
+    let cfg = super::run::load_config(&config)?;
+    let opts = super::run::RunOptions {
+        limit: crate::runtime::RunLimit {
+            ticks: None,
+            seconds: Some(20.0),
+        },
+        record: Some(record),
+        fast: true,
+        seed: None,
+    };
+    println!();
+    println!(
+        "control loop — {} through the safety filter, 20 s of sim time:",
+        config.display()
+    );
+    let report = super::run::execute(cfg, &opts)?;
+    super::run::print_report(&report);
+    println!("  (open the recording in Foxglove, or check it: ganglion replay --resim <file>)");
     Ok(())
 }

@@ -7,7 +7,10 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod check;
 pub mod eval;
+pub mod replay;
+pub mod run;
 pub mod train;
 
 #[derive(Parser, Debug)]
@@ -31,8 +34,14 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Run the shipped CartPole policy in the rapier simulation and report.
     Demo(eval::DemoArgs),
+    /// Run the control loop on the robot a config describes (sim plant now).
+    Run(run::RunArgs),
+    /// Check a recording: re-run the policy on it, or re-simulate it (--resim).
+    Replay(replay::ReplayArgs),
     /// Benchmarks against baselines measured in the same run.
     Bench(bench::BenchArgs),
+    /// Validate robot config files and report every problem with its line.
+    Check(check::CheckArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -40,7 +49,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Demo(a) => eval::demo(a),
+        Command::Run(a) => run::run(a),
+        Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Check(a) => check::run(a),
     }
 }
 

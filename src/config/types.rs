@@ -140,3 +140,33 @@ pub struct ClockConfig {
     /// Busy-wait this long before each wall-clock deadline (after sleeping).
     pub spin_us: u64,
 }
+
+impl Default for RecordConfig {
+    /// No recording path, flush every 100 ms, a 4096-tick ring.
+    fn default() -> Self {
+        RecordConfig {
+            path: None,
+            flush_every_ms: 100,
+            ring_capacity: 4096,
+        }
+    }
+}
+
+impl Default for RealtimeConfig {
+    /// Off; when enabled: priority 80, no CPU pinning, memory locked.
+    fn default() -> Self {
+        RealtimeConfig {
+            enabled: false,
+            priority: 80,
+            cpu: None,
+            lock_memory: true,
+        }
+    }
+}
+
+impl Default for ClockConfig {
+    /// Spin the last 50 µs before each deadline.
+    fn default() -> Self {
+        ClockConfig { spin_us: 50 }
+    }
+}

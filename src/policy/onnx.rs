@@ -16,7 +16,10 @@ type State = TypedSimpleState;
 
 pub struct OnnxPolicy {
     state: State,
-    input: Tensor,
+    /// Reused input tensor: written in place while tract holds no reference to
+    /// it (it drops its references at the end of every run), saving an
+    /// allocation per call.
+    input: std::sync::Arc<Tensor>,
     obs_dim: usize,
     action: ActionSpec,
     input_name: String,
@@ -84,13 +87,18 @@ impl OnnxPolicy {
                 want: self.obs_dim,
             });
         }
-        let mut view = self
-            .input
-            .try_as_plain_ram_mut()
-            .map_err(|e| PolicyError::Inference(e.to_string()))?;
-        view.as_slice_mut::<f32>()
-            .map_err(|e| PolicyError::Inference(e.to_string()))?
-            .copy_from_slice(obs);
+        if std::sync::Arc::get_mut(&mut self.input).is_none() {
+            // Still shared (should not happen after a completed run): start afresh.
+            self.input = std::sync::Arc::new((*self.input).clone());
+        }
+        if let Some(t) = std::sync::Arc::get_mut(&mut self.input) {
+            let mut view = t
+                .try_as_plain_ram_mut()
+                .map_err(|e| PolicyError::Inference(e.to_string()))?;
+            view.as_slice_mut::<f32>()
+                .map_err(|e| PolicyError::Inference(e.to_string()))?
+                .copy_from_slice(obs);
+        }
         let mut outputs = self
             .state
             .run(tvec!(self.input.clone().into_tvalue()))
@@ -189,7 +197,7 @@ fn build(bytes: &[u8], obs_dim: usize, action: &ActionSpec) -> Result<OnnxPolicy
     let state = plan.spawn().context("creating the model's run state")?;
     Ok(OnnxPolicy {
         state,
-        input: Tensor::zero::<f32>(&[1, obs_dim])?,
+        input: std::sync::Arc::new(Tensor::zero::<f32>(&[1, obs_dim])?),
         obs_dim,
         action: action.clone(),
         input_name,

@@ -3,6 +3,12 @@
 //! channel per stream), which Foxglove opens. Recordings are also datasets and
 //! can be replayed.
 
+mod json;
+pub mod reader;
+pub mod schema;
 pub mod tick;
+pub mod writer;
 
+pub use reader::{Mismatch, RecordedTick, Recording, compare_payloads, read_recording};
 pub use tick::{MAX_ACT, MAX_OBS, MAX_SENSORS, SafetyEvents, SafetyState, TickRecord};
+pub use writer::{RecordSink, RecordSummary, Recorder, RecordingHeader};

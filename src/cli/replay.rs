@@ -1,0 +1,189 @@
+//! `ganglion replay`: checks a recording. By default the recorded observations
+//! go through the policy again and every action must match bit for bit; with
+//! `--resim` the simulation is re-run from the recorded config and seed and
+//! the new recording's deterministic messages must equal the old ones.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args;
+use serde::Serialize;
+
+use crate::config;
+use crate::policy::Policy;
+use crate::record::{compare_payloads, read_recording};
+use crate::runtime::RunLimit;
+
+use super::run::{RunOptions, execute};
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A recording made by `ganglion run --record`.
+    pub recording: PathBuf,
+    /// Re-run the simulation from the recorded config and seed and compare
+    /// recordings, instead of re-running only the policy.
+    #[arg(long)]
+    pub resim: bool,
+    /// Use this policy file instead of the recorded path.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ReplayReport {
+    pub recording: String,
+    pub mode: &'static str,
+    pub ticks: usize,
+    pub checked: usize,
+    pub mismatches: usize,
+    pub first_mismatch_tick: Option<u64>,
+    pub detail: Option<String>,
+    pub truncated: bool,
+}
+
+fn recorded_config(
+    meta: &std::collections::BTreeMap<String, String>,
+    rec: &Path,
+) -> Result<config::RobotConfig> {
+    let text = meta.get("config_text").ok_or_else(|| {
+        anyhow!(
+            "{}: no config_text in the recording's metadata",
+            rec.display()
+        )
+    })?;
+    let path = meta.get("config_path").ok_or_else(|| {
+        anyhow!(
+            "{}: no config_path in the recording's metadata",
+            rec.display()
+        )
+    })?;
+    config::parse(Path::new(path), text).map_err(|e| anyhow!("the recorded config: {e}"))
+}
+
+pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
+    let rec = read_recording(&args.recording)?;
+    let mut cfg = recorded_config(&rec.metadata, &args.recording)?;
+    if let Some(p) = &args.policy {
+        cfg.policy.path = p.clone();
+        cfg.policy.card = crate::policy::card::card_path(p);
+    }
+    let name = args.recording.display().to_string();
+    if args.resim {
+        let seed: u64 = rec
+            .metadata
+            .get("seed")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("{name}: no seed in the recording's metadata"))?;
+        let tmp = tempfile_path(&args.recording);
+        let opts = RunOptions {
+            limit: RunLimit {
+                ticks: Some(rec.ticks.len() as u64),
+                seconds: None,
+            },
+            record: Some(tmp.clone()),
+            fast: true,
+            seed: Some(seed),
+        };
+        execute(cfg, &opts).context("re-simulating")?;
+        let again = read_recording(&tmp);
+        let _ = std::fs::remove_file(&tmp);
+        let again = again?;
+        let mismatch = compare_payloads(&rec, &again);
+        return Ok(ReplayReport {
+            recording: name,
+            mode: "resim",
+            ticks: rec.ticks.len(),
+            checked: again.ticks.len(),
+            mismatches: usize::from(mismatch.is_some()),
+            first_mismatch_tick: mismatch.as_ref().map(|m| m.tick),
+            detail: mismatch.map(|m| m.to_string()),
+            truncated: rec.truncated,
+        });
+    }
+
+    let mut policy = crate::runtime::setup::load_policy(&cfg)?;
+    let mut action = vec![0.0f32; cfg_action_dim(&cfg)];
+    let (mut checked, mut mismatches, mut first, mut detail) = (0, 0, None, None);
+    for t in &rec.ticks {
+        if !t.policy_ran {
+            continue;
+        }
+        checked += 1;
+        let result = policy.act(&t.obs, &mut action);
+        let same = result.is_ok()
+            && action.len() == t.raw_action.len()
+            && action
+                .iter()
+                .zip(&t.raw_action)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        if !same {
+            mismatches += 1;
+            if first.is_none() {
+                first = Some(t.tick);
+                detail = Some(format!(
+                    "tick {}: recorded action {:?}, policy now gives {:?}",
+                    t.tick, t.raw_action, action
+                ));
+            }
+        }
+    }
+    Ok(ReplayReport {
+        recording: name,
+        mode: "policy",
+        ticks: rec.ticks.len(),
+        checked,
+        mismatches,
+        first_mismatch_tick: first,
+        detail,
+        truncated: rec.truncated,
+    })
+}
+
+fn cfg_action_dim(cfg: &config::RobotConfig) -> usize {
+    match &cfg.action.mapping {
+        config::ActionMapping::Discrete { .. } => 1,
+        config::ActionMapping::Continuous { scale, .. } => scale.len(),
+    }
+}
+
+fn tempfile_path(rec: &Path) -> PathBuf {
+    let stem = rec
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!("ganglion-resim-{}-{stem}.mcap", std::process::id()))
+}
+
+pub fn run(args: ReplayArgs) -> Result<()> {
+    let r = replay(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} ({}): {} ticks, {} checked, {} mismatch(es){}",
+            r.recording,
+            r.mode,
+            r.ticks,
+            r.checked,
+            r.mismatches,
+            if r.truncated {
+                " (recording was cut short; checked what it holds)"
+            } else {
+                ""
+            }
+        );
+        if let Some(d) = &r.detail {
+            println!("  first mismatch: {d}");
+        }
+    }
+    if r.mismatches > 0 {
+        bail!(
+            "{} mismatch(es), first at tick {:?}",
+            r.mismatches,
+            r.first_mismatch_tick
+        );
+    }
+    Ok(())
+}

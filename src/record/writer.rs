@@ -1,0 +1,405 @@
+//! The MCAP recorder: the control loop pushes `TickRecord`s into a preallocated
+//! lock-free ring through a [`RecordSink`] (never blocks, never allocates; drops
+//! and counts when full), and a service thread writes them as JSON messages.
+//!
+//! Chunks are buffered in memory and written whole, always ending on a tick
+//! boundary, and flushed to the file at least every `flush_every`; a process
+//! killed with SIGKILL leaves a file readable up to its last flushed chunk.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use crossbeam::queue::ArrayQueue;
+use mcap::records::{MessageHeader, Metadata};
+use mcap::{WriteOptions, Writer};
+
+use super::schema::{self, RUN_METADATA, SUMMARY_METADATA};
+use super::tick::{SafetyEvents, SafetyState, TickRecord};
+
+/// Upper bound on a chunk (the mcap writer splits beyond it).
+const CHUNK_SIZE: u64 = 64 * 1024;
+/// The recorder ends a chunk after the first tick that takes it past this,
+/// so chunks end on tick boundaries and stay under `CHUNK_SIZE`.
+const CHUNK_TARGET: usize = 48 * 1024;
+/// Bytes of an MCAP message record besides its payload.
+const MESSAGE_OVERHEAD: usize = 1 + 8 + 2 + 4 + 8 + 8;
+
+/// What a recording describes, written to its `ganglion.run` metadata.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordingHeader {
+    pub sensor_names: Vec<String>,
+    pub obs_dim: usize,
+    pub action_dim: usize,
+    pub actuator_names: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a finished recording holds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordSummary {
+    pub path: PathBuf,
+    /// MCAP messages written, all channels.
+    pub messages: u64,
+    /// Tick records written.
+    pub ticks: u64,
+    /// Tick records dropped because the ring was full (or pushed after finish).
+    pub dropped: u64,
+}
+
+struct Shared {
+    queue: ArrayQueue<TickRecord>,
+    dropped: AtomicU64,
+    /// Set by `finish`/drop: the thread drains the ring and ends the file.
+    stop: AtomicBool,
+    /// Set once records can no longer be written: pushes count as drops.
+    closed: AtomicBool,
+}
+
+/// The control loop's end of the recorder.
+pub struct RecordSink {
+    shared: Arc<Shared>,
+    dropped: u64,
+}
+
+impl RecordSink {
+    /// Queues a copy of `rec` (with `dropped_before` set to this sink's drop
+    /// count). Never blocks or allocates; returns false, and counts a drop, if
+    /// the ring is full or the recorder has finished.
+    pub fn push(&mut self, rec: &TickRecord) -> bool {
+        let mut r = *rec;
+        r.dropped_before = self.dropped;
+        if !self.shared.closed.load(Ordering::Relaxed) && self.shared.queue.push(r).is_ok() {
+            return true;
+        }
+        self.dropped += 1;
+        self.shared.dropped.store(self.dropped, Ordering::Release);
+        false
+    }
+
+    /// Records dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// The recorder thread's owner: `finish` it to complete the file.
+pub struct Recorder {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<Result<(u64, u64)>>>,
+}
+
+#[derive(Clone, Copy)]
+struct ChannelIds {
+    sensors: u16,
+    observation: u16,
+    action: u16,
+    safety: u16,
+    timing: u16,
+}
+
+impl Recorder {
+    /// Creates `path` (and its parent directories), writes the MCAP header,
+    /// run metadata, schemas and channels, and starts the recorder thread.
+    pub fn start(
+        path: &Path,
+        header: RecordingHeader,
+        ring_capacity: usize,
+        flush_every: Duration,
+    ) -> Result<(Recorder, RecordSink)> {
+        if ring_capacity == 0 {
+            bail!("recorder ring capacity must be at least 1");
+        }
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating directory {}", parent.display()))?;
+        }
+        let file =
+            File::create(path).with_context(|| format!("creating recording {}", path.display()))?;
+        let ctx = || format!("writing recording {}", path.display());
+        let opts = WriteOptions::new()
+            .compression(None)
+            .chunk_size(Some(CHUNK_SIZE))
+            // Buffer each chunk and write it whole: no half-written chunk
+            // header with placeholder lengths is ever left in the file.
+            .disable_seeking(true)
+            .library(concat!("ganglion-", env!("CARGO_PKG_VERSION")));
+        let mut mcap = Writer::with_options(BufWriter::new(file), opts).with_context(ctx)?;
+
+        let mut run = header.metadata.clone();
+        let names = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
+        run.insert("sensor_names".into(), names(&header.sensor_names));
+        run.insert("actuator_names".into(), names(&header.actuator_names));
+        run.insert("obs_dim".into(), header.obs_dim.to_string());
+        run.insert("action_dim".into(), header.action_dim.to_string());
+        mcap.write_metadata(&Metadata {
+            name: RUN_METADATA.into(),
+            metadata: run,
+        })
+        .with_context(ctx)?;
+
+        let mut ids = [0u16; 5];
+        for (i, (topic, name, data)) in schema::schemas().into_iter().enumerate() {
+            let schema_id = mcap
+                .add_schema(name, schema::SCHEMA_ENCODING, &data)
+                .with_context(ctx)?;
+            let mut meta = BTreeMap::new();
+            if topic == schema::TOPIC_SENSORS {
+                meta.insert("names".to_string(), names(&header.sensor_names));
+            } else if topic == schema::TOPIC_ACTION {
+                meta.insert("actuators".to_string(), names(&header.actuator_names));
+            }
+            ids[i] = mcap
+                .add_channel(schema_id, topic, schema::MESSAGE_ENCODING, &meta)
+                .with_context(ctx)?;
+        }
+        let [sensors, observation, action, safety, timing] = ids;
+        mcap.flush().with_context(ctx)?;
+
+        let shared = Arc::new(Shared {
+            queue: ArrayQueue::new(ring_capacity),
+            dropped: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        });
+        let tw = TickWriter {
+            mcap,
+            ids: ChannelIds {
+                sensors,
+                observation,
+                action,
+                safety,
+                timing,
+            },
+            buf: Vec::with_capacity(4096),
+            prev_state: SafetyState::Normal,
+            last_dropped: 0,
+            last_tick: None,
+            messages: 0,
+            ticks: 0,
+            unflushed: 0,
+            last_flush: Instant::now(),
+            flush_every,
+        };
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("ganglion-recorder".into())
+            .spawn(move || {
+                let result = record_loop(tw, &thread_shared);
+                thread_shared.closed.store(true, Ordering::Release);
+                result
+            })
+            .context("spawning the recorder thread")?;
+        let recorder = Recorder {
+            path: path.to_path_buf(),
+            shared: shared.clone(),
+            thread: Some(thread),
+        };
+        Ok((recorder, RecordSink { shared, dropped: 0 }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records dropped so far (as published by the sink).
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Acquire)
+    }
+
+    /// Drains the ring, writes the summary and footer, and closes the file.
+    pub fn finish(mut self) -> Result<RecordSummary> {
+        let thread = self
+            .thread
+            .take()
+            .ok_or_else(|| anyhow!("recorder already finished"))?;
+        self.shared.stop.store(true, Ordering::Release);
+        let (messages, ticks) = thread
+            .join()
+            .map_err(|_| anyhow!("the recorder thread panicked"))?
+            .with_context(|| format!("writing recording {}", self.path.display()))?;
+        Ok(RecordSummary {
+            path: self.path.clone(),
+            messages,
+            ticks,
+            dropped: self.shared.dropped.load(Ordering::Acquire),
+        })
+    }
+}
+
+impl Drop for Recorder {
+    /// Best effort: stops the thread, which still ends the file properly.
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.shared.stop.store(true, Ordering::Release);
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The recorder thread: pop, write, flush on time or size; on stop, drain and
+/// finish. Returns (messages, ticks).
+fn record_loop(mut tw: TickWriter, shared: &Shared) -> Result<(u64, u64)> {
+    loop {
+        let stopping = shared.stop.load(Ordering::Acquire);
+        if stopping {
+            // Pushes from here on are counted as drops, not lost silently.
+            shared.closed.store(true, Ordering::Release);
+        }
+        let mut popped = false;
+        while let Some(rec) = shared.queue.pop() {
+            popped = true;
+            tw.write_tick(&rec)?;
+        }
+        if stopping {
+            break;
+        }
+        if tw.unflushed > 0 && tw.last_flush.elapsed() >= tw.flush_every {
+            tw.flush()?;
+        }
+        if !popped {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    tw.finish(shared.dropped.load(Ordering::Acquire))
+}
+
+struct TickWriter {
+    mcap: Writer<BufWriter<File>>,
+    ids: ChannelIds,
+    buf: Vec<u8>,
+    prev_state: SafetyState,
+    last_dropped: u64,
+    /// (tick, time) of the last tick written.
+    last_tick: Option<(u64, f64)>,
+    messages: u64,
+    ticks: u64,
+    /// Bytes written since the last flush.
+    unflushed: usize,
+    last_flush: Instant,
+    flush_every: Duration,
+}
+
+fn time_ns(seconds: f64) -> u64 {
+    // `as` saturates, and maps NaN to 0.
+    (seconds * 1e9).round().max(0.0) as u64
+}
+
+impl TickWriter {
+    fn message(&mut self, channel_id: u16, tick: u64, time: f64) -> Result<()> {
+        let t = time_ns(time);
+        let header = MessageHeader {
+            channel_id,
+            // MCAP sequences are u32: the tick wraps there (the payload has it in full).
+            sequence: tick as u32,
+            log_time: t,
+            publish_time: t,
+        };
+        self.mcap.write_to_known_channel(&header, &self.buf)?;
+        self.messages += 1;
+        self.unflushed += self.buf.len() + MESSAGE_OVERHEAD;
+        Ok(())
+    }
+
+    fn write_tick(&mut self, rec: &TickRecord) -> Result<()> {
+        let (tick, time) = (rec.tick, rec.time);
+        schema::encode_sensors(rec, &mut self.buf)?;
+        self.message(self.ids.sensors, tick, time)?;
+        schema::encode_observation(rec, &mut self.buf)?;
+        self.message(self.ids.observation, tick, time)?;
+        schema::encode_action(rec, &mut self.buf)?;
+        self.message(self.ids.action, tick, time)?;
+
+        let mut events = rec.events;
+        if rec.dropped_before > self.last_dropped {
+            events.set(SafetyEvents::RECORD_DROP);
+            self.last_dropped = rec.dropped_before;
+        }
+        if !events.is_empty() || rec.state != self.prev_state {
+            schema::encode_safety(tick, time, rec.state, events, &mut self.buf)?;
+            self.message(self.ids.safety, tick, time)?;
+        }
+        self.prev_state = rec.state;
+
+        // Always last: a tick whose /timing message is present is complete.
+        schema::encode_timing(rec, &mut self.buf)?;
+        self.message(self.ids.timing, tick, time)?;
+        self.ticks += 1;
+        self.last_tick = Some((tick, time));
+
+        if self.unflushed >= CHUNK_TARGET || self.last_flush.elapsed() >= self.flush_every {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Ends the current chunk and pushes it to the file.
+    fn flush(&mut self) -> Result<()> {
+        self.mcap.flush()?;
+        self.unflushed = 0;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    /// Records drops the last ticks did not carry, writes the summary and
+    /// footer, and closes the file.
+    fn finish(mut self, dropped: u64) -> Result<(u64, u64)> {
+        if dropped > self.last_dropped
+            && let Some((tick, time)) = self.last_tick
+        {
+            let mut events = SafetyEvents::default();
+            events.set(SafetyEvents::RECORD_DROP);
+            schema::encode_safety(tick, time, self.prev_state, events, &mut self.buf)?;
+            self.message(self.ids.safety, tick, time)?;
+        }
+        let mut summary = BTreeMap::new();
+        summary.insert("ticks".to_string(), self.ticks.to_string());
+        summary.insert("messages".to_string(), self.messages.to_string());
+        summary.insert("dropped".to_string(), dropped.to_string());
+        self.mcap.write_metadata(&Metadata {
+            name: SUMMARY_METADATA.into(),
+            metadata: summary,
+        })?;
+        self.mcap.finish()?;
+        let file = self
+            .mcap
+            .into_inner()
+            .into_inner()
+            .map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok((self.messages, self.ticks))
+    }
+}
+
+// The control loop moves its sink to its own thread.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<RecordSink>();
+    assert_send::<Recorder>();
+};
+
+impl std::fmt::Debug for RecordSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordSink")
+            .field("capacity", &self.shared.queue.capacity())
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.path)
+            .finish()
+    }
+}

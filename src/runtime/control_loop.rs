@@ -1,0 +1,410 @@
+//! `ControlLoop`: one tick reads the plant's sensors, builds the observation,
+//! runs the policy, maps its action to actuator commands, passes them through
+//! the safety filter, writes them, and records the tick. Every buffer is
+//! allocated in `new`; a tick allocates nothing, takes no lock and does no
+//! blocking I/O (the recorder is fed through a lock-free ring).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use ganglion_sim::Plant;
+
+use super::alloc_count::{self, Scope};
+use super::safety::SafetyFilter;
+use super::stats::TickStats;
+use crate::config::{ActionMapping, RobotConfig};
+use crate::policy::Policy;
+use crate::record::{
+    MAX_ACT, MAX_OBS, MAX_SENSORS, RecordSink, SafetyEvents, SafetyState, TickRecord,
+};
+
+/// How the loop keeps time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// The loop advances the simulated plant one period per tick; `paced`
+    /// also sleeps to absolute wall-clock deadlines (real time).
+    Lockstep { paced: bool },
+    /// Hardware: the plant's time runs by itself; ticks start at absolute
+    /// wall-clock deadlines.
+    Wall,
+}
+
+impl ClockMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClockMode::Lockstep { paced: true } => "lockstep, paced to wall time",
+            ClockMode::Lockstep { paced: false } => "lockstep, as fast as possible",
+            ClockMode::Wall => "wall clock",
+        }
+    }
+    fn paced(&self) -> bool {
+        !matches!(self, ClockMode::Lockstep { paced: false })
+    }
+}
+
+/// Requests from other threads (operator, signal handler), read at tick start.
+#[derive(Default, Debug)]
+pub struct LoopControls {
+    estop: AtomicBool,
+    reset: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl LoopControls {
+    /// Latches the e-stop at the next tick.
+    pub fn request_estop(&self) {
+        self.estop.store(true, Ordering::Release);
+    }
+    /// Clears a latched e-stop at the next tick.
+    pub fn request_reset(&self) {
+        self.reset.store(true, Ordering::Release);
+    }
+    /// Ends the run after the current tick.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// When a run ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunLimit {
+    pub ticks: Option<u64>,
+    /// Seconds of loop time (simulated time in lockstep).
+    pub seconds: Option<f64>,
+}
+
+pub struct ControlLoop {
+    period: f64,
+    mode: ClockMode,
+    spin: Duration,
+    stale_after: f64,
+    plant: Box<dyn Plant>,
+    policy: Box<dyn Policy>,
+    obs_index: Vec<usize>,
+    obs_offset: Vec<f32>,
+    obs_scale: Vec<f32>,
+    mapping: ActionMapping,
+    filter: SafetyFilter,
+    sink: Option<RecordSink>,
+    controls: Arc<LoopControls>,
+    pub stats: TickStats,
+    sensors: Vec<f32>,
+    stamps: Vec<f64>,
+    obs: Vec<f32>,
+    raw: Vec<f32>,
+    proposed: Vec<f32>,
+    command: Vec<f32>,
+    record: TickRecord,
+    tick: u64,
+    state: SafetyState,
+    left_envelope_at: Option<f64>,
+    allocs_at_start: (u64, u64),
+}
+
+impl ControlLoop {
+    /// Wires a plant and a policy according to `cfg`. The plant should already
+    /// be reset to its initial state.
+    pub fn new(
+        cfg: &RobotConfig,
+        plant: Box<dyn Plant>,
+        policy: Box<dyn Policy>,
+        mode: ClockMode,
+        sink: Option<RecordSink>,
+    ) -> Result<Self> {
+        let names = plant.sensor_names();
+        let actuators = plant.actuator_names();
+        let mut obs_index = Vec::with_capacity(cfg.observation.fields.len());
+        for f in &cfg.observation.fields {
+            match names.iter().position(|n| n == f) {
+                Some(i) => obs_index.push(i),
+                None => bail!(
+                    "observation field `{f}` is not a sensor of the plant (sensors: {names:?})"
+                ),
+            }
+        }
+        if cfg.action.actuators.len() != actuators.len()
+            || cfg
+                .action
+                .actuators
+                .iter()
+                .zip(actuators.iter())
+                .any(|(a, b)| a != b)
+        {
+            bail!(
+                "action.actuators {:?} must list the plant's actuators in order: {actuators:?}",
+                cfg.action.actuators
+            );
+        }
+        let action_dim = match &cfg.action.mapping {
+            ActionMapping::Discrete { .. } => 1,
+            ActionMapping::Continuous { scale, .. } => scale.len(),
+        };
+        if names.len() > MAX_SENSORS
+            || obs_index.len() > MAX_OBS
+            || actuators.len() > MAX_ACT
+            || action_dim > MAX_ACT
+        {
+            bail!(
+                "the loop supports at most {MAX_SENSORS} sensors, {MAX_OBS} observations and {MAX_ACT} actuators"
+            );
+        }
+        let n_cmd = actuators.len();
+        let mut record = TickRecord {
+            n_sensors: names.len() as u8,
+            n_obs: obs_index.len() as u8,
+            n_action: action_dim as u8,
+            n_command: n_cmd as u8,
+            ..Default::default()
+        };
+        record.raw_action.fill(f32::NAN);
+        Ok(ControlLoop {
+            period: cfg.period_s(),
+            mode,
+            spin: Duration::from_micros(cfg.clock.spin_us),
+            stale_after: cfg.safety.stale_after_s,
+            plant,
+            policy,
+            obs_offset: cfg.observation.offset.clone(),
+            obs_scale: cfg.observation.scale.clone(),
+            obs: vec![0.0; obs_index.len()],
+            obs_index,
+            mapping: cfg.action.mapping.clone(),
+            filter: SafetyFilter::new(&cfg.safety),
+            sink,
+            controls: Arc::new(LoopControls::default()),
+            stats: TickStats::new(),
+            sensors: vec![0.0; names.len()],
+            stamps: vec![0.0; names.len()],
+            raw: vec![0.0; action_dim],
+            proposed: vec![0.0; n_cmd],
+            command: vec![0.0; n_cmd],
+            record,
+            tick: 0,
+            state: SafetyState::Normal,
+            left_envelope_at: None,
+            allocs_at_start: alloc_count::counts(),
+        })
+    }
+
+    pub fn controls(&self) -> Arc<LoopControls> {
+        self.controls.clone()
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.tick
+    }
+
+    pub fn state(&self) -> SafetyState {
+        self.state
+    }
+
+    pub fn last_command(&self) -> &[f32] {
+        &self.command
+    }
+
+    pub fn last_record(&self) -> &TickRecord {
+        &self.record
+    }
+
+    pub fn plant(&self) -> &dyn Plant {
+        self.plant.as_ref()
+    }
+
+    pub fn filter(&self) -> &SafetyFilter {
+        &self.filter
+    }
+
+    pub fn left_envelope_at(&self) -> Option<f64> {
+        self.left_envelope_at
+    }
+
+    /// Takes the record sink back (to finish the recorder after the run).
+    pub fn take_sink(&mut self) -> Option<RecordSink> {
+        self.sink.take()
+    }
+
+    /// Allocations per tick since construction: (loop's own code, policy).
+    pub fn allocations(&self) -> (u64, u64) {
+        let (l, p) = alloc_count::counts();
+        (l - self.allocs_at_start.0, p - self.allocs_at_start.1)
+    }
+
+    /// One tick at loop time `time`. `deadline` is the wall-clock release time
+    /// when paced (for lateness and misses).
+    pub fn tick(&mut self, time: f64, wall_time: f64, started: Instant, deadline: Option<Instant>) {
+        let prev_scope = alloc_count::enter(Scope::Loop);
+        let mut events = SafetyEvents::default();
+        if self.controls.estop.swap(false, Ordering::AcqRel) {
+            self.filter.latch_estop(&mut events);
+        }
+        if self.controls.reset.swap(false, Ordering::AcqRel) {
+            self.filter.reset_estop(&mut events);
+        }
+
+        self.plant.read_sensors(&mut self.sensors, &mut self.stamps);
+        let mut fault = false;
+        for (i, &s) in self.obs_index.iter().enumerate() {
+            let v = self.sensors[s];
+            if !v.is_finite() {
+                events.set(SafetyEvents::NON_FINITE_SENSOR);
+                fault = true;
+            }
+            if time - self.stamps[s] > self.stale_after {
+                events.set(SafetyEvents::STALE_SENSOR);
+                fault = true;
+            }
+            self.obs[i] = (v - self.obs_offset[i]) * self.obs_scale[i];
+        }
+
+        let mut policy_ns = 0;
+        let mut policy_ran = false;
+        if fault {
+            self.raw.fill(f32::NAN);
+        } else {
+            let t = Instant::now();
+            alloc_count::enter(Scope::Policy);
+            let result = self.policy.act(&self.obs, &mut self.raw);
+            alloc_count::enter(Scope::Loop);
+            policy_ns = t.elapsed().as_nanos() as u64;
+            policy_ran = true;
+            if result.is_err() {
+                events.set(SafetyEvents::POLICY_ERROR);
+                self.raw.fill(f32::NAN);
+                fault = true;
+            }
+        }
+
+        match &self.mapping {
+            ActionMapping::Discrete { table } => {
+                let a = self.raw[0];
+                let row = if a.is_finite() && a >= 0.0 && a.fract() == 0.0 {
+                    table.get(a as usize)
+                } else {
+                    None
+                };
+                match row {
+                    Some(values) => self.proposed.copy_from_slice(values),
+                    None => self.proposed.fill(f32::NAN),
+                }
+            }
+            ActionMapping::Continuous { scale, offset } => {
+                for i in 0..self.proposed.len() {
+                    self.proposed[i] = self.raw[i] * scale[i] + offset[i];
+                }
+            }
+        }
+
+        self.state = self
+            .filter
+            .filter(&self.proposed, fault, &mut events, &mut self.command);
+        self.plant.write_commands(&self.command);
+
+        let now = Instant::now();
+        let compute_ns = now.duration_since(started).as_nanos() as u64;
+        let lateness_ns = deadline.map_or(0, |d| {
+            started.saturating_duration_since(d).as_nanos() as i64
+        });
+        if let Some(d) = deadline
+            && now > d + Duration::from_secs_f64(self.period)
+        {
+            events.set(SafetyEvents::DEADLINE_MISS);
+            self.stats.deadline_misses += 1;
+        }
+        self.filter.count(events);
+
+        let r = &mut self.record;
+        r.tick = self.tick;
+        r.time = time;
+        r.wall_time = wall_time;
+        r.sensors[..self.sensors.len()].copy_from_slice(&self.sensors);
+        r.obs[..self.obs.len()].copy_from_slice(&self.obs);
+        r.raw_action[..self.raw.len()].copy_from_slice(&self.raw);
+        r.command[..self.command.len()].copy_from_slice(&self.command);
+        r.policy_ran = policy_ran;
+        r.events = events;
+        r.state = self.state;
+        r.lateness_ns = lateness_ns;
+        r.compute_ns = compute_ns;
+        r.policy_ns = policy_ns;
+        if let Some(sink) = &mut self.sink {
+            sink.push(r);
+        }
+
+        self.stats.ticks += 1;
+        if deadline.is_some() {
+            self.stats.lateness.record(lateness_ns.max(0) as u64);
+        }
+        self.stats.compute.record(compute_ns);
+        if policy_ran {
+            self.stats.policy.record(policy_ns);
+        }
+        self.tick += 1;
+        alloc_count::enter(prev_scope);
+    }
+
+    /// Runs ticks until `limit` or a stop request. Lateness never accumulates:
+    /// tick k is released at `start + k·period`; a tick that overran the next
+    /// release is a deadline miss, and whole periods already past are skipped.
+    pub fn run(&mut self, limit: RunLimit) {
+        let t0 = Instant::now();
+        let period = Duration::from_secs_f64(self.period);
+        let mut deadline_index: u64 = 0;
+        let start_time = match self.mode {
+            ClockMode::Lockstep { .. } => self.plant.time(),
+            ClockMode::Wall => 0.0,
+        };
+        loop {
+            if self.controls.stop_requested() || limit.ticks.is_some_and(|n| self.tick >= n) {
+                break;
+            }
+            let deadline = if self.mode.paced() {
+                let d = t0 + period.mul_f64(deadline_index as f64);
+                wait_until(d, self.spin);
+                Some(d)
+            } else {
+                None
+            };
+            let started = Instant::now();
+            let wall = started.duration_since(t0).as_secs_f64();
+            let time = match self.mode {
+                ClockMode::Lockstep { .. } => self.plant.time(),
+                ClockMode::Wall => wall,
+            };
+            if limit.seconds.is_some_and(|s| time - start_time >= s - 1e-9) {
+                break;
+            }
+            self.tick(time, wall, started, deadline);
+            if let ClockMode::Lockstep { .. } = self.mode {
+                self.plant.advance(self.period);
+            }
+            if self.left_envelope_at.is_none() && !self.plant.in_envelope() {
+                self.left_envelope_at = Some(self.plant.time());
+            }
+            deadline_index += 1;
+            if self.mode.paced() {
+                // Skip releases that are already a whole period in the past.
+                let now = Instant::now();
+                while t0 + period.mul_f64(deadline_index as f64 + 1.0) < now {
+                    deadline_index += 1;
+                    self.stats.deadline_misses += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps until shortly before `deadline`, then spins to it.
+fn wait_until(deadline: Instant, spin: Duration) {
+    let now = Instant::now();
+    if deadline > now + spin {
+        std::thread::sleep(deadline - now - spin);
+    }
+    while Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+}

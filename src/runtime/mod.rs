@@ -1,0 +1,16 @@
+//! The real-time control loop: clock, tick, safety filter, statistics,
+//! allocation accounting, real-time thread setup, and fault injection for
+//! drills. `ControlLoop` runs on one dedicated thread; everything else talks to
+//! it through lock-free slots and rings.
+
+pub mod alloc_count;
+pub mod control_loop;
+pub mod fault;
+pub mod rt;
+pub mod safety;
+pub mod setup;
+pub mod stats;
+
+pub use control_loop::{ClockMode, ControlLoop, LoopControls, RunLimit};
+pub use safety::SafetyFilter;
+pub use stats::{Histogram, Summary, TickStats};

@@ -1,0 +1,228 @@
+//! Fault injection in the sim plant: a NaN sensor, a sensor that stops
+//! updating, an e-stop, an action outside limits, a policy returning NaN. Each
+//! must end in the safe action within one tick of detection (staleness: within
+//! one tick after the timeout), the e-stop must stay latched until reset, and
+//! the event must be in the recording.
+
+mod common;
+
+use std::time::Duration;
+
+use ganglion::config::{ActionMapping, RobotConfig, SafeAction};
+use ganglion::policy::Policy;
+use ganglion::record::{Recorder, RecordingHeader, SafetyEvents, SafetyState, read_recording};
+use ganglion::runtime::fault::{FaultyPlant, FaultyPolicy, PolicyFault, SensorFault};
+use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
+use ganglion::sim::{CartPolePlant, Plant};
+
+struct Run {
+    states: Vec<SafetyState>,
+    commands: Vec<f32>,
+    events: Vec<SafetyEvents>,
+    times: Vec<f64>,
+    recording: ganglion::record::Recording,
+}
+
+/// Runs `ticks` ticks in fast lockstep with recording, calling `between` after
+/// each tick with the loop (to send operator requests).
+fn run(
+    cfg: &RobotConfig,
+    plant: Box<dyn Plant>,
+    policy: Box<dyn Policy>,
+    ticks: u64,
+    mut between: impl FnMut(u64, &ControlLoop),
+) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faults.mcap");
+    let header = RecordingHeader {
+        sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
+        obs_dim: 4,
+        action_dim: 1,
+        actuator_names: vec!["cart.force".into()],
+        metadata: Default::default(),
+    };
+    let (recorder, sink) = Recorder::start(&path, header, 4096, Duration::from_millis(50)).unwrap();
+    let mut lp = ControlLoop::new(
+        cfg,
+        plant,
+        policy,
+        ClockMode::Lockstep { paced: false },
+        Some(sink),
+    )
+    .unwrap();
+    let mut out = Run {
+        states: vec![],
+        commands: vec![],
+        events: vec![],
+        times: vec![],
+        recording: Default::default(),
+    };
+    for t in 0..ticks {
+        lp.run(RunLimit {
+            ticks: Some(t + 1),
+            seconds: None,
+        });
+        let r = *lp.last_record();
+        out.states.push(r.state);
+        out.commands.push(r.command()[0]);
+        out.events.push(r.events);
+        out.times.push(r.time);
+        between(t, &lp);
+    }
+    drop(lp.take_sink());
+    recorder.finish().unwrap();
+    out.recording = read_recording(&path).unwrap();
+    assert_eq!(out.recording.ticks.len() as u64, ticks);
+    out
+}
+
+fn first_with(run: &Run, bit: u32) -> usize {
+    run.events
+        .iter()
+        .position(|e| e.has(bit))
+        .expect("event raised")
+}
+
+fn recorded_event(run: &Run, tick: usize, bit: u32) -> bool {
+    run.recording.ticks[tick].events.has(bit)
+}
+
+fn cfg_zero_safe() -> RobotConfig {
+    let mut cfg = common::cartpole_config();
+    cfg.safety.safe_action = SafeAction::Zero;
+    cfg.safety.estop_action = SafeAction::Zero;
+    cfg
+}
+
+fn plant() -> CartPolePlant {
+    let mut p = CartPolePlant::new();
+    p.reset(3);
+    p
+}
+
+#[test]
+fn nan_sensor_gives_safe_action_the_same_tick() {
+    let cfg = cfg_zero_safe();
+    let faulty = FaultyPlant::new(
+        plant(),
+        vec![SensorFault::NonFinite {
+            field: 2,
+            from_read: 100,
+        }],
+    );
+    let policy = common::cartpole_policy(&cfg);
+    let r = run(&cfg, Box::new(faulty), Box::new(policy), 120, |_, _| {});
+    let k = first_with(&r, SafetyEvents::NON_FINITE_SENSOR);
+    assert_eq!(k, 100);
+    assert!(r.states[..100].iter().all(|s| *s == SafetyState::Normal));
+    assert_eq!(r.states[k], SafetyState::Safe);
+    assert_eq!(r.commands[k], 0.0);
+    assert!(recorded_event(&r, k, SafetyEvents::NON_FINITE_SENSOR));
+    assert_eq!(r.recording.ticks[k].state, SafetyState::Safe);
+}
+
+#[test]
+fn stale_sensor_gives_safe_action_within_one_tick_after_timeout() {
+    let cfg = cfg_zero_safe();
+    let timeout = cfg.safety.stale_after_s;
+    let period = cfg.period_s();
+    let faulty = FaultyPlant::new(
+        plant(),
+        vec![SensorFault::Frozen {
+            field: 3,
+            from_read: 50,
+        }],
+    );
+    let policy = common::cartpole_policy(&cfg);
+    let r = run(&cfg, Box::new(faulty), Box::new(policy), 80, |_, _| {});
+    let frozen_at = r.times[50];
+    let k = first_with(&r, SafetyEvents::STALE_SENSOR);
+    let waited = r.times[k] - frozen_at;
+    assert!(
+        waited > timeout,
+        "flagged after {waited} s, timeout {timeout} s"
+    );
+    assert!(
+        waited <= timeout + period + 1e-9,
+        "flagged after {waited} s"
+    );
+    assert!(r.states[..k].iter().all(|s| *s == SafetyState::Normal));
+    assert!(r.states[k..].iter().all(|s| *s == SafetyState::Safe));
+    assert_eq!(r.commands[k], 0.0);
+    assert!(recorded_event(&r, k, SafetyEvents::STALE_SENSOR));
+}
+
+#[test]
+fn estop_latches_until_reset() {
+    let mut cfg = common::cartpole_config();
+    cfg.safety.estop_action = SafeAction::Zero;
+    let policy = common::cartpole_policy(&cfg);
+    let r = run(&cfg, Box::new(plant()), Box::new(policy), 60, |t, lp| {
+        if t == 19 {
+            lp.controls().request_estop();
+        }
+        if t == 49 {
+            lp.controls().request_reset();
+        }
+    });
+    assert!(r.states[..20].iter().all(|s| *s == SafetyState::Normal));
+    // Requested after tick 19: tick 20 is the first e-stopped tick.
+    assert!(r.events[20].has(SafetyEvents::ESTOP));
+    for k in 20..50 {
+        assert_eq!(r.states[k], SafetyState::EStopped, "tick {k}");
+        assert_eq!(r.commands[k], 0.0);
+    }
+    assert!(r.events[50].has(SafetyEvents::ESTOP_RESET));
+    assert_eq!(r.states[50], SafetyState::Normal);
+    assert!(recorded_event(&r, 20, SafetyEvents::ESTOP));
+    assert!(recorded_event(&r, 50, SafetyEvents::ESTOP_RESET));
+    assert_eq!(r.recording.ticks[35].state, SafetyState::EStopped);
+}
+
+#[test]
+fn action_outside_limits_is_clamped_the_same_tick() {
+    let mut cfg = common::cartpole_config();
+    // A continuous mapping so the policy's value scales straight to newtons.
+    cfg.action.mapping = ActionMapping::Continuous {
+        scale: vec![10.0],
+        offset: vec![0.0],
+    };
+    cfg.safety.max_delta = vec![1000.0];
+    let inner = common::cartpole_policy(&cfg);
+    let policy = FaultyPolicy::new(inner, PolicyFault::Constant(7.5), 30);
+    let r = run(&cfg, Box::new(plant()), Box::new(policy), 40, |_, _| {});
+    let k = first_with(&r, SafetyEvents::CLAMPED);
+    assert_eq!(k, 30);
+    let max = cfg.safety.max[0];
+    assert_eq!(r.commands[k], max, "75 N proposed, limit {max}");
+    assert!(r.commands.iter().all(|c| c.abs() <= max));
+    assert!(recorded_event(&r, k, SafetyEvents::CLAMPED));
+}
+
+#[test]
+fn policy_nan_gives_safe_action_the_same_tick() {
+    let cfg = cfg_zero_safe();
+    let inner = common::cartpole_policy(&cfg);
+    let policy = FaultyPolicy::new(inner, PolicyFault::NaN, 25);
+    let r = run(&cfg, Box::new(plant()), Box::new(policy), 40, |_, _| {});
+    let k = first_with(&r, SafetyEvents::NON_FINITE_ACTION);
+    assert_eq!(k, 25);
+    assert_eq!(r.states[k], SafetyState::Safe);
+    assert_eq!(r.commands[k], 0.0);
+    assert!(recorded_event(&r, k, SafetyEvents::NON_FINITE_ACTION));
+    assert!(r.recording.ticks[k].raw_action[0].is_nan());
+}
+
+#[test]
+fn policy_error_gives_safe_action_the_same_tick() {
+    let cfg = cfg_zero_safe();
+    let inner = common::cartpole_policy(&cfg);
+    let policy = FaultyPolicy::new(inner, PolicyFault::Error, 10);
+    let r = run(&cfg, Box::new(plant()), Box::new(policy), 15, |_, _| {});
+    let k = first_with(&r, SafetyEvents::POLICY_ERROR);
+    assert_eq!(
+        (k, r.states[k], r.commands[k]),
+        (10, SafetyState::Safe, 0.0)
+    );
+    assert!(recorded_event(&r, k, SafetyEvents::POLICY_ERROR));
+}
