@@ -52,7 +52,7 @@ fn shipped_cartpole_config_loads() {
     );
     assert_eq!(cfg.record.ring_capacity, 4096);
     assert!(!cfg.realtime.enabled);
-    assert_eq!(cfg.clock.spin_us, 50);
+    assert_eq!(cfg.clock.spin_us, 200);
     assert_eq!(cfg.source_path, path);
     assert!(cfg.source_text.contains("[safety]"));
 

@@ -67,6 +67,12 @@ pub enum BenchKind {
         load: bool,
         #[arg(long, default_value = "robots/cartpole.toml")]
         config: PathBuf,
+        /// Busy-wait this long before each deadline (default: the config's).
+        #[arg(long)]
+        spin_us: Option<u64>,
+        /// Apply the real-time setup (SCHED_FIFO, affinity, mlockall) where permitted.
+        #[arg(long)]
+        rt: bool,
     },
     /// Batch-1 policy latency: tract (ganglion) vs onnxruntime (Python).
     Latency {
@@ -101,11 +107,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             seconds,
             load,
             config,
+            spin_us,
+            rt,
         } => control_loop(
             &super::repo_path(&config.to_string_lossy()),
             rate,
             seconds,
             load,
+            spin_us,
+            rt,
         )?,
         BenchKind::Latency { policy, iters } => latency(
             &super::repo_path(&policy.to_string_lossy()),
@@ -308,7 +318,14 @@ fn latency(policy_path: &Path, iters: usize, python: Option<&Path>) -> Result<Va
     }))
 }
 
-fn control_loop(config: &Path, rate: f64, seconds: f64, load: bool) -> Result<Value> {
+fn control_loop(
+    config: &Path,
+    rate: f64,
+    seconds: f64,
+    load: bool,
+    spin_us: Option<u64>,
+    rt: bool,
+) -> Result<Value> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -318,6 +335,14 @@ fn control_loop(config: &Path, rate: f64, seconds: f64, load: bool) -> Result<Va
     }
     cfg.rate_hz = rate;
     cfg.record.path = None;
+    if let Some(s) = spin_us {
+        cfg.clock.spin_us = s;
+    }
+    if rt {
+        cfg.realtime.enabled = true;
+        // The hog (if any) runs wherever the scheduler puts it; the loop gets CPU 1.
+        cfg.realtime.cpu.get_or_insert(1);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let hog = load.then(|| {
         let stop = stop.clone();
@@ -353,6 +378,7 @@ fn control_loop(config: &Path, rate: f64, seconds: f64, load: bool) -> Result<Va
         "rate_hz": rate,
         "seconds": seconds,
         "cpu_hog": load,
+        "spin_us": spin_us,
         "ticks": report.ticks,
         "lateness_us": report.lateness,
         "compute_us": report.compute,

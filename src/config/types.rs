@@ -167,6 +167,6 @@ impl Default for RealtimeConfig {
 impl Default for ClockConfig {
     /// Spin the last 50 µs before each deadline.
     fn default() -> Self {
-        ClockConfig { spin_us: 50 }
+        ClockConfig { spin_us: 200 }
     }
 }
