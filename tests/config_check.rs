@@ -21,7 +21,8 @@ fn shipped_cartpole_config_loads() {
     assert!((cfg.period_s() - 0.02).abs() < 1e-12);
     assert_eq!(
         cfg.plant,
-        PlantConfig::SimCartpole {
+        PlantConfig::Sim {
+            kind: "sim:cartpole".into(),
             seed: 7,
             pace: Pace::Realtime
         }
@@ -86,7 +87,8 @@ fn minimal_config_gets_defaults() {
         .unwrap_or_else(|e| panic!("{e}\n{minimal}"));
     assert_eq!(
         cfg.plant,
-        PlantConfig::SimCartpole {
+        PlantConfig::Sim {
+            kind: "sim:cartpole".into(),
             seed: 0,
             pace: Pace::Realtime
         }
@@ -318,7 +320,8 @@ cpu = 3
     assert_eq!(cfg.realtime.cpu, Some(3));
     assert_eq!(
         cfg.plant,
-        PlantConfig::SimCartpole {
+        PlantConfig::Sim {
+            kind: "sim:cartpole".into(),
             seed: 0,
             pace: Pace::Fast
         }

@@ -14,6 +14,7 @@ fn record(path: &std::path::Path, seed: u64) {
         limit: RunLimit {
             ticks: Some(400),
             seconds: None,
+            ..Default::default()
         },
         record: Some(path.to_path_buf()),
         fast: true,

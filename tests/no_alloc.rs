@@ -19,7 +19,7 @@ static ALLOC: CountingAlloc = CountingAlloc;
 fn no_allocation_in_ticks() {
     let cfg = common::cartpole_config();
     let dir = tempfile::tempdir().unwrap();
-    let plant = build_plant(&cfg.plant);
+    let plant = build_plant(&cfg.plant).unwrap();
     let header = RecordingHeader {
         sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
         obs_dim: 4,
@@ -46,12 +46,14 @@ fn no_allocation_in_ticks() {
     lp.run(RunLimit {
         ticks: Some(200),
         seconds: None,
+        ..Default::default()
     });
     assert!(alloc_count::is_active(), "counting allocator installed");
     let (loop0, policy0) = alloc_count::counts();
     lp.run(RunLimit {
         ticks: Some(10_200),
         seconds: None,
+        ..Default::default()
     });
     let (loop1, policy1) = alloc_count::counts();
     assert_eq!(lp.ticks(), 10_200);

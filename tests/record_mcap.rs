@@ -7,19 +7,20 @@ use std::time::{Duration, Instant};
 
 use ganglion::record::schema::{
     DETERMINISTIC_TOPICS, TOPIC_ACTION, TOPIC_OBSERVATION, TOPIC_SAFETY, TOPIC_SENSORS,
-    TOPIC_TIMING,
+    TOPIC_TASK, TOPIC_TIMING,
 };
 use ganglion::record::{
     RecordSummary, Recorder, RecordingHeader, SafetyEvents, SafetyState, TickRecord,
     compare_payloads, read_recording,
 };
 
-const TOPICS: [&str; 5] = [
+const TOPICS: [&str; 6] = [
     TOPIC_SENSORS,
     TOPIC_OBSERVATION,
     TOPIC_ACTION,
     TOPIC_SAFETY,
     TOPIC_TIMING,
+    TOPIC_TASK,
 ];
 
 fn header() -> RecordingHeader {
@@ -245,7 +246,7 @@ fn thousand_ticks_round_trip_through_our_reader_and_the_mcap_crate() {
         .expect("finished file has a summary");
     let stats = s.stats.as_ref().unwrap();
     assert_eq!(stats.message_count, summary.messages);
-    assert_eq!(stats.channel_count, 5);
+    assert_eq!(stats.channel_count, 6);
     assert!(stats.chunk_count > 1);
     for c in &s.chunk_indexes {
         assert!(

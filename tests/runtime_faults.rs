@@ -61,6 +61,7 @@ fn run(
         lp.run(RunLimit {
             ticks: Some(t + 1),
             seconds: None,
+            ..Default::default()
         });
         let r = *lp.last_record();
         out.states.push(r.state);

@@ -35,7 +35,7 @@ pub trait Env: Send {
 }
 
 /// Names accepted by [`make_env`].
-pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-continuous"];
+pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-continuous", "reacher"];
 
 /// Builds an environment by registry name.
 pub fn make_env(name: &str) -> Result<Box<dyn Env>, UnknownEnv> {
@@ -48,6 +48,9 @@ pub fn make_env(name: &str) -> Result<Box<dyn Env>, UnknownEnv> {
                 continuous: true,
                 ..Default::default()
             },
+        ))),
+        "reacher" => Ok(Box::new(crate::reacher::Reacher::new(
+            crate::reacher::ReacherConfig::default(),
         ))),
         _ => Err(UnknownEnv(name.to_string())),
     }

@@ -5,6 +5,23 @@
 use crate::cartpole::{CartPole, CartPoleConfig, CartPoleState};
 use crate::rng::Rng;
 
+/// Task feedback of a simulated plant about its last `advance`: the reward of
+/// that transition and whether the episode ended. Real robots have none.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TaskSignal {
+    /// Steps taken since the last reset.
+    pub step: u32,
+    pub reward: f32,
+    pub terminated: bool,
+    pub truncated: bool,
+}
+
+impl TaskSignal {
+    pub fn done(&self) -> bool {
+        self.terminated || self.truncated
+    }
+}
+
 /// A robot as the control loop sees it.
 pub trait Plant: Send {
     /// Names of the sensor fields, in the order `read_sensors` writes them.
@@ -26,6 +43,11 @@ pub trait Plant: Send {
     fn in_envelope(&self) -> bool {
         true
     }
+    /// Reward and episode status after the last `advance`, for simulated
+    /// tasks (recorded, so that recordings are datasets).
+    fn task(&self) -> Option<TaskSignal> {
+        None
+    }
 }
 
 /// Sensor and actuator names of the plants a config can name, by kind, so a
@@ -33,12 +55,25 @@ pub trait Plant: Send {
 pub fn plant_signature(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     match kind {
         "sim:cartpole" => Some((CartPolePlant::SENSORS, CartPolePlant::ACTUATORS)),
+        "sim:reacher" => Some((
+            crate::ReacherPlant::SENSORS,
+            crate::ReacherPlant::ACTUATORS,
+        )),
+        _ => None,
+    }
+}
+
+/// Builds a plant by kind (not yet reset).
+pub fn make_plant(kind: &str) -> Option<Box<dyn Plant>> {
+    match kind {
+        "sim:cartpole" => Some(Box::new(CartPolePlant::new())),
+        "sim:reacher" => Some(Box::new(crate::ReacherPlant::new())),
         _ => None,
     }
 }
 
 /// Plant kinds a config may name.
-pub const PLANT_KINDS: &[&str] = &["sim:cartpole"];
+pub const PLANT_KINDS: &[&str] = &["sim:cartpole", "sim:reacher"];
 
 /// The rapier CartPole as a plant: one actuator, the horizontal force on the
 /// cart (N), clamped to ±`force_limit`.
@@ -47,6 +82,7 @@ pub struct CartPolePlant {
     time: f64,
     force: f32,
     force_limit: f32,
+    task: TaskSignal,
 }
 
 impl CartPolePlant {
@@ -64,6 +100,7 @@ impl CartPolePlant {
             time: 0.0,
             force: 0.0,
             force_limit: 100.0,
+            task: TaskSignal::default(),
         }
     }
 
@@ -103,6 +140,7 @@ impl Plant for CartPolePlant {
         });
         self.time = 0.0;
         self.force = 0.0;
+        self.task = TaskSignal::default();
     }
 
     fn read_sensors(&mut self, values: &mut [f32], stamps: &mut [f64]) {
@@ -124,6 +162,16 @@ impl Plant for CartPolePlant {
     fn advance(&mut self, dt: f64) {
         self.sim.advance_for(self.force, dt as f32);
         self.time += dt;
+        // CartPole-v1: +1 per step, terminal when the pole or cart leaves the
+        // envelope, truncated at the step limit.
+        let step = self.task.step + 1;
+        let terminated = !self.in_envelope();
+        self.task = TaskSignal {
+            step,
+            reward: 1.0,
+            terminated,
+            truncated: !terminated && step as usize >= self.sim.config().max_episode_steps,
+        };
     }
 
     fn time(&self) -> f64 {
@@ -133,6 +181,10 @@ impl Plant for CartPolePlant {
     fn in_envelope(&self) -> bool {
         let s = self.sim.state();
         s.theta.abs() <= self.sim.config().theta_limit && s.x.abs() <= self.sim.config().x_limit
+    }
+
+    fn task(&self) -> Option<TaskSignal> {
+        (self.task.step > 0).then_some(self.task)
     }
 }
 

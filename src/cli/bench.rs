@@ -362,6 +362,7 @@ fn control_loop(
         limit: crate::runtime::RunLimit {
             ticks: None,
             seconds: Some(seconds),
+            ..Default::default()
         },
         record: None,
         fast: false,

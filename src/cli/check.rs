@@ -21,8 +21,8 @@ pub struct CheckArgs {
 
 /// One line saying what a valid config runs.
 fn summary(file: &Path, cfg: &RobotConfig) -> String {
-    let plant = match cfg.plant {
-        PlantConfig::SimCartpole { .. } => "sim:cartpole",
+    let plant = match &cfg.plant {
+        PlantConfig::Sim { kind, .. } => kind.as_str(),
     };
     // The policy as the file names it: relative to the config's directory.
     let base = file.parent().unwrap_or(Path::new(""));

@@ -26,6 +26,13 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Decision Transformer: returns to condition on, comma-separated
+    /// (default: the targets in its card).
+    #[arg(long, value_delimiter = ',')]
+    pub target_returns: Option<Vec<f32>>,
+    /// Decision Transformer: plot target vs achieved return (PNG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +101,16 @@ pub fn eval_policy_file(
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let card = ModelCard::load_for(&args.policy).ok();
+    if card.as_ref().is_some_and(|c| c.kind == "decision-transformer") {
+        return super::eval_dt::run(&args, card.as_ref().expect("checked above"));
+    }
+    if args.target_returns.is_some() || args.plot.is_some() {
+        anyhow::bail!(
+            "{}: --target-returns and --plot are for Decision Transformer policies",
+            args.policy.display()
+        );
+    }
     let out = eval_policy_file(&args.env, &args.policy, args.episodes, args.seed)?;
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
@@ -173,6 +190,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         limit: crate::runtime::RunLimit {
             ticks: None,
             seconds: Some(20.0),
+            ..Default::default()
         },
         record: Some(record),
         fast: true,

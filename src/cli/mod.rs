@@ -8,10 +8,13 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod check;
+pub mod collect;
 pub mod eval;
+pub mod eval_dt;
 pub mod replay;
 pub mod run;
 pub mod train;
+pub mod train_dt;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +37,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Run the shipped CartPole policy in the rapier simulation and report.
     Demo(eval::DemoArgs),
+    /// Record datasets: behaviour policies (with noise) through the control loop.
+    Collect(collect::CollectArgs),
     /// Run the control loop on the robot a config describes (sim plant now).
     Run(run::RunArgs),
     /// Check a recording: re-run the policy on it, or re-simulate it (--resim).
@@ -49,6 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Demo(a) => eval::demo(a),
+        Command::Collect(a) => collect::run(a),
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),

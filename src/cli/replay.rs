@@ -10,7 +10,6 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::config;
-use crate::policy::Policy;
 use crate::record::{compare_payloads, read_recording};
 use crate::runtime::RunLimit;
 
@@ -81,6 +80,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
             limit: RunLimit {
                 ticks: Some(rec.ticks.len() as u64),
                 seconds: None,
+                ..Default::default()
             },
             record: Some(tmp.clone()),
             fast: true,
@@ -103,15 +103,26 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
         });
     }
 
-    let mut policy = crate::runtime::setup::load_policy(&cfg)?;
+    let mut policy = crate::runtime::setup::load_any_policy(&cfg)?;
     let mut action = vec![0.0f32; cfg_action_dim(&cfg)];
     let (mut checked, mut mismatches, mut first, mut detail) = (0, 0, None, None);
+    let mut episode = None;
     for t in &rec.ticks {
+        if let Some(task) = t.task {
+            if episode.is_some_and(|e| e != task.episode) {
+                policy.reset();
+            }
+            episode = Some(task.episode);
+        }
         if !t.policy_ran {
             continue;
         }
         checked += 1;
         let result = policy.act(&t.obs, &mut action);
+        // A Decision Transformer's return-to-go follows the recorded rewards.
+        if let Some(task) = t.task {
+            policy.observe_reward(task.reward);
+        }
         let same = result.is_ok()
             && action.len() == t.raw_action.len()
             && action

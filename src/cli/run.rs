@@ -15,7 +15,7 @@ use crate::config::{self, RobotConfig};
 use crate::policy::card::sha256_file;
 use crate::record::{RecordSummary, Recorder, RecordingHeader};
 use crate::runtime::rt::{self, RtStatus};
-use crate::runtime::setup::{build_plant, clock_mode, load_policy, plant_kind, plant_seed};
+use crate::runtime::setup::{build_plant, clock_mode, load_any_policy, plant_kind, plant_seed};
 use crate::runtime::{ClockMode, ControlLoop, RunLimit, Summary, alloc_count};
 
 #[derive(Args, Debug)]
@@ -115,7 +115,7 @@ pub fn recording_metadata(
     m.insert("robot".into(), cfg.robot.clone());
     m.insert("config_path".into(), cfg.source_path.display().to_string());
     m.insert("config_text".into(), cfg.source_text.clone());
-    m.insert("plant".into(), plant_kind(&cfg.plant).into());
+    m.insert("plant".into(), plant_kind(&cfg.plant).to_string());
     m.insert("seed".into(), seed.to_string());
     m.insert("rate_hz".into(), cfg.rate_hz.to_string());
     m.insert("clock".into(), clock.name().into());
@@ -129,14 +129,12 @@ pub fn recording_metadata(
 /// Runs a config to completion on a dedicated loop thread.
 pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
     if let Some(seed) = opts.seed {
-        match &mut cfg.plant {
-            config::PlantConfig::SimCartpole { seed: s, .. } => *s = seed,
-        }
+        crate::runtime::setup::set_plant_seed(&mut cfg.plant, seed);
     }
     let seed = plant_seed(&cfg.plant);
     let clock = clock_mode(&cfg.plant, opts.fast);
-    let plant = build_plant(&cfg.plant);
-    let policy = load_policy(&cfg)?;
+    let plant = build_plant(&cfg.plant)?;
+    let policy = load_any_policy(&cfg)?;
     let record_path = opts.record.clone().or_else(|| cfg.record.path.clone());
     let (recorder, sink) = match &record_path {
         Some(path) => {
@@ -165,11 +163,12 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
         }
         None => (None, None),
     };
-    let mut lp = ControlLoop::new(&cfg, plant, Box::new(policy), clock, sink)?;
+    let mut lp = ControlLoop::new(&cfg, plant, policy, clock, sink)?;
     let limit = if opts.limit.ticks.is_none() && opts.limit.seconds.is_none() {
         RunLimit {
             ticks: None,
             seconds: Some(10.0),
+            ..Default::default()
         }
     } else {
         opts.limit
@@ -218,7 +217,7 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
     let paced = !matches!(clock, ClockMode::Lockstep { paced: false });
     Ok(RunReport {
         robot: cfg.robot.clone(),
-        plant: plant_kind(&cfg.plant).into(),
+        plant: plant_kind(&cfg.plant).to_string(),
         seed,
         clock: clock.name().into(),
         rate_hz: cfg.rate_hz,
@@ -308,6 +307,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         limit: RunLimit {
             ticks: args.ticks,
             seconds: args.seconds,
+            ..Default::default()
         },
         record: args.record.clone(),
         fast: args.fast,

@@ -1,21 +1,23 @@
 //! `ganglion train`: trains a policy in simulation, exports it to ONNX, writes a
 //! model card, a learning-curve CSV and PNG beside the model, and evaluates the
-//! exported file through tract exactly as `ganglion eval` would.
+//! exported file through tract exactly as `ganglion eval` would. PPO starts
+//! from the env's preset (`learn::presets`); flags and `--hp key=value`
+//! override it, and `--checkpoint-every` keeps intermediate policies.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::learn::{PpoConfig, train};
+use crate::learn::{PpoConfig, ppo_preset, train};
 use crate::policy::ActionSpec;
 use crate::policy::card::{CARD_FORMAT, EvalRecord, ModelCard, sha256_file};
 use crate::sim::{VecEnv, make_env};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Environment name (cartpole, cartpole-continuous).
+    /// Environment name (cartpole, cartpole-continuous, reacher).
     pub env: String,
     /// Training algorithm (ppo).
     #[arg(long, default_value = "ppo")]
@@ -25,20 +27,34 @@ pub struct TrainArgs {
     /// Output ONNX file; the critic, card and curve are written beside it.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Environment-step budget (also the horizon of the linear schedules).
-    #[arg(long, default_value_t = 100_000)]
-    pub steps: usize,
-    /// Parallel environments.
-    #[arg(long, default_value_t = 8)]
-    pub envs: usize,
-    /// Environment worker threads (results do not depend on it).
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
-    /// Evaluate the deterministic policy every N env steps; the best one is kept.
-    #[arg(long, default_value_t = 8192)]
-    pub eval_every: usize,
-    #[arg(long, default_value_t = 20)]
-    pub eval_episodes: usize,
+    /// Environment-step budget, also the horizon of the linear schedules
+    /// (default: the env's preset).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Parallel environments (default: the env's preset).
+    #[arg(long)]
+    pub envs: Option<usize>,
+    /// Environment worker threads (results do not depend on it; default: the
+    /// env's preset).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Evaluate the deterministic policy every N env steps; the best one is
+    /// kept (default: the env's preset).
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Episodes per periodic evaluation (default: the env's preset).
+    #[arg(long)]
+    pub eval_episodes: Option<usize>,
+    /// Override any PPO hyperparameter of the preset, as `key=value` in TOML
+    /// (`n_steps=256`, `learning_rate.start=3e-4`, `hidden=[128,128]`).
+    /// Repeatable.
+    #[arg(long = "hp", value_name = "KEY=VALUE")]
+    pub hp: Vec<String>,
+    /// Save the policy every N env steps as `<out stem>.ckpt-<steps>.onnx`,
+    /// each with its own card and evaluation (behaviour policies of graded
+    /// quality).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
     /// Stop once an evaluation's mean return reaches this.
     #[arg(long)]
     pub stop_at: Option<f64>,
@@ -48,11 +64,42 @@ pub struct TrainArgs {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     pub json: bool,
+    /// `--algo dt`: the dataset (a directory of recordings from `ganglion collect`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// `--algo dt`: gradient steps (default: the env's preset).
+    #[arg(long)]
+    pub dt_steps: Option<usize>,
+    /// `--algo dt`: returns to evaluate the trained model at (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub target_returns: Option<Vec<f32>>,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if args.algo == "dt" {
+        let data = args.data.clone().ok_or_else(|| {
+            anyhow::anyhow!("--algo dt needs --data DIR (recordings from `ganglion collect`)")
+        })?;
+        let mut cfg = super::train_dt::dt_preset(&args.env);
+        if let Some(steps) = args.dt_steps {
+            cfg.steps = steps;
+        }
+        return super::train_dt::run_dt(super::train_dt::DtRun {
+            out: args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("models/{}-dt.onnx", args.env))),
+            env: args.env.clone(),
+            data,
+            seed: args.seed,
+            cfg,
+            targets: args.target_returns.clone(),
+            eval_episodes: args.final_episodes,
+            json: args.json,
+        });
+    }
     if args.algo != "ppo" {
-        bail!("unknown --algo `{}` (available: ppo)", args.algo);
+        bail!("unknown --algo `{}` (available: ppo, dt)", args.algo);
     }
     let env_name = args.env.clone();
     let probe = make_env(&env_name)?;
@@ -61,15 +108,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("models/{env_name}-ppo.onnx")));
-    let cfg = PpoConfig {
-        n_envs: args.envs,
-        total_timesteps: args.steps,
-        threads: args.threads,
-        eval_every: args.eval_every,
-        eval_episodes: args.eval_episodes,
-        stop_at: args.stop_at,
-        ..Default::default()
-    };
+    let cfg = ppo_config(&args)?;
+    if cfg.n_envs == 0 || cfg.n_steps == 0 {
+        bail!("n_envs and n_steps must be positive");
+    }
+    let ckpt_every = args.checkpoint_every.filter(|n| *n > 0);
     let mut venv = VecEnv::new(
         || make_env(&env_name).expect("env name checked above"),
         cfg.n_envs,
@@ -88,7 +131,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    let mut checkpoints: Vec<(usize, PathBuf)> = Vec::new();
+    let mut ckpt_error: Option<anyhow::Error> = None;
+    let mut next_ckpt = ckpt_every.unwrap_or(usize::MAX);
+    let metadata = [
+        ("ganglion.env", env_name.clone()),
+        ("ganglion.algo", "ppo".to_string()),
+        ("ganglion.seed", args.seed.to_string()),
+    ];
     let outcome = train(&cfg, &mut venv, eval_env.as_mut(), args.seed, |p| {
+        if let Some(every) = ckpt_every
+            && p.steps >= next_ckpt
+        {
+            while next_ckpt <= p.steps {
+                next_ckpt = next_ckpt.saturating_add(every);
+            }
+            let path = checkpoint_path(&out, p.steps);
+            match p.model.export_onnx(&path, &metadata) {
+                Ok(_) => checkpoints.push((p.steps, path)),
+                Err(e) => {
+                    ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
+                }
+            }
+        }
         bar.set_position(p.steps as u64);
         let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
         bar.set_message(format!(
@@ -99,17 +164,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ));
     });
     bar.finish_and_clear();
+    if let Some(e) = ckpt_error {
+        return Err(e);
+    }
 
     let model = &outcome.model;
     let critic_path = model
-        .export_onnx(
-            &out,
-            &[
-                ("ganglion.env", env_name.clone()),
-                ("ganglion.algo", "ppo".into()),
-                ("ganglion.seed", args.seed.to_string()),
-            ],
-        )
+        .export_onnx(&out, &metadata)
         .with_context(|| format!("writing {}", out.display()))?;
     let csv = out.with_extension("curve.csv");
     let png = out.with_extension("curve.png");
@@ -135,11 +196,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(b) = &outcome.best_eval {
         training.insert("best_eval_mean_return".into(), b.mean_return.into());
     }
-    training.insert(
-        "hyperparameters".into(),
-        tidy_floats(toml::Value::try_from(&cfg).context("recording hyperparameters")?),
-    );
-    let card = ModelCard {
+    let hyperparameters =
+        tidy_floats(toml::Value::try_from(&cfg).context("recording hyperparameters")?);
+    training.insert("hyperparameters".into(), hyperparameters.clone());
+    let base_card = ModelCard {
         format: CARD_FORMAT.into(),
         name: out
             .file_stem()
@@ -157,14 +217,50 @@ pub fn run(args: TrainArgs) -> Result<()> {
         critic: critic_path
             .file_name()
             .map(|s| s.to_string_lossy().into_owned()),
+        training: toml::Table::new(),
+        eval: Some(eval_record(&final_eval.report)),
+        dt: None,
+    };
+    // Checkpoints: their own cards (same command, their step count), and a
+    // table of them on the final card.
+    let mut ckpt_rows = Vec::new();
+    for (steps, path) in &checkpoints {
+        let ev = super::eval::eval_policy_file(&env_name, path, args.final_episodes, 0)
+            .with_context(|| format!("evaluating {}", path.display()))?;
+        let mut t = toml::Table::new();
+        t.insert("env_steps".into(), (*steps as i64).into());
+        t.insert("checkpoint_of".into(), file_name(&out).into());
+        t.insert("hyperparameters".into(), hyperparameters.clone());
+        let mut card = ModelCard {
+            training: t,
+            eval: Some(eval_record(&ev.report)),
+            ..base_card.clone()
+        };
+        card.name = stem(path);
+        card.sha256 = sha256_file(path)?;
+        card.critic = Some(file_name(&path.with_extension("critic.onnx")));
+        card.save_for(path)?;
+        let mut row = toml::Table::new();
+        row.insert("env_steps".into(), (*steps as i64).into());
+        row.insert("file".into(), file_name(path).into());
+        row.insert("eval_mean_return".into(), ev.report.mean_return.into());
+        row.insert("eval_std_return".into(), ev.report.std_return.into());
+        ckpt_rows.push((*steps, ev.report.mean_return, row));
+    }
+    if !ckpt_rows.is_empty() {
+        training.insert(
+            "checkpoints".into(),
+            toml::Value::Array(
+                ckpt_rows
+                    .iter()
+                    .map(|(_, _, r)| toml::Value::Table(r.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    let card = ModelCard {
         training,
-        eval: Some(EvalRecord {
-            episodes: final_eval.report.episodes,
-            seed: final_eval.report.seed,
-            mean_return: final_eval.report.mean_return,
-            std_return: final_eval.report.std_return,
-            min_return: final_eval.report.min_return,
-        }),
+        ..base_card
     };
     card.save_for(&out)?;
 
@@ -180,6 +276,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 "wall_s": outcome.wall_s,
                 "solved_early": outcome.solved,
                 "eval": final_eval.report,
+                "checkpoints": ckpt_rows.iter().map(|(steps, mean, _)| serde_json::json!({
+                    "env_steps": steps,
+                    "path": checkpoint_path(&out, *steps).display().to_string(),
+                    "eval_mean_return": mean,
+                })).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -199,8 +300,105 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "  eval    {} episodes (seed 0): mean return {:.1} ± {:.1}, min {:.0}",
             r.episodes, r.mean_return, r.std_return, r.min_return
         );
+        for (steps, mean, _) in &ckpt_rows {
+            println!(
+                "  ckpt    {} (mean return {mean:.1})",
+                checkpoint_path(&out, *steps).display()
+            );
+        }
     }
     Ok(())
+}
+
+/// The env's preset with the command line's overrides: first `--hp`, then
+/// the dedicated flags.
+fn ppo_config(args: &TrainArgs) -> Result<PpoConfig> {
+    let mut cfg = ppo_preset(&args.env);
+    if !args.hp.is_empty() {
+        let mut table = match toml::Value::try_from(&cfg).context("preset to TOML")? {
+            toml::Value::Table(t) => t,
+            _ => bail!("a PPO config serialises to a table"),
+        };
+        for kv in &args.hp {
+            set_key(&mut table, kv)?;
+        }
+        cfg = toml::Value::Table(table)
+            .try_into()
+            .context("--hp: the overridden hyperparameters do not make a PPO config")?;
+    }
+    if let Some(v) = args.steps {
+        cfg.total_timesteps = v;
+    }
+    if let Some(v) = args.envs {
+        cfg.n_envs = v;
+    }
+    if let Some(v) = args.threads {
+        cfg.threads = v;
+    }
+    if let Some(v) = args.eval_every {
+        cfg.eval_every = v;
+    }
+    if let Some(v) = args.eval_episodes {
+        cfg.eval_episodes = v;
+    }
+    if args.stop_at.is_some() {
+        cfg.stop_at = args.stop_at;
+    }
+    Ok(cfg)
+}
+
+/// Applies one `key.path=toml-value` override to an existing key.
+fn set_key(table: &mut toml::Table, kv: &str) -> Result<()> {
+    let (key, value) = kv
+        .split_once('=')
+        .with_context(|| format!("--hp `{kv}`: expected KEY=VALUE"))?;
+    let parsed: toml::Table = format!("v = {}", value.trim())
+        .parse()
+        .with_context(|| format!("--hp `{kv}`: `{value}` is not a TOML value"))?;
+    let value = parsed.get("v").cloned().context("parsed value")?;
+    let mut parts = key.trim().split('.').peekable();
+    let mut here = table;
+    while let Some(part) = parts.next() {
+        let known = here.keys().cloned().collect::<Vec<_>>().join(", ");
+        let slot = here
+            .get_mut(part)
+            .with_context(|| format!("--hp `{kv}`: no key `{part}` (known: {known})"))?;
+        if parts.peek().is_none() {
+            *slot = value;
+            return Ok(());
+        }
+        here = slot
+            .as_table_mut()
+            .with_context(|| format!("--hp `{kv}`: `{part}` has no sub-keys"))?;
+    }
+    bail!("--hp `{kv}`: empty key")
+}
+
+/// `models/x.onnx`, 4096 → `models/x.ckpt-4096.onnx`.
+fn checkpoint_path(out: &Path, steps: usize) -> PathBuf {
+    out.with_file_name(format!("{}.ckpt-{steps}.onnx", stem(out)))
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn eval_record(r: &crate::learn::EvalReport) -> EvalRecord {
+    EvalRecord {
+        episodes: r.episodes,
+        seed: r.seed,
+        mean_return: r.mean_return,
+        std_return: r.std_return,
+        min_return: r.min_return,
+    }
 }
 
 /// f32 hyperparameters widen to f64 with noise digits (0.98 → 0.9800000190734863);

@@ -33,8 +33,11 @@ impl RobotConfig {
 /// issues slot in beside the simulator.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlantConfig {
-    /// `kind = "sim:cartpole"`: the rapier CartPole as a plant.
-    SimCartpole {
+    /// `kind = "sim:…"` (e.g. `sim:cartpole`, `sim:reacher`): a rapier world
+    /// as a plant, driven in lockstep.
+    Sim {
+        /// The plant kind, one of `ganglion_sim::PLANT_KINDS`.
+        kind: String,
         /// Seed of the initial state.
         seed: u64,
         /// Lockstep pacing: real time, or as fast as possible.
@@ -62,6 +65,8 @@ pub struct PolicyConfig {
     pub kind: PolicyKind,
     /// The model card (default: beside `path`, `.card.toml`).
     pub card: PathBuf,
+    /// Decision Transformer: the return to condition on.
+    pub target_return: Option<f32>,
 }
 
 /// Observation = (sensor[field] − offset) × scale, in `fields` order.

@@ -284,7 +284,11 @@ fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Sign
     });
     let config = match (&sig, seed, pace) {
         (Some(sig), Some(seed), Some(pace)) => match sig.kind.as_str() {
-            "sim:cartpole" => Some(PlantConfig::SimCartpole { seed, pace }),
+            kind if kind.starts_with("sim:") => Some(PlantConfig::Sim {
+                kind: kind.to_string(),
+                seed,
+                pace,
+            }),
             other => {
                 let msg = format!("plant kind `{other}` is not supported by this build");
                 rep.report(t.field("kind"), kind_item.and_then(|i| i.span()), msg);
@@ -340,7 +344,7 @@ fn policy(
     t: &Table<'_>,
     base: &Path,
 ) -> (Option<PolicyConfig>, Option<ModelCard>) {
-    t.check_keys(rep, &["path", "kind", "card"]);
+    t.check_keys(rep, &["path", "kind", "card", "target_return"]);
     let path_item = t.require(rep, "path");
     let path = path_item.as_ref().and_then(|i| {
         let p = path_value(rep, i, base)?;
@@ -390,8 +394,35 @@ fn policy(
             item.report(rep, msg);
         }
     }
+    // A Decision Transformer is conditioned on the return it should achieve.
+    let target_item = t.get("target_return");
+    let target_return = match (&target_item, kind) {
+        (Some(i), _) => match i.number(rep) {
+            Some(v) if v.is_finite() => Some(v as f32),
+            Some(_) => {
+                i.report(rep, "must be a finite number");
+                None
+            }
+            None => None,
+        },
+        (None, Some(PolicyKind::DecisionTransformer)) => {
+            if let Some(item) = &kind_item {
+                item.report(
+                    rep,
+                    "a decision-transformer policy needs `target_return` (the return to condition on)",
+                );
+            }
+            None
+        }
+        (None, _) => None,
+    };
     let config = match (path, kind, card_file) {
-        (Some(path), Some(kind), Some(card)) => Some(PolicyConfig { path, kind, card }),
+        (Some(path), Some(kind), Some(card)) => Some(PolicyConfig {
+            path,
+            kind,
+            card,
+            target_return,
+        }),
         _ => None,
     };
     (config, card)

@@ -102,6 +102,11 @@ impl LearningCurve {
     }
 }
 
+/// Registers the embedded font for plots (idempotent).
+pub fn ensure_font() {
+    register_font();
+}
+
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -113,4 +118,43 @@ fn register_font() {
             dejavu::sans::regular(),
         );
     });
+}
+
+/// Draws a training-loss curve (log scale) to a PNG.
+pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Result<()> {
+    register_font();
+    let max_step = losses.last().map(|l| l.0).unwrap_or(1).max(1) as f64;
+    let finite: Vec<(f64, f64)> = losses
+        .iter()
+        .filter(|l| l.1.is_finite() && l.1 > 0.0)
+        .map(|l| (l.0 as f64, l.1 as f64))
+        .collect();
+    let lo = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).max(1e-9);
+    let hi = finite.iter().map(|p| p.1).fold(0.0f64, f64::max).max(lo * 10.0);
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..max_step, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("training step")
+            .y_desc("loss")
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        chart.draw_series(LineSeries::new(finite.clone(), BLUE.mix(0.35)))?;
+        // A moving average over 50 steps makes the trend readable.
+        let smooth: Vec<(f64, f64)> = finite
+            .windows(50.min(finite.len().max(1)))
+            .map(|w| (w[w.len() - 1].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64))
+            .collect();
+        chart.draw_series(LineSeries::new(smooth, BLUE.stroke_width(2)))?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
 }

@@ -40,6 +40,7 @@ pub fn evaluate(
         loop {
             policy.act(&obs, &mut action)?;
             let r = env.step(&action, &mut obs);
+            policy.observe_reward(r.reward);
             total += r.reward;
             len += 1;
             if r.done() || len >= spec.max_episode_steps {

@@ -4,11 +4,15 @@
 
 pub mod actor_critic;
 pub mod curve;
+pub mod dataset;
 pub mod dist;
+pub mod dt_train;
 pub mod eval;
 pub mod ppo;
+pub mod presets;
 
 pub use actor_critic::{ActorCritic, NativeActor};
 pub use curve::{CurvePoint, LearningCurve};
 pub use eval::{EvalReport, evaluate};
 pub use ppo::{PpoConfig, PpoOutcome, train};
+pub use presets::ppo_preset;

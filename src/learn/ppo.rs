@@ -78,13 +78,15 @@ impl Default for PpoConfig {
 
 /// Per-iteration report handed to the progress callback.
 #[derive(Clone, Debug)]
-pub struct Progress {
+pub struct Progress<'a> {
     pub iteration: usize,
     pub steps: usize,
     pub total_steps: usize,
     /// Mean return of the last (up to) 100 finished training episodes.
     pub mean_return: Option<f64>,
     pub last_eval: Option<f64>,
+    /// The model after this iteration's update (for checkpoints).
+    pub model: &'a ActorCritic,
 }
 
 pub struct PpoOutcome {
@@ -105,7 +107,7 @@ pub fn train(
     venv: &mut VecEnv,
     eval_env: &mut dyn Env,
     seed: u64,
-    mut on_progress: impl FnMut(&Progress),
+    mut on_progress: impl FnMut(&Progress<'_>),
 ) -> PpoOutcome {
     let start = Instant::now();
     let spec = venv.spec().clone();
@@ -369,6 +371,7 @@ pub fn train(
             total_steps: cfg.total_timesteps,
             mean_return,
             last_eval,
+            model: &model,
         });
         if solved {
             break;

@@ -6,17 +6,17 @@ use super::linear::Linear;
 use super::mlp::Mlp;
 use ganglion_sim::Rng;
 
-fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+pub(super) fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| rng.normal()).collect()
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f64 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
 }
 
 /// Compares `analytic` with central differences of `loss` at `x` (each entry
 /// perturbed in turn). Tolerance is relative, with an absolute floor for f32.
-fn check(name: &str, x: &mut [f32], analytic: &[f32], mut loss: impl FnMut(&[f32]) -> f64) {
+pub(super) fn check(name: &str, x: &mut [f32], analytic: &[f32], mut loss: impl FnMut(&[f32]) -> f64) {
     // Small enough that ReLU kinks are rarely straddled, large enough for f32.
     let eps = 1e-3f32;
     let mut worst = 0.0f64;

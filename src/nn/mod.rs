@@ -4,17 +4,31 @@
 //! CUDA path mirroring it op for op comes behind the `cuda` feature.
 
 pub mod activation;
+pub mod attention;
+pub mod dropout;
+pub mod dt;
+pub mod dt_export;
+pub mod dt_model;
+pub mod embedding;
+pub mod gelu;
 pub mod gemm;
 pub mod init;
+pub mod layernorm;
 pub mod linear;
+pub mod loss;
 pub mod mlp;
 pub mod onnx;
 pub mod optim;
 
 #[cfg(test)]
 mod gradcheck;
+#[cfg(test)]
+mod gradcheck_dt;
 
 pub use activation::Activation;
+pub use dt::{DtBatch, DtConfig, DtError, DtLayout};
+pub use dt_model::{DecisionTransformer, DtCache};
+pub use gelu::BlockActivation;
 pub use linear::Linear;
 pub use mlp::{Mlp, MlpCache};
 pub use optim::{Adam, LinearSchedule, clip_grad_norm};

@@ -19,7 +19,7 @@ pub const OPSET: i64 = 13;
 /// IR version that goes with opset 13.
 pub const IR_VERSION: i64 = 7;
 
-fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
+pub(super) fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
     pb::TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|d| *d as i64).collect(),
@@ -56,7 +56,7 @@ fn batch_value(name: &str, width: usize) -> pb::ValueInfoProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
+pub(super) fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.to_string(),
         name: name.to_string(),
@@ -66,7 +66,7 @@ fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
     }
 }
 
-fn int_attr(name: &str, v: i64) -> pb::AttributeProto {
+pub(super) fn int_attr(name: &str, v: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.to_string(),
         r#type: pb::attribute_proto::AttributeType::Int as i32,
@@ -133,6 +133,76 @@ pub fn mlp_model(
             output: vec![batch_value(output, mlp.out_dim())],
             ..Default::default()
         }),
+        metadata_props: metadata
+            .iter()
+            .map(|(k, v)| pb::StringStringEntryProto {
+                key: k.to_string(),
+                value: v.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// A tensor value of element type `elem_type` and fixed shape `dims`.
+pub(super) fn fixed_value(
+    name: &str,
+    elem_type: pb::tensor_proto::DataType,
+    dims: &[usize],
+) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{Dimension, dimension::Value};
+    pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(pb::TypeProto {
+            denotation: String::new(),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: elem_type as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            denotation: String::new(),
+                            value: Some(Value::DimValue(*d as i64)),
+                        })
+                        .collect(),
+                }),
+            })),
+        }),
+        doc_string: String::new(),
+    }
+}
+
+/// An int64 initializer (`dims` empty for a scalar).
+pub(super) fn int64_tensor(name: &str, dims: &[usize], data: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|d| *d as i64).collect(),
+        data_type: pb::tensor_proto::DataType::Int64 as i32,
+        int64_data: data.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub(super) fn ints_attr(name: &str, v: &[i64]) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.to_string(),
+        r#type: pb::attribute_proto::AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// Wraps a graph into a model at `OPSET`, with `metadata` in metadata_props.
+pub(super) fn model_from_graph(graph: pb::GraphProto, metadata: &[(&str, String)]) -> pb::ModelProto {
+    pb::ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        producer_name: "ganglion".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
         metadata_props: metadata
             .iter()
             .map(|(k, v)| pb::StringStringEntryProto {

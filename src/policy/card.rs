@@ -74,6 +74,37 @@ pub struct ModelCard {
     pub training: toml::Table,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalRecord>,
+    /// Decision Transformer facts the runtime needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dt: Option<DtCard>,
+}
+
+/// What a Decision Transformer's card adds: the context window, how returns
+/// and states were scaled in training, and the returns it was conditioned on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DtCard {
+    /// Context length K (timesteps).
+    pub context: usize,
+    /// Returns-to-go are divided by this before entering the model.
+    pub rtg_scale: f32,
+    /// Timesteps at or beyond this share the last timestep embedding.
+    pub max_timestep: usize,
+    /// Per-dimension state normalisation: (obs − mean) / std.
+    pub state_mean: Vec<f32>,
+    pub state_std: Vec<f32>,
+    /// The return to condition on when none is given.
+    pub default_target: f32,
+    /// Targets evaluated after training (and their achieved mean returns).
+    #[serde(default)]
+    pub target_returns: Vec<f32>,
+    #[serde(default)]
+    pub achieved_returns: Vec<f64>,
+    /// Dataset episode returns: min, mean, max, and the best behaviour group's mean.
+    pub dataset_return_min: f64,
+    pub dataset_return_mean: f64,
+    pub dataset_return_max: f64,
+    #[serde(default)]
+    pub dataset_returns: Vec<f64>,
 }
 
 /// `models/x.onnx` → `models/x.card.toml`.

@@ -4,9 +4,13 @@
 //! model expects.
 
 pub mod card;
+pub mod dt;
+pub mod noisy;
 pub mod onnx;
 
-pub use card::{ActionSpec, ModelCard};
+pub use card::{ActionSpec, DtCard, ModelCard};
+pub use dt::DtPolicy;
+pub use noisy::NoisyPolicy;
 pub use onnx::OnnxPolicy;
 
 /// An error from a policy at run time (inference failed, wrong buffer sizes).
@@ -29,6 +33,9 @@ pub enum PolicyError {
 pub trait Policy: Send {
     fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<(), PolicyError>;
     fn reset(&mut self) {}
+    /// The reward that followed the last action, when the plant reports one
+    /// (a Decision Transformer lowers its return-to-go by it).
+    fn observe_reward(&mut self, _reward: f32) {}
 }
 
 /// Index of the largest value (first on ties); NaNs never win.

@@ -33,6 +33,8 @@ pub struct RecordedTick {
     pub wall_time: f64,
     /// From `/timing`: records the ring dropped before this one.
     pub dropped_before: u64,
+    /// From `/task`: reward and episode status (simulated plants).
+    pub task: Option<crate::record::TaskFields>,
 }
 
 /// A recording read back.
@@ -132,6 +134,10 @@ impl Merger {
                 self.ticks[i].state = state;
                 self.ticks[i].events.0 |= events.0;
                 self.state_set[i] = true;
+            }
+            Decoded::Task { tick, time, task } => {
+                let i = self.slot(tick, time);
+                self.ticks[i].task = Some(task);
             }
             Decoded::Timing {
                 tick,

@@ -9,18 +9,24 @@ use serde::ser::{SerializeSeq, Serializer};
 use serde_json::json;
 
 use super::json::{self, Json};
-use super::tick::{SafetyEvents, SafetyState, TickRecord};
+use super::tick::{SafetyEvents, SafetyState, TaskFields, TickRecord};
 
 pub const TOPIC_SENSORS: &str = "/sensors";
 pub const TOPIC_OBSERVATION: &str = "/observation";
 pub const TOPIC_ACTION: &str = "/action";
 pub const TOPIC_SAFETY: &str = "/safety";
 pub const TOPIC_TIMING: &str = "/timing";
+pub const TOPIC_TASK: &str = "/task";
 
 /// Channels whose payloads are a pure function of the loop's inputs (everything
 /// but `/timing`), in the order they are compared.
-pub const DETERMINISTIC_TOPICS: [&str; 4] =
-    [TOPIC_SENSORS, TOPIC_OBSERVATION, TOPIC_ACTION, TOPIC_SAFETY];
+pub const DETERMINISTIC_TOPICS: [&str; 5] = [
+    TOPIC_SENSORS,
+    TOPIC_OBSERVATION,
+    TOPIC_ACTION,
+    TOPIC_SAFETY,
+    TOPIC_TASK,
+];
 
 /// Message encoding of every channel.
 pub const MESSAGE_ENCODING: &str = "json";
@@ -127,6 +133,22 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 ],
             ),
         ),
+        (
+            TOPIC_TASK,
+            "ganglion.Task",
+            object(
+                "ganglion.Task",
+                json!({
+                    "tick": tick,
+                    "time": time,
+                    "episode": { "type": "integer", "minimum": 0 },
+                    "reward": { "type": ["number", "null"], "description": "reward of this tick's transition" },
+                    "terminated": { "type": "boolean", "description": "the episode ended in a terminal state after this tick" },
+                    "truncated": { "type": "boolean", "description": "the episode was cut by its time limit after this tick" },
+                }),
+                &["tick", "time", "episode", "reward", "terminated", "truncated"],
+            ),
+        ),
     ]
 }
 
@@ -145,6 +167,14 @@ fn ser_f32s<S: Serializer>(values: &[f32], s: S) -> Result<S::Ok, S::Error> {
 fn ser_f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_finite() {
         s.serialize_f64(*v)
+    } else {
+        s.serialize_none()
+    }
+}
+
+fn ser_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_f32(*v)
     } else {
         s.serialize_none()
     }
@@ -270,6 +300,31 @@ pub fn encode_timing(rec: &TickRecord, out: &mut Vec<u8>) -> Result<()> {
     Ok(serde_json::to_writer(out, &msg)?)
 }
 
+#[derive(Serialize)]
+struct TaskMsg {
+    tick: u64,
+    #[serde(serialize_with = "ser_f64")]
+    time: f64,
+    episode: u32,
+    #[serde(serialize_with = "ser_f32")]
+    reward: f32,
+    terminated: bool,
+    truncated: bool,
+}
+
+pub fn encode_task(rec: &TickRecord, task: &TaskFields, out: &mut Vec<u8>) -> Result<()> {
+    out.clear();
+    let msg = TaskMsg {
+        tick: rec.tick,
+        time: rec.time,
+        episode: task.episode,
+        reward: task.reward,
+        terminated: task.terminated,
+        truncated: task.truncated,
+    };
+    Ok(serde_json::to_writer(out, &msg)?)
+}
+
 /// One decoded message.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decoded {
@@ -304,6 +359,11 @@ pub enum Decoded {
         policy_ns: u64,
         dropped_before: u64,
     },
+    Task {
+        tick: u64,
+        time: f64,
+        task: TaskFields,
+    },
 }
 
 impl Decoded {
@@ -313,7 +373,8 @@ impl Decoded {
             | Decoded::Observation { tick, .. }
             | Decoded::Action { tick, .. }
             | Decoded::Safety { tick, .. }
-            | Decoded::Timing { tick, .. } => *tick,
+            | Decoded::Timing { tick, .. }
+            | Decoded::Task { tick, .. } => *tick,
         }
     }
 }
@@ -357,7 +418,12 @@ fn bool_field(obj: &Json, key: &str) -> Result<bool> {
 pub fn decode(topic: &str, data: &[u8]) -> Result<Option<Decoded>> {
     let known = matches!(
         topic,
-        TOPIC_SENSORS | TOPIC_OBSERVATION | TOPIC_ACTION | TOPIC_SAFETY | TOPIC_TIMING
+        TOPIC_SENSORS
+            | TOPIC_OBSERVATION
+            | TOPIC_ACTION
+            | TOPIC_SAFETY
+            | TOPIC_TIMING
+            | TOPIC_TASK
     );
     if !known {
         return Ok(None);
@@ -421,6 +487,16 @@ fn decode_value(topic: &str, v: &Json) -> Result<Option<Decoded>> {
             compute_ns: u64_field(v, "compute_ns")?,
             policy_ns: u64_field(v, "policy_ns")?,
             dropped_before: u64_field(v, "dropped_before")?,
+        },
+        TOPIC_TASK => Decoded::Task {
+            tick,
+            time: f64_field(v, "time")?,
+            task: TaskFields {
+                episode: u64_field(v, "episode")? as u32,
+                reward: field(v, "reward")?.as_f32().unwrap_or(f32::NAN),
+                terminated: bool_field(v, "terminated")?,
+                truncated: bool_field(v, "truncated")?,
+            },
         },
         other => bail!("unknown topic {other}"),
     }))

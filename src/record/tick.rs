@@ -87,6 +87,17 @@ impl SafetyState {
     }
 }
 
+/// Task feedback from a simulated plant for the transition a tick started:
+/// the reward, and whether the episode ended after it. Recordings carry it so
+/// that every recording is a dataset.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TaskFields {
+    pub episode: u32,
+    pub reward: f32,
+    pub terminated: bool,
+    pub truncated: bool,
+}
+
 /// One tick of the control loop. Times are seconds; `time` is the loop clock
 /// (simulation time in lockstep, time since start on a wall clock), and
 /// `wall_time` is always wall time since start (not deterministic).
@@ -118,6 +129,8 @@ pub struct TickRecord {
     pub policy_ns: u64,
     /// Records dropped by a full ring before this one.
     pub dropped_before: u64,
+    /// Reward and episode status, when the plant is a simulated task.
+    pub task: Option<TaskFields>,
 }
 
 impl Default for TickRecord {
@@ -141,6 +154,7 @@ impl Default for TickRecord {
             compute_ns: 0,
             policy_ns: 0,
             dropped_before: 0,
+            task: None,
         }
     }
 }

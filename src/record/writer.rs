@@ -103,6 +103,7 @@ struct ChannelIds {
     action: u16,
     safety: u16,
     timing: u16,
+    task: u16,
 }
 
 impl Recorder {
@@ -147,7 +148,7 @@ impl Recorder {
         })
         .with_context(ctx)?;
 
-        let mut ids = [0u16; 5];
+        let mut ids = [0u16; 6];
         for (i, (topic, name, data)) in schema::schemas().into_iter().enumerate() {
             let schema_id = mcap
                 .add_schema(name, schema::SCHEMA_ENCODING, &data)
@@ -162,7 +163,7 @@ impl Recorder {
                 .add_channel(schema_id, topic, schema::MESSAGE_ENCODING, &meta)
                 .with_context(ctx)?;
         }
-        let [sensors, observation, action, safety, timing] = ids;
+        let [sensors, observation, action, safety, timing, task] = ids;
         mcap.flush().with_context(ctx)?;
 
         let shared = Arc::new(Shared {
@@ -179,6 +180,7 @@ impl Recorder {
                 action,
                 safety,
                 timing,
+                task,
             },
             buf: Vec::with_capacity(4096),
             prev_state: SafetyState::Normal,
@@ -329,6 +331,10 @@ impl TickWriter {
             self.message(self.ids.safety, tick, time)?;
         }
         self.prev_state = rec.state;
+        if let Some(task) = &rec.task {
+            schema::encode_task(rec, task, &mut self.buf)?;
+            self.message(self.ids.task, tick, time)?;
+        }
 
         // Always last: a tick whose /timing message is present is complete.
         schema::encode_timing(rec, &mut self.buf)?;

@@ -17,7 +17,7 @@ use super::stats::TickStats;
 use crate::config::{ActionMapping, RobotConfig};
 use crate::policy::Policy;
 use crate::record::{
-    MAX_ACT, MAX_OBS, MAX_SENSORS, RecordSink, SafetyEvents, SafetyState, TickRecord,
+    MAX_ACT, MAX_OBS, MAX_SENSORS, RecordSink, SafetyEvents, SafetyState, TaskFields, TickRecord,
 };
 
 /// How the loop keeps time.
@@ -76,6 +76,8 @@ pub struct RunLimit {
     pub ticks: Option<u64>,
     /// Seconds of loop time (simulated time in lockstep).
     pub seconds: Option<f64>,
+    /// Stop when a simulated plant reports the end of its episode.
+    pub until_episode_end: bool,
 }
 
 pub struct ControlLoop {
@@ -104,6 +106,8 @@ pub struct ControlLoop {
     state: SafetyState,
     left_envelope_at: Option<f64>,
     allocs_at_start: (u64, u64),
+    episode: u32,
+    episode_return: f64,
 }
 
 impl ControlLoop {
@@ -188,6 +192,8 @@ impl ControlLoop {
             state: SafetyState::Normal,
             left_envelope_at: None,
             allocs_at_start: alloc_count::counts(),
+            episode: 0,
+            episode_return: 0.0,
         })
     }
 
@@ -331,9 +337,7 @@ impl ControlLoop {
         r.lateness_ns = lateness_ns;
         r.compute_ns = compute_ns;
         r.policy_ns = policy_ns;
-        if let Some(sink) = &mut self.sink {
-            sink.push(r);
-        }
+        r.task = None;
 
         self.stats.ticks += 1;
         if deadline.is_some() {
@@ -345,6 +349,36 @@ impl ControlLoop {
         }
         self.tick += 1;
         alloc_count::enter(prev_scope);
+    }
+
+    /// Sends the current tick's record to the recorder (after the plant has
+    /// advanced, so a simulated task's reward for this tick is in it).
+    fn push_record(&mut self) {
+        if let Some(t) = self.plant.task() {
+            if self.record.policy_ran {
+                self.policy.observe_reward(t.reward);
+            }
+            self.episode_return += t.reward as f64;
+            self.record.task = Some(TaskFields {
+                episode: self.episode,
+                reward: t.reward,
+                terminated: t.terminated,
+                truncated: t.truncated,
+            });
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.push(&self.record);
+        }
+    }
+
+    /// Sum of the rewards a simulated task reported so far.
+    pub fn episode_return(&self) -> f64 {
+        self.episode_return
+    }
+
+    /// Sets the episode number recorded with task signals.
+    pub fn set_episode(&mut self, episode: u32) {
+        self.episode = episode;
     }
 
     /// Runs ticks until `limit` or a stop request. Lateness never accumulates:
@@ -381,6 +415,10 @@ impl ControlLoop {
             self.tick(time, wall, started, deadline);
             if let ClockMode::Lockstep { .. } = self.mode {
                 self.plant.advance(self.period);
+            }
+            self.push_record();
+            if limit.until_episode_end && self.plant.task().is_some_and(|t| t.done()) {
+                break;
             }
             if self.left_envelope_at.is_none() && !self.plant.in_envelope() {
                 self.left_envelope_at = Some(self.plant.time());

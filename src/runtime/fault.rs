@@ -78,6 +78,9 @@ impl<P: Plant> Plant for FaultyPlant<P> {
     fn in_envelope(&self) -> bool {
         self.inner.in_envelope()
     }
+    fn task(&self) -> Option<ganglion_sim::TaskSignal> {
+        self.inner.task()
+    }
 }
 
 /// What a faulty policy does from its trigger call on.
@@ -129,5 +132,8 @@ impl<P: Policy> Policy for FaultyPolicy<P> {
     fn reset(&mut self) {
         self.inner.reset();
         self.calls = 0;
+    }
+    fn observe_reward(&mut self, reward: f32) {
+        self.inner.observe_reward(reward);
     }
 }

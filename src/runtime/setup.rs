@@ -2,20 +2,21 @@
 //! points at (with its model card), and the clock mode.
 
 use anyhow::{Context, Result, bail};
-use ganglion_sim::{CartPolePlant, Plant};
+use ganglion_sim::{Plant, make_plant};
 
 use crate::config::{Pace, PlantConfig, PolicyKind, RobotConfig};
-use crate::policy::{ModelCard, OnnxPolicy, Policy};
+use crate::policy::{DtPolicy, ModelCard, OnnxPolicy, Policy};
 
 use super::ClockMode;
 
 /// The plant a config names, reset to its seeded initial state.
-pub fn build_plant(cfg: &PlantConfig) -> Box<dyn Plant> {
+pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
     match cfg {
-        PlantConfig::SimCartpole { seed, .. } => {
-            let mut p = CartPolePlant::new();
+        PlantConfig::Sim { kind, seed, .. } => {
+            let mut p = make_plant(kind)
+                .with_context(|| format!("plant kind `{kind}` is not built into this binary"))?;
             p.reset(*seed);
-            Box::new(p)
+            Ok(p)
         }
     }
 }
@@ -23,7 +24,7 @@ pub fn build_plant(cfg: &PlantConfig) -> Box<dyn Plant> {
 /// The clock a plant runs under, unless the caller overrides the pacing.
 pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
     match cfg {
-        PlantConfig::SimCartpole { pace, .. } => ClockMode::Lockstep {
+        PlantConfig::Sim { pace, .. } => ClockMode::Lockstep {
             paced: !fast && *pace == Pace::Realtime,
         },
     }
@@ -32,13 +33,20 @@ pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
 /// The seed a plant was started from (recorded for re-simulation).
 pub fn plant_seed(cfg: &PlantConfig) -> u64 {
     match cfg {
-        PlantConfig::SimCartpole { seed, .. } => *seed,
+        PlantConfig::Sim { seed, .. } => *seed,
     }
 }
 
-pub fn plant_kind(cfg: &PlantConfig) -> &'static str {
+pub fn plant_kind(cfg: &PlantConfig) -> &str {
     match cfg {
-        PlantConfig::SimCartpole { .. } => "sim:cartpole",
+        PlantConfig::Sim { kind, .. } => kind,
+    }
+}
+
+/// Sets the seed a plant starts from.
+pub fn set_plant_seed(cfg: &mut PlantConfig, seed: u64) {
+    match cfg {
+        PlantConfig::Sim { seed: s, .. } => *s = seed,
     }
 }
 
@@ -57,7 +65,21 @@ pub fn load_policy(cfg: &RobotConfig) -> Result<OnnxPolicy> {
     OnnxPolicy::load(&cfg.policy.path, card.obs_dim, card.action)
 }
 
-/// Boxed, for `ControlLoop::new`.
-pub fn boxed(p: OnnxPolicy) -> Box<dyn Policy> {
-    Box::new(p)
+/// The policy a config names, of either kind: an MLP actor, or a Decision
+/// Transformer conditioned on the config's `target_return`.
+pub fn load_any_policy(cfg: &RobotConfig) -> Result<Box<dyn Policy>> {
+    match cfg.policy.kind {
+        PolicyKind::Mlp => Ok(Box::new(load_policy(cfg)?)),
+        PolicyKind::DecisionTransformer => {
+            let text = std::fs::read_to_string(&cfg.policy.card)
+                .with_context(|| format!("reading model card {}", cfg.policy.card.display()))?;
+            let card: ModelCard = toml::from_str(&text)
+                .with_context(|| format!("invalid model card {}", cfg.policy.card.display()))?;
+            Ok(Box::new(DtPolicy::load(
+                &cfg.policy.path,
+                &card,
+                cfg.policy.target_return,
+            )?))
+        }
+    }
 }

@@ -1,0 +1,162 @@
+//! `ganglion collect`: datasets are recordings. Runs behaviour policies (with
+//! exploration noise) through the control loop in simulation lockstep and
+//! writes one MCAP recording per episode, with rewards and episode boundaries,
+//! into a directory. Several policies (e.g. PPO checkpoints) and noise levels
+//! give the spread of returns that return conditioning learns from.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::policy::{ModelCard, NoisyPolicy, OnnxPolicy, card::card_path};
+use crate::record::{Recorder, RecordingHeader};
+use crate::runtime::setup::{build_plant, plant_kind, set_plant_seed};
+use crate::runtime::{ClockMode, ControlLoop, RunLimit};
+use crate::sim::derive_seed;
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// Environment name (cartpole, reacher): its robot config is robots/ENV.toml.
+    pub env: String,
+    /// Behaviour policies (ONNX with cards), comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub policy: Vec<PathBuf>,
+    /// Episodes per (policy, noise) pair.
+    #[arg(long, default_value_t = 20)]
+    pub episodes: usize,
+    /// Noise levels, comma-separated: Gaussian σ for continuous actions,
+    /// ε-greedy probability for discrete ones.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub noise: Vec<f32>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory (a dataset is a directory of recordings).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Robot config to run (default robots/ENV.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: CollectArgs) -> Result<()> {
+    let config = args
+        .config
+        .clone()
+        .unwrap_or_else(|| super::repo_path(&format!("robots/{}.toml", args.env)));
+    let base = super::run::load_config(&config)?;
+    if args.noise.iter().any(|n| !n.is_finite() || *n < 0.0) {
+        bail!("--noise values must be finite and ≥ 0");
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let total = args.policy.len() * args.noise.len() * args.episodes;
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} episodes  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut index = 0u64;
+    let mut groups = Vec::new();
+    for (pi, policy_path) in args.policy.iter().enumerate() {
+        let card = ModelCard::load_for(policy_path)?;
+        let mut cfg = base.clone();
+        cfg.policy.path = policy_path.clone();
+        cfg.policy.card = card_path(policy_path);
+        for &noise in &args.noise {
+            let mut returns = Vec::with_capacity(args.episodes);
+            for e in 0..args.episodes {
+                let episode_seed = derive_seed(args.seed, index);
+                index += 1;
+                set_plant_seed(&mut cfg.plant, episode_seed);
+                let plant = build_plant(&cfg.plant)?;
+                let inner = OnnxPolicy::load(policy_path, card.obs_dim, card.action.clone())?;
+                let policy = NoisyPolicy::new(
+                    inner,
+                    card.action.clone(),
+                    noise,
+                    derive_seed(episode_seed, 0x0015E),
+                );
+                let file = args
+                    .out
+                    .join(format!("{}-p{pi}-n{noise}-e{e:04}.mcap", args.env));
+                let clock = ClockMode::Lockstep { paced: false };
+                let mut meta = super::run::recording_metadata(&cfg, episode_seed, clock);
+                meta.insert("behaviour_policy".into(), policy_path.display().to_string());
+                meta.insert("noise".into(), noise.to_string());
+                meta.insert("episode".into(), e.to_string());
+                let header = RecordingHeader {
+                    sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
+                    obs_dim: card.obs_dim,
+                    action_dim: card.action.action_dim(),
+                    actuator_names: plant.actuator_names().iter().map(|s| s.to_string()).collect(),
+                    metadata: meta,
+                };
+                let (recorder, sink) = Recorder::start(
+                    &file,
+                    header,
+                    cfg.record.ring_capacity.max(16_384),
+                    std::time::Duration::from_millis(cfg.record.flush_every_ms),
+                )?;
+                let mut lp = ControlLoop::new(&cfg, plant, Box::new(policy), clock, Some(sink))?;
+                lp.set_episode(e as u32);
+                lp.run(RunLimit {
+                    ticks: Some(1_000_000),
+                    seconds: None,
+                    until_episode_end: true,
+                });
+                drop(lp.take_sink());
+                let summary = recorder.finish()?;
+                if summary.dropped > 0 {
+                    bail!("{}: the recorder dropped {} ticks", file.display(), summary.dropped);
+                }
+                returns.push(lp.episode_return());
+                bar.inc(1);
+            }
+            let mean = returns.iter().sum::<f64>() / returns.len().max(1) as f64;
+            bar.set_message(format!("p{pi} σ={noise}: mean return {mean:.1}"));
+            groups.push(json!({
+                "policy": policy_path.display().to_string(),
+                "noise": noise,
+                "episodes": returns.len(),
+                "mean_return": mean,
+                "min_return": returns.iter().copied().fold(f64::INFINITY, f64::min),
+                "max_return": returns.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            }));
+        }
+    }
+    bar.finish_and_clear();
+    let out = json!({
+        "env": args.env,
+        "plant": plant_kind(&base.plant),
+        "out": args.out.display().to_string(),
+        "episodes": total,
+        "groups": groups,
+    });
+    if args.json {
+        println!("{out}");
+    } else {
+        println!("collected {total} episodes into {}", args.out.display());
+        for g in &groups {
+            println!(
+                "  {} σ={}: {} episodes, return mean {:.1} (min {:.1}, max {:.1})",
+                g["policy"].as_str().unwrap_or(""),
+                g["noise"],
+                g["episodes"],
+                g["mean_return"].as_f64().unwrap_or(f64::NAN),
+                g["min_return"].as_f64().unwrap_or(f64::NAN),
+                g["max_return"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    Ok(())
+}

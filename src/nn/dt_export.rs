@@ -1,0 +1,278 @@
+//! ONNX export of a Decision Transformer: the whole K-window forward pass at
+//! batch 1, built from the exporter helpers in `onnx` with ops tract runs well
+//! at opset 13 (Gemm, MatMul, Gather, Reshape, Transpose, Concat, Slice,
+//! Softmax, ReduceMean, Min/Max, element-wise arithmetic, Tanh, Sqrt, Relu);
+//! LayerNorm and GELU are decomposed.
+//!
+//! Contract (what the runtime's DT policy feeds and reads):
+//! inputs `states` f32 `[1, K, state_dim]`, `actions` f32 `[1, K, act_dim]`,
+//! `returns_to_go` f32 `[1, K, 1]`, `timesteps` i64 `[1, K]` (clamped into
+//! `0..max_timestep`), `attention_mask` f32 `[1, K]` (1 real, 0 left padding);
+//! output `action_preds` f32 `[1, K, act_dim]` (tanh applied for continuous,
+//! logits for discrete). K is the config's `context`; the config is in the
+//! metadata under `dt_config` (JSON).
+
+use std::path::Path;
+
+use tract_onnx::pb;
+use tract_onnx::pb::tensor_proto::DataType;
+
+use super::attention::PAD_BIAS;
+use super::dt_model::DecisionTransformer;
+use super::gelu::{BlockActivation, GELU_A, GELU_C};
+use super::layernorm::{LN_EPS, LayerNorm};
+use super::linear::Linear;
+use super::onnx::{
+    fixed_value, float_tensor, int_attr, int64_tensor, ints_attr, model_from_graph, node,
+    write_model,
+};
+
+pub const INPUT_STATES: &str = "states";
+pub const INPUT_ACTIONS: &str = "actions";
+pub const INPUT_RETURNS: &str = "returns_to_go";
+pub const INPUT_TIMESTEPS: &str = "timesteps";
+pub const INPUT_MASK: &str = "attention_mask";
+pub const OUTPUT_ACTIONS: &str = "action_preds";
+/// Metadata key holding the `DtConfig` as JSON.
+pub const META_CONFIG: &str = "dt_config";
+
+/// Added to scores above the diagonal: far below `PAD_BIAS`, so a fully padded
+/// row still spreads over its own (earlier) keys exactly as the native pass.
+const CAUSAL_BIAS: f32 = -1e30;
+
+/// Nodes and initializers under construction; every op gets a fresh output name.
+struct Graph<'p> {
+    params: &'p [f32],
+    nodes: Vec<pb::NodeProto>,
+    inits: Vec<pb::TensorProto>,
+    count: usize,
+}
+
+impl Graph<'_> {
+    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>) -> String {
+        self.count += 1;
+        let out = format!("{}_{}", op.to_lowercase(), self.count);
+        self.op_to(op, inputs, attrs, &out);
+        out
+    }
+
+    fn op_to(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>, out: &str) {
+        let mut n = node(op, &format!("n{}_{op}", self.nodes.len()), inputs, out);
+        n.attribute = attrs;
+        self.nodes.push(n);
+    }
+
+    fn float(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
+        self.inits.push(float_tensor(name, dims, data));
+        name.to_string()
+    }
+
+    fn scalar(&mut self, v: f32) -> String {
+        self.count += 1;
+        let name = format!("const_{}", self.count);
+        self.float(&name, &[], &[v])
+    }
+
+    fn ints(&mut self, dims: &[usize], data: &[i64]) -> String {
+        self.count += 1;
+        let name = format!("ints_{}", self.count);
+        self.inits.push(int64_tensor(&name, dims, data));
+        name
+    }
+
+    fn reshape(&mut self, x: &str, shape: &[usize]) -> String {
+        let s: Vec<i64> = shape.iter().map(|d| *d as i64).collect();
+        let shape = self.ints(&[s.len()], &s);
+        self.op("Reshape", &[x, &shape], vec![])
+    }
+
+    fn transpose(&mut self, x: &str, perm: &[i64]) -> String {
+        self.op("Transpose", &[x], vec![ints_attr("perm", perm)])
+    }
+
+    /// `x·Wᵀ + b` on a 2-D `x`.
+    fn gemm(&mut self, x: &str, l: &Linear, name: &str) -> String {
+        let w = self.float(&format!("{name}.weight"), &[l.out_dim, l.in_dim], l.weight(self.params));
+        let b = self.float(&format!("{name}.bias"), &[l.out_dim], l.bias(self.params));
+        self.op("Gemm", &[x, &w, &b], vec![int_attr("transB", 1)])
+    }
+
+    /// LayerNorm over the last axis, decomposed.
+    fn layernorm(&mut self, x: &str, ln: &LayerNorm, name: &str) -> String {
+        let g = self.float(&format!("{name}.weight"), &[ln.dim], ln.gamma(self.params));
+        let b = self.float(&format!("{name}.bias"), &[ln.dim], ln.beta(self.params));
+        let axes = || vec![ints_attr("axes", &[-1]), int_attr("keepdims", 1)];
+        let mean = self.op("ReduceMean", &[x], axes());
+        let d = self.op("Sub", &[x, &mean], vec![]);
+        let d2 = self.op("Mul", &[&d, &d], vec![]);
+        let var = self.op("ReduceMean", &[&d2], axes());
+        let eps = self.scalar(LN_EPS);
+        let var = self.op("Add", &[&var, &eps], vec![]);
+        let std = self.op("Sqrt", &[&var], vec![]);
+        let xh = self.op("Div", &[&d, &std], vec![]);
+        let y = self.op("Mul", &[&xh, &g], vec![]);
+        self.op("Add", &[&y, &b], vec![])
+    }
+
+    fn activation(&mut self, x: &str, act: BlockActivation) -> String {
+        match act {
+            BlockActivation::Relu => self.op("Relu", &[x], vec![]),
+            BlockActivation::Gelu => {
+                let x2 = self.op("Mul", &[x, x], vec![]);
+                let x3 = self.op("Mul", &[&x2, x], vec![]);
+                let a = self.scalar(GELU_A);
+                let ax3 = self.op("Mul", &[&x3, &a], vec![]);
+                let inner = self.op("Add", &[x, &ax3], vec![]);
+                let c = self.scalar(GELU_C);
+                let u = self.op("Mul", &[&inner, &c], vec![]);
+                let t = self.op("Tanh", &[&u], vec![]);
+                let one = self.scalar(1.0);
+                let t1 = self.op("Add", &[&t, &one], vec![]);
+                let half = self.scalar(0.5);
+                let hx = self.op("Mul", &[x, &half], vec![]);
+                self.op("Mul", &[&hx, &t1], vec![])
+            }
+        }
+    }
+}
+
+/// The ONNX model of `model`'s forward pass (contract in the module doc).
+/// `metadata` lands in metadata_props beside `dt_config`.
+pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb::ModelProto {
+    let cfg = &model.cfg;
+    let lay = &model.layout;
+    let (k, e, h) = (cfg.context, cfg.embed, cfg.heads);
+    let (t, d) = (3 * k, e / h);
+    let mut g = Graph {
+        params: &model.params,
+        nodes: Vec::new(),
+        inits: Vec::new(),
+        count: 0,
+    };
+
+    // Embeddings, each [K, E], plus the timestep embedding.
+    let s2 = g.reshape(INPUT_STATES, &[k, cfg.state_dim]);
+    let se = g.gemm(&s2, &lay.embed_state, "embed_state");
+    let a2 = g.reshape(INPUT_ACTIONS, &[k, cfg.act_dim]);
+    let ae = g.gemm(&a2, &lay.embed_action, "embed_action");
+    let r2 = g.reshape(INPUT_RETURNS, &[k, 1]);
+    let re = g.gemm(&r2, &lay.embed_return, "embed_return");
+    let ts = g.reshape(INPUT_TIMESTEPS, &[k]);
+    let hi = g.ints(&[1], &[cfg.max_timestep as i64 - 1]);
+    let lo = g.ints(&[1], &[0]);
+    let ts = g.op("Min", &[&ts, &hi], vec![]);
+    let ts = g.op("Max", &[&ts, &lo], vec![]);
+    let tt = &lay.embed_timestep;
+    let table = g.float(
+        "embed_timestep.weight",
+        &[tt.rows, tt.dim],
+        tt.table(&model.params),
+    );
+    let te = g.op("Gather", &[&table, &ts], vec![int_attr("axis", 0)]);
+    // Interleave (R, s, a) per timestep: [K, 3, E] → [3K, E].
+    let mut parts = Vec::new();
+    for x in [re, se, ae] {
+        let x = g.op("Add", &[&x, &te], vec![]);
+        parts.push(g.reshape(&x, &[k, 1, e]));
+    }
+    let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let stacked = g.op("Concat", &refs, vec![int_attr("axis", 1)]);
+    let x = g.reshape(&stacked, &[t, e]);
+    let mut x = g.layernorm(&x, &lay.embed_ln, "embed_ln");
+
+    // Attention bias [3K, 3K]: causal part constant, key padding from the mask.
+    let m = g.reshape(INPUT_MASK, &[k, 1]);
+    let m3 = g.op("Concat", &[&m, &m, &m], vec![int_attr("axis", 1)]);
+    let mt = g.reshape(&m3, &[1, t]);
+    let one = g.scalar(1.0);
+    let big = g.scalar(-PAD_BIAS);
+    let mt = g.op("Sub", &[&mt, &one], vec![]);
+    let key_bias = g.op("Mul", &[&mt, &big], vec![]);
+    let causal: Vec<f32> = (0..t * t)
+        .map(|ij| if ij % t > ij / t { CAUSAL_BIAS } else { 0.0 })
+        .collect();
+    let causal = g.float("causal_bias", &[t, t], &causal);
+    let bias = g.op("Add", &[&causal, &key_bias], vec![]);
+    let scale = g.scalar(1.0 / (d as f32).sqrt());
+
+    for (i, blk) in lay.blocks.iter().enumerate() {
+        let name = |s: &str| format!("h.{i}.{s}");
+        let hn = g.layernorm(&x, &blk.ln1, &name("ln_1"));
+        let qkv = g.gemm(&hn, &blk.attn_qkv, &name("attn.c_attn"));
+        let mut heads = Vec::new();
+        for (j, perm) in [[1, 0, 2], [1, 2, 0], [1, 0, 2]].iter().enumerate() {
+            let starts = g.ints(&[1], &[(j * e) as i64]);
+            let ends = g.ints(&[1], &[((j + 1) * e) as i64]);
+            let axes = g.ints(&[1], &[1]);
+            let part = g.op("Slice", &[&qkv, &starts, &ends, &axes], vec![]);
+            let part = g.reshape(&part, &[t, h, d]);
+            heads.push(g.transpose(&part, perm));
+        }
+        let s = g.op("MatMul", &[&heads[0], &heads[1]], vec![]);
+        let s = g.op("Mul", &[&s, &scale], vec![]);
+        let s = g.op("Add", &[&s, &bias], vec![]);
+        let p = g.op("Softmax", &[&s], vec![int_attr("axis", -1)]);
+        let y = g.op("MatMul", &[&p, &heads[2]], vec![]);
+        let y = g.transpose(&y, &[1, 0, 2]);
+        let y = g.reshape(&y, &[t, e]);
+        let y = g.gemm(&y, &blk.attn_proj, &name("attn.c_proj"));
+        x = g.op("Add", &[&x, &y], vec![]);
+        let hn = g.layernorm(&x, &blk.ln2, &name("ln_2"));
+        let f = g.gemm(&hn, &blk.mlp_fc, &name("mlp.c_fc"));
+        let f = g.activation(&f, cfg.activation);
+        let f = g.gemm(&f, &blk.mlp_proj, &name("mlp.c_proj"));
+        x = g.op("Add", &[&x, &f], vec![]);
+    }
+
+    let x = g.layernorm(&x, &lay.ln_f, "ln_f");
+    let x = g.reshape(&x, &[k, 3, e]);
+    let state_token = g.ints(&[], &[1]);
+    let hs = g.op("Gather", &[&x, &state_token], vec![int_attr("axis", 1)]);
+    let mut out = g.gemm(&hs, &lay.predict_action, "predict_action");
+    if !cfg.discrete {
+        out = g.op("Tanh", &[&out], vec![]);
+    }
+    let shape = g.ints(&[3], &[1, k as i64, cfg.act_dim as i64]);
+    g.op_to("Reshape", &[&out, &shape], vec![], OUTPUT_ACTIONS);
+
+    let mut meta = vec![(
+        META_CONFIG,
+        serde_json::to_string(cfg).unwrap_or_default(),
+    )];
+    meta.extend(metadata.iter().cloned());
+    let graph = pb::GraphProto {
+        name: "ganglion_decision_transformer".into(),
+        node: g.nodes,
+        initializer: g.inits,
+        input: vec![
+            fixed_value(INPUT_STATES, DataType::Float, &[1, k, cfg.state_dim]),
+            fixed_value(INPUT_ACTIONS, DataType::Float, &[1, k, cfg.act_dim]),
+            fixed_value(INPUT_RETURNS, DataType::Float, &[1, k, 1]),
+            fixed_value(INPUT_TIMESTEPS, DataType::Int64, &[1, k]),
+            fixed_value(INPUT_MASK, DataType::Float, &[1, k]),
+        ],
+        output: vec![fixed_value(
+            OUTPUT_ACTIONS,
+            DataType::Float,
+            &[1, k, cfg.act_dim],
+        )],
+        ..Default::default()
+    };
+    model_from_graph(graph, &meta)
+}
+
+impl DecisionTransformer {
+    /// Writes the ONNX file of this model (see `dt_model`).
+    pub fn export_onnx(&self, path: &Path, metadata: &[(&str, String)]) -> std::io::Result<()> {
+        write_model(&dt_model(self, metadata), path)
+    }
+}
+
+/// Writes `model`'s ONNX file to `path` (see `dt_model`).
+pub fn export_dt(
+    model: &DecisionTransformer,
+    path: &Path,
+    metadata: &[(&str, String)],
+) -> std::io::Result<()> {
+    model.export_onnx(path, metadata)
+}
