@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ganglion::record::schema::{
-    DETERMINISTIC_TOPICS, TOPIC_ACTION, TOPIC_OBSERVATION, TOPIC_SAFETY, TOPIC_SENSORS,
-    TOPIC_TASK, TOPIC_TIMING,
+    DETERMINISTIC_TOPICS, TOPIC_ACTION, TOPIC_OBSERVATION, TOPIC_SAFETY, TOPIC_SENSORS, TOPIC_TASK,
+    TOPIC_TIMING,
 };
 use ganglion::record::{
     RecordSummary, Recorder, RecordingHeader, SafetyEvents, SafetyState, TickRecord,

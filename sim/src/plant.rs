@@ -55,10 +55,7 @@ pub trait Plant: Send {
 pub fn plant_signature(kind: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     match kind {
         "sim:cartpole" => Some((CartPolePlant::SENSORS, CartPolePlant::ACTUATORS)),
-        "sim:reacher" => Some((
-            crate::ReacherPlant::SENSORS,
-            crate::ReacherPlant::ACTUATORS,
-        )),
+        "sim:reacher" => Some((crate::ReacherPlant::SENSORS, crate::ReacherPlant::ACTUATORS)),
         _ => None,
     }
 }

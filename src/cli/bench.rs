@@ -74,6 +74,23 @@ pub enum BenchKind {
         #[arg(long)]
         rt: bool,
     },
+    /// Decision Transformer: tract step latency at K = 20 (E = 128, 3 layers)
+    /// and training throughput in tokens/s vs PyTorch (same architecture and batch).
+    Dt {
+        #[arg(long, default_value_t = 20)]
+        context: usize,
+        #[arg(long, default_value_t = 128)]
+        embed: usize,
+        #[arg(long, default_value_t = 3)]
+        layers: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Timed training steps.
+        #[arg(long, default_value_t = 30)]
+        steps: usize,
+        #[arg(long, default_value_t = 500)]
+        iters: usize,
+    },
     /// Batch-1 policy latency: tract (ganglion) vs onnxruntime (Python).
     Latency {
         #[arg(long, default_value = "models/cartpole-ppo.onnx")]
@@ -117,6 +134,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
             spin_us,
             rt,
         )?,
+        BenchKind::Dt {
+            context,
+            embed,
+            layers,
+            batch,
+            steps,
+            iters,
+        } => super::bench_dt::run(
+            context,
+            embed,
+            layers,
+            batch,
+            steps,
+            iters,
+            python.as_deref(),
+        )?,
         BenchKind::Latency { policy, iters } => latency(
             &super::repo_path(&policy.to_string_lossy()),
             iters,
@@ -143,7 +176,7 @@ fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-fn python_json(python: &Path, script: &str, args: &[String]) -> Result<Value> {
+pub(crate) fn python_json(python: &Path, script: &str, args: &[String]) -> Result<Value> {
     let script = super::repo_path(script);
     let out = Command::new(python)
         .arg(&script)

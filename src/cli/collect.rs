@@ -98,7 +98,11 @@ pub fn run(args: CollectArgs) -> Result<()> {
                     sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
                     obs_dim: card.obs_dim,
                     action_dim: card.action.action_dim(),
-                    actuator_names: plant.actuator_names().iter().map(|s| s.to_string()).collect(),
+                    actuator_names: plant
+                        .actuator_names()
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
                     metadata: meta,
                 };
                 let (recorder, sink) = Recorder::start(
@@ -117,7 +121,11 @@ pub fn run(args: CollectArgs) -> Result<()> {
                 drop(lp.take_sink());
                 let summary = recorder.finish()?;
                 if summary.dropped > 0 {
-                    bail!("{}: the recorder dropped {} ticks", file.display(), summary.dropped);
+                    bail!(
+                        "{}: the recorder dropped {} ticks",
+                        file.display(),
+                        summary.dropped
+                    );
                 }
                 returns.push(lp.episode_return());
                 bar.inc(1);

@@ -102,7 +102,10 @@ pub fn eval_policy_file(
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let card = ModelCard::load_for(&args.policy).ok();
-    if card.as_ref().is_some_and(|c| c.kind == "decision-transformer") {
+    if card
+        .as_ref()
+        .is_some_and(|c| c.kind == "decision-transformer")
+    {
         return super::eval_dt::run(&args, card.as_ref().expect("checked above"));
     }
     if args.target_returns.is_some() || args.plot.is_some() {

@@ -86,11 +86,20 @@ pub fn run(args: &EvalArgs, card: &ModelCard) -> Result<()> {
 }
 
 /// Target vs achieved (with ±1 std bars) over a histogram of dataset returns.
-pub fn plot_targets(path: &Path, results: &[TargetResult], dataset: &[f64], env: &str) -> Result<()> {
+pub fn plot_targets(
+    path: &Path,
+    results: &[TargetResult],
+    dataset: &[f64],
+    env: &str,
+) -> Result<()> {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for v in dataset.iter().copied().chain(results.iter().flat_map(|r| {
-        [r.target as f64, r.mean_return - r.std_return, r.mean_return + r.std_return]
+        [
+            r.target as f64,
+            r.mean_return - r.std_return,
+            r.mean_return + r.std_return,
+        ]
     })) {
         lo = lo.min(v);
         hi = hi.max(v);
@@ -139,7 +148,12 @@ pub fn plot_targets(path: &Path, results: &[TargetResult], dataset: &[f64], env:
                 )
             }))?
             .label("dataset returns (histogram)")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], RGBColor(150, 150, 150).filled()));
+            .legend(|(x, y)| {
+                Rectangle::new(
+                    [(x, y - 5), (x + 15, y + 5)],
+                    RGBColor(150, 150, 150).filled(),
+                )
+            });
         chart
             .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4)))?
             .label("achieved = target")

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_dt;
 pub mod check;
 pub mod collect;
 pub mod eval;

@@ -40,6 +40,7 @@ pub fn dt_preset(env: &str) -> DtTrainConfig {
             learning_rate: 6e-4,
             warmup_steps: 100,
             rtg_scale: Some(500.0),
+            uniform_episodes: 0.5,
             ..Default::default()
         },
         _ => DtTrainConfig {
@@ -167,9 +168,21 @@ pub fn run_dt(run: DtRun) -> Result<()> {
     training.insert("dataset".into(), run.data.display().to_string().into());
     training.insert("dataset_episodes".into(), (stats.episodes as i64).into());
     training.insert("dataset_steps".into(), (stats.steps as i64).into());
-    training.insert("wall_seconds".into(), ((outcome.wall_s * 100.0).round() / 100.0).into());
-    training.insert("tokens_per_second".into(), outcome.tokens_per_s.round().into());
-    let final_loss = outcome.losses.iter().rev().take(50).map(|l| l.1 as f64).sum::<f64>()
+    training.insert(
+        "wall_seconds".into(),
+        ((outcome.wall_s * 100.0).round() / 100.0).into(),
+    );
+    training.insert(
+        "tokens_per_second".into(),
+        outcome.tokens_per_s.round().into(),
+    );
+    let final_loss = outcome
+        .losses
+        .iter()
+        .rev()
+        .take(50)
+        .map(|l| l.1 as f64)
+        .sum::<f64>()
         / outcome.losses.len().clamp(1, 50) as f64;
     training.insert("final_loss".into(), final_loss.into());
     training.insert(
@@ -186,7 +199,9 @@ pub fn run_dt(run: DtRun) -> Result<()> {
         let mut env = make_env(&run.env)?;
         let r = evaluate(&mut policy, env.as_mut(), run.eval_episodes, 0)?;
         achieved.push(r.mean_return);
-        reports.push(json!({"target": target, "mean_return": r.mean_return, "std_return": r.std_return}));
+        reports.push(
+            json!({"target": target, "mean_return": r.mean_return, "std_return": r.std_return}),
+        );
         if (target - card.dt.as_ref().map_or(0.0, |d| d.default_target)).abs() < 1e-6 {
             card.eval = Some(EvalRecord {
                 episodes: r.episodes,
@@ -214,8 +229,15 @@ pub fn run_dt(run: DtRun) -> Result<()> {
             stats.episodes, stats.steps, run.env, outcome.wall_s, outcome.tokens_per_s
         );
         println!("  model  {}", run.out.display());
-        println!("  card   {}", crate::policy::card::card_path(&run.out).display());
-        println!("  loss   {} (final {:.4})", run.out.with_extension("loss.png").display(), final_loss);
+        println!(
+            "  card   {}",
+            crate::policy::card::card_path(&run.out).display()
+        );
+        println!(
+            "  loss   {} (final {:.4})",
+            run.out.with_extension("loss.png").display(),
+            final_loss
+        );
         println!(
             "  dataset returns: min {:.1}, mean {:.1}, max {:.1}",
             stats.min, stats.mean, stats.max

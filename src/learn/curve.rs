@@ -129,8 +129,16 @@ pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Resu
         .filter(|l| l.1.is_finite() && l.1 > 0.0)
         .map(|l| (l.0 as f64, l.1 as f64))
         .collect();
-    let lo = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).max(1e-9);
-    let hi = finite.iter().map(|p| p.1).fold(0.0f64, f64::max).max(lo * 10.0);
+    let lo = finite
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-9);
+    let hi = finite
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max)
+        .max(lo * 10.0);
     let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
     let draw = || -> Result<(), Box<dyn std::error::Error>> {
         root.fill(&WHITE)?;
@@ -150,7 +158,12 @@ pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Resu
         // A moving average over 50 steps makes the trend readable.
         let smooth: Vec<(f64, f64)> = finite
             .windows(50.min(finite.len().max(1)))
-            .map(|w| (w[w.len() - 1].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64))
+            .map(|w| {
+                (
+                    w[w.len() - 1].0,
+                    w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64,
+                )
+            })
             .collect();
         chart.draw_series(LineSeries::new(smooth, BLUE.stroke_width(2)))?;
         root.present()?;

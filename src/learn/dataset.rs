@@ -61,7 +61,11 @@ impl Dataset {
     }
 
     pub fn return_stats(&self) -> ReturnStats {
-        let returns: Vec<f64> = self.trajectories.iter().map(Trajectory::episode_return).collect();
+        let returns: Vec<f64> = self
+            .trajectories
+            .iter()
+            .map(Trajectory::episode_return)
+            .collect();
         let n = returns.len().max(1) as f64;
         ReturnStats {
             episodes: returns.len(),

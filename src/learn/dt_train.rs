@@ -33,6 +33,13 @@ pub struct DtTrainConfig {
     /// absolute return, so conditioning values are O(1)).
     pub rtg_scale: Option<f32>,
     pub max_timestep: usize,
+    /// Fraction of windows drawn from a uniformly chosen episode (every
+    /// episode weighs the same); the rest pick an episode in proportion to
+    /// its length (every step weighs the same, as Chen et al.). Short,
+    /// low-return episodes are what a low target imitates, and weighting by
+    /// length alone makes them rare.
+    #[serde(default)]
+    pub uniform_episodes: f32,
 }
 
 impl Default for DtTrainConfig {
@@ -52,6 +59,7 @@ impl Default for DtTrainConfig {
             grad_clip: 0.25,
             rtg_scale: None,
             max_timestep: 1024,
+            uniform_episodes: 0.0,
         }
     }
 }
@@ -168,13 +176,20 @@ pub fn train_dt(
         batch.mask.fill(0.0);
         batch.target.fill(0.0);
         for b in 0..cfg.batch_size {
-            // A trajectory in proportion to its length, then the window's end.
-            let mut pick = rng.below(total);
-            let mut ti = 0;
-            while pick >= lengths[ti] {
-                pick -= lengths[ti];
-                ti += 1;
-            }
+            // A trajectory (uniformly, or in proportion to its length), then
+            // the window's end within it.
+            let (ti, pick) = if rng.next_f32() < cfg.uniform_episodes {
+                let ti = rng.below(lengths.len());
+                (ti, rng.below(lengths[ti]))
+            } else {
+                let mut pick = rng.below(total);
+                let mut ti = 0;
+                while pick >= lengths[ti] {
+                    pick -= lengths[ti];
+                    ti += 1;
+                }
+                (ti, pick)
+            };
             let (tr, pre) = (&ds.trajectories[ti], &prepared[ti]);
             let end = pick + 1;
             let begin = end.saturating_sub(k);
@@ -192,8 +207,8 @@ pub fn train_dt(
                     batch.target[row] = a as f32;
                 } else {
                     let src = &tr.actions[t * ad..(t + 1) * ad];
-                    for i in 0..ad {
-                        let v = src[i].clamp(-1.0, 1.0);
+                    for (i, a) in src.iter().enumerate() {
+                        let v = a.clamp(-1.0, 1.0);
                         batch.actions[row * ad + i] = v;
                         batch.target[row * ad + i] = v;
                     }

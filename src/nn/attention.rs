@@ -7,6 +7,7 @@
 
 use super::dropout::dropout_mask;
 use super::gemm::gemm;
+use super::reduce;
 use ganglion_sim::Rng;
 
 /// Added to the scores of padded keys (a large negative, not −∞).
@@ -132,7 +133,8 @@ impl CausalAttention {
                     let dst = ((b * h + hh) * t + ti) * d;
                     cache.q[dst..dst + d].copy_from_slice(&row[hh * d..(hh + 1) * d]);
                     cache.k[dst..dst + d].copy_from_slice(&row[e + hh * d..e + (hh + 1) * d]);
-                    cache.v[dst..dst + d].copy_from_slice(&row[2 * e + hh * d..2 * e + (hh + 1) * d]);
+                    cache.v[dst..dst + d]
+                        .copy_from_slice(&row[2 * e + hh * d..2 * e + (hh + 1) * d]);
                 }
             }
         }
@@ -143,7 +145,17 @@ impl CausalAttention {
                 let bh = b * h + hh;
                 let (qs, ps) = (bh * t * d..(bh + 1) * t * d, bh * t * t..(bh + 1) * t * t);
                 let att = &mut cache.att[ps.clone()];
-                gemm(t, d, t, &cache.q[qs.clone()], false, &cache.k[qs.clone()], true, 0.0, att);
+                gemm(
+                    t,
+                    d,
+                    t,
+                    &cache.q[qs.clone()],
+                    false,
+                    &cache.k[qs.clone()],
+                    true,
+                    0.0,
+                    att,
+                );
                 for i in 0..t {
                     let row = &mut att[i * t..(i + 1) * t];
                     let mut max = f32::NEG_INFINITY;
@@ -161,7 +173,11 @@ impl CausalAttention {
                     row[i + 1..].fill(0.0);
                 }
                 let p: &[f32] = if cache.dropped {
-                    for ((o, a), m) in scratch.pd[..t * t].iter_mut().zip(&*att).zip(&cache.drop[ps]) {
+                    for ((o, a), m) in scratch.pd[..t * t]
+                        .iter_mut()
+                        .zip(&*att)
+                        .zip(&cache.drop[ps])
+                    {
                         *o = a * m;
                     }
                     &scratch.pd[..t * t]
@@ -206,7 +222,11 @@ impl CausalAttention {
                     s.dy[ti * d..(ti + 1) * d].copy_from_slice(&dout[src..src + d]);
                 }
                 let p: &[f32] = if cache.dropped {
-                    for ((o, a), m) in s.pd[..t * t].iter_mut().zip(att).zip(&cache.drop[ps.clone()]) {
+                    for ((o, a), m) in s.pd[..t * t]
+                        .iter_mut()
+                        .zip(att)
+                        .zip(&cache.drop[ps.clone()])
+                    {
                         *o = a * m;
                     }
                     &s.pd[..t * t]
@@ -216,7 +236,17 @@ impl CausalAttention {
                 // dV = Pᵀ·dY straight into s.y (reused as dV).
                 gemm(t, t, d, p, true, &s.dy, false, 0.0, &mut s.y);
                 // dP = dY·Vᵀ, through the dropout mask.
-                gemm(t, d, t, &s.dy, false, &cache.v[qs.clone()], true, 0.0, &mut s.dp);
+                gemm(
+                    t,
+                    d,
+                    t,
+                    &s.dy,
+                    false,
+                    &cache.v[qs.clone()],
+                    true,
+                    0.0,
+                    &mut s.dp,
+                );
                 if cache.dropped {
                     for (g, m) in s.dp[..t * t].iter_mut().zip(&cache.drop[ps]) {
                         *g *= m;
@@ -226,7 +256,7 @@ impl CausalAttention {
                 for i in 0..t {
                     let pr = &att[i * t..(i + 1) * t];
                     let dr = &mut s.dp[i * t..(i + 1) * t];
-                    let dot: f32 = pr[..=i].iter().zip(&dr[..=i]).map(|(a, g)| a * g).sum();
+                    let dot = reduce::dot(&pr[..=i], &dr[..=i]);
                     for j in 0..=i {
                         dr[j] = if is_padded(key_bias[j]) {
                             0.0
@@ -236,7 +266,17 @@ impl CausalAttention {
                     }
                     dr[i + 1..].fill(0.0);
                 }
-                gemm(t, t, d, &s.dp, false, &cache.k[qs.clone()], false, 0.0, &mut s.dq);
+                gemm(
+                    t,
+                    t,
+                    d,
+                    &s.dp,
+                    false,
+                    &cache.k[qs.clone()],
+                    false,
+                    0.0,
+                    &mut s.dq,
+                );
                 gemm(t, t, d, &s.dp, true, &cache.q[qs], false, 0.0, &mut s.dk);
                 for ti in 0..t {
                     let row = &mut dqkv[(b * t + ti) * 3 * e..(b * t + ti + 1) * 3 * e];

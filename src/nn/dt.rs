@@ -105,7 +105,7 @@ impl DtConfig {
                 return bad(format!("{name} must be at least 1"));
             }
         }
-        if self.embed % self.heads != 0 {
+        if !self.embed.is_multiple_of(self.heads) {
             return bad(format!(
                 "embed ({}) must be a multiple of heads ({})",
                 self.embed, self.heads
@@ -135,7 +135,11 @@ pub enum DtError {
     #[error("batch does not fit the model: {0}")]
     Batch(String),
     #[error("target {value} at timestep row {row} is not an action index below {classes}")]
-    Target { row: usize, value: f32, classes: usize },
+    Target {
+        row: usize,
+        value: f32,
+        classes: usize,
+    },
 }
 
 /// One batch, flat and row-major (sample-major, then timestep). Allocate once
@@ -232,7 +236,8 @@ pub struct DtBlock {
     pub mlp_proj: Linear,
 }
 
-/// Where each layer's parameters live in the flat buffer, in this order.
+/// Where each layer's parameters live in the flat buffer (`groups` lists them
+/// in buffer order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DtLayout {
     pub embed_timestep: Embedding,
@@ -314,7 +319,10 @@ impl DtLayout {
         };
         let ln = |name: &str, l: &LayerNorm, out: &mut Vec<(String, Range<usize>)>| {
             out.push((format!("{name}.weight"), l.offset..l.offset + l.dim));
-            out.push((format!("{name}.bias"), l.offset + l.dim..l.offset + 2 * l.dim));
+            out.push((
+                format!("{name}.bias"),
+                l.offset + l.dim..l.offset + 2 * l.dim,
+            ));
         };
         let mut out = Vec::new();
         lin("embed_return", &self.embed_return, &mut out);
@@ -363,7 +371,8 @@ mod tests {
 
     #[test]
     fn config_round_trips_through_toml_with_defaults() {
-        let cfg: DtConfig = toml::from_str("state_dim = 4\nact_dim = 2\ndiscrete = true\n").unwrap();
+        let cfg: DtConfig =
+            toml::from_str("state_dim = 4\nact_dim = 2\ndiscrete = true\n").unwrap();
         assert_eq!(cfg, DtConfig::new(4, 2, true));
         let text = toml::to_string(&cfg).unwrap();
         assert_eq!(toml::from_str::<DtConfig>(&text).unwrap(), cfg);

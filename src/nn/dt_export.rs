@@ -92,7 +92,11 @@ impl Graph<'_> {
 
     /// `x·Wᵀ + b` on a 2-D `x`.
     fn gemm(&mut self, x: &str, l: &Linear, name: &str) -> String {
-        let w = self.float(&format!("{name}.weight"), &[l.out_dim, l.in_dim], l.weight(self.params));
+        let w = self.float(
+            &format!("{name}.weight"),
+            &[l.out_dim, l.in_dim],
+            l.weight(self.params),
+        );
         let b = self.float(&format!("{name}.bias"), &[l.out_dim], l.bias(self.params));
         self.op("Gemm", &[x, &w, &b], vec![int_attr("transB", 1)])
     }
@@ -137,7 +141,9 @@ impl Graph<'_> {
 }
 
 /// The ONNX model of `model`'s forward pass (contract in the module doc).
-/// `metadata` lands in metadata_props beside `dt_config`.
+/// `metadata` lands in metadata_props beside `dt_config`. `model` must pass
+/// `check_shape` (as any model from `DecisionTransformer::new` does);
+/// `export_onnx`/`export_dt` check it.
 pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb::ModelProto {
     let cfg = &model.cfg;
     let lay = &model.layout;
@@ -235,10 +241,7 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
     let shape = g.ints(&[3], &[1, k as i64, cfg.act_dim as i64]);
     g.op_to("Reshape", &[&out, &shape], vec![], OUTPUT_ACTIONS);
 
-    let mut meta = vec![(
-        META_CONFIG,
-        serde_json::to_string(cfg).unwrap_or_default(),
-    )];
+    let mut meta = vec![(META_CONFIG, serde_json::to_string(cfg).unwrap_or_default())];
     meta.extend(metadata.iter().cloned());
     let graph = pb::GraphProto {
         name: "ganglion_decision_transformer".into(),
@@ -264,6 +267,8 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
 impl DecisionTransformer {
     /// Writes the ONNX file of this model (see `dt_model`).
     pub fn export_onnx(&self, path: &Path, metadata: &[(&str, String)]) -> std::io::Result<()> {
+        self.check_shape()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         write_model(&dt_model(self, metadata), path)
     }
 }

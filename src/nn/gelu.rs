@@ -47,7 +47,8 @@ impl BlockActivation {
                 let x = *v;
                 let t = fast_tanh(GELU_C * (x + GELU_A * x * x * x));
                 *o = 0.5 * x * (1.0 + t);
-                *v = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * x * x);
+                *v = 0.5 * (1.0 + t)
+                    + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_A * x * x);
             }),
             BlockActivation::Relu => y.iter_mut().zip(x).for_each(|(o, v)| {
                 *o = v.max(0.0);
@@ -92,7 +93,12 @@ mod tests {
     #[test]
     fn gelu_matches_reference_values() {
         // PyTorch gelu(approximate="tanh") at a few points.
-        for (x, want) in [(0.0f32, 0.0f32), (1.0, 0.841_192), (-1.0, -0.158_808), (3.0, 2.996_363)] {
+        for (x, want) in [
+            (0.0f32, 0.0f32),
+            (1.0, 0.841_192),
+            (-1.0, -0.158_808),
+            (3.0, 2.996_363),
+        ] {
             assert!((gelu(x) - want).abs() < 1e-5, "gelu({x}) = {}", gelu(x));
         }
     }

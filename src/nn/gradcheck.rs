@@ -16,7 +16,12 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
 
 /// Compares `analytic` with central differences of `loss` at `x` (each entry
 /// perturbed in turn). Tolerance is relative, with an absolute floor for f32.
-pub(super) fn check(name: &str, x: &mut [f32], analytic: &[f32], mut loss: impl FnMut(&[f32]) -> f64) {
+pub(super) fn check(
+    name: &str,
+    x: &mut [f32],
+    analytic: &[f32],
+    mut loss: impl FnMut(&[f32]) -> f64,
+) {
     // Small enough that ReLU kinks are rarely straddled, large enough for f32.
     let eps = 1e-3f32;
     let mut worst = 0.0f64;

@@ -80,8 +80,12 @@ fn layernorm_gradients() {
         dot(&y, &r)
     };
     let p0 = params.clone();
-    check_tight("layernorm dx", &mut x.clone(), &dx, 1e-2, 5e-3, |xx| run(&p0, xx));
-    check_tight("layernorm dparams", &mut params, &grads, 1e-2, 5e-3, |pp| run(pp, &x));
+    check_tight("layernorm dx", &mut x.clone(), &dx, 1e-2, 5e-3, |xx| {
+        run(&p0, xx)
+    });
+    check_tight("layernorm dparams", &mut params, &grads, 1e-2, 5e-3, |pp| {
+        run(pp, &x)
+    });
 }
 
 #[test]
@@ -232,18 +236,28 @@ fn whole_dt_gradients() {
         let batch = tiny_batch(&cfg, &mut rng);
         let mut cache = model.new_cache();
         model.zero_grads();
-        model.loss_and_backward(&batch, &mut cache, &mut Rng::new(5)).unwrap();
+        let train_loss = model
+            .loss_and_backward(&batch, &mut cache, &mut Rng::new(5))
+            .unwrap();
+        if dropout == 0.0 {
+            assert_eq!(model.eval_loss(&batch, &mut cache).unwrap(), train_loss);
+        }
         let grads = model.grads.clone();
         let mut probe = model.clone();
         let mut c2 = model.new_cache();
         let mut loss = |pp: &[f32]| {
             probe.params.copy_from_slice(pp);
             probe.zero_grads();
-            probe.loss_and_backward(&batch, &mut c2, &mut Rng::new(5)).unwrap() as f64
+            probe
+                .loss_and_backward(&batch, &mut c2, &mut Rng::new(5))
+                .unwrap() as f64
         };
         for (name, range) in model.layout.groups() {
             let ana = &grads[range.clone()];
-            assert!(ana.iter().any(|g| g.abs() > 1e-6), "{name}: all-zero gradient");
+            assert!(
+                ana.iter().any(|g| g.abs() > 1e-6),
+                "{name}: all-zero gradient"
+            );
             let mut params = model.params.clone();
             check_tight(
                 &format!("dt (discrete {discrete}, dropout {dropout}) {name}"),

@@ -3,6 +3,8 @@
 //! forward pass keeps each row's mean and reciprocal standard deviation for the
 //! backward pass, as llm.c does.
 
+use super::reduce;
+
 /// ε inside the square root, as GPT-2 and PyTorch's default.
 pub const LN_EPS: f32 = 1e-5;
 
@@ -52,8 +54,8 @@ impl LayerNorm {
         let inv_d = 1.0 / d as f32;
         for r in 0..rows {
             let xr = &x[r * d..(r + 1) * d];
-            let m = xr.iter().sum::<f32>() * inv_d;
-            let var = xr.iter().map(|v| (v - m) * (v - m)).sum::<f32>() * inv_d;
+            let m = reduce::sum(xr) * inv_d;
+            let var = reduce::sq_dev(xr, m) * inv_d;
             let s = 1.0 / (var + LN_EPS).sqrt();
             for (((o, xv), gv), bv) in y[r * d..(r + 1) * d].iter_mut().zip(xr).zip(g).zip(b) {
                 *o = (xv - m) * s * gv + bv;
@@ -86,16 +88,26 @@ impl LayerNorm {
             let dyr = &dy[r * d..(r + 1) * d];
             let (m, s) = (mean[r], rstd[r]);
             // dnorm = dy·γ; dx = rstd·(dnorm − mean(dnorm) − x̂·mean(dnorm·x̂)).
-            let mut sum_dn = 0.0f32;
-            let mut sum_dn_xh = 0.0f32;
-            for i in 0..d {
+            let mut sum_dn = [0.0f32; 8];
+            let mut sum_dn_xh = [0.0f32; 8];
+            let mut step = |i: usize, lane: usize| {
                 let xh = (xr[i] - m) * s;
                 let dn = dyr[i] * g[i];
-                sum_dn += dn;
-                sum_dn_xh += dn * xh;
+                sum_dn[lane] += dn;
+                sum_dn_xh[lane] += dn * xh;
                 dg[i] += dyr[i] * xh;
                 db[i] += dyr[i];
+            };
+            let whole = d / 8 * 8;
+            for c in (0..whole).step_by(8) {
+                for lane in 0..8 {
+                    step(c + lane, lane);
+                }
             }
+            for i in whole..d {
+                step(i, 0);
+            }
+            let (sum_dn, sum_dn_xh) = (reduce::sum(&sum_dn), reduce::sum(&sum_dn_xh));
             let (mean_dn, mean_dn_xh) = (sum_dn * inv_d, sum_dn_xh * inv_d);
             for (i, o) in dx[r * d..(r + 1) * d].iter_mut().enumerate() {
                 let xh = (xr[i] - m) * s;

@@ -32,7 +32,11 @@ pub fn mse(pred: &[f32], target: &[f32], mask: &[f32], dim: usize, dpred: &mut [
             continue;
         }
         let span = r * dim..(r + 1) * dim;
-        for ((p, t), d) in pred[span.clone()].iter().zip(&target[span.clone()]).zip(&mut dpred[span]) {
+        for ((p, t), d) in pred[span.clone()]
+            .iter()
+            .zip(&target[span.clone()])
+            .zip(&mut dpred[span])
+        {
             let e = p - t;
             sum += (e as f64) * (e as f64);
             *d = scale * e;

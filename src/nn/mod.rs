@@ -19,6 +19,7 @@ pub mod loss;
 pub mod mlp;
 pub mod onnx;
 pub mod optim;
+pub mod reduce;
 
 #[cfg(test)]
 mod gradcheck;

@@ -193,7 +193,10 @@ pub(super) fn ints_attr(name: &str, v: &[i64]) -> pb::AttributeProto {
 }
 
 /// Wraps a graph into a model at `OPSET`, with `metadata` in metadata_props.
-pub(super) fn model_from_graph(graph: pb::GraphProto, metadata: &[(&str, String)]) -> pb::ModelProto {
+pub(super) fn model_from_graph(
+    graph: pb::GraphProto,
+    metadata: &[(&str, String)],
+) -> pb::ModelProto {
     pb::ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![pb::OperatorSetIdProto {

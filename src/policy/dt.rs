@@ -49,7 +49,9 @@ fn plain_f32(t: &mut Arc<Tensor>) -> Result<&mut [f32], PolicyError> {
     let err = || PolicyError::Inference("tensor still shared by the engine".into());
     let tensor = Arc::get_mut(t).ok_or_else(err)?;
     if tensor.datum_type() != f32::datum_type() {
-        return Err(PolicyError::Inference("internal: window tensor is not f32".into()));
+        return Err(PolicyError::Inference(
+            "internal: window tensor is not f32".into(),
+        ));
     }
     // SAFETY: the datum type was just checked, and the window tensors are
     // created by `build` as plain (host memory) tensors.
@@ -69,12 +71,15 @@ impl DtPolicy {
             .dt
             .as_ref()
             .ok_or_else(|| anyhow!("{}: the model card has no [dt] section", path.display()))?;
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read policy file {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read policy file {}", path.display()))?;
         let built = std::panic::catch_unwind(|| build(&bytes, card, dt, target));
         match built {
             Ok(r) => r.with_context(|| format!("decision transformer {}", path.display())),
-            Err(_) => bail!("{}: the ONNX engine failed on this file (internal panic caught)", path.display()),
+            Err(_) => bail!(
+                "{}: the ONNX engine failed on this file (internal panic caught)",
+                path.display()
+            ),
         }
     }
 
@@ -103,10 +108,20 @@ fn build(bytes: &[u8], card: &ModelCard, dt: &DtCard, target: Option<f32>) -> Re
     let mut model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(|e| anyhow!("not a readable ONNX model: {e:#}"))?;
-    let names = ["states", "actions", "returns_to_go", "timesteps", "attention_mask"];
+    let names = [
+        "states",
+        "actions",
+        "returns_to_go",
+        "timesteps",
+        "attention_mask",
+    ];
     let inputs = model.input_outlets()?.to_vec();
     if inputs.len() != names.len() {
-        bail!("expected {} inputs ({names:?}), found {}", names.len(), inputs.len());
+        bail!(
+            "expected {} inputs ({names:?}), found {}",
+            names.len(),
+            inputs.len()
+        );
     }
     for (i, want) in names.iter().enumerate() {
         let got = &model.node(inputs[i].node).name;
@@ -119,9 +134,9 @@ fn build(bytes: &[u8], card: &ModelCard, dt: &DtCard, target: Option<f32>) -> Re
     model.set_input_fact(2, f32::fact([1, k, 1]).into())?;
     model.set_input_fact(3, i64::fact([1, k]).into())?;
     model.set_input_fact(4, f32::fact([1, k]).into())?;
-    let typed = model
-        .into_typed()
-        .map_err(|e| anyhow!("the model does not accept K = {k}, state_dim = {sd}, act_dim = {act_dim}: {e:#}"))?;
+    let typed = model.into_typed().map_err(|e| {
+        anyhow!("the model does not accept K = {k}, state_dim = {sd}, act_dim = {act_dim}: {e:#}")
+    })?;
     let out = typed.output_fact(0)?.clone();
     match out.shape.as_concrete() {
         Some([1, kk, a]) if *kk == k && *a == act_dim => {}
@@ -139,10 +154,18 @@ fn build(bytes: &[u8], card: &ModelCard, dt: &DtCard, target: Option<f32>) -> Re
         state_dim: sd,
         act_dim,
         discrete,
-        rtg_scale: if dt.rtg_scale.is_finite() && dt.rtg_scale != 0.0 { dt.rtg_scale } else { 1.0 },
+        rtg_scale: if dt.rtg_scale.is_finite() && dt.rtg_scale != 0.0 {
+            dt.rtg_scale
+        } else {
+            1.0
+        },
         max_timestep: dt.max_timestep.max(1),
         state_mean: dt.state_mean.clone(),
-        state_std: dt.state_std.iter().map(|s| if *s > 1e-6 { *s } else { 1.0 }).collect(),
+        state_std: dt
+            .state_std
+            .iter()
+            .map(|s| if *s > 1e-6 { *s } else { 1.0 })
+            .collect(),
         target_return: target.unwrap_or(dt.default_target),
         rtg: 0.0,
         len: 0,
@@ -183,11 +206,17 @@ impl Policy for DtPolicy {
     fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<(), PolicyError> {
         let (k, sd, ad) = (self.k, self.state_dim, self.act_dim);
         if obs.len() != sd {
-            return Err(PolicyError::ObsSize { got: obs.len(), want: sd });
+            return Err(PolicyError::ObsSize {
+                got: obs.len(),
+                want: sd,
+            });
         }
         let want = if self.discrete { 1 } else { ad };
         if action.len() != want {
-            return Err(PolicyError::ActionSize { got: action.len(), want });
+            return Err(PolicyError::ActionSize {
+                got: action.len(),
+                want,
+            });
         }
         // Slide the window: the newest step always sits at position K − 1;
         // earlier positions are left padding until the window fills.
@@ -247,7 +276,12 @@ impl Policy for DtPolicy {
         self.rtg = self.target_return;
         self.len = 0;
         self.t = 0;
-        for t in [&mut self.states, &mut self.actions, &mut self.returns, &mut self.mask] {
+        for t in [
+            &mut self.states,
+            &mut self.actions,
+            &mut self.returns,
+            &mut self.mask,
+        ] {
             if let Ok(s) = plain_f32(t) {
                 s.fill(0.0);
             }

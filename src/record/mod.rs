@@ -10,7 +10,5 @@ pub mod tick;
 pub mod writer;
 
 pub use reader::{Mismatch, RecordedTick, Recording, compare_payloads, read_recording};
-pub use tick::{
-    MAX_ACT, MAX_OBS, MAX_SENSORS, SafetyEvents, SafetyState, TaskFields, TickRecord,
-};
+pub use tick::{MAX_ACT, MAX_OBS, MAX_SENSORS, SafetyEvents, SafetyState, TaskFields, TickRecord};
 pub use writer::{RecordSink, RecordSummary, Recorder, RecordingHeader};

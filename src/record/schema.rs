@@ -146,7 +146,14 @@ pub fn schemas() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                     "terminated": { "type": "boolean", "description": "the episode ended in a terminal state after this tick" },
                     "truncated": { "type": "boolean", "description": "the episode was cut by its time limit after this tick" },
                 }),
-                &["tick", "time", "episode", "reward", "terminated", "truncated"],
+                &[
+                    "tick",
+                    "time",
+                    "episode",
+                    "reward",
+                    "terminated",
+                    "truncated",
+                ],
             ),
         ),
     ]
@@ -418,12 +425,7 @@ fn bool_field(obj: &Json, key: &str) -> Result<bool> {
 pub fn decode(topic: &str, data: &[u8]) -> Result<Option<Decoded>> {
     let known = matches!(
         topic,
-        TOPIC_SENSORS
-            | TOPIC_OBSERVATION
-            | TOPIC_ACTION
-            | TOPIC_SAFETY
-            | TOPIC_TIMING
-            | TOPIC_TASK
+        TOPIC_SENSORS | TOPIC_OBSERVATION | TOPIC_ACTION | TOPIC_SAFETY | TOPIC_TIMING | TOPIC_TASK
     );
     if !known {
         return Ok(None);
