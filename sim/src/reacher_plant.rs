@@ -27,6 +27,14 @@ impl ReacherPlant {
         "target.y",
         "fingertip.x",
         "fingertip.y",
+        // Derived, so a config can feed a policy the env's observation
+        // ([cos θ1, cos θ2, sin θ1, sin θ2, target, θ̇, fingertip − target]).
+        "joint1.cos",
+        "joint2.cos",
+        "joint1.sin",
+        "joint2.sin",
+        "error.x",
+        "error.y",
     ];
     pub const ACTUATORS: &'static [&'static str] = &["joint1.torque", "joint2.torque"];
 
@@ -85,7 +93,20 @@ impl Plant for ReacherPlant {
         let t = self.sim.target();
         let tip = self.sim.fingertip();
         let all = [
-            s.theta1, s.theta2, s.omega1, s.omega2, t[0], t[1], tip[0], tip[1],
+            s.theta1,
+            s.theta2,
+            s.omega1,
+            s.omega2,
+            t[0],
+            t[1],
+            tip[0],
+            tip[1],
+            s.theta1.cos(),
+            s.theta2.cos(),
+            s.theta1.sin(),
+            s.theta2.sin(),
+            tip[0] - t[0],
+            tip[1] - t[1],
         ];
         let n = values.len().min(all.len());
         values[..n].copy_from_slice(&all[..n]);

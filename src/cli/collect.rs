@@ -134,7 +134,8 @@ pub fn run(args: CollectArgs) -> Result<()> {
             bar.set_message(format!("p{pi} σ={noise}: mean return {mean:.1}"));
             groups.push(json!({
                 "policy": policy_path.display().to_string(),
-                "noise": noise,
+                // f32 → f64 would print 0.30000001192092896.
+                "noise": (noise as f64 * 1e6).round() / 1e6,
                 "episodes": returns.len(),
                 "mean_return": mean,
                 "min_return": returns.iter().copied().fold(f64::INFINITY, f64::min),

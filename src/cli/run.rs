@@ -280,7 +280,7 @@ pub fn print_report(r: &RunReport) {
         );
     }
     match r.left_envelope_at_s {
-        None => println!("  plant     stayed in its envelope (pole up, cart on the track)"),
+        None => println!("  plant     stayed in its operating envelope"),
         Some(t) => println!("  plant     LEFT its envelope at t = {t:.2} s"),
     }
     if r.allocations.counted {

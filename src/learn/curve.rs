@@ -52,6 +52,13 @@ impl LearningCurve {
             .flat_map(|p| [p.train_mean_return, p.eval_mean_return])
             .flatten()
             .fold(1.0f64, f64::max);
+        // Returns may be negative (Reacher): the axis reaches down to the lowest.
+        let min_ret = self
+            .points
+            .iter()
+            .flat_map(|p| [p.train_mean_return, p.eval_mean_return])
+            .flatten()
+            .fold(0.0f64, f64::min);
         let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
         let draw = || -> Result<(), Box<dyn std::error::Error>> {
             root.fill(&WHITE)?;
@@ -60,7 +67,7 @@ impl LearningCurve {
                 .margin(16)
                 .x_label_area_size(44)
                 .y_label_area_size(60)
-                .build_cartesian_2d(0.0..max_steps, 0.0..max_ret * 1.05)?;
+                .build_cartesian_2d(0.0..max_steps, min_ret * 1.05..max_ret * 1.05)?;
             chart
                 .configure_mesh()
                 .x_desc("environment steps (thousands)")

@@ -16,20 +16,34 @@ pub fn ppo_preset(env: &str) -> PpoConfig {
     }
 }
 
-/// Reacher: started from RL-Zoo's Reacher-v2 PPO settings (8 envs × 512
-/// steps, γ = 0.9, clip 0.3, no entropy bonus, grad-norm 0.5), tuned to learn
-/// on two CPU cores in minutes: see the model card of `models/reacher-ppo.onnx`
-/// for the measured curve.
+/// Reacher: RL-Zoo's Reacher-v2 PPO settings (8 envs × 512 steps, batch
+/// 64, 10 epochs, clip 0.3, no entropy bonus, grad-norm 0.5) with a longer
+/// horizon and more capacity, which is what made them work here. Seed 1, 1M
+/// steps, ~95 s on two cores, greedy policy over 100 episodes (`ganglion
+/// eval`, seed 0):
+///
+/// | change from RL-Zoo (lr 1e-4, γ 0.9, λ 0.9, 64×64) | mean return |
+/// |---------------------------------------------------|-------------|
+/// | none                                              | −17.2       |
+/// | lr 3e-4                                           | −15.8       |
+/// | γ 0.99, λ 0.95                                    | −14.0       |
+/// | γ 0.99, λ 0.95, lr 3e-4                           | −11.7       |
+/// | γ 0.99, λ 0.95, lr 3e-4, 128×128 (this preset)    | −8.7        |
+///
+/// For reference: zero torque −47.5, uniform random actions −59.6, the
+/// Jacobian-transpose controller −11.5. γ = 0.9 looks 10 steps (0.2 s)
+/// ahead, too short for targets behind the arm, which take ~0.7 s to reach:
+/// those were the episodes it failed.
 fn reacher() -> PpoConfig {
     PpoConfig {
         n_envs: 8,
         n_steps: 512,
         batch_size: 64,
         n_epochs: 10,
-        gamma: 0.9,
-        gae_lambda: 0.9,
+        gamma: 0.99,
+        gae_lambda: 0.95,
         learning_rate: LinearSchedule {
-            start: 1e-4,
+            start: 3e-4,
             end: 0.0,
         },
         clip_range: LinearSchedule::constant(0.3),
@@ -38,6 +52,7 @@ fn reacher() -> PpoConfig {
         max_grad_norm: 0.5,
         normalize_advantage: true,
         total_timesteps: 1_000_000,
+        hidden: vec![128, 128],
         eval_every: 32_768,
         eval_episodes: 20,
         ..PpoConfig::default()
