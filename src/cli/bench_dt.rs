@@ -184,6 +184,9 @@ pub fn run(
                     steps.to_string(),
                     "--threads".into(),
                     threads.to_string(),
+                    // The same arithmetic as ours: the last block runs its
+                    // MLP on the state tokens only (all the head reads).
+                    "--prune-last".into(),
                     "--json".into(),
                 ],
             )?;

@@ -70,6 +70,12 @@ pub struct TrainArgs {
     /// `--algo dt`: gradient steps (default: the env's preset).
     #[arg(long)]
     pub dt_steps: Option<usize>,
+    /// `--algo dt`: embedding width (default: the env's preset).
+    #[arg(long)]
+    pub dt_embed: Option<usize>,
+    /// `--algo dt`: transformer layers (default: the env's preset).
+    #[arg(long)]
+    pub dt_layers: Option<usize>,
     /// `--algo dt`: returns to evaluate the trained model at (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub target_returns: Option<Vec<f32>>,
@@ -83,6 +89,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut cfg = super::train_dt::dt_preset(&args.env);
         if let Some(steps) = args.dt_steps {
             cfg.steps = steps;
+        }
+        if let Some(e) = args.dt_embed {
+            cfg.embed = e;
+        }
+        if let Some(l) = args.dt_layers {
+            cfg.layers = l;
         }
         return super::train_dt::run_dt(super::train_dt::DtRun {
             out: args
