@@ -76,6 +76,13 @@ pub struct TrainArgs {
     /// `--algo dt`: transformer layers (default: the env's preset).
     #[arg(long)]
     pub dt_layers: Option<usize>,
+    /// `--algo dt`: dropout probability (default: the env's preset).
+    #[arg(long)]
+    pub dt_dropout: Option<f32>,
+    /// `--algo dt`: fraction of training windows drawn from a uniformly chosen
+    /// episode rather than one chosen in proportion to its length.
+    #[arg(long)]
+    pub dt_uniform_episodes: Option<f32>,
     /// `--algo dt`: returns to evaluate the trained model at (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub target_returns: Option<Vec<f32>>,
@@ -95,6 +102,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         if let Some(l) = args.dt_layers {
             cfg.layers = l;
+        }
+        if let Some(d) = args.dt_dropout {
+            cfg.dropout = d;
+        }
+        if let Some(u) = args.dt_uniform_episodes {
+            cfg.uniform_episodes = u.clamp(0.0, 1.0);
         }
         return super::train_dt::run_dt(super::train_dt::DtRun {
             out: args
