@@ -17,6 +17,9 @@ use crate::runtime::setup::{build_plant, plant_kind, set_plant_seed};
 use crate::runtime::{ClockMode, ControlLoop, RunLimit};
 use crate::sim::derive_seed;
 
+/// File in a dataset directory recording the command that made it.
+pub const DATASET_MANIFEST: &str = "dataset.toml";
+
 #[derive(Args, Debug)]
 pub struct CollectArgs {
     /// Environment name (cartpole, reacher): its robot config is robots/ENV.toml.
@@ -54,6 +57,20 @@ pub fn run(args: CollectArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    // The dataset says how to regenerate it; trainers copy this into cards.
+    let command = std::iter::once("ganglion".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut manifest = toml::Table::new();
+    manifest.insert("command".into(), command.into());
+    manifest.insert("env".into(), args.env.clone().into());
+    manifest.insert("seed".into(), (args.seed as i64).into());
+    std::fs::write(
+        args.out.join(DATASET_MANIFEST),
+        toml::to_string(&manifest).unwrap_or_default(),
+    )
+    .with_context(|| format!("writing {}", args.out.join(DATASET_MANIFEST).display()))?;
     let total = args.policy.len() * args.noise.len() * args.episodes;
     let bar = if args.json {
         ProgressBar::hidden()

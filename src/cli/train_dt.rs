@@ -166,6 +166,19 @@ pub fn run_dt(run: DtRun) -> Result<()> {
     };
     let mut training = toml::Table::new();
     training.insert("dataset".into(), run.data.display().to_string().into());
+    // How to regenerate the dataset, when `ganglion collect` made it.
+    let manifest = run.data.join(super::collect::DATASET_MANIFEST);
+    if let Some(cmd) = std::fs::read_to_string(&manifest)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("command")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+    {
+        training.insert("dataset_command".into(), cmd.into());
+    }
     training.insert("dataset_episodes".into(), (stats.episodes as i64).into());
     training.insert("dataset_steps".into(), (stats.steps as i64).into());
     training.insert(
