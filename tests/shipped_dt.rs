@@ -43,3 +43,69 @@ fn shipped_cartpole_dt_is_return_conditioned() {
         "achieved return must increase with the target: {achieved:?}"
     );
 }
+
+/// A seeded uniform-random policy: the "random" end of the normalised score.
+struct RandomPolicy(ganglion::sim::Rng);
+
+impl ganglion::policy::Policy for RandomPolicy {
+    fn act(
+        &mut self,
+        _obs: &[f32],
+        action: &mut [f32],
+    ) -> Result<(), ganglion::policy::PolicyError> {
+        for a in action.iter_mut() {
+            *a = self.0.uniform(-1.0, 1.0);
+        }
+        Ok(())
+    }
+}
+
+/// Reacher returns are negative, so the score is normalised as D4RL does:
+/// (R − R_random) / (R_best − R_random), with R_best the best behaviour
+/// policy of the dataset (`models/reacher-ppo.onnx`) and R_random a uniform
+/// random policy, all on the same seeded episodes. At the highest target the
+/// DT must reach ≥ 0.9, and the achieved return must increase with the target.
+#[test]
+fn shipped_reacher_dt_is_return_conditioned() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("models/reacher-dt.onnx");
+    let card = ModelCard::load_for(&path).expect("model card");
+    card.verify_sha256(&path).expect("sha256 matches the card");
+    assert!(
+        card.command.starts_with("ganglion train reacher --algo dt"),
+        "{}",
+        card.command
+    );
+    assert!(card.training.get("dataset_command").is_some());
+    let episodes = 20;
+    let mut achieved = Vec::new();
+    for target in [-25.0, -15.0, -6.0] {
+        let mut policy = DtPolicy::load(&path, &card, Some(target)).unwrap();
+        let mut env = make_env("reacher").unwrap();
+        achieved.push(
+            evaluate(&mut policy, env.as_mut(), episodes, 0)
+                .unwrap()
+                .mean_return,
+        );
+    }
+    assert!(
+        achieved[0] < achieved[1] && achieved[1] < achieved[2],
+        "achieved return must increase with the target: {achieved:?}"
+    );
+    let mut env = make_env("reacher").unwrap();
+    let mut best =
+        ganglion::policy::OnnxPolicy::from_card(&root.join("models/reacher-ppo.onnx")).unwrap();
+    let r_best = evaluate(&mut best, env.as_mut(), episodes, 0)
+        .unwrap()
+        .mean_return;
+    let mut random = RandomPolicy(ganglion::sim::Rng::new(7));
+    let r_random = evaluate(&mut random, env.as_mut(), episodes, 0)
+        .unwrap()
+        .mean_return;
+    let score = (achieved[2] - r_random) / (r_best - r_random);
+    assert!(
+        score >= 0.9,
+        "normalised score {score:.3} (DT {:.2}, best behaviour {r_best:.2}, random {r_random:.2})",
+        achieved[2]
+    );
+}
