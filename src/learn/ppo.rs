@@ -149,6 +149,9 @@ pub fn train(
     let mut mb_obs = vec![0.0f32; mb * od];
     let mut d_head = vec![0.0f32; mb * head];
     let mut d_value = vec![0.0f32; mb];
+    // Log-std snapshot and its gradient, reused by every minibatch.
+    let mut log_std = vec![0.0f32; model.log_std().len()];
+    let mut d_log_std = vec![0.0f32; log_std.len()];
     let mut indices: Vec<usize> = (0..rollout).collect();
 
     let mut recent: std::collections::VecDeque<f32> =
@@ -257,8 +260,8 @@ pub fn train(
                 };
                 model.grads.fill(0.0);
                 d_head[..n * head].fill(0.0);
-                let log_std: Vec<f32> = model.log_std().to_vec();
-                let mut d_log_std = vec![0.0f32; log_std.len()];
+                log_std.copy_from_slice(model.log_std());
+                d_log_std.fill(0.0);
                 let inv_n = 1.0 / n as f32;
                 {
                     let out = model

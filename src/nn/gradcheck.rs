@@ -16,12 +16,22 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f64 {
 
 /// Compares `analytic` with central differences of `loss` at `x` (each entry
 /// perturbed in turn). Tolerance is relative, with an absolute floor for f32.
-pub(super) fn check(
+pub(super) fn check(name: &str, x: &mut [f32], analytic: &[f32], loss: impl FnMut(&[f32]) -> f64) {
+    let worst = check_with(name, x, analytic, 1.0, 5e-3, loss);
+    assert!(worst.is_finite(), "{name}");
+}
+
+/// Central differences with the error relative to
+/// `max(|numeric|, |analytic|, floor)` and asserted below `tol`. Returns the
+/// worst error.
+pub(super) fn check_with(
     name: &str,
     x: &mut [f32],
     analytic: &[f32],
+    floor: f64,
+    tol: f64,
     mut loss: impl FnMut(&[f32]) -> f64,
-) {
+) -> f64 {
     // Small enough that ReLU kinks are rarely straddled, large enough for f32.
     let eps = 1e-3f32;
     let mut worst = 0.0f64;
@@ -33,16 +43,15 @@ pub(super) fn check(
         let down = loss(x);
         x[i] = orig;
         let numeric = (up - down) / (2.0 * eps as f64);
-        let err = (numeric - analytic[i] as f64).abs()
-            / (numeric.abs().max(analytic[i].abs() as f64).max(1.0));
-        worst = worst.max(err);
+        let a = analytic[i] as f64;
+        let err = (numeric - a).abs() / numeric.abs().max(a.abs()).max(floor);
         assert!(
-            err < 5e-3,
-            "{name}: gradient {i}: analytic {} vs numeric {numeric}",
-            analytic[i]
+            err < tol,
+            "{name}: gradient {i}: analytic {a} vs numeric {numeric}"
         );
+        worst = worst.max(err);
     }
-    assert!(worst.is_finite(), "{name}");
+    worst
 }
 
 #[test]

@@ -9,41 +9,10 @@ use super::dt::{DtBatch, DtConfig};
 use super::dt_model::DecisionTransformer;
 use super::embedding::Embedding;
 use super::gelu::BlockActivation;
-use super::gradcheck::{check, dot, random};
+use super::gradcheck::{check, check_with as check_tight, dot, random};
 use super::layernorm::LayerNorm;
 use super::loss::{cross_entropy, mse};
 use ganglion_sim::Rng;
-
-/// Central differences with a tighter floor than `check`: the error is
-/// relative to `max(|numeric|, |analytic|, floor)`. Returns the worst error.
-fn check_tight(
-    name: &str,
-    x: &mut [f32],
-    analytic: &[f32],
-    floor: f64,
-    tol: f64,
-    mut loss: impl FnMut(&[f32]) -> f64,
-) -> f64 {
-    let eps = 1e-3f32;
-    let mut worst = 0.0f64;
-    for i in 0..x.len() {
-        let orig = x[i];
-        x[i] = orig + eps;
-        let up = loss(x);
-        x[i] = orig - eps;
-        let down = loss(x);
-        x[i] = orig;
-        let numeric = (up - down) / (2.0 * eps as f64);
-        let a = analytic[i] as f64;
-        let err = (numeric - a).abs() / numeric.abs().max(a.abs()).max(floor);
-        assert!(
-            err < tol,
-            "{name}: gradient {i}: analytic {a} vs numeric {numeric}"
-        );
-        worst = worst.max(err);
-    }
-    worst
-}
 
 #[test]
 fn embedding_gradients() {

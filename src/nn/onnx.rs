@@ -117,31 +117,17 @@ pub fn mlp_model(
             current = act_out;
         }
     }
-    pb::ModelProto {
-        ir_version: IR_VERSION,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
-        producer_name: "ganglion".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        graph: Some(pb::GraphProto {
+    model_from_graph(
+        pb::GraphProto {
             name: "ganglion_mlp".into(),
             node: nodes,
             initializer: inits,
             input: vec![batch_value(input, mlp.in_dim())],
             output: vec![batch_value(output, mlp.out_dim())],
             ..Default::default()
-        }),
-        metadata_props: metadata
-            .iter()
-            .map(|(k, v)| pb::StringStringEntryProto {
-                key: k.to_string(),
-                value: v.clone(),
-            })
-            .collect(),
-        ..Default::default()
-    }
+        },
+        metadata,
+    )
 }
 
 /// A tensor value of element type `elem_type` and fixed shape `dims`.
