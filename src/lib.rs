@@ -10,5 +10,6 @@ pub mod nn;
 pub mod policy;
 pub mod record;
 pub mod runtime;
+pub mod skills;
 
 pub use ganglion_sim as sim;

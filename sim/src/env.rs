@@ -35,7 +35,7 @@ pub trait Env: Send {
 }
 
 /// Names accepted by [`make_env`].
-pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-continuous", "reacher"];
+pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-continuous", "reacher", "arm-reach"];
 
 /// Builds an environment by registry name.
 pub fn make_env(name: &str) -> Result<Box<dyn Env>, UnknownEnv> {
@@ -52,6 +52,7 @@ pub fn make_env(name: &str) -> Result<Box<dyn Env>, UnknownEnv> {
         "reacher" => Ok(Box::new(crate::reacher::Reacher::new(
             crate::reacher::ReacherConfig::default(),
         ))),
+        "arm-reach" => Ok(Box::new(crate::tabletop::ArmReach::new())),
         _ => Err(UnknownEnv(name.to_string())),
     }
 }

@@ -8,6 +8,7 @@ pub mod reacher;
 pub mod reacher_plant;
 pub mod rng;
 pub mod space;
+pub mod tabletop;
 pub mod vec_env;
 
 pub use env::{ENV_NAMES, Env, StepResult, UnknownEnv, make_env};
@@ -15,4 +16,5 @@ pub use plant::{CartPolePlant, PLANT_KINDS, Plant, TaskSignal, make_plant, plant
 pub use reacher_plant::ReacherPlant;
 pub use rng::{Rng, derive_seed};
 pub use space::{EnvSpec, Space};
+pub use tabletop::{SceneSpec, TabletopPlant, TabletopState, TabletopWorld};
 pub use vec_env::{EpisodeStats, VecEnv};

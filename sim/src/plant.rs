@@ -56,6 +56,7 @@ pub fn plant_signature(kind: &str) -> Option<(&'static [&'static str], &'static 
     match kind {
         "sim:cartpole" => Some((CartPolePlant::SENSORS, CartPolePlant::ACTUATORS)),
         "sim:reacher" => Some((crate::ReacherPlant::SENSORS, crate::ReacherPlant::ACTUATORS)),
+        "sim:tabletop" => Some((crate::TabletopPlant::SENSORS, crate::TabletopPlant::ACTUATORS)),
         _ => None,
     }
 }
@@ -65,12 +66,13 @@ pub fn make_plant(kind: &str) -> Option<Box<dyn Plant>> {
     match kind {
         "sim:cartpole" => Some(Box::new(CartPolePlant::new())),
         "sim:reacher" => Some(Box::new(crate::ReacherPlant::new())),
+        "sim:tabletop" => Some(Box::new(crate::TabletopPlant::new(None, 0))),
         _ => None,
     }
 }
 
 /// Plant kinds a config may name.
-pub const PLANT_KINDS: &[&str] = &["sim:cartpole", "sim:reacher"];
+pub const PLANT_KINDS: &[&str] = &["sim:cartpole", "sim:reacher", "sim:tabletop"];
 
 /// The rapier CartPole as a plant: one actuator, the horizontal force on the
 /// cart (N), clamped to ±`force_limit`.

@@ -14,6 +14,7 @@ pub mod eval;
 pub mod eval_dt;
 pub mod replay;
 pub mod run;
+pub mod skill;
 pub mod train;
 pub mod train_dt;
 
@@ -48,6 +49,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Validate robot config files and report every problem with its line.
     Check(check::CheckArgs),
+    /// Run one tabletop skill ("pick up the red block") in the sim and report.
+    Skill(skill::SkillArgs),
+    /// Measure the tabletop skills, or train their affordance models.
+    Skills(skill::SkillsArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -60,6 +65,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Check(a) => check::run(a),
+        Command::Skill(a) => skill::run_skill(a),
+        Command::Skills(a) => skill::run_skills(a),
     }
 }
 

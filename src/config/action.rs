@@ -278,6 +278,7 @@ fn safety_section<'n>(
                 stale_after_s,
                 safe_action: safe,
                 estop_action: estop,
+                joint_limits: Vec::new(),
             })
         }
         _ => None,

@@ -117,6 +117,22 @@ pub struct SafetyConfig {
     pub safe_action: SafeAction,
     /// Sent while the e-stop is latched.
     pub estop_action: SafeAction,
+    /// Position limits of speed-commanded joints: a command that would drive
+    /// a joint further past its limit is stopped (empty: none).
+    pub joint_limits: Vec<JointLimit>,
+}
+
+/// A position limit on a speed-commanded joint: when the joint's position
+/// sensor is within `margin` of `min` (`max`), a command on `actuator` below
+/// (above) zero becomes zero. Indices are the plant's actuator and sensor
+/// indices.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JointLimit {
+    pub actuator: usize,
+    pub sensor: usize,
+    pub min: f32,
+    pub max: f32,
+    pub margin: f32,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -10,6 +10,7 @@ use crate::nn::LinearSchedule;
 pub fn ppo_preset(env: &str) -> PpoConfig {
     match env {
         "reacher" => reacher(),
+        "arm-reach" => arm_reach(),
         // CartPole: the defaults, which `models/cartpole-ppo.onnx` was
         // trained with and must keep reproducing byte for byte.
         _ => PpoConfig::default(),
@@ -56,6 +57,16 @@ fn reacher() -> PpoConfig {
         eval_every: 32_768,
         eval_episodes: 20,
         ..PpoConfig::default()
+    }
+}
+
+/// The tabletop arm's reaching policy: the Reacher preset with a shorter
+/// horizon (γ 0.98: episodes are 75 steps, targets take ~1 s to reach).
+fn arm_reach() -> PpoConfig {
+    PpoConfig {
+        gamma: 0.98,
+        total_timesteps: 1_000_000,
+        ..reacher()
     }
 }
 

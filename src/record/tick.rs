@@ -21,9 +21,10 @@ impl SafetyEvents {
     pub const ESTOP_RESET: u32 = 1 << 7;
     pub const DEADLINE_MISS: u32 = 1 << 8;
     pub const RECORD_DROP: u32 = 1 << 9;
+    pub const JOINT_LIMIT: u32 = 1 << 10;
 
     /// Every event, with its name as recorded and reported.
-    pub const ALL: [(u32, &'static str); 10] = [
+    pub const ALL: [(u32, &'static str); 11] = [
         (Self::NON_FINITE_SENSOR, "non_finite_sensor"),
         (Self::STALE_SENSOR, "stale_sensor"),
         (Self::POLICY_ERROR, "policy_error"),
@@ -34,6 +35,7 @@ impl SafetyEvents {
         (Self::ESTOP_RESET, "estop_reset"),
         (Self::DEADLINE_MISS, "deadline_miss"),
         (Self::RECORD_DROP, "record_drop"),
+        (Self::JOINT_LIMIT, "joint_limit"),
     ];
 
     pub fn set(&mut self, bit: u32) {

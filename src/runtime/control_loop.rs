@@ -201,6 +201,16 @@ impl ControlLoop {
         self.controls.clone()
     }
 
+    /// Shares another controls block (e.g. one a skill uses to end its run).
+    pub fn set_controls(&mut self, controls: Arc<LoopControls>) {
+        self.controls = controls;
+    }
+
+    /// Gives the plant back after a run (a skill sequence reuses one world).
+    pub fn into_plant(self) -> Box<dyn Plant> {
+        self.plant
+    }
+
     pub fn ticks(&self) -> u64 {
         self.tick
     }
@@ -308,6 +318,8 @@ impl ControlLoop {
         self.state = self
             .filter
             .filter(&self.proposed, fault, &mut events, &mut self.command);
+        self.filter
+            .enforce_joint_limits(&self.sensors, &mut events, &mut self.command);
         self.plant.write_commands(&self.command);
 
         let now = Instant::now();

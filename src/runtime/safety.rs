@@ -3,7 +3,7 @@
 //! (stale or non-finite sensors, policy errors), and a latched e-stop that only
 //! an explicit reset clears. Allocation-free after construction.
 
-use crate::config::{SafeAction, SafetyConfig};
+use crate::config::{JointLimit, SafeAction, SafetyConfig};
 use crate::record::{SafetyEvents, SafetyState};
 
 pub struct SafetyFilter {
@@ -15,6 +15,7 @@ pub struct SafetyFilter {
     /// The last command sent (what "hold" holds).
     last: Vec<f32>,
     latched: bool,
+    joint_limits: Vec<JointLimit>,
     /// How many ticks raised each event, indexed like `SafetyEvents::ALL`.
     counters: [u64; SafetyEvents::ALL.len()],
 }
@@ -33,6 +34,7 @@ impl SafetyFilter {
                 .map(|i| 0.0f32.clamp(cfg.min[i], cfg.max[i]))
                 .collect(),
             latched: false,
+            joint_limits: cfg.joint_limits.clone(),
             counters: [0; SafetyEvents::ALL.len()],
         }
     }
@@ -108,6 +110,32 @@ impl SafetyFilter {
         state
     }
 
+    /// Stops any speed command that would drive a joint further past its
+    /// position limit (`sensors`: the plant's sensor values this tick). Runs
+    /// after `filter`, in every state: a limit holds even in a safe action.
+    pub fn enforce_joint_limits(
+        &mut self,
+        sensors: &[f32],
+        events: &mut SafetyEvents,
+        out: &mut [f32],
+    ) {
+        for l in &self.joint_limits {
+            let (Some(&pos), Some(cmd)) = (sensors.get(l.sensor), out.get_mut(l.actuator)) else {
+                continue;
+            };
+            let blocked = (pos <= l.min + l.margin && *cmd < 0.0)
+                || (pos >= l.max - l.margin && *cmd > 0.0)
+                || !pos.is_finite();
+            if blocked && *cmd != 0.0 {
+                *cmd = 0.0;
+                events.set(SafetyEvents::JOINT_LIMIT);
+                if let Some(last) = self.last.get_mut(l.actuator) {
+                    *last = 0.0;
+                }
+            }
+        }
+    }
+
     /// Adds a tick's events to the per-event counters.
     pub fn count(&mut self, events: SafetyEvents) {
         for (k, (bit, _)) in SafetyEvents::ALL.iter().enumerate() {
@@ -141,6 +169,7 @@ mod tests {
                 name: "park".into(),
                 values: vec![1.0, -1.0],
             },
+            joint_limits: Vec::new(),
         }
     }
 

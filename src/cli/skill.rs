@@ -1,0 +1,324 @@
+//! `ganglion skill` (run one skill in the tabletop sim) and `ganglion skills
+//! report | train-affordances` (measure the skills, learn their affordances).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::repo_path;
+use crate::skills::affordance::{self, Affordances, FitConfig, LEARNED, Sample, calibration};
+use crate::skills::executor::REACH_MODEL;
+use crate::skills::report::{labelled_samples, reach_errors, success_table};
+use crate::skills::{Family, Skill, SkillRunner};
+use crate::sim::SceneSpec;
+
+#[derive(Args, Debug)]
+pub struct SkillArgs {
+    /// The skill, e.g. "pick up the red block", "place it in the green bowl",
+    /// "place it on the blue block", "go to home", "done".
+    pub skill: String,
+    /// The scene: "blocks=red,green,blue; bowls=green,yellow" plus optional
+    /// `stacked=a/b`, `in=a/b`, `holding=c` (default: a random scene from the seed).
+    #[arg(long)]
+    pub scene: Option<String>,
+    /// Seed of the object positions (and of the scene when none is given).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Reaching policy (ONNX with card).
+    #[arg(long, default_value = REACH_MODEL)]
+    pub reach: PathBuf,
+    /// Directory of the affordance models.
+    #[arg(long, default_value = "models")]
+    pub affordances: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SkillsArgs {
+    #[command(subcommand)]
+    pub command: SkillsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SkillsCommand {
+    /// Success rate of every skill over random feasible scenes, the reaching
+    /// policy's final error, and the affordances' calibration on fresh cases.
+    Report(ReportArgs),
+    /// Execute random (feasible and infeasible) cases, label them, and fit
+    /// one affordance model per skill family; writes ONNX + cards + a
+    /// reliability plot.
+    TrainAffordances(TrainAffordancesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Feasible scenes per skill.
+    #[arg(long, default_value_t = 100)]
+    pub scenes: usize,
+    /// Reach episodes for the final-error measurement.
+    #[arg(long, default_value_t = 500)]
+    pub reach_episodes: usize,
+    /// Held-out cases per family for the affordance metrics (0: skip).
+    #[arg(long, default_value_t = 200)]
+    pub affordance_cases: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    #[arg(long, default_value = REACH_MODEL)]
+    pub reach: PathBuf,
+    #[arg(long, default_value = "models")]
+    pub affordances: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainAffordancesArgs {
+    /// Output directory for affordance-<family>.onnx and their cards.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Training executions per family.
+    #[arg(long, default_value_t = 600)]
+    pub cases: usize,
+    /// Held-out executions per family (Brier score, ROC AUC, reliability).
+    #[arg(long, default_value_t = 200)]
+    pub held_out: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    #[arg(long, default_value = REACH_MODEL)]
+    pub reach: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run_skill(a: SkillArgs) -> Result<()> {
+    let skill = Skill::parse(&a.skill)?;
+    let scene = match &a.scene {
+        Some(s) => SceneSpec::parse(s).with_context(|| format!("--scene \"{s}\""))?,
+        None => SceneSpec::random(a.seed),
+    };
+    let reach = repo_path(&a.reach.to_string_lossy());
+    let mut runner = SkillRunner::new(&scene, a.seed, &reach)?;
+    let start = runner.state()?;
+    // The skill runs without affordance models; it just cannot say how likely
+    // it was to succeed.
+    let affordance = match Affordances::load(&repo_path(&a.affordances.to_string_lossy())) {
+        Ok(mut aff) => Some(aff.predict(&skill, &scene, &start)?),
+        Err(e) => {
+            eprintln!("note: no affordance: {e:#}");
+            None
+        }
+    };
+    let run = runner.run(&skill)?;
+    if a.json {
+        let out = json!({
+            "skill": skill.text(),
+            "affordance": affordance,
+            "success": run.outcome.success(),
+            "outcome": run.outcome.label(),
+            "steps": run.steps,
+            "final_state": run.final_state.to_json(),
+            "safety_events": run.safety_events.iter().map(|(n, c)| json!({"event": n, "ticks": c})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("skill       {skill}");
+        match affordance {
+            Some(p) => println!("affordance  {p:.3}"),
+            None => println!("affordance  (no model)"),
+        }
+        let why = match &run.outcome {
+            crate::skills::SkillOutcome::Failed(w) => format!(" ({w})"),
+            _ => String::new(),
+        };
+        println!("outcome     {}{why}", run.outcome.label());
+        println!("steps       {} ({:.2} s at 25 Hz)", run.steps, run.steps as f64 / 25.0);
+        for (n, c) in &run.safety_events {
+            println!("safety      {n} on {c} ticks");
+        }
+        println!("final state");
+        for (o, p) in &run.final_state.0 {
+            println!("  {o:<14} {p}");
+        }
+    }
+    Ok(())
+}
+
+pub fn run_skills(a: SkillsArgs) -> Result<()> {
+    match a.command {
+        SkillsCommand::Report(r) => report(r),
+        SkillsCommand::TrainAffordances(t) => train_affordances(t),
+    }
+}
+
+fn read_reach(path: &Path) -> Result<(PathBuf, Arc<Vec<u8>>)> {
+    let p = repo_path(&path.to_string_lossy());
+    let bytes = std::fs::read(&p).with_context(|| {
+        format!(
+            "reading the reaching policy {} (train it: `ganglion train arm-reach --out {REACH_MODEL}`)",
+            p.display()
+        )
+    })?;
+    Ok((p, Arc::new(bytes)))
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let (reach_path, reach) = read_reach(&a.reach)?;
+    let t0 = std::time::Instant::now();
+    let mut errs = reach_errors(&reach_path, a.reach_episodes, a.seed, a.threads)?;
+    errs.sort_by(f32::total_cmp);
+    let within = errs.iter().filter(|e| **e < 0.01).count();
+    let q = |f: f64| errs.get(((errs.len() as f64 - 1.0) * f).round() as usize).copied().unwrap_or(f32::NAN);
+    if !a.json {
+        println!(
+            "reaching policy {}: final cup error over {} targets: median {:.1} mm, p95 {:.1} mm, max {:.1} mm; < 1 cm on {:.1}%",
+            reach_path.display(),
+            errs.len(),
+            q(0.5) * 1000.0,
+            q(0.95) * 1000.0,
+            q(1.0) * 1000.0,
+            100.0 * within as f64 / errs.len().max(1) as f64
+        );
+    }
+    let rows = success_table(&reach, &reach_path, a.scenes, a.seed, a.threads)?;
+    if !a.json {
+        println!("\nskill success over {} random feasible scenes each (seed {}):", a.scenes, a.seed);
+        println!("  {:<28} {:>8} {:>9} {:>10}", "skill", "success", "timed out", "mean steps");
+        for r in &rows {
+            println!(
+                "  {:<28} {:>7.1}% {:>9} {:>10.0}",
+                r.skill,
+                100.0 * r.successes as f64 / r.trials.max(1) as f64,
+                r.timed_out,
+                r.mean_steps
+            );
+        }
+    }
+    let mut aff_json = serde_json::Value::Null;
+    if a.affordance_cases > 0 {
+        let dir = repo_path(&a.affordances.to_string_lossy());
+        let mut aff = Affordances::load(&dir)?;
+        let samples = labelled_samples(&reach, &reach_path, a.affordance_cases, a.seed ^ 0xa11, a.threads, |_| {})?;
+        let (p, y) = predict_samples(&mut aff, &samples)?;
+        let c = calibration(&p, &y);
+        if !a.json {
+            println!(
+                "\naffordances on {} fresh executions ({} succeeded): ROC AUC {:.3}, Brier {:.3}",
+                c.n, c.positives, c.auc, c.brier
+            );
+        }
+        aff_json = serde_json::to_value(&c)?;
+    }
+    if a.json {
+        let out = json!({
+            "reach": {"targets": errs.len(), "median_m": q(0.5), "p95_m": q(0.95), "max_m": q(1.0),
+                      "within_1cm": within as f64 / errs.len().max(1) as f64},
+            "skills": rows,
+            "affordances": aff_json,
+            "seed": a.seed,
+            "wall_s": t0.elapsed().as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+/// Predictions of the loaded models for labelled samples (their features
+/// were computed at execution time).
+fn predict_samples(aff: &mut Affordances, samples: &[Sample]) -> Result<(Vec<f32>, Vec<f32>)> {
+    let mut p = Vec::with_capacity(samples.len());
+    for s in samples {
+        p.push(aff.predict_features(s.family, &s.x)?);
+    }
+    Ok((p, samples.iter().map(|s| s.y).collect()))
+}
+
+fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
+    let (reach_path, reach) = read_reach(&a.reach)?;
+    let out = repo_path(&a.out.to_string_lossy());
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let t0 = std::time::Instant::now();
+    let total = (a.cases + a.held_out) * LEARNED.len();
+    let bar = if a.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(total as u64)
+    };
+    let train = labelled_samples(&reach, &reach_path, a.cases, a.seed, a.threads, |n| {
+        bar.set_position(n as u64)
+    })?;
+    let test = labelled_samples(&reach, &reach_path, a.held_out, a.seed ^ 0x5eed, a.threads, |n| {
+        bar.set_position((LEARNED.len() * a.cases + n) as u64)
+    })?;
+    bar.finish_and_clear();
+    let mut report = Vec::new();
+    let (mut all_p, mut all_y) = (Vec::new(), Vec::new());
+    for fam in LEARNED {
+        let tr: Vec<Sample> = train.iter().filter(|s| s.family == fam).cloned().collect();
+        let te: Vec<Sample> = test.iter().filter(|s| s.family == fam).cloned().collect();
+        if tr.is_empty() {
+            bail!("no training executions for {}", fam.name());
+        }
+        let fitted = affordance::fit(&tr, &FitConfig { seed: a.seed, ..FitConfig::default() });
+        let xs: Vec<_> = te.iter().map(|s| s.x).collect();
+        let p = fitted.predict(&xs);
+        let y: Vec<f32> = te.iter().map(|s| s.y).collect();
+        let c = calibration(&p, &y);
+        all_p.extend_from_slice(&p);
+        all_y.extend_from_slice(&y);
+        let path = affordance::model_path(&out, fam);
+        let command = format!(
+            "ganglion skills train-affordances --out {} --cases {} --held-out {} --seed {}",
+            a.out.display(),
+            a.cases,
+            a.held_out,
+            a.seed
+        );
+        affordance::export(&fitted, fam, &path, &command, &c, tr.len())?;
+        report.push((fam, tr.len(), tr.iter().filter(|s| s.y > 0.5).count(), c));
+    }
+    let overall = calibration(&all_p, &all_y);
+    let plot = out.join("affordance-reliability.png");
+    affordance::reliability_png(&report, &overall, &plot)?;
+    if a.json {
+        let fams: Vec<_> = report
+            .iter()
+            .map(|(f, n, pos, c)| json!({"family": f.name(), "train": n, "train_successes": pos, "held_out": c}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"families": fams, "overall": overall, "plot": plot, "wall_s": t0.elapsed().as_secs_f64()}))?
+        );
+    } else {
+        println!(
+            "affordances trained on {} executions in {:.0} s; held-out metrics:",
+            train.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        for (f, n, pos, c) in &report {
+            println!(
+                "  {:<9} train {n:>4} ({pos:>3} succeeded)  held-out {:>4}: ROC AUC {:.3}  Brier {:.3}",
+                f.name(),
+                c.n,
+                c.auc,
+                c.brier
+            );
+        }
+        println!(
+            "  overall   held-out {}: ROC AUC {:.3}  Brier {:.3}\n  plot      {}",
+            overall.n,
+            overall.auc,
+            overall.brier,
+            plot.display()
+        );
+    }
+    let _ = Family::Done;
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Runs a skill on the tabletop: the skill's waypoints become a `Policy`
+//! (`SkillPolicy`: the learned reaching policy towards the current waypoint,
+//! the wrist levelling servo, the suction) that runs inside the real
+//! `ControlLoop`, so every command passes the safety filter (limits, rate
+//! limits, joint position limits). The loop ends when the skill's last
+//! waypoint is done or its time limit runs out; then the termination test
+//! reads the exact state.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, anyhow};
+use ganglion_sim::tabletop::arm::{JOINT_LIMITS, MAX_JOINT_SPEED};
+use ganglion_sim::tabletop::reach::{self, OBS_DIM as REACH_OBS};
+use ganglion_sim::tabletop::state::{ACTUATORS, SENSORS};
+use ganglion_sim::{Plant, SceneSpec, TabletopPlant, TabletopState};
+
+use super::motion::{self, Start, Until, Waypoint};
+use super::{Places, Skill};
+use crate::config::*;
+use crate::policy::{ActionSpec, OnnxPolicy, Policy, PolicyError};
+use crate::runtime::control_loop::{ClockMode, ControlLoop, LoopControls, RunLimit};
+
+/// How a skill ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SkillOutcome {
+    Succeeded,
+    /// The termination test failed, or the skill could not start (why).
+    Failed(String),
+    TimedOut,
+}
+
+impl SkillOutcome {
+    pub fn success(&self) -> bool {
+        matches!(self, SkillOutcome::Succeeded)
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            SkillOutcome::Succeeded => "succeeded",
+            SkillOutcome::Failed(_) => "failed",
+            SkillOutcome::TimedOut => "timed out",
+        }
+    }
+}
+
+/// One skill execution.
+#[derive(Clone, Debug)]
+pub struct SkillRun {
+    pub skill: Skill,
+    pub outcome: SkillOutcome,
+    /// Control ticks it took.
+    pub steps: u64,
+    pub final_state: Places,
+    /// Ticks on which the safety filter raised each event.
+    pub safety_events: Vec<(&'static str, u64)>,
+}
+
+/// The shipped reaching policy.
+pub const REACH_MODEL: &str = "models/arm-reach.onnx";
+
+/// Tabletop control rate (Hz): one period of the world's physics.
+pub const RATE_HZ: f64 = 25.0;
+
+/// The tabletop robot's loop configuration: all sensors observed as they
+/// are, the skill's joint speeds and suction as commands, speed and rate
+/// limits per actuator, and position limits on every joint (a little inside
+/// the rapier joints' hard stops).
+pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
+    let n = SENSORS.len();
+    let speed = MAX_JOINT_SPEED;
+    let joint_limits = (0..4)
+        .map(|k| JointLimit {
+            actuator: k,
+            sensor: k,
+            min: JOINT_LIMITS[k][0] + 0.05,
+            max: JOINT_LIMITS[k][1] - 0.05,
+            margin: 0.0,
+        })
+        .collect();
+    RobotConfig {
+        source_path: PathBuf::from("(built-in tabletop config)"),
+        source_text: String::new(),
+        robot: "tabletop".into(),
+        rate_hz: RATE_HZ,
+        plant: PlantConfig::Sim {
+            kind: "sim:tabletop".into(),
+            seed,
+            pace: Pace::Fast,
+        },
+        policy: PolicyConfig {
+            path: reach_model.to_path_buf(),
+            kind: PolicyKind::Mlp,
+            card: crate::policy::card::card_path(reach_model),
+            target_return: None,
+        },
+        observation: ObservationConfig {
+            fields: SENSORS.iter().map(|s| s.to_string()).collect(),
+            offset: vec![0.0; n],
+            scale: vec![1.0; n],
+        },
+        action: ActionConfig {
+            actuators: ACTUATORS.iter().map(|s| s.to_string()).collect(),
+            mapping: ActionMapping::Continuous {
+                scale: vec![1.0; ACTUATORS.len()],
+                offset: vec![0.0; ACTUATORS.len()],
+            },
+        },
+        safety: SafetyConfig {
+            min: vec![-speed, -speed, -speed, -2.0 * speed, 0.0],
+            max: vec![speed, speed, speed, 2.0 * speed, 1.0],
+            max_delta: vec![0.6, 0.6, 0.6, 1.5, 1.0],
+            stale_after_s: 0.2,
+            safe_action: SafeAction::Zero,
+            estop_action: SafeAction::Zero,
+            joint_limits,
+        },
+        record: RecordConfig::default(),
+        realtime: RealtimeConfig::default(),
+        clock: ClockConfig::default(),
+    }
+}
+
+/// A skill as a policy of the control loop. Everything is allocated before
+/// the loop starts; a tick runs the reaching policy once.
+pub struct SkillPolicy {
+    reach: OnnxPolicy,
+    waypoints: Vec<Waypoint>,
+    current: usize,
+    ticks_here: u32,
+    reach_obs: [f32; REACH_OBS],
+    reach_act: [f32; 3],
+    finished: Arc<AtomicBool>,
+    controls: Arc<LoopControls>,
+}
+
+impl SkillPolicy {
+    fn advance(&mut self) {
+        self.current += 1;
+        self.ticks_here = 0;
+        if self.current >= self.waypoints.len() {
+            self.finished.store(true, Ordering::Release);
+            self.controls.request_stop();
+        }
+    }
+}
+
+impl Policy for SkillPolicy {
+    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<(), PolicyError> {
+        if obs.len() < SENSORS.len() {
+            return Err(PolicyError::ObsSize {
+                got: obs.len(),
+                want: SENSORS.len(),
+            });
+        }
+        if action.len() < ACTUATORS.len() {
+            return Err(PolicyError::ActionSize {
+                got: action.len(),
+                want: ACTUATORS.len(),
+            });
+        }
+        let Some(w) = self.waypoints.get(self.current).copied() else {
+            action.fill(0.0);
+            return Ok(());
+        };
+        let q = [obs[0], obs[1], obs[2], obs[3]];
+        let v = [obs[4], obs[5], obs[6], obs[7]];
+        let cup = [obs[8], obs[9], obs[10]];
+        let holding = obs[12] >= 0.0;
+        let err = (0..3)
+            .map(|k| (w.target[k] - cup[k]).powi(2))
+            .sum::<f32>()
+            .sqrt();
+        self.ticks_here += 1;
+        let cmd = if let Until::Wait { .. } = w.until {
+            // Stand still, only keep the wrist level.
+            reach::joint_command(&q, &[0.0; 3])
+        } else {
+            self.reach_obs = reach::observation(&q, &v, cup, w.target);
+            self.reach.act(&self.reach_obs, &mut self.reach_act)?;
+            reach::joint_command(&q, &self.reach_act)
+        };
+        action[..4].copy_from_slice(&cmd);
+        action[4] = if w.suction { 1.0 } else { 0.0 };
+        let done = match w.until {
+            Until::Reached { tol } => err < tol,
+            Until::Attached => holding || (err < 0.006 && self.ticks_here > 40),
+            Until::Wait { ticks } => self.ticks_here >= ticks,
+        };
+        if done {
+            self.advance();
+        }
+        Ok(())
+    }
+}
+
+/// Runs skills one after another in one tabletop world.
+pub struct SkillRunner {
+    scene: SceneSpec,
+    plant: Option<Box<dyn Plant>>,
+    reach_bytes: Arc<Vec<u8>>,
+    config: RobotConfig,
+    sensors: Vec<f32>,
+    stamps: Vec<f64>,
+}
+
+impl SkillRunner {
+    /// A world laid out from `scene` and `seed`, with the reaching policy in
+    /// `reach_model` (its card must say obs 13, continuous action 3).
+    pub fn new(scene: &SceneSpec, seed: u64, reach_model: &Path) -> Result<SkillRunner> {
+        let bytes = std::fs::read(reach_model).with_context(|| {
+            format!(
+                "reading the reaching policy {} (train it with `ganglion train arm-reach --out {}`)",
+                reach_model.display(),
+                REACH_MODEL
+            )
+        })?;
+        Self::with_model_bytes(scene, seed, Arc::new(bytes), reach_model)
+    }
+
+    /// As `new`, with the reaching policy's ONNX bytes already read (for many
+    /// runners sharing one model).
+    pub fn with_model_bytes(
+        scene: &SceneSpec,
+        seed: u64,
+        reach_bytes: Arc<Vec<u8>>,
+        reach_model: &Path,
+    ) -> Result<SkillRunner> {
+        // Check the model once, here, so a bad file is an error before any motion.
+        OnnxPolicy::from_bytes(&reach_bytes, REACH_OBS, ActionSpec::Continuous { dim: 3 })
+            .with_context(|| format!("loading the reaching policy {}", reach_model.display()))?;
+        let plant: Box<dyn Plant> = Box::new(TabletopPlant::new(Some(scene.clone()), seed));
+        Ok(SkillRunner {
+            scene: scene.clone(),
+            plant: Some(plant),
+            reach_bytes,
+            config: tabletop_config(reach_model, seed),
+            sensors: vec![0.0; SENSORS.len()],
+            stamps: vec![0.0; SENSORS.len()],
+        })
+    }
+
+    pub fn scene(&self) -> &SceneSpec {
+        &self.scene
+    }
+
+    /// The loop configuration (for tests that tighten its safety limits).
+    pub fn config_mut(&mut self) -> &mut RobotConfig {
+        &mut self.config
+    }
+
+    /// The exact state now.
+    pub fn state(&mut self) -> Result<TabletopState> {
+        let plant = self
+            .plant
+            .as_mut()
+            .ok_or_else(|| anyhow!("the tabletop plant was lost in an earlier failed run"))?;
+        plant.read_sensors(&mut self.sensors, &mut self.stamps);
+        TabletopState::from_sensors(&self.sensors, self.scene.blocks.len(), self.scene.bowls.len())
+            .ok_or_else(|| anyhow!("the tabletop plant reported a malformed state"))
+    }
+
+    pub fn places(&mut self) -> Result<Places> {
+        Ok(Places::of(&self.state()?, &self.scene))
+    }
+
+    /// Executes `skill` through the control loop and reports how it ended.
+    pub fn run(&mut self, skill: &Skill) -> Result<SkillRun> {
+        let start_state = self.state()?;
+        let start = Start {
+            held: start_state.held,
+        };
+        let waypoints = match motion::waypoints(skill, &self.scene, &start_state) {
+            Ok(w) => w,
+            Err(why) => {
+                return Ok(SkillRun {
+                    skill: skill.clone(),
+                    outcome: SkillOutcome::Failed(why),
+                    steps: 0,
+                    final_state: Places::of(&start_state, &self.scene),
+                    safety_events: Vec::new(),
+                });
+            }
+        };
+        if waypoints.is_empty() {
+            return Ok(SkillRun {
+                skill: skill.clone(),
+                outcome: SkillOutcome::Succeeded,
+                steps: 0,
+                final_state: Places::of(&start_state, &self.scene),
+                safety_events: Vec::new(),
+            });
+        }
+        let reach = OnnxPolicy::from_bytes(
+            &self.reach_bytes,
+            REACH_OBS,
+            ActionSpec::Continuous { dim: 3 },
+        )?;
+        let finished = Arc::new(AtomicBool::new(false));
+        let controls = Arc::new(LoopControls::default());
+        let policy = SkillPolicy {
+            reach,
+            waypoints,
+            current: 0,
+            ticks_here: 0,
+            reach_obs: [0.0; REACH_OBS],
+            reach_act: [0.0; 3],
+            finished: finished.clone(),
+            controls: controls.clone(),
+        };
+        let plant = self
+            .plant
+            .take()
+            .ok_or_else(|| anyhow!("the tabletop plant was lost in an earlier failed run"))?;
+        let mut ctl = ControlLoop::new(
+            &self.config,
+            plant,
+            Box::new(policy),
+            ClockMode::Lockstep { paced: false },
+            None,
+        )?;
+        ctl.set_controls(controls);
+        ctl.run(RunLimit {
+            ticks: Some(skill.family().time_limit_ticks()),
+            ..RunLimit::default()
+        });
+        let steps = ctl.ticks();
+        let safety_events: Vec<(&'static str, u64)> =
+            ctl.filter().counters().filter(|(_, n)| *n > 0).collect();
+        self.plant = Some(ctl.into_plant());
+        let end = self.state()?;
+        let outcome = if !finished.load(Ordering::Acquire) {
+            SkillOutcome::TimedOut
+        } else if motion::succeeded(skill, &self.scene, &start, &end) {
+            SkillOutcome::Succeeded
+        } else {
+            SkillOutcome::Failed(format!("the termination test of `{skill}` failed"))
+        };
+        Ok(SkillRun {
+            skill: skill.clone(),
+            outcome,
+            steps,
+            final_state: Places::of(&end, &self.scene),
+            safety_events,
+        })
+    }
+}

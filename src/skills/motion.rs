@@ -1,0 +1,151 @@
+//! How a skill moves: the waypoints of the cup (for the learned reaching
+//! policy) and the suction at each, computed from the exact state when the
+//! skill starts, and the skill's termination test on the state when it ends.
+
+use ganglion_sim::tabletop::arm::{HOME, tool_position};
+use ganglion_sim::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR};
+use ganglion_sim::{SceneSpec, TabletopState};
+
+use super::Skill;
+
+/// Cup height for moves between objects (m): a held block (hanging 4 cm
+/// under the cup) clears a stack of two and the bowl walls.
+pub const TRANSIT_HEIGHT: f32 = 0.17;
+
+/// What a waypoint waits for before the next one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Until {
+    /// The cup is within `tol` (m) of the target.
+    Reached { tol: f32 },
+    /// The cup holds a block, or has sat at the target for a while (then
+    /// the termination test decides).
+    Attached,
+    /// Stand still for this many ticks (the released block settles).
+    Wait { ticks: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Waypoint {
+    pub target: [f32; 3],
+    pub suction: bool,
+    pub until: Until,
+}
+
+/// What the skill needs from the state at its start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Start {
+    pub held: Option<usize>,
+}
+
+/// The waypoints of `skill` from `state`, or why it cannot even start (an
+/// object that is not in the scene, a block placed on itself).
+pub fn waypoints(
+    skill: &Skill,
+    scene: &SceneSpec,
+    state: &TabletopState,
+) -> Result<Vec<Waypoint>, String> {
+    let keep = state.suction;
+    let block = |c: &str| {
+        scene
+            .blocks
+            .iter()
+            .position(|b| b == c)
+            .ok_or_else(|| format!("there is no {c} block in the scene"))
+    };
+    let mv = |p: [f32; 3], suction: bool, tol: f32| Waypoint {
+        target: p,
+        suction,
+        until: Until::Reached { tol },
+    };
+    Ok(match skill {
+        Skill::Pick(c) => {
+            let i = block(c)?;
+            let p = state.blocks[i];
+            let top = p[2] + BLOCK_SIZE * 0.5;
+            let high = (top + 0.08).max(TRANSIT_HEIGHT);
+            vec![
+                mv([p[0], p[1], high], keep, 0.015),
+                Waypoint {
+                    target: [p[0], p[1], top - 0.004],
+                    suction: true,
+                    until: Until::Attached,
+                },
+                mv([p[0], p[1], high], true, 0.02),
+            ]
+        }
+        Skill::PlaceIn(c) => {
+            let k = scene
+                .bowls
+                .iter()
+                .position(|b| b == c)
+                .ok_or_else(|| format!("there is no {c} bowl in the scene"))?;
+            let b = state.bowls[k];
+            vec![
+                mv([b[0], b[1], TRANSIT_HEIGHT], keep, 0.015),
+                mv([b[0], b[1], BOWL_FLOOR + BLOCK_SIZE + 0.015], keep, 0.01),
+                Waypoint {
+                    target: [b[0], b[1], BOWL_FLOOR + BLOCK_SIZE + 0.015],
+                    suction: false,
+                    until: Until::Wait { ticks: 12 },
+                },
+                mv([b[0], b[1], TRANSIT_HEIGHT], false, 0.02),
+            ]
+        }
+        Skill::PlaceOn(c) => {
+            let t = block(c)?;
+            if state.held == Some(t) {
+                return Err(format!("cannot place the {c} block on itself"));
+            }
+            let p = state.blocks[t];
+            let top = p[2] + BLOCK_SIZE * 0.5;
+            let release = top + BLOCK_SIZE + 0.008;
+            let high = (top + 0.12).max(TRANSIT_HEIGHT);
+            vec![
+                mv([p[0], p[1], high], keep, 0.015),
+                mv([p[0], p[1], release], keep, 0.008),
+                Waypoint {
+                    target: [p[0], p[1], release],
+                    suction: false,
+                    until: Until::Wait { ticks: 12 },
+                },
+                mv([p[0], p[1], high], false, 0.02),
+            ]
+        }
+        Skill::Home => vec![mv(home_position(), keep, 0.01)],
+        Skill::Done => Vec::new(),
+    })
+}
+
+/// The cup position of the home pose.
+pub fn home_position() -> [f32; 3] {
+    tool_position(&HOME)
+}
+
+/// The termination test: did `skill`, started in `start`, succeed in
+/// `end`?
+pub fn succeeded(skill: &Skill, scene: &SceneSpec, start: &Start, end: &TabletopState) -> bool {
+    let block = |c: &str| scene.blocks.iter().position(|b| b == c);
+    match skill {
+        Skill::Pick(c) => {
+            let Some(i) = block(c) else { return false };
+            start.held != Some(i) && end.held == Some(i)
+        }
+        Skill::PlaceIn(c) => {
+            let (Some(h), Some(k)) = (start.held, scene.bowls.iter().position(|b| b == c)) else {
+                return false;
+            };
+            end.held.is_none() && end.bowl_of(h) == Some(k)
+        }
+        Skill::PlaceOn(c) => {
+            let (Some(h), Some(t)) = (start.held, block(c)) else {
+                return false;
+            };
+            end.held.is_none() && end.below(h) == Some(t)
+        }
+        Skill::Home => {
+            let h = home_position();
+            (0..3).map(|k| (end.cup[k] - h[k]).powi(2)).sum::<f32>().sqrt() < 0.02
+        }
+        Skill::Done => true,
+    }
+}
