@@ -200,6 +200,11 @@ fn report(a: ReportArgs) -> Result<()> {
                 r.mean_steps
             );
         }
+        for r in &rows {
+            for f in &r.failures {
+                println!("  failed: {f}");
+            }
+        }
     }
     let mut aff_json = serde_json::Value::Null;
     if a.affordance_cases > 0 {

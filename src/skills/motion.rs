@@ -98,17 +98,33 @@ pub fn waypoints(
             }
             let p = state.blocks[t];
             let top = p[2] + BLOCK_SIZE * 0.5;
-            let release = top + BLOCK_SIZE + 0.008;
+            // Put the held block's centre (not the cup) over the target: the
+            // block may hang a little off the cup's axis.
+            let (ox, oy) = match state.held {
+                Some(h) => (
+                    state.blocks[h][0] - state.cup[0],
+                    state.blocks[h][1] - state.cup[1],
+                ),
+                None => (0.0, 0.0),
+            };
+            let (x, y) = (p[0] - ox, p[1] - oy);
+            let release = top + BLOCK_SIZE + 0.004;
             let high = (top + 0.12).max(TRANSIT_HEIGHT);
             vec![
-                mv([p[0], p[1], high], keep, 0.015),
-                mv([p[0], p[1], release], keep, 0.008),
+                mv([x, y, high], keep, 0.015),
+                mv([x, y, release], keep, 0.004),
+                // Come to rest before letting go, so the block does not fly.
                 Waypoint {
-                    target: [p[0], p[1], release],
+                    target: [x, y, release],
+                    suction: keep,
+                    until: Until::Wait { ticks: 6 },
+                },
+                Waypoint {
+                    target: [x, y, release],
                     suction: false,
                     until: Until::Wait { ticks: 12 },
                 },
-                mv([p[0], p[1], high], false, 0.02),
+                mv([x, y, high], false, 0.02),
             ]
         }
         Skill::Home => vec![mv(home_position(), keep, 0.01)],

@@ -117,6 +117,8 @@ pub struct SuccessRow {
     pub successes: usize,
     pub timed_out: usize,
     pub mean_steps: f64,
+    /// The first few failures: `seed`, scene, skill and what happened.
+    pub failures: Vec<String>,
 }
 
 /// The success table: each family over `scenes` feasible scenes.
@@ -129,12 +131,28 @@ pub fn success_table(
 ) -> Result<Vec<SuccessRow>> {
     let mut rows = Vec::new();
     for fam in Family::ALL {
-        let runs = parallel(scenes, threads, |i| {
+        let runs = parallel(scenes, threads, |i| -> Result<(SkillRun, String)> {
             let s = derive_seed(seed, 1000 * fam as u64 + i as u64);
             let (scene, skill) = feasible_case(fam, s);
-            run_case(reach, reach_path, &scene, s, &skill).map(|(r, _)| r)
+            let mut runner = SkillRunner::with_model_bytes(&scene, s, reach.clone(), reach_path)?;
+            if fam == Family::Home {
+                // Start away from home: carry out a pick first.
+                if let Some(b) = scene.blocks.iter().find(|b| scene.holding.as_ref() != Some(*b)) {
+                    runner.run(&Skill::Pick(b.clone()))?;
+                }
+            }
+            let run = runner.run(&skill)?;
+            let what = format!("seed {s}: `{skill}` in \"{}\": {:?} -> {:?}", scene_text(&scene), run.outcome, run.final_state.0);
+            Ok((run, what))
         });
-        let runs: Vec<SkillRun> = runs.into_iter().collect::<Result<_>>()?;
+        let runs: Vec<(SkillRun, String)> = runs.into_iter().collect::<Result<_>>()?;
+        let failures: Vec<String> = runs
+            .iter()
+            .filter(|(r, _)| !r.outcome.success())
+            .take(5)
+            .map(|(_, w)| w.clone())
+            .collect();
+        let runs: Vec<SkillRun> = runs.into_iter().map(|(r, _)| r).collect();
         rows.push(SuccessRow {
             skill: fam.template(),
             trials: runs.len(),
@@ -144,6 +162,7 @@ pub fn success_table(
                 .filter(|r| r.outcome == super::SkillOutcome::TimedOut)
                 .count(),
             mean_steps: runs.iter().map(|r| r.steps as f64).sum::<f64>() / runs.len().max(1) as f64,
+            failures,
         });
     }
     Ok(rows)
@@ -198,4 +217,22 @@ pub fn reach_errors(reach_path: &Path, episodes: usize, seed: u64, threads: usiz
         Ok((0..3).map(|k| (c[k] - t[k]).powi(2)).sum::<f32>().sqrt())
     });
     errs.into_iter().collect()
+}
+
+/// A scene in the `--scene` syntax.
+pub fn scene_text(scene: &SceneSpec) -> String {
+    let mut parts = vec![
+        format!("blocks={}", scene.blocks.join(",")),
+        format!("bowls={}", scene.bowls.join(",")),
+    ];
+    for r in &scene.relations {
+        parts.push(match r {
+            Relation::Stacked(a, b) => format!("stacked={a}/{b}"),
+            Relation::In(a, b) => format!("in={a}/{b}"),
+        });
+    }
+    if let Some(h) = &scene.holding {
+        parts.push(format!("holding={h}"));
+    }
+    parts.join("; ")
 }

@@ -67,7 +67,7 @@ pub fn inverse_kinematics(p: [f32; 3]) -> Option<[f32; 4]> {
 /// and elbow speeds.
 pub fn level_wrist_velocity(q: &[f32; 4], v_shoulder: f32, v_elbow: f32) -> f32 {
     let err = -std::f32::consts::FRAC_PI_2 - q[1] - q[2] - q[3];
-    (8.0 * err - v_shoulder - v_elbow).clamp(-MAX_JOINT_SPEED * 2.0, MAX_JOINT_SPEED * 2.0)
+    (15.0 * err - v_shoulder - v_elbow).clamp(-MAX_JOINT_SPEED * 2.0, MAX_JOINT_SPEED * 2.0)
 }
 
 /// Handles of the arm's bodies and joints in a `PhysicsWorld`.
@@ -79,9 +79,10 @@ pub struct ArmRig {
     pub cup: ColliderHandle,
 }
 
-/// Gain of the velocity servos (1/s): how fast a joint reaches its speed
-/// command.
-const MOTOR_GAIN: f32 = 40.0;
+/// Gain of each joint's velocity servo (1/s): how fast it reaches its speed
+/// command. Stiff, so that the wrist keeps the cup level under a held
+/// block's weight (at 40/s it sagged 0.4 rad and placed blocks off-centre).
+const MOTOR_GAIN: [f32; 4] = [200.0; 4];
 /// Radius of the cup's contact sensor (m).
 pub const CUP_RADIUS: f32 = 0.012;
 
@@ -114,18 +115,18 @@ pub fn build_arm(world: &mut PhysicsWorld, q: [f32; 4]) -> ArmRig {
             .translation(Vector::new(TOOL, 0.0, 0.0)),
         Some(wrist),
     );
-    let servo = |b: RevoluteJointBuilder, lim: [f32; 2]| {
+    let servo = |b: RevoluteJointBuilder, lim: [f32; 2], gain: f32| {
         b.limits(lim)
             .contacts_enabled(false)
             .motor_model(MotorModel::AccelerationBased)
-            .motor_velocity(0.0, MOTOR_GAIN)
+            .motor_velocity(0.0, gain)
     };
     let pitch = -Vector::Y;
     let j0 = world
         .insert_multibody_joint(
             base,
             turret,
-            servo(RevoluteJointBuilder::new(Vector::Z), JOINT_LIMITS[0]),
+            servo(RevoluteJointBuilder::new(Vector::Z), JOINT_LIMITS[0], MOTOR_GAIN[0]),
         )
         .expect("a chain of four links is a valid multibody");
     let j1 = world
@@ -135,6 +136,7 @@ pub fn build_arm(world: &mut PhysicsWorld, q: [f32; 4]) -> ArmRig {
             servo(
                 RevoluteJointBuilder::new(pitch).local_anchor1(Vector::new(0.0, 0.0, SHOULDER_HEIGHT)),
                 JOINT_LIMITS[1],
+                MOTOR_GAIN[1],
             ),
         )
         .expect("a chain of four links is a valid multibody");
@@ -145,6 +147,7 @@ pub fn build_arm(world: &mut PhysicsWorld, q: [f32; 4]) -> ArmRig {
             servo(
                 RevoluteJointBuilder::new(pitch).local_anchor1(Vector::new(UPPER_ARM, 0.0, 0.0)),
                 JOINT_LIMITS[2],
+                MOTOR_GAIN[2],
             ),
         )
         .expect("a chain of four links is a valid multibody");
@@ -155,6 +158,7 @@ pub fn build_arm(world: &mut PhysicsWorld, q: [f32; 4]) -> ArmRig {
             servo(
                 RevoluteJointBuilder::new(pitch).local_anchor1(Vector::new(FOREARM, 0.0, 0.0)),
                 JOINT_LIMITS[3],
+                MOTOR_GAIN[3],
             ),
         )
         .expect("a chain of four links is a valid multibody");
@@ -239,7 +243,7 @@ pub fn command_velocities(world: &mut PhysicsWorld, rig: &ArmRig, v: [f32; 4]) {
         {
             link.joint
                 .data
-                .set_motor_velocity(JointAxis::AngX, target, MOTOR_GAIN);
+                .set_motor_velocity(JointAxis::AngX, target, MOTOR_GAIN[k]);
         }
     }
 }
