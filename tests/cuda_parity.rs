@@ -90,12 +90,19 @@ fn linear_and_activations(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         g.zeros::<f32>(batch * i).unwrap(),
     );
     let dgr = g.zeros::<f32>(params.len()).unwrap();
-    g.linear_forward(&l, dp.p(), dxb.p(), dyb.p(), batch).unwrap();
+    g.linear_forward(&l, dp.p(), dxb.p(), dyb.p(), batch)
+        .unwrap();
     g.linear_backward(&l, dp.p(), dxb.p(), dgy.p(), Some(dgx.p()), dgr.p(), batch)
         .unwrap();
     check("linear forward", &down(g, &dyb, batch * o), &y, TOL, f);
     check("linear dx", &down(g, &dgx, batch * i), &dx, TOL, f);
-    check("linear dW, db", &down(g, &dgr, params.len()), &grads, TOL, f);
+    check(
+        "linear dW, db",
+        &down(g, &dgr, params.len()),
+        &grads,
+        TOL,
+        f,
+    );
 
     for act in [Activation::Tanh, Activation::Relu] {
         let mut x = rand(1000, rng);
@@ -108,7 +115,13 @@ fn linear_and_activations(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         g.activation_forward(act, bx.p()).unwrap();
         g.activation_backward(act, bx.p(), bd.p()).unwrap();
         check(&format!("{act:?} forward"), &down(g, &bx, 1000), &x, TOL, f);
-        check(&format!("{act:?} backward"), &down(g, &bd, 1000), &dd, TOL, f);
+        check(
+            &format!("{act:?} backward"),
+            &down(g, &bd, 1000),
+            &dd,
+            TOL,
+            f,
+        );
     }
     for act in [BlockActivation::Gelu, BlockActivation::Relu] {
         let x = rand(1000, rng);
@@ -126,8 +139,20 @@ fn linear_and_activations(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         g.block_act_forward(act, bx.p(), by.p()).unwrap();
         g.block_act_forward_train(act, bxt.p(), byt.p()).unwrap();
         check(&format!("{act:?} forward"), &down(g, &by, 1000), &y, TOL, f);
-        check(&format!("{act:?} train y"), &down(g, &byt, 1000), &yt, TOL, f);
-        check(&format!("{act:?} train f'"), &down(g, &bxt, 1000), &xt, TOL, f);
+        check(
+            &format!("{act:?} train y"),
+            &down(g, &byt, 1000),
+            &yt,
+            TOL,
+            f,
+        );
+        check(
+            &format!("{act:?} train f'"),
+            &down(g, &bxt, 1000),
+            &xt,
+            TOL,
+            f,
+        );
     }
 }
 
@@ -156,13 +181,29 @@ fn layernorm_and_embedding(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
     );
     g.layernorm_forward(&ln, bp.p(), bx.p(), by.p(), bm.p(), br.p(), rows)
         .unwrap();
-    g.layernorm_backward(&ln, bp.p(), bx.p(), bm.p(), br.p(), bdy.p(), bdx.p(), bg.p(), rows)
-        .unwrap();
+    g.layernorm_backward(
+        &ln,
+        bp.p(),
+        bx.p(),
+        bm.p(),
+        br.p(),
+        bdy.p(),
+        bdx.p(),
+        bg.p(),
+        rows,
+    )
+    .unwrap();
     check("layernorm forward", &down(g, &by, rows * d), &y, TOL, f);
     check("layernorm mean", &down(g, &bm, rows), &mean, TOL, f);
     check("layernorm rstd", &down(g, &br, rows), &rstd, TOL, f);
     check("layernorm dx (+=)", &down(g, &bdx, rows * d), &dx, TOL, f);
-    check("layernorm dγ dβ", &down(g, &bg, params.len()), &grads, TOL, f);
+    check(
+        "layernorm dγ dβ",
+        &down(g, &bg, params.len()),
+        &grads,
+        TOL,
+        f,
+    );
 
     let e = Embedding::new(7, 16, 2);
     let params = rand(2 + e.num_params(), rng);
@@ -181,10 +222,18 @@ fn layernorm_and_embedding(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         up(g, &dout),
         g.zeros::<f32>(params.len()).unwrap(),
     );
-    g.embedding_forward_add(&e, bp.p(), bi.p(), bo.p(), 50).unwrap();
-    g.embedding_backward(&e, bi.p(), bd.p(), bg.p(), 50).unwrap();
+    g.embedding_forward_add(&e, bp.p(), bi.p(), bo.p(), 50)
+        .unwrap();
+    g.embedding_backward(&e, bi.p(), bd.p(), bg.p(), 50)
+        .unwrap();
     check("embedding forward", &down(g, &bo, 800), &out, TOL, f);
-    check("embedding backward", &down(g, &bg, params.len()), &grads, TOL, f);
+    check(
+        "embedding backward",
+        &down(g, &bg, params.len()),
+        &grads,
+        TOL,
+        f,
+    );
 }
 
 fn attention(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
@@ -223,15 +272,29 @@ fn attention(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         .unwrap();
     let probs = g.to_vec(gc.probs(&a, batch)).unwrap();
     check("attention probs", &probs, a.probs(&cache, batch), TOL, f);
-    check("attention forward", &down(g, &bo, n * a.embed), &out, TOL, f);
-    check("attention dqkv", &down(g, &bdq, n * 3 * a.embed), &dqkv, 1e-3, f);
+    check(
+        "attention forward",
+        &down(g, &bo, n * a.embed),
+        &out,
+        TOL,
+        f,
+    );
+    check(
+        "attention dqkv",
+        &down(g, &bdq, n * 3 * a.embed),
+        &dqkv,
+        1e-3,
+        f,
+    );
 }
 
 fn losses_and_optimiser(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
     let (rows, dim) = (40, 3);
     let pred = rand(rows * dim, rng);
     let target = rand(rows * dim, rng);
-    let mask: Vec<f32> = (0..rows).map(|r| if r % 5 == 0 { 0.0 } else { 1.0 }).collect();
+    let mask: Vec<f32> = (0..rows)
+        .map(|r| if r % 5 == 0 { 0.0 } else { 1.0 })
+        .collect();
     let count = mask.iter().filter(|m| **m > 0.5).count();
     let mut dpred = vec![0.0; rows * dim];
     let loss = mse(&pred, &target, &mask, dim, &mut dpred);
@@ -243,8 +306,18 @@ fn losses_and_optimiser(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         g.zeros::<f32>(rows).unwrap(),
         g.zeros::<f32>(1).unwrap(),
     );
-    g.mse(bp.p(), bt.p(), bm.p(), rows, dim, count, bd.p(), brl.p(), bl.p())
-        .unwrap();
+    g.mse(
+        bp.p(),
+        bt.p(),
+        bm.p(),
+        rows,
+        dim,
+        count,
+        bd.p(),
+        brl.p(),
+        bl.p(),
+    )
+    .unwrap();
     check("mse loss", &down(g, &bl, 1), &[loss], TOL, f);
     check("mse grad", &down(g, &bd, rows * dim), &dpred, TOL, f);
 
@@ -253,9 +326,7 @@ fn losses_and_optimiser(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
     let labels: Vec<f32> = (0..rows)
         .map(|r| if r == 7 { 2.5 } else { (r % classes) as f32 })
         .collect();
-    let count = (0..rows)
-        .filter(|&r| mask[r] > 0.5 && r != 7)
-        .count();
+    let count = (0..rows).filter(|&r| mask[r] > 0.5 && r != 7).count();
     let mut dl = vec![0.0; rows * classes];
     let loss = cross_entropy(&logits, &labels, &mask, classes, &mut dl);
     let (bz, by, bdz) = (
@@ -263,10 +334,26 @@ fn losses_and_optimiser(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         up(g, &labels),
         g.zeros::<f32>(rows * classes).unwrap(),
     );
-    g.cross_entropy(bz.p(), by.p(), bm.p(), rows, classes, count, bdz.p(), brl.p(), bl.p())
-        .unwrap();
+    g.cross_entropy(
+        bz.p(),
+        by.p(),
+        bm.p(),
+        rows,
+        classes,
+        count,
+        bdz.p(),
+        brl.p(),
+        bl.p(),
+    )
+    .unwrap();
     check("cross-entropy loss", &down(g, &bl, 1), &[loss], TOL, f);
-    check("cross-entropy grad", &down(g, &bdz, rows * classes), &dl, TOL, f);
+    check(
+        "cross-entropy grad",
+        &down(g, &bdz, rows * classes),
+        &dl,
+        TOL,
+        f,
+    );
 
     // Clipping (both sides of the threshold) then AdamW, three steps.
     for max_norm in [0.5f32, 1e6] {
@@ -287,9 +374,21 @@ fn losses_and_optimiser(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
             clip.compute(g, bg.p(), max_norm).unwrap();
             gopt.update(g, bp.p(), bg.p(), 1e-2, clip.scale()).unwrap();
             let gnorm = g.to_vec(clip.norm()).unwrap();
-            check(&format!("grad norm (max {max_norm}, step {step})"), &gnorm, &[norm], TOL, f);
+            check(
+                &format!("grad norm (max {max_norm}, step {step})"),
+                &gnorm,
+                &[norm],
+                TOL,
+                f,
+            );
         }
-        check(&format!("AdamW params (max {max_norm})"), &down(g, &bp, n), &p, TOL, f);
+        check(
+            &format!("AdamW params (max {max_norm})"),
+            &down(g, &bp, n),
+            &p,
+            TOL,
+            f,
+        );
     }
 
     // Dropout: keep rate and kept value, and the same seed gives the same mask.
@@ -302,7 +401,9 @@ fn losses_and_optimiser(g: &Gpu, rng: &mut Rng, f: &mut Vec<String>) {
         f.push("dropout: same seed, different masks".into());
     }
     let dropped = v1.iter().filter(|v| **v == 0.0).count() as f64 / n as f64;
-    let kept_ok = v1.iter().all(|v| *v == 0.0 || (*v - 1.0 / 0.75).abs() < 1e-6);
+    let kept_ok = v1
+        .iter()
+        .all(|v| *v == 0.0 || (*v - 1.0 / 0.75).abs() < 1e-6);
     // 100k Bernoulli(0.25): σ ≈ 0.0014, so ±0.01 is > 7σ.
     if (dropped - 0.25).abs() > 0.01 || !kept_ok {
         f.push(format!("dropout: rate {dropped}, values ok {kept_ok}"));
@@ -320,5 +421,9 @@ fn every_op_matches_its_cpu_reference() {
     layernorm_and_embedding(&g, &mut rng, &mut fails);
     attention(&g, &mut rng, &mut fails);
     losses_and_optimiser(&g, &mut rng, &mut fails);
-    assert!(fails.is_empty(), "GPU/CPU mismatches:\n{}", fails.join("\n"));
+    assert!(
+        fails.is_empty(),
+        "GPU/CPU mismatches:\n{}",
+        fails.join("\n")
+    );
 }

@@ -98,14 +98,21 @@ pub fn run_dt(run: DtRun) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut smooth = None::<f32>;
-    let outcome = train_dt_on(&run.cfg, &ds, &action, run.seed, run.device, |step, loss| {
-        let s = smooth.map_or(loss, |m| 0.98 * m + 0.02 * loss);
-        smooth = Some(s);
-        if step % 10 == 0 {
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {s:.4}"));
-        }
-    })?;
+    let outcome = train_dt_on(
+        &run.cfg,
+        &ds,
+        &action,
+        run.seed,
+        run.device,
+        |step, loss| {
+            let s = smooth.map_or(loss, |m| 0.98 * m + 0.02 * loss);
+            smooth = Some(s);
+            if step % 10 == 0 {
+                bar.set_position(step as u64);
+                bar.set_message(format!("loss {s:.4}"));
+            }
+        },
+    )?;
     bar.finish_and_clear();
 
     crate::nn::dt_export::export_dt(

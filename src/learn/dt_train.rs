@@ -11,10 +11,10 @@ use ganglion_sim::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, Trajectory};
+use crate::nn::device::Resolved;
 use crate::nn::dt::{DtBatch, DtConfig};
 use crate::nn::dt_model::DecisionTransformer;
 use crate::nn::{Adam, clip_grad_norm};
-use crate::nn::device::Resolved;
 use crate::policy::ActionSpec;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

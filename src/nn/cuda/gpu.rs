@@ -124,7 +124,9 @@ impl Gpu {
             .map_err(|e| CudaError::Blas(format!("creating the cuBLAS handle: {e}")))?;
         let k = load_all(&ctx)?;
         let sm_count = ctx
-            .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            )
             .map(|v| v.max(1) as u32)
             .unwrap_or(80);
         let name = probe::describe(&ctx);
@@ -296,7 +298,9 @@ impl Gpu {
 
     /// Launch shape for a grid-stride element-wise kernel over `n` items.
     pub fn elems(&self, n: usize) -> LaunchConfig {
-        let blocks = n.div_ceil(THREADS as usize).clamp(1, 32 * self.sm_count as usize);
+        let blocks = n
+            .div_ceil(THREADS as usize)
+            .clamp(1, 32 * self.sm_count as usize);
         LaunchConfig {
             grid_dim: (blocks as u32, 1, 1),
             block_dim: (THREADS, 1, 1),

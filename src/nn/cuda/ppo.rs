@@ -69,6 +69,7 @@ impl Gpu {
 
     /// `Mlp::backward` from `d_out` after `mlp_forward` with the same `x` and
     /// cache; accumulates into `grads` (the input gradient is not needed).
+    #[allow(clippy::too_many_arguments)]
     pub fn mlp_backward(
         &self,
         mlp: &Mlp,
@@ -293,13 +294,7 @@ impl PpoUpdater for PpoCudaUpdater {
                 .take()
                 .ok_or_else(|| anyhow::anyhow!("the GPU was lost after a failed start"))?;
             let epochs = r.order.len() / r.logp.len().max(1);
-            self.state = Some(PpoCuda::new(
-                gpu,
-                model,
-                r.logp.len(),
-                r.minibatch,
-                epochs,
-            )?);
+            self.state = Some(PpoCuda::new(gpu, model, r.logp.len(), r.minibatch, epochs)?);
         }
         let Some(state) = self.state.as_mut() else {
             anyhow::bail!("no device state");

@@ -51,8 +51,9 @@ pub fn libraries() -> Result<(), CudaError> {
 /// A context on GPU `ordinal`, or why there is none.
 pub fn context(ordinal: usize) -> Result<Arc<CudaContext>, CudaError> {
     libraries()?;
-    let count = CudaContext::device_count()
-        .map_err(|e| CudaError::Unavailable(format!("the CUDA driver reports no usable GPU: {e}")))?;
+    let count = CudaContext::device_count().map_err(|e| {
+        CudaError::Unavailable(format!("the CUDA driver reports no usable GPU: {e}"))
+    })?;
     if count <= ordinal as i32 {
         return Err(CudaError::Unavailable(format!(
             "no CUDA device {ordinal} ({count} device(s) visible)"
