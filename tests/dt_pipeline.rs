@@ -82,6 +82,7 @@ fn tiny_dt_balances_in_the_control_loop() {
             rtg_scale: Some(500.0),
             ..Default::default()
         },
+        device: ganglion::nn::device::Resolved::Cpu,
         targets: Some(vec![500.0]),
         eval_episodes: 1,
         json: true,

@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::learn::{PpoConfig, ppo_preset, train};
+use crate::learn::ppo::{PpoUpdater, train_on};
+use crate::learn::{PpoConfig, ppo_preset};
+use crate::nn::device::{Device, Resolved};
 use crate::policy::ActionSpec;
 use crate::policy::card::{CARD_FORMAT, EvalRecord, ModelCard, sha256_file};
 use crate::sim::{VecEnv, make_env};
@@ -86,9 +88,17 @@ pub struct TrainArgs {
     /// `--algo dt`: returns to evaluate the trained model at (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub target_returns: Option<Vec<f32>>,
+    /// Where the updates run: cpu, cuda (needs the `cuda` feature and a GPU)
+    /// or auto (CUDA when available, else the CPU, saying so).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    let selection = args.device.resolve()?;
+    if let Some(note) = &selection.note {
+        eprintln!("{note}");
+    }
     if args.algo == "dt" {
         let data = args.data.clone().ok_or_else(|| {
             anyhow::anyhow!("--algo dt needs --data DIR (recordings from `ganglion collect`)")
@@ -121,6 +131,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             targets: args.target_returns.clone(),
             eval_episodes: args.final_episodes,
             json: args.json,
+            device: selection.device,
         });
     }
     if args.algo != "ppo" {
@@ -164,30 +175,53 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ("ganglion.algo", "ppo".to_string()),
         ("ganglion.seed", args.seed.to_string()),
     ];
-    let outcome = train(&cfg, &mut venv, eval_env.as_mut(), args.seed, |p| {
-        if let Some(every) = ckpt_every
-            && p.steps >= next_ckpt
-        {
-            while next_ckpt <= p.steps {
-                next_ckpt = next_ckpt.saturating_add(every);
-            }
-            let path = checkpoint_path(&out, p.steps);
-            match p.model.export_onnx(&path, &metadata) {
-                Ok(_) => checkpoints.push((p.steps, path)),
-                Err(e) => {
-                    ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
+    #[cfg(feature = "cuda")]
+    let mut cuda_updater = match selection.device {
+        Resolved::Cuda => {
+            let gpu = crate::nn::cuda::Gpu::new(0)?;
+            eprintln!("PPO updates on {}", gpu.name);
+            Some(crate::nn::cuda::ppo::PpoCudaUpdater::new(gpu))
+        }
+        Resolved::Cpu => None,
+    };
+    #[cfg(feature = "cuda")]
+    let updater = cuda_updater.as_mut().map(|u| u as &mut dyn PpoUpdater);
+    #[cfg(not(feature = "cuda"))]
+    let updater: Option<&mut dyn PpoUpdater> = match selection.device {
+        Resolved::Cpu => None,
+        Resolved::Cuda => bail!("{}", crate::nn::device::DeviceError::NotBuilt),
+    };
+    let outcome = train_on(
+        &cfg,
+        &mut venv,
+        eval_env.as_mut(),
+        args.seed,
+        updater,
+        |p| {
+            if let Some(every) = ckpt_every
+                && p.steps >= next_ckpt
+            {
+                while next_ckpt <= p.steps {
+                    next_ckpt = next_ckpt.saturating_add(every);
+                }
+                let path = checkpoint_path(&out, p.steps);
+                match p.model.export_onnx(&path, &metadata) {
+                    Ok(_) => checkpoints.push((p.steps, path)),
+                    Err(e) => {
+                        ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
+                    }
                 }
             }
-        }
-        bar.set_position(p.steps as u64);
-        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
-        bar.set_message(format!(
-            "iter {}  mean return {}  eval {}",
-            p.iteration,
-            fmt(p.mean_return),
-            fmt(p.last_eval)
-        ));
-    });
+            bar.set_position(p.steps as u64);
+            let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
+            bar.set_message(format!(
+                "iter {}  mean return {}  eval {}",
+                p.iteration,
+                fmt(p.mean_return),
+                fmt(p.last_eval)
+            ));
+        },
+    )?;
     bar.finish_and_clear();
     if let Some(e) = ckpt_error {
         return Err(e);

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::learn::dataset::load_dataset;
-use crate::learn::dt_train::{DtTrainConfig, train_dt};
+use crate::learn::dt_train::{DtTrainConfig, train_dt_on};
 use crate::learn::evaluate;
 use crate::policy::card::{CARD_FORMAT, DtCard, EvalRecord, ModelCard, sha256_file};
 use crate::policy::{ActionSpec, DtPolicy};
@@ -27,6 +27,8 @@ pub struct DtRun {
     pub targets: Option<Vec<f32>>,
     pub eval_episodes: usize,
     pub json: bool,
+    /// Where training runs (resolved from `--device`).
+    pub device: crate::nn::device::Resolved,
 }
 
 /// Per-environment training defaults, sized for a 2-core CPU.
@@ -96,14 +98,21 @@ pub fn run_dt(run: DtRun) -> Result<()> {
             .progress_chars("=> "),
     );
     let mut smooth = None::<f32>;
-    let outcome = train_dt(&run.cfg, &ds, &action, run.seed, |step, loss| {
-        let s = smooth.map_or(loss, |m| 0.98 * m + 0.02 * loss);
-        smooth = Some(s);
-        if step % 10 == 0 {
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {s:.4}"));
-        }
-    })?;
+    let outcome = train_dt_on(
+        &run.cfg,
+        &ds,
+        &action,
+        run.seed,
+        run.device,
+        |step, loss| {
+            let s = smooth.map_or(loss, |m| 0.98 * m + 0.02 * loss);
+            smooth = Some(s);
+            if step % 10 == 0 {
+                bar.set_position(step as u64);
+                bar.set_message(format!("loss {s:.4}"));
+            }
+        },
+    )?;
     bar.finish_and_clear();
 
     crate::nn::dt_export::export_dt(

@@ -11,6 +11,7 @@ use ganglion_sim::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, Trajectory};
+use crate::nn::device::Resolved;
 use crate::nn::dt::{DtBatch, DtConfig};
 use crate::nn::dt_model::DecisionTransformer;
 use crate::nn::{Adam, clip_grad_norm};
@@ -123,6 +124,24 @@ pub fn train_dt(
     ds: &Dataset,
     action: &ActionSpec,
     seed: u64,
+    on_progress: impl FnMut(usize, f32),
+) -> Result<DtTrainOutcome> {
+    train_dt_on(cfg, ds, action, seed, Resolved::Cpu, on_progress)
+}
+
+/// Steps between loss read-backs on the GPU (the device keeps the losses;
+/// reading them is the only per-step wait, so it is batched).
+pub const GPU_LOSS_CHUNK: usize = 50;
+
+/// `train_dt` on `device`. The batches are sampled on the host from the same
+/// `Rng` either way; on CUDA, parameters, gradients and AdamW state live on
+/// the GPU and the losses are reported every `GPU_LOSS_CHUNK` steps.
+pub fn train_dt_on(
+    cfg: &DtTrainConfig,
+    ds: &Dataset,
+    action: &ActionSpec,
+    seed: u64,
+    device: Resolved,
     mut on_progress: impl FnMut(usize, f32),
 ) -> Result<DtTrainOutcome> {
     let od = ds.obs_dim;
@@ -167,6 +186,21 @@ pub fn train_dt(
     let k = cfg.context;
     let mut batch = DtBatch::new(cfg.batch_size, k, od, ad, discrete);
     let mut losses = Vec::new();
+    #[cfg(feature = "cuda")]
+    let mut gpu = match device {
+        Resolved::Cuda => {
+            let g = crate::nn::cuda::Gpu::new(0)?;
+            let mut dev =
+                crate::nn::cuda::dt::DtCuda::new(g, &model, cfg.batch_size, GPU_LOSS_CHUNK)?;
+            dev.opt.weight_decay = cfg.weight_decay;
+            Some(dev)
+        }
+        Resolved::Cpu => None,
+    };
+    #[cfg(not(feature = "cuda"))]
+    if device == Resolved::Cuda {
+        bail!("{}", crate::nn::device::DeviceError::NotBuilt);
+    }
     let start = Instant::now();
     for step in 0..cfg.steps {
         batch.states.fill(0.0);
@@ -215,6 +249,25 @@ pub fn train_dt(
                 }
             }
         }
+        let lr = cfg.learning_rate * ((step + 1) as f32 / cfg.warmup_steps.max(1) as f32).min(1.0);
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = gpu.as_mut() {
+            let slot = step % GPU_LOSS_CHUNK;
+            dev.zero_grads()?;
+            dev.loss_and_backward(&batch, &mut rng, slot)?;
+            dev.clip_and_step(lr, cfg.grad_clip)?;
+            if slot + 1 == GPU_LOSS_CHUNK || step + 1 == cfg.steps {
+                let first = step - slot;
+                for (i, loss) in dev.read_losses(slot + 1)?.into_iter().enumerate() {
+                    if !loss.is_finite() {
+                        bail!("training diverged at step {} (loss {loss})", first + i);
+                    }
+                    losses.push((first + i, loss));
+                    on_progress(first + i, loss);
+                }
+            }
+            continue;
+        }
         model.zero_grads();
         let loss = model
             .loss_and_backward(&batch, &mut cache, &mut rng)
@@ -223,11 +276,14 @@ pub fn train_dt(
             bail!("training diverged at step {step} (loss {loss})");
         }
         clip_grad_norm(&mut model.grads, cfg.grad_clip);
-        let lr = cfg.learning_rate * ((step + 1) as f32 / cfg.warmup_steps.max(1) as f32).min(1.0);
         let DecisionTransformer { params, grads, .. } = &mut model;
         opt.update(params, grads, lr);
         losses.push((step, loss));
         on_progress(step, loss);
+    }
+    #[cfg(feature = "cuda")]
+    if let Some(dev) = gpu.as_ref() {
+        dev.params_to_host(&mut model.params)?;
     }
     let wall = start.elapsed().as_secs_f64();
     let tokens = (cfg.steps * cfg.batch_size * 3 * k) as f64;

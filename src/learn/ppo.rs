@@ -100,6 +100,32 @@ pub struct PpoOutcome {
     pub solved: bool,
 }
 
+/// One iteration's rollout, handed to a `PpoUpdater` (`[t][env]` flattened).
+pub struct RolloutView<'a> {
+    pub obs: &'a [f32],
+    pub actions: &'a [f32],
+    pub logp: &'a [f32],
+    pub adv: &'a [f32],
+    pub ret: &'a [f32],
+    /// Every epoch's shuffled order of `0..rollout`, concatenated (drawn from
+    /// the trainer's `Rng`, exactly as the CPU update draws them).
+    pub order: &'a [usize],
+    pub minibatch: usize,
+    pub lr: f32,
+    pub clip: f32,
+}
+
+/// An update on another device (the GPU, `nn::cuda::ppo`): every epoch and
+/// minibatch of one iteration, leaving the new parameters in `model.params`.
+pub trait PpoUpdater {
+    fn update(
+        &mut self,
+        cfg: &PpoConfig,
+        model: &mut ActorCritic,
+        rollout: &RolloutView<'_>,
+    ) -> anyhow::Result<()>;
+}
+
 /// Trains a policy on `venv`; `eval_env` is a separate environment for the
 /// periodic deterministic evaluations.
 pub fn train(
@@ -107,8 +133,25 @@ pub fn train(
     venv: &mut VecEnv,
     eval_env: &mut dyn Env,
     seed: u64,
-    mut on_progress: impl FnMut(&Progress<'_>),
+    on_progress: impl FnMut(&Progress<'_>),
 ) -> PpoOutcome {
+    match train_on(cfg, venv, eval_env, seed, None, on_progress) {
+        Ok(outcome) => outcome,
+        // The CPU update has no failure path; only an updater returns errors.
+        Err(e) => unreachable!("CPU PPO update failed: {e}"),
+    }
+}
+
+/// `train`, with the minibatch updates on `updater` when given (rollouts,
+/// advantages and evaluation stay on the CPU).
+pub fn train_on(
+    cfg: &PpoConfig,
+    venv: &mut VecEnv,
+    eval_env: &mut dyn Env,
+    seed: u64,
+    mut updater: Option<&mut dyn PpoUpdater>,
+    mut on_progress: impl FnMut(&Progress<'_>),
+) -> anyhow::Result<PpoOutcome> {
     let start = Instant::now();
     let spec = venv.spec().clone();
     let od = spec.observation.flat_dim();
@@ -153,6 +196,7 @@ pub fn train(
     let mut log_std = vec![0.0f32; model.log_std().len()];
     let mut d_log_std = vec![0.0f32; log_std.len()];
     let mut indices: Vec<usize> = (0..rollout).collect();
+    let mut order: Vec<usize> = Vec::new();
 
     let mut recent: std::collections::VecDeque<f32> =
         std::collections::VecDeque::with_capacity(100);
@@ -242,7 +286,26 @@ pub fn train(
         }
 
         // ---- Optimise ----------------------------------------------------------
-        for _epoch in 0..cfg.n_epochs {
+        if let Some(up) = updater.as_deref_mut() {
+            order.clear();
+            for _epoch in 0..cfg.n_epochs {
+                rng.shuffle(&mut indices);
+                order.extend_from_slice(&indices);
+            }
+            let view = RolloutView {
+                obs: &obs_buf,
+                actions: &act_buf,
+                logp: &logp_buf,
+                adv: &adv_buf,
+                ret: &ret_buf,
+                order: &order,
+                minibatch: mb,
+                lr,
+                clip,
+            };
+            up.update(cfg, &mut model, &view)?;
+        }
+        for _epoch in 0..if updater.is_some() { 0 } else { cfg.n_epochs } {
             rng.shuffle(&mut indices);
             for batch in indices.chunks(mb) {
                 let n = batch.len();
@@ -385,12 +448,12 @@ pub fn train(
     if let Some((_, params)) = best {
         model.params = params;
     }
-    PpoOutcome {
+    Ok(PpoOutcome {
         model,
         curve,
         steps,
         wall_s: start.elapsed().as_secs_f64(),
         best_eval,
         solved,
-    }
+    })
 }

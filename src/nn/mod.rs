@@ -21,6 +21,10 @@ pub mod onnx;
 pub mod optim;
 pub mod reduce;
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod device;
+
 #[cfg(test)]
 mod gradcheck;
 #[cfg(test)]
