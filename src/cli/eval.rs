@@ -207,5 +207,6 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     let report = super::run::execute(cfg, &opts)?;
     super::run::print_report(&report);
     println!("  (open the recording in Foxglove, or check it: ganglion replay --resim <file>)");
-    Ok(())
+    println!();
+    super::skill::demo_pick_and_place(args.seed)
 }

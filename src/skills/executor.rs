@@ -187,7 +187,6 @@ impl Policy for SkillPolicy {
             Until::Attached => holding || (err < 0.006 && self.ticks_here > 40),
             Until::Wait { ticks } => self.ticks_here >= ticks,
         };
-        if std::env::var("DBG").is_ok() { eprintln!("wp {} lvl {:.3} cup {:?} err {:.4} hold {} blk {:?}", self.current, -1.5707964 - q[1] - q[2] - q[3], cup, err, holding, &obs[13..16]); }
         if done {
             self.advance();
         }
