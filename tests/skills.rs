@@ -93,17 +93,25 @@ fn affordances_rank_infeasible_below_feasible() {
 /// pick turns the base past it.
 #[test]
 fn joint_limits_hold_during_a_skill() {
-    let scene = "blocks=red,green; bowls=blue";
+    let scene = "blocks=red,green,blue; bowls=yellow";
     let mut r = runner(scene, 9);
-    let target = r.state().unwrap().blocks[0];
-    let bearing = target[1].atan2(target[0]);
-    assert!(bearing.abs() > 0.2, "scene seed 9 must put the red block off-axis ({bearing})");
+    // The block at the largest bearing from the arm's base.
+    let blocks = r.state().unwrap().blocks;
+    let bearing = |p: &[f32; 3]| p[1].atan2(p[0]);
+    let (i, b) = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, bearing(p)))
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .unwrap();
+    assert!(b.abs() > 0.3, "scene seed 9 must put a block off-axis ({b})");
+    let color = ["red", "green", "blue"][i];
     {
         let limits = &mut r.config_mut().safety.joint_limits;
         limits[0].min = -0.1;
         limits[0].max = 0.1;
     }
-    let run = r.run(&Skill::Pick("red".into())).unwrap();
+    let run = r.run(&Skill::Pick(color.into())).unwrap();
     let base = r.state().unwrap().q[0];
     assert!(base.abs() < 0.1 + 0.02, "base at {base} rad despite the 0.1 rad limit");
     assert!(!run.outcome.success());
@@ -113,7 +121,7 @@ fn joint_limits_hold_during_a_skill() {
         run.safety_events
     );
     let mut free = runner(scene, 9);
-    let run = free.run(&Skill::Pick("red".into())).unwrap();
+    let run = free.run(&Skill::Pick(color.into())).unwrap();
     assert!(run.outcome.success());
     assert!(free.state().unwrap().q[0].abs() > 0.15);
 }

@@ -83,10 +83,10 @@ pub struct TrainAffordancesArgs {
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
     /// Training executions per family.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 2000)]
     pub cases: usize,
     /// Held-out executions per family (Brier score, ROC AUC, reliability).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 500)]
     pub held_out: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -308,19 +308,23 @@ fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
             t0.elapsed().as_secs_f64()
         );
         for (f, n, pos, c) in &report {
+            let auc = if c.auc.is_nan() {
+                "n/a (every execution succeeded)".to_string()
+            } else {
+                format!("{:.3}", c.auc)
+            };
             println!(
-                "  {:<9} train {n:>4} ({pos:>3} succeeded)  held-out {:>4}: ROC AUC {:.3}  Brier {:.3}",
+                "  {:<9} train {n:>4} ({pos:>4} succeeded)  held-out {:>4}: Brier {:.3}  ROC AUC {auc}",
                 f.name(),
                 c.n,
-                c.auc,
                 c.brier
             );
         }
         println!(
-            "  overall   held-out {}: ROC AUC {:.3}  Brier {:.3}\n  plot      {}",
+            "  overall   held-out {}: Brier {:.3}  ROC AUC {:.3}\n  plot      {}",
             overall.n,
-            overall.auc,
             overall.brier,
+            overall.auc,
             plot.display()
         );
     }

@@ -166,6 +166,8 @@ impl ControlLoop {
             ..Default::default()
         };
         record.raw_action.fill(f32::NAN);
+        let mut filter = SafetyFilter::new(&cfg.safety);
+        filter.set_period(cfg.period_s());
         Ok(ControlLoop {
             period: cfg.period_s(),
             mode,
@@ -178,7 +180,7 @@ impl ControlLoop {
             obs: vec![0.0; obs_index.len()],
             obs_index,
             mapping: cfg.action.mapping.clone(),
-            filter: SafetyFilter::new(&cfg.safety),
+            filter,
             sink,
             controls: Arc::new(LoopControls::default()),
             stats: TickStats::new(),

@@ -16,6 +16,8 @@ pub struct SafetyFilter {
     last: Vec<f32>,
     latched: bool,
     joint_limits: Vec<JointLimit>,
+    /// Control period (s) for the joint limits; 0 until set.
+    period: f32,
     /// How many ticks raised each event, indexed like `SafetyEvents::ALL`.
     counters: [u64; SafetyEvents::ALL.len()],
 }
@@ -35,6 +37,7 @@ impl SafetyFilter {
                 .collect(),
             latched: false,
             joint_limits: cfg.joint_limits.clone(),
+            period: 0.0,
             counters: [0; SafetyEvents::ALL.len()],
         }
     }
@@ -110,27 +113,42 @@ impl SafetyFilter {
         state
     }
 
-    /// Stops any speed command that would drive a joint further past its
-    /// position limit (`sensors`: the plant's sensor values this tick). Runs
-    /// after `filter`, in every state: a limit holds even in a safe action.
+    /// The control period (s), so that joint limits can bound a speed
+    /// command by the distance left to the limit.
+    pub fn set_period(&mut self, period: f64) {
+        self.period = period as f32;
+    }
+
+    /// Bounds each speed command on a limited joint so that one period at
+    /// that speed stays inside the joint's position limits (`sensors`: the
+    /// plant's sensor values this tick); past a limit, only motion back in
+    /// is allowed. Runs after `filter`, in every state: a limit holds even
+    /// in a safe action. A non-finite position stops the joint.
     pub fn enforce_joint_limits(
         &mut self,
         sensors: &[f32],
         events: &mut SafetyEvents,
         out: &mut [f32],
     ) {
+        let dt = if self.period > 0.0 { self.period } else { f32::INFINITY };
         for l in &self.joint_limits {
             let (Some(&pos), Some(cmd)) = (sensors.get(l.sensor), out.get_mut(l.actuator)) else {
                 continue;
             };
-            let blocked = (pos <= l.min + l.margin && *cmd < 0.0)
-                || (pos >= l.max - l.margin && *cmd > 0.0)
-                || !pos.is_finite();
-            if blocked && *cmd != 0.0 {
-                *cmd = 0.0;
+            let (lo, hi) = if pos.is_finite() {
+                (
+                    ((l.min + l.margin - pos) / dt).min(0.0),
+                    ((l.max - l.margin - pos) / dt).max(0.0),
+                )
+            } else {
+                (0.0, 0.0)
+            };
+            let bounded = cmd.clamp(lo, hi);
+            if bounded != *cmd {
+                *cmd = bounded;
                 events.set(SafetyEvents::JOINT_LIMIT);
                 if let Some(last) = self.last.get_mut(l.actuator) {
-                    *last = 0.0;
+                    *last = bounded;
                 }
             }
         }
@@ -171,6 +189,37 @@ mod tests {
             },
             joint_limits: Vec::new(),
         }
+    }
+
+    #[test]
+    fn joint_limits_bound_speed_by_the_distance_left() {
+        let mut c = cfg();
+        c.joint_limits = vec![JointLimit {
+            actuator: 1,
+            sensor: 0,
+            min: -1.0,
+            max: 1.0,
+            margin: 0.0,
+        }];
+        let mut f = SafetyFilter::new(&c);
+        f.set_period(0.1);
+        let mut ev = SafetyEvents::default();
+        // 0.05 rad left: at most 0.5 rad/s towards the limit, any speed away.
+        let mut out = [0.0, 1.0];
+        f.enforce_joint_limits(&[0.95], &mut ev, &mut out);
+        assert!((out[1] - 0.5).abs() < 1e-5 && ev.has(SafetyEvents::JOINT_LIMIT));
+        let mut ev = SafetyEvents::default();
+        let mut out = [0.0, -1.0];
+        f.enforce_joint_limits(&[0.95], &mut ev, &mut out);
+        assert_eq!(out[1], -1.0);
+        assert!(ev.is_empty());
+        // Past the limit: no further out; a NaN position stops the joint.
+        let mut out = [0.0, 0.3];
+        f.enforce_joint_limits(&[1.2], &mut ev, &mut out);
+        assert_eq!(out[1], 0.0);
+        let mut out = [0.0, -0.3];
+        f.enforce_joint_limits(&[f32::NAN], &mut ev, &mut out);
+        assert_eq!(out[1], 0.0);
     }
 
     #[test]

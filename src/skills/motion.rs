@@ -64,7 +64,9 @@ pub fn waypoints(
             let top = p[2] + BLOCK_SIZE * 0.5;
             let high = (top + 0.08).max(TRANSIT_HEIGHT);
             vec![
-                mv([p[0], p[1], high], keep, 0.015),
+                // Over the block's centre first, so the descent is vertical
+                // and the cup seals in the middle of the top face.
+                mv([p[0], p[1], high], keep, 0.006),
                 Waypoint {
                     target: [p[0], p[1], top - 0.004],
                     suction: true,
@@ -99,12 +101,18 @@ pub fn waypoints(
             let p = state.blocks[t];
             let top = p[2] + BLOCK_SIZE * 0.5;
             // Put the held block's centre (not the cup) over the target: the
-            // block may hang a little off the cup's axis.
+            // block may hang up to a seal radius off the cup's axis. The
+            // offset turns with the base, so carry it in the arm's frame.
             let (ox, oy) = match state.held {
-                Some(h) => (
-                    state.blocks[h][0] - state.cup[0],
-                    state.blocks[h][1] - state.cup[1],
-                ),
+                Some(h) => {
+                    let (dx, dy) = (
+                        state.blocks[h][0] - state.cup[0],
+                        state.blocks[h][1] - state.cup[1],
+                    );
+                    let turn = p[1].atan2(p[0]) - state.cup[1].atan2(state.cup[0]);
+                    let (s, c) = turn.sin_cos();
+                    (c * dx - s * dy, s * dx + c * dy)
+                }
                 None => (0.0, 0.0),
             };
             let (x, y) = (p[0] - ox, p[1] - oy);

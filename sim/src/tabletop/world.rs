@@ -13,6 +13,9 @@ use super::state::TabletopState;
 /// Seconds per control period, and physics steps per period.
 pub const CONTROL_PERIOD: f32 = 0.04;
 const SUBSTEPS: usize = 4;
+/// The cup seals on a block's top face when its axis is within this
+/// distance (m) of the face's centre.
+pub const SEAL_RADIUS: f32 = 0.012;
 
 /// A block or bowl and its rapier body.
 #[derive(Clone, Debug)]
@@ -187,15 +190,19 @@ impl TabletopWorld {
         }
     }
 
-    /// The topmost block whose collider the cup's sensor intersects.
+    /// The topmost block whose collider the cup's sensor intersects, if the
+    /// cup is over the middle of its top face: a suction cup seals only on a
+    /// face, not on an edge or a corner.
     fn touched_block(&self) -> Option<usize> {
         let cup = self.arm.cup;
+        let c = self.cup_position();
         let mut best: Option<(usize, f32)> = None;
         for (i, b) in self.blocks.iter().enumerate() {
             if self.physics.intersection_pair(cup, b.collider) == Some(true) {
-                let z = self.block_position(i)[2];
-                if best.is_none_or(|(_, bz)| z > bz) {
-                    best = Some((i, z));
+                let p = self.block_position(i);
+                let centred = (p[0] - c[0]).hypot(p[1] - c[1]) < SEAL_RADIUS;
+                if centred && best.is_none_or(|(_, bz)| p[2] > bz) {
+                    best = Some((i, p[2]));
                 }
             }
         }
