@@ -141,14 +141,24 @@ fn assert_controller_safe(o: &Outcome) {
         "safe at {} s",
         t.time
     );
-    assert!(o.rec.ticks[..k].iter().all(|t| t.state == SafetyState::Normal));
+    assert!(
+        o.rec.ticks[..k]
+            .iter()
+            .all(|t| t.state == SafetyState::Normal)
+    );
 }
 
 /// After the window: back to normal, the node active again.
 fn assert_recovered(o: &Outcome) {
     let tail = &o.rec.ticks[TICKS as usize - 30..];
     for t in tail {
-        assert_eq!(t.state, SafetyState::Normal, "tick {} at {} s", t.tick, t.time);
+        assert_eq!(
+            t.state,
+            SafetyState::Normal,
+            "tick {} at {} s",
+            t.tick,
+            t.time
+        );
         assert!(!t.events.has(SafetyEvents::STALE_SENSOR));
         let s = t.sensors[NODE_STATUS] as u16;
         assert_ne!(s & status::ACTIVE, 0, "node status {s:#x} at {} s", t.time);
@@ -215,6 +225,10 @@ fn reordered_frames_are_refused_by_sequence_number() {
     assert!(o.node.link.reordered > 0);
     // One command in two arrives late and is refused; the other keeps the
     // watchdog fed, so nothing trips.
-    assert!(o.node.faults.iter().all(|f| f.name != "watchdog"), "{:?}", o.node.faults);
+    assert!(
+        o.node.faults.iter().all(|f| f.name != "watchdog"),
+        "{:?}",
+        o.node.faults
+    );
     assert_recovered(&o);
 }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod collect;
 pub mod eval;
 pub mod eval_dt;
+pub mod node;
 pub mod replay;
 pub mod run;
 pub mod train;
@@ -48,6 +49,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Validate robot config files and report every problem with its line.
     Check(check::CheckArgs),
+    /// A firmware joint node for hardware-in-the-loop (host logic over UDP, or qemu).
+    Node(node::NodeArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Check(a) => check::run(a),
+        Command::Node(a) => node::run(a),
     }
 }
 

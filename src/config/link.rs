@@ -67,27 +67,34 @@ pub(crate) fn link_plant(
             }
         }
     });
-    let clock = or_default(t.get("clock"), LinkClock::Lockstep, |i| match i.str(rep)? {
-        "lockstep" => Some(LinkClock::Lockstep),
-        "wall" => Some(LinkClock::Wall),
-        other => {
-            i.report(rep, format!("must be \"lockstep\" or \"wall\", got {other:?}"));
-            None
+    let clock = or_default(t.get("clock"), LinkClock::Lockstep, |i| {
+        match i.str(rep)? {
+            "lockstep" => Some(LinkClock::Lockstep),
+            "wall" => Some(LinkClock::Wall),
+            other => {
+                i.report(
+                    rep,
+                    format!("must be \"lockstep\" or \"wall\", got {other:?}"),
+                );
+                None
+            }
         }
     });
     let watchdog_ms = or_default(t.get("watchdog_ms"), 60, |i| {
         i.count(rep, 1, MAX_WATCHDOG_MS).map(|v| v as u32)
     });
-    let node_safe = or_default(t.get("node_safe"), SafeMode::Brake, |i| match i.str(rep)? {
-        "brake" => Some(SafeMode::Brake),
-        "hold" => Some(SafeMode::Hold),
-        "zero" => Some(SafeMode::Zero),
-        other => {
-            i.report(
-                rep,
-                format!("must be \"brake\", \"hold\" or \"zero\", got {other:?}"),
-            );
-            None
+    let node_safe = or_default(t.get("node_safe"), SafeMode::Brake, |i| {
+        match i.str(rep)? {
+            "brake" => Some(SafeMode::Brake),
+            "hold" => Some(SafeMode::Hold),
+            "zero" => Some(SafeMode::Zero),
+            other => {
+                i.report(
+                    rep,
+                    format!("must be \"brake\", \"hold\" or \"zero\", got {other:?}"),
+                );
+                None
+            }
         }
     });
     let seed = or_default(t.get("seed"), 0, |i| i.count(rep, 0, u64::MAX));
@@ -128,16 +135,19 @@ pub(crate) fn with_publish_period(
     rate_hz: Option<f64>,
 ) -> Option<PlantConfig> {
     match (plant, rate_hz) {
-        (Some(PlantConfig::Link {
-            address,
-            joints,
-            clock,
-            watchdog_ms,
-            node_safe,
-            seed,
-            pace,
-            ..
-        }), Some(rate)) => Some(PlantConfig::Link {
+        (
+            Some(PlantConfig::Link {
+                address,
+                joints,
+                clock,
+                watchdog_ms,
+                node_safe,
+                seed,
+                pace,
+                ..
+            }),
+            Some(rate),
+        ) => Some(PlantConfig::Link {
             address,
             joints,
             clock,

@@ -148,7 +148,10 @@ impl LinkFaults {
             } else {
                 t_us
             };
-            let due = self.lanes[lane].delayed.back().map_or(due, |(d, _)| due.max(*d));
+            let due = self.lanes[lane]
+                .delayed
+                .back()
+                .map_or(due, |(d, _)| due.max(*d));
             self.lanes[lane].delayed.push_back((due, bytes));
             return self.poll(dir, t_us);
         }

@@ -98,7 +98,13 @@ pub fn episode(
     sink: Option<RecordSink>,
 ) -> Result<(f64, u64, ControlLoop)> {
     let policy = load_any_policy(cfg)?;
-    let mut lp = ControlLoop::new(cfg, plant, policy, ClockMode::Lockstep { paced: false }, sink)?;
+    let mut lp = ControlLoop::new(
+        cfg,
+        plant,
+        policy,
+        ClockMode::Lockstep { paced: false },
+        sink,
+    )?;
     lp.run(RunLimit {
         ticks: Some(max_ticks),
         seconds: None,

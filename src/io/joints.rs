@@ -100,7 +100,12 @@ pub fn layout(plant: &str) -> Option<&'static JointLayout> {
 
 impl JointLayout {
     /// The NodeConfig a controller sends for this layout.
-    pub fn node_config(&self, watchdog_us: u32, publish_period_us: u32, safe: SafeMode) -> NodeConfig {
+    pub fn node_config(
+        &self,
+        watchdog_us: u32,
+        publish_period_us: u32,
+        safe: SafeMode,
+    ) -> NodeConfig {
         let mut c = NodeConfig {
             watchdog_us,
             publish_period_us,

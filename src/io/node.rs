@@ -23,8 +23,8 @@ use anyhow::{Context, Result, bail};
 use crossbeam::channel::{RecvTimeoutError, Sender};
 use ganglion_firmware::wire::MAX_ENCODED;
 use ganglion_firmware::{
-    FrameDecoder, HW_SNAPSHOT, Message, Node, STEP_IN_ENVELOPE, STEP_TERMINATED,
-    STEP_TRUNCATED, StepDone, encode_frame, fault, Frame, Hardware,
+    Frame, FrameDecoder, HW_SNAPSHOT, Hardware, Message, Node, STEP_IN_ENVELOPE, STEP_TERMINATED,
+    STEP_TRUNCATED, StepDone, encode_frame, fault,
 };
 use serde::Serialize;
 
@@ -91,7 +91,8 @@ pub struct NodeSummary {
 /// What runs the node logic.
 trait Backend {
     /// Hands a data frame (bytes as they came off the link) to the node.
-    fn deliver(&mut self, bytes: &[u8], hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()>;
+    fn deliver(&mut self, bytes: &[u8], hw: &mut PlantHardware, out: &mut Vec<Frame>)
+    -> Result<()>;
     /// One node tick against the plant.
     fn tick(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()>;
     /// A JointState of the plant as it is, without a control tick.
@@ -111,7 +112,12 @@ struct HostNode {
 }
 
 impl Backend for HostNode {
-    fn deliver(&mut self, bytes: &[u8], hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()> {
+    fn deliver(
+        &mut self,
+        bytes: &[u8],
+        hw: &mut PlantHardware,
+        out: &mut Vec<Frame>,
+    ) -> Result<()> {
         let decoded = &mut self.decoded;
         self.decoder.feed(bytes, |r| decoded.push(r));
         let uptime = self.started.elapsed().as_millis() as u32;
@@ -191,7 +197,11 @@ impl QemuBackend {
     }
 
     /// Waits for the frame that ends a tick (`until`), passing others on.
-    fn wait(&mut self, out: &mut Vec<Frame>, mut until: impl FnMut(&Frame) -> bool) -> Result<Frame> {
+    fn wait(
+        &mut self,
+        out: &mut Vec<Frame>,
+        mut until: impl FnMut(&Frame) -> bool,
+    ) -> Result<Frame> {
         loop {
             match self.node.frames().recv_timeout(QEMU_TICK_TIMEOUT) {
                 Ok(Ok(f)) if until(&f) => return Ok(f),
@@ -209,7 +219,12 @@ impl QemuBackend {
 }
 
 impl Backend for QemuBackend {
-    fn deliver(&mut self, bytes: &[u8], _hw: &mut PlantHardware, _out: &mut Vec<Frame>) -> Result<()> {
+    fn deliver(
+        &mut self,
+        bytes: &[u8],
+        _hw: &mut PlantHardware,
+        _out: &mut Vec<Frame>,
+    ) -> Result<()> {
         self.node.write(bytes)
     }
 
@@ -295,7 +310,10 @@ impl Runner {
             let Ok(n) = encode_frame(f.seq, &f.msg, &mut self.buf) else {
                 continue;
             };
-            for b in self.faults.pass(Dir::ToController, self.buf[..n].to_vec(), t) {
+            for b in self
+                .faults
+                .pass(Dir::ToController, self.buf[..n].to_vec(), t)
+            {
                 self.send_raw(&b);
             }
         }
@@ -308,7 +326,13 @@ impl Runner {
         let mut dec = FrameDecoder::new();
         let mut is_command = false;
         dec.feed(bytes, |r| {
-            is_command |= matches!(r, Ok(Frame { msg: Message::JointCommand(_), .. }))
+            is_command |= matches!(
+                r,
+                Ok(Frame {
+                    msg: Message::JointCommand(_),
+                    ..
+                })
+            )
         });
         if is_command {
             self.last_command_us = Some(self.now());

@@ -50,7 +50,9 @@ pub fn target_dir() -> Option<PathBuf> {
 
 /// The firmware image in the default place, if it is there.
 pub fn default_firmware() -> Option<PathBuf> {
-    target_dir().map(|t| firmware_in(&t)).filter(|p| p.is_file())
+    target_dir()
+        .map(|t| firmware_in(&t))
+        .filter(|p| p.is_file())
 }
 
 /// A running emulated node.
@@ -76,7 +78,7 @@ impl QemuNode {
         let mut child = Command::new(qemu)
             .args(["-machine", "lm3s6965evb", "-cpu", "cortex-m3", "-nographic"])
             .args(["-monitor", "none", "-serial"])
-            .arg(format!("tcp:127.0.0.1:{port}"))
+            .arg(format!("tcp:127.0.0.1:{port},nodelay=on"))
             .arg("-kernel")
             .arg(firmware)
             .stdin(Stdio::null())
@@ -96,7 +98,10 @@ impl QemuNode {
                 if let Some(mut s) = child.stderr.take() {
                     let _ = s.read_to_string(&mut err);
                 }
-                bail!("{qemu} exited ({status}) before connecting its UART: {}", err.trim());
+                bail!(
+                    "{qemu} exited ({status}) before connecting its UART: {}",
+                    err.trim()
+                );
             }
             if started.elapsed() > Duration::from_secs(20) {
                 let _ = child.kill();

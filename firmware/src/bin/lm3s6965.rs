@@ -30,6 +30,12 @@ mod mcu {
     const UART_FR: usize = 0x018;
     const UART_LCRH: usize = 0x02C;
     const UART_CR: usize = 0x030;
+    const UART_IM: usize = 0x038;
+    /// Receive and receive-timeout interrupts.
+    const IM_RX: u32 = (1 << 4) | (1 << 6);
+    /// UART0's interrupt number and the NVIC set-enable register.
+    const UART0_IRQ: i16 = 5;
+    const NVIC_ISER0: usize = 0xE000_E100;
     const FR_RXFE: u32 = 1 << 4;
     const FR_TXFF: u32 = 1 << 5;
     const SYSCTL_RCGC1: usize = 0x400F_E104;
@@ -39,6 +45,17 @@ mod mcu {
     #[exception]
     fn SysTick() {
         MILLIS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// UART0 received data: mask its interrupt (the main loop drains the
+    /// FIFO and re-arms it before sleeping again). Any other interrupt is
+    /// unexpected and ignored.
+    #[exception]
+    unsafe fn DefaultHandler(irqn: i16) {
+        if irqn == UART0_IRQ {
+            // SAFETY: UART0 MMIO register.
+            unsafe { write_volatile(reg(UART0 + UART_IM), 0) };
+        }
     }
 
     fn reg(addr: usize) -> *mut u32 {
@@ -54,6 +71,7 @@ mod mcu {
             write_volatile(reg(UART0 + UART_LCRH), 0x70);
             // UART, transmitter and receiver on.
             write_volatile(reg(UART0 + UART_CR), 0x301);
+            write_volatile(reg(NVIC_ISER0), 1 << UART0_IRQ);
         }
     }
 
@@ -127,6 +145,19 @@ mod mcu {
         };
         loop {
             let Some(byte) = uart_read() else {
+                // Sleep until the UART (or SysTick) interrupts: a busy poll
+                // would keep the emulator's I/O thread waiting.
+                cortex_m::interrupt::disable();
+                // SAFETY: UART0 MMIO registers; interrupts are masked, so a
+                // byte arriving now leaves the interrupt pending and WFI
+                // returns at once.
+                unsafe {
+                    write_volatile(reg(UART0 + UART_IM), IM_RX);
+                    if read_volatile(reg(UART0 + UART_FR)) & FR_RXFE != 0 {
+                        cortex_m::asm::wfi();
+                    }
+                    cortex_m::interrupt::enable();
+                }
                 continue;
             };
             let frame = match decoder.push(byte) {
