@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod bench_dt;
+pub mod bench_hil;
 pub mod check;
 pub mod collect;
 pub mod eval;
