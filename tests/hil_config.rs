@@ -58,13 +58,48 @@ fn broken_link_fields_are_reported_where_they_are() {
             .map(|i| i + 1)
     };
     let cases = [
-        ("address = \"127.0.0.1:9000\"", "address = \"localhost\"", "plant.address", "IP address and port"),
-        ("joints = \"sim:cartpole\"", "joints = \"sim:reacher\"", "plant.joints", "no joint layout"),
-        ("kind = \"link:udp\"", "kind = \"link:serial\"", "plant.kind", "unknown link transport"),
-        ("clock = \"lockstep\"", "clock = \"sometimes\"", "plant.clock", "\"lockstep\" or \"wall\""),
-        ("watchdog_ms = 60", "watchdog_ms = 0", "plant.watchdog_ms", "must be in 1..=60000"),
-        ("node_safe = \"brake\"", "node_safe = \"panic\"", "plant.node_safe", "\"brake\", \"hold\" or \"zero\""),
-        ("address = \"127.0.0.1:9000\"", "adress = \"127.0.0.1:9000\"", "plant.adress", "adress"),
+        (
+            "address = \"127.0.0.1:9000\"",
+            "address = \"localhost\"",
+            "plant.address",
+            "IP address and port",
+        ),
+        (
+            "joints = \"sim:cartpole\"",
+            "joints = \"sim:reacher\"",
+            "plant.joints",
+            "no joint layout",
+        ),
+        (
+            "kind = \"link:udp\"",
+            "kind = \"link:serial\"",
+            "plant.kind",
+            "unknown link transport",
+        ),
+        (
+            "clock = \"lockstep\"",
+            "clock = \"sometimes\"",
+            "plant.clock",
+            "\"lockstep\" or \"wall\"",
+        ),
+        (
+            "watchdog_ms = 60",
+            "watchdog_ms = 0",
+            "plant.watchdog_ms",
+            "must be in 1..=60000",
+        ),
+        (
+            "node_safe = \"brake\"",
+            "node_safe = \"panic\"",
+            "plant.node_safe",
+            "\"brake\", \"hold\" or \"zero\"",
+        ),
+        (
+            "address = \"127.0.0.1:9000\"",
+            "adress = \"127.0.0.1:9000\"",
+            "plant.adress",
+            "adress",
+        ),
     ];
     for (from, to, field, msg) in cases {
         let key = from.split(' ').next().unwrap();
@@ -78,5 +113,8 @@ fn broken_link_fields_are_reported_where_they_are() {
         "fields = [\"cart.tip\"",
         "observation.fields[0]",
     );
-    assert!(m.contains("node.status") && m.contains("link.rx_errors"), "{m}");
+    assert!(
+        m.contains("node.status") && m.contains("link.rx_errors"),
+        "{m}"
+    );
 }

@@ -35,7 +35,13 @@ fn firmware() -> Option<PathBuf> {
             .join("hil-firmware");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "-p", "ganglion-firmware", "--target", "thumbv7m-none-eabi"])
+            .args([
+                "build",
+                "-p",
+                "ganglion-firmware",
+                "--target",
+                "thumbv7m-none-eabi",
+            ])
             .args(["--release", "--target-dir"])
             .arg(&dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -43,7 +49,9 @@ fn firmware() -> Option<PathBuf> {
             .map_err(|e| format!("running cargo: {e}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("target may not be installed") || err.contains("can't find crate for `core`") {
+            if err.contains("target may not be installed")
+                || err.contains("can't find crate for `core`")
+            {
                 return Err("the thumbv7m-none-eabi target is not installed \
                             (rustup target add thumbv7m-none-eabi)"
                     .into());
@@ -88,7 +96,11 @@ fn qemu_node_boots_and_answers_heartbeat() {
     node.write(&heartbeat_frame(0)).unwrap();
     let h = wait_heartbeat(&node);
     assert_eq!(h.boot_id, 1);
-    assert_eq!(h.status & status::CONFIGURED, 0, "a fresh node is unconfigured");
+    assert_eq!(
+        h.status & status::CONFIGURED,
+        0,
+        "a fresh node is unconfigured"
+    );
     assert_eq!((h.rx_ok, h.rx_err), (1, 0));
     // Garbage, then a frame: the decoder rejects the garbage at its
     // delimiter and answers the next Heartbeat.
@@ -125,7 +137,11 @@ fn shipped_policy_balances_with_the_firmware_in_qemu() {
     assert_eq!(returns(&sim, 300, 1, 600).unwrap(), vec![500.0]);
     let s = node.stop().unwrap();
     assert_eq!(s.ticks, 500 * 20);
-    assert!(s.faults.iter().all(|f| f.name != "watchdog"), "{:?}", s.faults);
+    assert!(
+        s.faults.iter().all(|f| f.name != "watchdog"),
+        "{:?}",
+        s.faults
+    );
 }
 
 #[test]
@@ -150,7 +166,11 @@ fn qemu_node_reboot_is_reconfigured_and_recovers() {
     assert_eq!(ticks, 100);
     let last = lp.last_record();
     let st = last.sensors[4] as u16;
-    assert_ne!(st & status::CONFIGURED, 0, "reconfigured after the reboot: {st:#x}");
+    assert_ne!(
+        st & status::CONFIGURED,
+        0,
+        "reconfigured after the reboot: {st:#x}"
+    );
     assert_ne!(st & status::ACTIVE, 0, "commands applied again: {st:#x}");
     drop(lp);
     let s = node.stop().unwrap();

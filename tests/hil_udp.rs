@@ -72,3 +72,71 @@ fn no_node_is_a_clear_error() {
     assert!(msg.contains("no joint node answered"), "{msg}");
     assert!(msg.contains("ganglion node --link udp:"), "{msg}");
 }
+
+/// The commands as a user runs them: `ganglion node` in one process,
+/// `ganglion run --config` (the HIL config pointed at it) in another.
+#[test]
+fn node_and_run_commands_end_to_end() {
+    use std::process::{Command, Stdio};
+    let exe = env!("CARGO_BIN_EXE_ganglion");
+    // A free port (the node binds it right after).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let link = format!("udp:127.0.0.1:{port}");
+    let node = Command::new(exe)
+        .args([
+            "node",
+            "--link",
+            &link,
+            "--plant",
+            "sim:cartpole",
+            "--seconds",
+            "60",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hil.toml");
+    let text = std::fs::read_to_string(repo("robots/cartpole-hil.toml"))
+        .unwrap()
+        .replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"))
+        .replace("../models/", &format!("{}/", repo("models").display()));
+    std::fs::write(&cfg, text).unwrap();
+    let rec = dir.path().join("hil.mcap");
+    let out = Command::new(exe)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .args(["--ticks", "100", "--json", "--record"])
+        .arg(&rec)
+        .output()
+        .unwrap();
+    // SIGINT: the node stops and prints its summary.
+    // SAFETY: kill(2) on the child this test started.
+    unsafe { libc::kill(node.id() as i32, libc::SIGINT) };
+    let node_out = node.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ticks"], 100);
+    assert_eq!(report["plant"], "link:udp");
+    assert_eq!(report["final_state"], "normal");
+    assert_eq!(report["safety_events"], serde_json::json!({}));
+    assert_eq!(report["recording"]["ticks"], 100);
+    assert!(
+        node_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&node_out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&node_out.stdout).unwrap();
+    assert_eq!(summary["steps"], 100);
+    assert_eq!(summary["commands_delivered"], 100);
+}

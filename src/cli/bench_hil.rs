@@ -61,7 +61,10 @@ fn latency(node: &NodeHandle, lockstep: bool, n: usize) -> Result<Value> {
         }
     }
     us.sort_by(f64::total_cmp);
-    let at = |q: f64| us.get(((us.len() as f64 * q) as usize).min(us.len().saturating_sub(1))).copied();
+    let at = |q: f64| {
+        us.get(((us.len() as f64 * q) as usize).min(us.len().saturating_sub(1)))
+            .copied()
+    };
     Ok(json!({
         "exchanges": us.len(),
         "lost": lost,
@@ -70,7 +73,13 @@ fn latency(node: &NodeHandle, lockstep: bool, n: usize) -> Result<Value> {
     }))
 }
 
-pub fn hil(episodes: usize, seed: u64, exchanges: usize, qemu: bool, firmware: Option<PathBuf>) -> Result<Value> {
+pub fn hil(
+    episodes: usize,
+    seed: u64,
+    exchanges: usize,
+    qemu: bool,
+    firmware: Option<PathBuf>,
+) -> Result<Value> {
     let sim_cfg = load(&super::repo_path("robots/cartpole.toml"))?;
     let hil_cfg = load(&super::repo_path("robots/cartpole-hil.toml"))?;
     let max_ticks = 600;
@@ -79,7 +88,12 @@ pub fn hil(episodes: usize, seed: u64, exchanges: usize, qemu: bool, firmware: O
 
     eprintln!("HIL over UDP (node logic on the host): {episodes} episodes");
     let udp_node = node(NodeBackendKind::Host, NodeClock::Lockstep)?;
-    let udp = returns(&at_address(&hil_cfg, udp_node.addr)?, seed, episodes, max_ticks)?;
+    let udp = returns(
+        &at_address(&hil_cfg, udp_node.addr)?,
+        seed,
+        episodes,
+        max_ticks,
+    )?;
     let udp_latency = latency(&udp_node, true, exchanges)?;
     drop(udp_node);
     let rt_node = node(NodeBackendKind::Host, NodeClock::Realtime)?;
@@ -132,7 +146,10 @@ pub fn print(v: &Value) {
         "HIL CartPole, {} episodes from seed {} (lockstep):",
         v["episodes"], v["seed"]
     );
-    println!("  pure sim        mean return {:.1}", v["pure_sim"]["mean_return"].as_f64().unwrap_or(f64::NAN));
+    println!(
+        "  pure sim        mean return {:.1}",
+        v["pure_sim"]["mean_return"].as_f64().unwrap_or(f64::NAN)
+    );
     for (name, key) in [("UDP (host node)", "udp"), ("qemu firmware", "qemu")] {
         let r = &v[key];
         if let Some(why) = r["skipped"].as_str() {
@@ -144,7 +161,10 @@ pub fn print(v: &Value) {
             r["mean_return"].as_f64().unwrap_or(f64::NAN),
             r["ratio_to_sim"].as_f64().unwrap_or(f64::NAN)
         );
-        for (label, l) in [("lockstep", "latency_lockstep"), ("realtime node", "latency_realtime_node")] {
+        for (label, l) in [
+            ("lockstep", "latency_lockstep"),
+            ("realtime node", "latency_realtime_node"),
+        ] {
             let lat = &r[l];
             if lat.is_null() {
                 continue;

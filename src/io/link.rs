@@ -240,10 +240,10 @@ impl LinkPlant {
                 Err(_) => break,
             }
         }
-        if self.opts.lockstep {
-            if let Some(d) = self.wait_done() {
-                self.apply_done(d);
-            }
+        if self.opts.lockstep
+            && let Some(d) = self.wait_done()
+        {
+            self.apply_done(d);
         }
         got
     }
@@ -301,10 +301,7 @@ impl LinkPlant {
     }
 
     fn wait_done(&mut self) -> Option<StepDone> {
-        match self.done.recv_timeout(self.opts.timeout) {
-            Ok(d) => Some(d),
-            Err(_) => None,
-        }
+        self.done.recv_timeout(self.opts.timeout).ok()
     }
 
     fn apply_done(&mut self, d: StepDone) {

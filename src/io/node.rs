@@ -457,6 +457,7 @@ impl Runner {
                         e.kind(),
                         std::io::ErrorKind::WouldBlock
                             | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                             | std::io::ErrorKind::ConnectionRefused
                     ) => {}
                 Err(e) => return Err(e).context("receiving on the node's UDP socket"),
@@ -481,7 +482,14 @@ impl Runner {
                 match self.socket.recv_from(&mut buf) {
                     Ok((n, src)) => self.datagram(&buf[..n], src, false)?,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::Interrupted
+                        ) =>
+                    {
+                        break;
+                    }
                     Err(e) => return Err(e).context("receiving on the node's UDP socket"),
                 }
             }
