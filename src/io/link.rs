@@ -327,8 +327,10 @@ impl Plant for LinkPlant {
 
     fn reset(&mut self, seed: u64) {
         if !self.opts.lockstep {
+            // A simulated node starts a new episode (a real one ignores it).
             let config = self.config;
             self.send(&Message::NodeConfig(config));
+            self.send(&Message::SimReset { seed });
             return;
         }
         while self.done.try_recv().is_ok() {}
