@@ -91,6 +91,22 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 500)]
         iters: usize,
     },
+    /// Hardware-in-the-loop CartPole: mean return over UDP and qemu vs pure
+    /// sim, and the JointCommand → JointState round trip (median, p99).
+    Hil {
+        #[arg(long, default_value_t = 20)]
+        episodes: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 2000)]
+        exchanges: usize,
+        /// Skip the qemu firmware node.
+        #[arg(long)]
+        no_qemu: bool,
+        /// The firmware image (default: the cargo target dir's).
+        #[arg(long)]
+        firmware: Option<PathBuf>,
+    },
     /// Batch-1 policy latency: tract (ganglion) vs onnxruntime (Python).
     Latency {
         #[arg(long, default_value = "models/cartpole-ppo.onnx")]
@@ -150,6 +166,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
             iters,
             python.as_deref(),
         )?,
+        BenchKind::Hil {
+            episodes,
+            seed,
+            exchanges,
+            no_qemu,
+            firmware,
+        } => {
+            let v = super::bench_hil::hil(episodes, seed, exchanges, !no_qemu, firmware)?;
+            if !args.json {
+                super::bench_hil::print(&v);
+                return Ok(());
+            }
+            v
+        }
         BenchKind::Latency { policy, iters } => latency(
             &super::repo_path(&policy.to_string_lossy()),
             iters,

@@ -8,10 +8,12 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod bench_dt;
+pub mod bench_hil;
 pub mod check;
 pub mod collect;
 pub mod eval;
 pub mod eval_dt;
+pub mod node;
 pub mod replay;
 pub mod run;
 pub mod skill;
@@ -53,6 +55,8 @@ pub enum Command {
     Skill(skill::SkillArgs),
     /// Measure the tabletop skills, or train their affordance models.
     Skills(skill::SkillsArgs),
+    /// A firmware joint node for hardware-in-the-loop (host logic over UDP, or qemu).
+    Node(node::NodeArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -67,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(a),
         Command::Skill(a) => skill::run_skill(a),
         Command::Skills(a) => skill::run_skills(a),
+        Command::Node(a) => node::run(a),
     }
 }
 

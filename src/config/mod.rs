@@ -6,6 +6,7 @@
 
 mod action;
 mod error;
+mod link;
 mod reader;
 mod span;
 mod types;

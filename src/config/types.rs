@@ -43,6 +43,34 @@ pub enum PlantConfig {
         /// Lockstep pacing: real time, or as fast as possible.
         pace: Pace,
     },
+    /// `kind = "link:udp"`: a joint node over the wire protocol (a firmware
+    /// node, or `ganglion node` for hardware-in-the-loop).
+    Link {
+        /// Where the node listens.
+        address: std::net::SocketAddr,
+        /// The joint layout: the plant kind the node serves (`sim:cartpole`).
+        joints: String,
+        clock: LinkClock,
+        /// The node's command watchdog (ms).
+        watchdog_ms: u32,
+        /// What the node does when commands stop.
+        node_safe: ganglion_firmware::SafeMode,
+        /// JointState period asked of the node (µs): the control period.
+        publish_period_us: u32,
+        /// Seed of a simulated node plant's episodes (lockstep).
+        seed: u64,
+        /// Lockstep pacing.
+        pace: Pace,
+    },
+}
+
+/// How a link plant keeps time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkClock {
+    /// The loop advances the node's simulated plant one period per tick.
+    Lockstep,
+    /// The node runs on its own clock; the loop on the wall clock.
+    Wall,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -90,6 +90,7 @@ pub(crate) fn robot_config(
         Some(i) => i.table(rep).and_then(|t| clock(rep, &t, rate_hz)),
     };
 
+    let plant = super::link::with_publish_period(plant, rate_hz);
     Some(RobotConfig {
         source_path: file.to_path_buf(),
         source_text: text.to_string(),
@@ -240,9 +241,14 @@ fn rate(rep: &mut Reporter, item: &Item<'_>) -> Option<f64> {
 }
 
 fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Signature>) {
-    t.check_keys(rep, &["kind", "seed", "pace"]);
     let kind_item = t.require(rep, "kind");
     let kind = kind_item.as_ref().and_then(|i| i.str(rep));
+    if let (Some(k), Some(item)) = (kind, &kind_item)
+        && k.starts_with("link:")
+    {
+        return super::link::link_plant(rep, t, k, item);
+    }
+    t.check_keys(rep, &["kind", "seed", "pace"]);
     let sig = match (kind, &kind_item) {
         (Some(kind), Some(item)) => match plant_signature(kind) {
             Some((sensors, actuators))

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use ganglion_sim::{Plant, make_plant};
 
-use crate::config::{Pace, PlantConfig, PolicyKind, RobotConfig};
+use crate::config::{LinkClock, Pace, PlantConfig, PolicyKind, RobotConfig};
 use crate::policy::{DtPolicy, ModelCard, OnnxPolicy, Policy};
 
 use super::ClockMode;
@@ -18,6 +18,28 @@ pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
             p.reset(*seed);
             Ok(p)
         }
+        PlantConfig::Link {
+            address,
+            joints,
+            clock,
+            watchdog_ms,
+            node_safe,
+            publish_period_us,
+            seed,
+            ..
+        } => {
+            let mut p = crate::io::LinkPlant::connect(crate::io::LinkOptions {
+                address: *address,
+                joints: joints.clone(),
+                lockstep: *clock == LinkClock::Lockstep,
+                watchdog_us: watchdog_ms.saturating_mul(1000),
+                publish_period_us: *publish_period_us,
+                safe_mode: *node_safe,
+                timeout: std::time::Duration::from_secs(5),
+            })?;
+            p.reset(*seed);
+            Ok(Box::new(p))
+        }
     }
 }
 
@@ -27,26 +49,35 @@ pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
         PlantConfig::Sim { pace, .. } => ClockMode::Lockstep {
             paced: !fast && *pace == Pace::Realtime,
         },
+        PlantConfig::Link {
+            clock: LinkClock::Lockstep,
+            pace,
+            ..
+        } => ClockMode::Lockstep {
+            paced: !fast && *pace == Pace::Realtime,
+        },
+        PlantConfig::Link { .. } => ClockMode::Wall,
     }
 }
 
 /// The seed a plant was started from (recorded for re-simulation).
 pub fn plant_seed(cfg: &PlantConfig) -> u64 {
     match cfg {
-        PlantConfig::Sim { seed, .. } => *seed,
+        PlantConfig::Sim { seed, .. } | PlantConfig::Link { seed, .. } => *seed,
     }
 }
 
 pub fn plant_kind(cfg: &PlantConfig) -> &str {
     match cfg {
         PlantConfig::Sim { kind, .. } => kind,
+        PlantConfig::Link { .. } => "link:udp",
     }
 }
 
 /// Sets the seed a plant starts from.
 pub fn set_plant_seed(cfg: &mut PlantConfig, seed: u64) {
     match cfg {
-        PlantConfig::Sim { seed: s, .. } => *s = seed,
+        PlantConfig::Sim { seed: s, .. } | PlantConfig::Link { seed: s, .. } => *s = seed,
     }
 }
 

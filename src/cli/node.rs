@@ -1,0 +1,193 @@
+//! `ganglion node`: a joint node for hardware-in-the-loop, serving a
+//! simulated plant over the wire protocol on UDP. The node logic runs on
+//! the host (`--link udp:HOST:PORT`), or the real firmware image runs in
+//! qemu-system-arm (`--qemu`) with the plant here across its emulated UART.
+//! Link faults can be injected for drills (`--fault`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::io::qemu::{BUILD_COMMAND, QEMU, default_firmware};
+use crate::io::{FaultKind, FaultPlan, NodeBackendKind, NodeClock, NodeOptions, serve};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ClockArg {
+    /// Node time advances only on the controller's SimStep (deterministic).
+    Lockstep,
+    /// The node ticks at 1 kHz of wall time.
+    Realtime,
+}
+
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// Where to listen: udp:HOST:PORT.
+    #[arg(long, default_value = "udp:127.0.0.1:9000")]
+    pub link: String,
+    /// The plant the node drives (a sim plant with a joint layout).
+    #[arg(long, default_value = "sim:cartpole")]
+    pub plant: String,
+    /// Run the firmware image in qemu-system-arm instead of the node logic on the host.
+    #[arg(long)]
+    pub qemu: bool,
+    /// The firmware image for --qemu (default: the cargo target dir's
+    /// thumbv7m-none-eabi/release/ganglion-firmware).
+    #[arg(long)]
+    pub firmware: Option<PathBuf>,
+    /// The emulator for --qemu.
+    #[arg(long, default_value = QEMU)]
+    pub qemu_bin: String,
+    #[arg(long, value_enum, default_value_t = ClockArg::Lockstep)]
+    pub clock: ClockArg,
+    /// Seed of the plant's first state (each SimReset brings its own).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Lockstep episode length in control steps (0: unlimited; CartPole-v1: 500).
+    #[arg(long, default_value_t = 500)]
+    pub max_steps: u32,
+    /// Inject a link fault: drop | corrupt | delay | reorder | restart.
+    #[arg(long)]
+    pub fault: Option<String>,
+    /// Node time (ms) the fault window opens (restart: when the node reboots).
+    #[arg(long, default_value_t = 2000)]
+    pub fault_at_ms: u64,
+    /// How long the fault window stays open (ms).
+    #[arg(long, default_value_t = 500)]
+    pub fault_for_ms: u64,
+    /// Probability that a frame in the window is affected.
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_rate: f64,
+    /// --fault delay: how late frames arrive (ms).
+    #[arg(long, default_value_t = 200)]
+    pub fault_delay_ms: u64,
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+pub fn node_options(args: &NodeArgs) -> Result<NodeOptions> {
+    let Some(addr) = args.link.strip_prefix("udp:") else {
+        bail!(
+            "--link {}: only udp:HOST:PORT links are supported (e.g. udp:127.0.0.1:9000)",
+            args.link
+        );
+    };
+    let bind = crate::io::link::addr(addr)?;
+    let backend = if args.qemu {
+        let firmware = match args.firmware.clone().or_else(default_firmware) {
+            Some(f) => f,
+            None => {
+                bail!("no firmware image found; build it with `{BUILD_COMMAND}` or pass --firmware")
+            }
+        };
+        NodeBackendKind::Qemu {
+            qemu: args.qemu_bin.clone(),
+            firmware,
+        }
+    } else {
+        NodeBackendKind::Host
+    };
+    let fault = match &args.fault {
+        None => None,
+        Some(k) => {
+            let kind: FaultKind = k.parse().map_err(anyhow::Error::msg)?;
+            if !(0.0..=1.0).contains(&args.fault_rate) {
+                bail!("--fault-rate must be in 0..=1, got {}", args.fault_rate);
+            }
+            Some(FaultPlan {
+                kind,
+                at_us: args.fault_at_ms * 1000,
+                for_us: args.fault_for_ms * 1000,
+                rate: args.fault_rate,
+                delay_us: args.fault_delay_ms * 1000,
+                seed: args.fault_seed,
+            })
+        }
+    };
+    Ok(NodeOptions {
+        bind,
+        plant: args.plant.clone(),
+        seed: args.seed,
+        clock: match args.clock {
+            ClockArg::Lockstep => NodeClock::Lockstep,
+            ClockArg::Realtime => NodeClock::Realtime,
+        },
+        backend,
+        max_steps: args.max_steps,
+        fault,
+    })
+}
+
+pub fn run(args: NodeArgs) -> Result<()> {
+    let opts = node_options(&args)?;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    let watcher = {
+        let stop = stop.clone();
+        let limit = args.seconds.map(Duration::from_secs_f64);
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut announced = false;
+            while !stop.load(Ordering::Acquire) {
+                if !announced && let Ok(addr) = rx.try_recv() {
+                    eprintln!("node listening on udp:{addr}");
+                    announced = true;
+                }
+                if SIGNALLED.load(Ordering::SeqCst) || limit.is_some_and(|l| started.elapsed() >= l)
+                {
+                    stop.store(true, Ordering::Release);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let result = serve(&opts, stop.clone(), Some(tx));
+    stop.store(true, Ordering::Release);
+    let _ = watcher.join();
+    let summary = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "node: {} ticks, {} steps, {} episodes, {} commands in, {} states out; link faults {:?}",
+            summary.ticks,
+            summary.steps,
+            summary.episodes,
+            summary.commands_delivered,
+            summary.states_sent,
+            summary.link
+        );
+        for f in &summary.faults {
+            println!(
+                "  fault {:<12} at {:>10.3} s (detail {})",
+                f.name,
+                f.time_us as f64 * 1e-6,
+                f.detail
+            );
+        }
+        for r in &summary.restarts {
+            println!("  restart at {:.3} s", *r as f64 * 1e-6);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Validation of a `[plant]` section that names a joint node over a link
+//! (`kind = "link:udp"`): address, joint layout, clock, node watchdog and
+//! safe mode.
+
+use ganglion_firmware::SafeMode;
+
+use super::reader::{Item, Reporter, Table};
+use super::types::{LinkClock, Pace, PlantConfig};
+use super::validate::{Signature, or_default};
+use crate::io::joints::{LAYOUTS, layout};
+
+/// Largest accepted `watchdog_ms`.
+pub const MAX_WATCHDOG_MS: u64 = 60_000;
+
+pub(crate) fn link_plant(
+    rep: &mut Reporter,
+    t: &Table<'_>,
+    kind: &str,
+    kind_item: &Item<'_>,
+) -> (Option<PlantConfig>, Option<Signature>) {
+    t.check_keys(
+        rep,
+        &[
+            "kind",
+            "address",
+            "joints",
+            "clock",
+            "watchdog_ms",
+            "node_safe",
+            "seed",
+            "pace",
+        ],
+    );
+    let transport_ok = kind == "link:udp";
+    if !transport_ok {
+        kind_item.report(
+            rep,
+            format!("unknown link transport `{kind}` (known: link:udp)"),
+        );
+    }
+    let address = t.require(rep, "address").and_then(|i| {
+        let text = i.str(rep)?;
+        match text.parse::<std::net::SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                i.report(
+                    rep,
+                    format!("must be an IP address and port like \"127.0.0.1:9000\", got {text:?}"),
+                );
+                None
+            }
+        }
+    });
+    let joints = t.require(rep, "joints").and_then(|i| {
+        let name = i.str(rep)?;
+        match layout(name) {
+            Some(l) => Some(l),
+            None => {
+                i.report(
+                    rep,
+                    format!(
+                        "no joint layout for `{name}` (known: {})",
+                        LAYOUTS.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let clock = or_default(t.get("clock"), LinkClock::Lockstep, |i| {
+        match i.str(rep)? {
+            "lockstep" => Some(LinkClock::Lockstep),
+            "wall" => Some(LinkClock::Wall),
+            other => {
+                i.report(
+                    rep,
+                    format!("must be \"lockstep\" or \"wall\", got {other:?}"),
+                );
+                None
+            }
+        }
+    });
+    let watchdog_ms = or_default(t.get("watchdog_ms"), 60, |i| {
+        i.count(rep, 1, MAX_WATCHDOG_MS).map(|v| v as u32)
+    });
+    let node_safe = or_default(t.get("node_safe"), SafeMode::Brake, |i| {
+        match i.str(rep)? {
+            "brake" => Some(SafeMode::Brake),
+            "hold" => Some(SafeMode::Hold),
+            "zero" => Some(SafeMode::Zero),
+            other => {
+                i.report(
+                    rep,
+                    format!("must be \"brake\", \"hold\" or \"zero\", got {other:?}"),
+                );
+                None
+            }
+        }
+    });
+    let seed = or_default(t.get("seed"), 0, |i| i.count(rep, 0, u64::MAX));
+    let pace = or_default(t.get("pace"), Pace::Realtime, |i| match i.str(rep)? {
+        "realtime" => Some(Pace::Realtime),
+        "fast" => Some(Pace::Fast),
+        other => {
+            i.report(
+                rep,
+                format!("must be \"realtime\" or \"fast\", got {other:?}"),
+            );
+            None
+        }
+    });
+    let sig = joints.filter(|_| transport_ok).map(|l| Signature {
+        kind: kind.to_string(),
+        sensors: l.link_sensors,
+        actuators: l.actuators,
+    });
+    let config = (|| {
+        Some(PlantConfig::Link {
+            address: address?,
+            joints: joints.filter(|_| transport_ok)?.plant.to_string(),
+            clock: clock?,
+            watchdog_ms: watchdog_ms?,
+            node_safe: node_safe?,
+            publish_period_us: 0,
+            seed: seed?,
+            pace: pace?,
+        })
+    })();
+    (config, sig)
+}
+
+/// A link plant asks its node for one JointState per control period.
+pub(crate) fn with_publish_period(
+    plant: Option<PlantConfig>,
+    rate_hz: Option<f64>,
+) -> Option<PlantConfig> {
+    match (plant, rate_hz) {
+        (
+            Some(PlantConfig::Link {
+                address,
+                joints,
+                clock,
+                watchdog_ms,
+                node_safe,
+                seed,
+                pace,
+                ..
+            }),
+            Some(rate),
+        ) => Some(PlantConfig::Link {
+            address,
+            joints,
+            clock,
+            watchdog_ms,
+            node_safe,
+            publish_period_us: (1e6 / rate).round().max(1.0) as u32,
+            seed,
+            pace,
+        }),
+        (p, _) => p,
+    }
+}

@@ -1,0 +1,178 @@
+//! The real firmware image in qemu-system-arm (lm3s6965evb): it boots and
+//! answers a Heartbeat over its UART, it resynchronises after garbage, it
+//! balances the CartPole with the shipped policy in lockstep HIL, and it
+//! recovers from a reboot. Skipped, with the reason printed, where
+//! qemu-system-arm or the thumbv7m-none-eabi target is missing (`.ci/run`
+//! installs both).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ganglion::config;
+use ganglion::io::hil::{NodeHandle, at_address, returns};
+use ganglion::io::qemu::{QEMU, QemuNode, firmware_in, qemu_available, target_dir};
+use ganglion::io::{FaultKind, FaultPlan, NodeBackendKind, NodeClock, NodeOptions};
+use ganglion_firmware::wire::MAX_ENCODED;
+use ganglion_firmware::{Heartbeat, Message, encode_frame, status};
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Builds the firmware image once (in its own target dir, so it never waits
+/// on the lock of the `cargo test` running this); `None` with the reason
+/// printed when it cannot run here.
+fn firmware() -> Option<PathBuf> {
+    static IMAGE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let r = IMAGE.get_or_init(|| {
+        if !qemu_available(QEMU) {
+            return Err(format!("{QEMU} is not installed"));
+        }
+        let dir = target_dir()
+            .ok_or("no cargo target dir")?
+            .join("hil-firmware");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "ganglion-firmware",
+                "--target",
+                "thumbv7m-none-eabi",
+            ])
+            .args(["--release", "--target-dir"])
+            .arg(&dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .map_err(|e| format!("running cargo: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("target may not be installed")
+                || err.contains("can't find crate for `core`")
+            {
+                return Err("the thumbv7m-none-eabi target is not installed \
+                            (rustup target add thumbv7m-none-eabi)"
+                    .into());
+            }
+            panic!("building the firmware failed:\n{err}");
+        }
+        Ok(firmware_in(&dir))
+    });
+    match r {
+        Ok(p) => Some(p.clone()),
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            None
+        }
+    }
+}
+
+fn heartbeat_frame(seq: u16) -> Vec<u8> {
+    let mut buf = [0u8; MAX_ENCODED];
+    let n = encode_frame(seq, &Message::Heartbeat(Heartbeat::default()), &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn wait_heartbeat(node: &QemuNode) -> Heartbeat {
+    loop {
+        match node.frames().recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(f)) => {
+                if let Message::Heartbeat(h) = f.msg {
+                    return h;
+                }
+            }
+            Ok(Err(e)) => panic!("bad frame from the firmware: {e}"),
+            Err(e) => panic!("no heartbeat from the qemu node: {e}"),
+        }
+    }
+}
+
+#[test]
+fn qemu_node_boots_and_answers_heartbeat() {
+    let Some(image) = firmware() else { return };
+    let mut node = QemuNode::launch(QEMU, &image).unwrap();
+    node.write(&heartbeat_frame(0)).unwrap();
+    let h = wait_heartbeat(&node);
+    assert_eq!(h.boot_id, 1);
+    assert_eq!(
+        h.status & status::CONFIGURED,
+        0,
+        "a fresh node is unconfigured"
+    );
+    assert_eq!((h.rx_ok, h.rx_err), (1, 0));
+    // Garbage, then a frame: the decoder rejects the garbage at its
+    // delimiter and answers the next Heartbeat.
+    node.write(&[0x13, 0x37, 0xFF, 0x02, 0x00]).unwrap();
+    node.write(&heartbeat_frame(1)).unwrap();
+    let h = wait_heartbeat(&node);
+    assert_eq!((h.rx_ok, h.rx_err), (2, 1));
+}
+
+fn qemu_node(image: PathBuf, fault: Option<FaultPlan>) -> NodeHandle {
+    NodeHandle::spawn(NodeOptions {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        plant: "sim:cartpole".into(),
+        seed: 0,
+        clock: NodeClock::Lockstep,
+        backend: NodeBackendKind::Qemu {
+            qemu: QEMU.into(),
+            firmware: image,
+        },
+        max_steps: 500,
+        fault,
+    })
+    .unwrap()
+}
+
+#[test]
+fn shipped_policy_balances_with_the_firmware_in_qemu() {
+    let Some(image) = firmware() else { return };
+    let node = qemu_node(image, None);
+    let hil = config::load(&repo("robots/cartpole-hil.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let hil = at_address(&hil, node.addr).unwrap();
+    let sim = config::load(&repo("robots/cartpole.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(returns(&hil, 300, 1, 600).unwrap(), vec![500.0]);
+    assert_eq!(returns(&sim, 300, 1, 600).unwrap(), vec![500.0]);
+    let s = node.stop().unwrap();
+    assert_eq!(s.ticks, 500 * 20);
+    assert!(
+        s.faults.iter().all(|f| f.name != "watchdog"),
+        "{:?}",
+        s.faults
+    );
+}
+
+#[test]
+fn qemu_node_reboot_is_reconfigured_and_recovers() {
+    let Some(image) = firmware() else { return };
+    // Reboot (a fresh qemu) 1 s into the run.
+    let node = qemu_node(
+        image,
+        Some(FaultPlan {
+            kind: FaultKind::Restart,
+            at_us: 1_000_000,
+            for_us: 0,
+            rate: 1.0,
+            delay_us: 0,
+            seed: 0,
+        }),
+    );
+    let hil = config::load(&repo("robots/cartpole-hil.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let hil = at_address(&hil, node.addr).unwrap();
+    let plant = ganglion::runtime::setup::build_plant(&hil.plant).unwrap();
+    let (_, ticks, lp) = ganglion::io::hil::episode(&hil, plant, 100, None).unwrap();
+    assert_eq!(ticks, 100);
+    let last = lp.last_record();
+    let st = last.sensors[4] as u16;
+    assert_ne!(
+        st & status::CONFIGURED,
+        0,
+        "reconfigured after the reboot: {st:#x}"
+    );
+    assert_ne!(st & status::ACTIVE, 0, "commands applied again: {st:#x}");
+    drop(lp);
+    let s = node.stop().unwrap();
+    assert_eq!(s.restarts, vec![1_000_000]);
+}
