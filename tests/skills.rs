@@ -15,7 +15,8 @@ fn repo(rel: &str) -> PathBuf {
 
 fn runner(scene: &str, seed: u64) -> SkillRunner {
     let scene = SceneSpec::parse(scene).expect("valid scene");
-    SkillRunner::new(&scene, seed, &repo("models/arm-reach.onnx")).expect("shipped reach policy loads")
+    SkillRunner::new(&scene, seed, &repo("models/arm-reach.onnx"))
+        .expect("shipped reach policy loads")
 }
 
 #[test]
@@ -36,13 +37,21 @@ fn a_pick_and_place_sequence_succeeds() {
         ("pick up the red block", "red block", "gripper"),
         ("place it in the green bowl", "red block", "green bowl"),
         ("pick up the blue block", "blue block", "gripper"),
-        ("place it on the green block", "blue block", "on green block"),
+        (
+            "place it on the green block",
+            "blue block",
+            "on green block",
+        ),
         ("go to home", "blue block", "on green block"),
         ("done", "green block", "table"),
     ] {
         let run = r.run(&Skill::parse(text).unwrap()).unwrap();
         assert_eq!(run.outcome, SkillOutcome::Succeeded, "`{text}`: {run:?}");
-        assert_eq!(run.final_state.get(object), Some(place), "`{text}`: {run:?}");
+        assert_eq!(
+            run.final_state.get(object),
+            Some(place),
+            "`{text}`: {run:?}"
+        );
     }
 }
 
@@ -55,7 +64,12 @@ fn infeasible_skills_fail() {
     assert!(!run.outcome.success(), "{run:?}");
     // Placing with an empty gripper, and naming an absent bowl.
     let mut r = runner("blocks=red,blue; bowls=green", 5);
-    assert!(!r.run(&Skill::PlaceIn("green".into())).unwrap().outcome.success());
+    assert!(
+        !r.run(&Skill::PlaceIn("green".into()))
+            .unwrap()
+            .outcome
+            .success()
+    );
     let absent = r.run(&Skill::PlaceIn("purple".into())).unwrap();
     assert!(matches!(&absent.outcome, SkillOutcome::Failed(why) if why.contains("no purple bowl")));
     assert_eq!(absent.steps, 0);
@@ -80,7 +94,10 @@ fn affordances_rank_infeasible_below_feasible() {
     let place_empty = p(&mut aff, "place it in the green bowl", &scene, &free);
     let place_absent = p(&mut aff, "place it in the yellow bowl", &held_scene, &held);
     assert!(place_ok > 0.8, "{place_ok}");
-    assert!(place_empty < 0.2 && place_absent < 0.2, "{place_empty} {place_absent}");
+    assert!(
+        place_empty < 0.2 && place_absent < 0.2,
+        "{place_empty} {place_absent}"
+    );
     // Stacking on the held block itself.
     let on_self = p(&mut aff, "place it on the red block", &held_scene, &held);
     let on_other = p(&mut aff, "place it on the blue block", &held_scene, &held);
@@ -104,7 +121,10 @@ fn joint_limits_hold_during_a_skill() {
         .map(|(i, p)| (i, bearing(p)))
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .unwrap();
-    assert!(b.abs() > 0.3, "scene seed 9 must put a block off-axis ({b})");
+    assert!(
+        b.abs() > 0.3,
+        "scene seed 9 must put a block off-axis ({b})"
+    );
     let color = ["red", "green", "blue"][i];
     {
         let limits = &mut r.config_mut().safety.joint_limits;
@@ -113,10 +133,15 @@ fn joint_limits_hold_during_a_skill() {
     }
     let run = r.run(&Skill::Pick(color.into())).unwrap();
     let base = r.state().unwrap().q[0];
-    assert!(base.abs() < 0.1 + 0.02, "base at {base} rad despite the 0.1 rad limit");
+    assert!(
+        base.abs() < 0.1 + 0.02,
+        "base at {base} rad despite the 0.1 rad limit"
+    );
     assert!(!run.outcome.success());
     assert!(
-        run.safety_events.iter().any(|(e, n)| *e == "joint_limit" && *n > 0),
+        run.safety_events
+            .iter()
+            .any(|(e, n)| *e == "joint_limit" && *n > 0),
         "{:?}",
         run.safety_events
     );
@@ -142,7 +167,11 @@ fn skill_cli_reports_json_and_rejects_bad_scenes() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["skill"], "pick up the green block");
     assert_eq!(v["success"], true);
@@ -162,7 +191,10 @@ fn skill_cli_reports_json_and_rejects_bad_scenes() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(needle) && err.contains("--scene"), "{scene}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("--scene"),
+            "{scene}: {err}"
+        );
     }
     let out = Command::new(bin)
         .args(["skill", "juggle the red block", "--scene", "blocks=red"])

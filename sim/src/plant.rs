@@ -56,7 +56,10 @@ pub fn plant_signature(kind: &str) -> Option<(&'static [&'static str], &'static 
     match kind {
         "sim:cartpole" => Some((CartPolePlant::SENSORS, CartPolePlant::ACTUATORS)),
         "sim:reacher" => Some((crate::ReacherPlant::SENSORS, crate::ReacherPlant::ACTUATORS)),
-        "sim:tabletop" => Some((crate::TabletopPlant::SENSORS, crate::TabletopPlant::ACTUATORS)),
+        "sim:tabletop" => Some((
+            crate::TabletopPlant::SENSORS,
+            crate::TabletopPlant::ACTUATORS,
+        )),
         _ => None,
     }
 }

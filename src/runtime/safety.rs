@@ -130,7 +130,11 @@ impl SafetyFilter {
         events: &mut SafetyEvents,
         out: &mut [f32],
     ) {
-        let dt = if self.period > 0.0 { self.period } else { f32::INFINITY };
+        let dt = if self.period > 0.0 {
+            self.period
+        } else {
+            f32::INFINITY
+        };
         for l in &self.joint_limits {
             let (Some(&pos), Some(cmd)) = (sensors.get(l.sensor), out.get_mut(l.actuator)) else {
                 continue;

@@ -56,14 +56,16 @@ impl Affordances {
                 .with_context(|| format!("loading {}", path.display()))?;
             models.push((fam, model));
         }
-        Ok(Affordances {
-            models,
-            out: [0.0],
-        })
+        Ok(Affordances { models, out: [0.0] })
     }
 
     /// P(success) of `skill` in `state`.
-    pub fn predict(&mut self, skill: &Skill, scene: &SceneSpec, state: &TabletopState) -> Result<f32> {
+    pub fn predict(
+        &mut self,
+        skill: &Skill,
+        scene: &SceneSpec,
+        state: &TabletopState,
+    ) -> Result<f32> {
         let fam = skill.family();
         if fam == Family::Done {
             return Ok(1.0);
@@ -132,8 +134,11 @@ pub fn random_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
     let colors = ganglion_sim::tabletop::scene::COLORS;
     let absent = rng.next_f32() < 1.0 / 6.0;
     let choose = |rng: &mut Rng, present: &[String]| -> String {
-        let absent_colors: Vec<&str> =
-            colors.iter().copied().filter(|c| !present.iter().any(|p| p == c)).collect();
+        let absent_colors: Vec<&str> = colors
+            .iter()
+            .copied()
+            .filter(|c| !present.iter().any(|p| p == c))
+            .collect();
         if (absent || present.is_empty()) && !absent_colors.is_empty() {
             absent_colors[(rng.next_u64() % absent_colors.len() as u64) as usize].to_string()
         } else {
@@ -254,8 +259,18 @@ pub fn calibration(p: &[f32], y: &[f32]) -> Calibration {
         .sum::<f64>()
         / n.max(1) as f64;
     // AUC = P(score of a positive > score of a negative), ties count half.
-    let pos: Vec<f32> = p.iter().zip(y).filter(|(_, y)| **y > 0.5).map(|(p, _)| *p).collect();
-    let neg: Vec<f32> = p.iter().zip(y).filter(|(_, y)| **y <= 0.5).map(|(p, _)| *p).collect();
+    let pos: Vec<f32> = p
+        .iter()
+        .zip(y)
+        .filter(|(_, y)| **y > 0.5)
+        .map(|(p, _)| *p)
+        .collect();
+    let neg: Vec<f32> = p
+        .iter()
+        .zip(y)
+        .filter(|(_, y)| **y <= 0.5)
+        .map(|(p, _)| *p)
+        .collect();
     let mut wins = 0.0f64;
     for a in &pos {
         for b in &neg {
@@ -345,7 +360,10 @@ pub fn export(
     training.insert("train_executions".into(), (train_n as i64).into());
     training.insert("final_train_bce".into(), (fitted.final_loss as f64).into());
     training.insert("held_out_executions".into(), (held_out.n as i64).into());
-    training.insert("held_out_successes".into(), (held_out.positives as i64).into());
+    training.insert(
+        "held_out_successes".into(),
+        (held_out.positives as i64).into(),
+    );
     training.insert("held_out_brier".into(), held_out.brier.into());
     training.insert("held_out_roc_auc".into(), held_out.auc.into());
     let card = ModelCard {
@@ -412,7 +430,9 @@ pub fn reliability_png(
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
         }
         chart

@@ -256,8 +256,12 @@ impl SkillRunner {
             .as_mut()
             .ok_or_else(|| anyhow!("the tabletop plant was lost in an earlier failed run"))?;
         plant.read_sensors(&mut self.sensors, &mut self.stamps);
-        TabletopState::from_sensors(&self.sensors, self.scene.blocks.len(), self.scene.bowls.len())
-            .ok_or_else(|| anyhow!("the tabletop plant reported a malformed state"))
+        TabletopState::from_sensors(
+            &self.sensors,
+            self.scene.blocks.len(),
+            self.scene.bowls.len(),
+        )
+        .ok_or_else(|| anyhow!("the tabletop plant reported a malformed state"))
     }
 
     pub fn places(&mut self) -> Result<Places> {

@@ -179,7 +179,13 @@ impl Skill {
     /// (`None`: it would fail). Used to plan without executing and as the
     /// ground truth of which cases are feasible.
     pub fn apply_symbolic(&self, scene: &SceneSpec, places: &mut Places) -> Option<()> {
-        let block = |c: &str| scene.blocks.iter().any(|b| b == c).then(|| format!("{c} block"));
+        let block = |c: &str| {
+            scene
+                .blocks
+                .iter()
+                .any(|b| b == c)
+                .then(|| format!("{c} block"))
+        };
         let held = places.holding();
         match self {
             Skill::Pick(c) => {
@@ -224,7 +230,10 @@ impl Places {
     }
 
     pub fn get(&self, object: &str) -> Option<&str> {
-        self.0.iter().find(|(o, _)| o == object).map(|(_, p)| p.as_str())
+        self.0
+            .iter()
+            .find(|(o, _)| o == object)
+            .map(|(_, p)| p.as_str())
     }
 
     pub fn set(&mut self, object: &str, place: &str) {
@@ -235,7 +244,10 @@ impl Places {
 
     /// The held block, if any.
     pub fn holding(&self) -> Option<String> {
-        self.0.iter().find(|(_, p)| p == "gripper").map(|(o, _)| o.clone())
+        self.0
+            .iter()
+            .find(|(_, p)| p == "gripper")
+            .map(|(o, _)| o.clone())
     }
 
     /// Whether a block rests on `block`.
@@ -269,7 +281,12 @@ mod tests {
             Skill::Pick("red".into())
         );
         assert!(Skill::parse("pick up the crimson block").is_err());
-        assert!(Skill::parse("fly away").unwrap_err().to_string().contains("not a skill"));
+        assert!(
+            Skill::parse("fly away")
+                .unwrap_err()
+                .to_string()
+                .contains("not a skill")
+        );
     }
 
     #[test]
@@ -280,13 +297,37 @@ mod tests {
             ("blue block".into(), "table".into()),
             ("green bowl".into(), "table".into()),
         ]);
-        assert!(Skill::Pick("blue".into()).apply_symbolic(&scene, &mut p).is_none());
-        assert!(Skill::PlaceIn("green".into()).apply_symbolic(&scene, &mut p).is_none());
-        assert!(Skill::Pick("red".into()).apply_symbolic(&scene, &mut p).is_some());
+        assert!(
+            Skill::Pick("blue".into())
+                .apply_symbolic(&scene, &mut p)
+                .is_none()
+        );
+        assert!(
+            Skill::PlaceIn("green".into())
+                .apply_symbolic(&scene, &mut p)
+                .is_none()
+        );
+        assert!(
+            Skill::Pick("red".into())
+                .apply_symbolic(&scene, &mut p)
+                .is_some()
+        );
         assert_eq!(p.get("red block"), Some("gripper"));
-        assert!(Skill::Pick("blue".into()).apply_symbolic(&scene, &mut p).is_none());
-        assert!(Skill::PlaceIn("green".into()).apply_symbolic(&scene, &mut p).is_some());
+        assert!(
+            Skill::Pick("blue".into())
+                .apply_symbolic(&scene, &mut p)
+                .is_none()
+        );
+        assert!(
+            Skill::PlaceIn("green".into())
+                .apply_symbolic(&scene, &mut p)
+                .is_some()
+        );
         assert_eq!(p.get("red block"), Some("green bowl"));
-        assert!(Skill::Pick("yellow".into()).apply_symbolic(&scene, &mut p).is_none());
+        assert!(
+            Skill::Pick("yellow".into())
+                .apply_symbolic(&scene, &mut p)
+                .is_none()
+        );
     }
 }

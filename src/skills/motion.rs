@@ -168,7 +168,11 @@ pub fn succeeded(skill: &Skill, scene: &SceneSpec, start: &Start, end: &Tabletop
         }
         Skill::Home => {
             let h = home_position();
-            (0..3).map(|k| (end.cup[k] - h[k]).powi(2)).sum::<f32>().sqrt() < 0.02
+            (0..3)
+                .map(|k| (end.cup[k] - h[k]).powi(2))
+                .sum::<f32>()
+                .sqrt()
+                < 0.02
         }
         Skill::Done => true,
     }

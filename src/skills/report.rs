@@ -24,7 +24,14 @@ pub fn parallel<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync
     std::thread::scope(|s| {
         let f = &f;
         let handles: Vec<_> = (0..threads)
-            .map(|t| s.spawn(move || (t..n).step_by(threads).map(|i| (i, f(i))).collect::<Vec<_>>()))
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| (i, f(i)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         for h in handles {
             if let Ok(done) = h.join() {
@@ -80,7 +87,12 @@ pub fn feasible_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
         Family::PlaceIn => {
             let loose: Vec<&String> = free
                 .iter()
-                .filter(|b| !scene.relations.iter().any(|r| matches!(r, Relation::Stacked(a, _) if a == *b)))
+                .filter(|b| {
+                    !scene
+                        .relations
+                        .iter()
+                        .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
+                })
                 .collect();
             scene.holding = Some(loose[at(&mut rng, loose.len())].clone());
             Skill::PlaceIn(scene.bowls[at(&mut rng, scene.bowls.len())].clone())
@@ -88,7 +100,12 @@ pub fn feasible_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
         Family::PlaceOn => {
             let loose: Vec<String> = free
                 .iter()
-                .filter(|b| !scene.relations.iter().any(|r| matches!(r, Relation::Stacked(a, _) if a == *b)))
+                .filter(|b| {
+                    !scene
+                        .relations
+                        .iter()
+                        .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
+                })
                 .cloned()
                 .collect();
             let h = loose[at(&mut rng, loose.len())].clone();
@@ -137,12 +154,21 @@ pub fn success_table(
             let mut runner = SkillRunner::with_model_bytes(&scene, s, reach.clone(), reach_path)?;
             if fam == Family::Home {
                 // Start away from home: carry out a pick first.
-                if let Some(b) = scene.blocks.iter().find(|b| scene.holding.as_ref() != Some(*b)) {
+                if let Some(b) = scene
+                    .blocks
+                    .iter()
+                    .find(|b| scene.holding.as_ref() != Some(*b))
+                {
                     runner.run(&Skill::Pick(b.clone()))?;
                 }
             }
             let run = runner.run(&skill)?;
-            let what = format!("seed {s}: `{skill}` in \"{}\": {:?} -> {:?}", scene_text(&scene), run.outcome, run.final_state.0);
+            let what = format!(
+                "seed {s}: `{skill}` in \"{}\": {:?} -> {:?}",
+                scene_text(&scene),
+                run.outcome,
+                run.final_state.0
+            );
             Ok((run, what))
         });
         let runs: Vec<(SkillRun, String)> = runs.into_iter().collect::<Result<_>>()?;
@@ -199,10 +225,16 @@ pub fn labelled_samples(
 
 /// Final cup error (m) of the reaching policy on `episodes` seeded reach
 /// episodes (targets drawn in the reachable workspace).
-pub fn reach_errors(reach_path: &Path, episodes: usize, seed: u64, threads: usize) -> Result<Vec<f32>> {
+pub fn reach_errors(
+    reach_path: &Path,
+    episodes: usize,
+    seed: u64,
+    threads: usize,
+) -> Result<Vec<f32>> {
     let bytes = std::fs::read(reach_path)?;
     let errs = parallel(episodes, threads, |i| -> Result<f32> {
-        let mut policy = OnnxPolicy::from_bytes(&bytes, OBS_DIM, ActionSpec::Continuous { dim: 3 })?;
+        let mut policy =
+            OnnxPolicy::from_bytes(&bytes, OBS_DIM, ActionSpec::Continuous { dim: 3 })?;
         let mut env = ArmReach::new();
         let mut obs = [0.0f32; OBS_DIM];
         let mut act = [0.0f32; 3];

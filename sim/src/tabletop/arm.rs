@@ -126,7 +126,11 @@ pub fn build_arm(world: &mut PhysicsWorld, q: [f32; 4]) -> ArmRig {
         .insert_multibody_joint(
             base,
             turret,
-            servo(RevoluteJointBuilder::new(Vector::Z), JOINT_LIMITS[0], MOTOR_GAIN[0]),
+            servo(
+                RevoluteJointBuilder::new(Vector::Z),
+                JOINT_LIMITS[0],
+                MOTOR_GAIN[0],
+            ),
         )
         .expect("a chain of four links is a valid multibody");
     let j1 = world
@@ -134,7 +138,11 @@ pub fn build_arm(world: &mut PhysicsWorld, q: [f32; 4]) -> ArmRig {
             turret,
             upper,
             servo(
-                RevoluteJointBuilder::new(pitch).local_anchor1(Vector::new(0.0, 0.0, SHOULDER_HEIGHT)),
+                RevoluteJointBuilder::new(pitch).local_anchor1(Vector::new(
+                    0.0,
+                    0.0,
+                    SHOULDER_HEIGHT,
+                )),
                 JOINT_LIMITS[1],
                 MOTOR_GAIN[1],
             ),

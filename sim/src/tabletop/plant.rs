@@ -58,7 +58,10 @@ impl Plant for TabletopPlant {
     }
 
     fn reset(&mut self, seed: u64) {
-        self.current = self.scene.clone().unwrap_or_else(|| SceneSpec::random(seed));
+        self.current = self
+            .scene
+            .clone()
+            .unwrap_or_else(|| SceneSpec::random(seed));
         self.world = TabletopWorld::new(&self.current, seed);
         self.commands = [0.0; 5];
         self.state = self.world.state();

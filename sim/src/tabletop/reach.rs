@@ -147,9 +147,17 @@ pub fn observation(q: &[f32; 4], v: &[f32; 4], cup: [f32; 3], target: [f32; 3]) 
 pub fn joint_command(q: &[f32; 4], action: &[f32]) -> [f32; 4] {
     let mut a = [0.0f32; 3];
     for (slot, v) in a.iter_mut().zip(action) {
-        *slot = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+        *slot = if v.is_finite() {
+            v.clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
     }
-    let v = [a[0] * MAX_JOINT_SPEED, a[1] * MAX_JOINT_SPEED, a[2] * MAX_JOINT_SPEED];
+    let v = [
+        a[0] * MAX_JOINT_SPEED,
+        a[1] * MAX_JOINT_SPEED,
+        a[2] * MAX_JOINT_SPEED,
+    ];
     [v[0], v[1], v[2], arm::level_wrist_velocity(q, v[1], v[2])]
 }
 
@@ -179,7 +187,10 @@ impl Env for ArmReach {
         self.steps += 1;
         self.write_obs(obs);
         let cup = self.cup();
-        let err = (0..3).map(|k| (cup[k] - self.target[k]).powi(2)).sum::<f32>().sqrt();
+        let err = (0..3)
+            .map(|k| (cup[k] - self.target[k]).powi(2))
+            .sum::<f32>()
+            .sqrt();
         let _ = JOINT_LIMITS;
         StepResult {
             reward: reach_reward(err, action),
@@ -205,12 +216,17 @@ mod tests {
                 let q = arm::joint_angles(&env.physics, &env.rig);
                 let cup = env.cup();
                 let goal = arm::inverse_kinematics(env.target).unwrap();
-                let a: Vec<f32> = (0..3).map(|k| 3.0 * (goal[k] - q[k]) / MAX_JOINT_SPEED).collect();
+                let a: Vec<f32> = (0..3)
+                    .map(|k| 3.0 * (goal[k] - q[k]) / MAX_JOINT_SPEED)
+                    .collect();
                 let _ = cup;
                 env.step(&a, &mut obs);
             }
             let cup = env.cup();
-            let err = (0..3).map(|k| (cup[k] - env.target[k]).powi(2)).sum::<f32>().sqrt();
+            let err = (0..3)
+                .map(|k| (cup[k] - env.target[k]).powi(2))
+                .sum::<f32>()
+                .sqrt();
             assert!(err < 0.005, "seed {seed}: final error {err}");
         }
     }

@@ -159,7 +159,9 @@ impl SceneSpec {
                         }
                     }
                     if a == b {
-                        return err(format!("scene `stacked={a}/{b}`: a block cannot be on itself"));
+                        return err(format!(
+                            "scene `stacked={a}/{b}`: a block cannot be on itself"
+                        ));
                     }
                 }
                 Relation::In(a, b) => {
@@ -207,7 +209,9 @@ impl SceneSpec {
         }
         if let Some(h) = &self.holding {
             if !has_block(h) {
-                return err(format!("scene `holding={h}`: there is no {h} block in `blocks`"));
+                return err(format!(
+                    "scene `holding={h}`: there is no {h} block in `blocks`"
+                ));
             }
             if supported.contains(&h.as_str()) || self.on_top_of(h).next().is_some() {
                 return err(format!(
@@ -342,7 +346,11 @@ fn parse_colors(key: &str, value: &str) -> Result<Vec<String>, SceneError> {
         }
         out.push(c);
     }
-    let max = if key == "blocks" { MAX_BLOCKS } else { MAX_BOWLS };
+    let max = if key == "blocks" {
+        MAX_BLOCKS
+    } else {
+        MAX_BOWLS
+    };
     if out.len() > max {
         return err(format!(
             "scene `{key}`: {} given, at most {max} supported",
@@ -386,16 +394,25 @@ mod tests {
             ("blocks=red; bowls=blue; in=red/green", "no green bowl"),
             ("blocks=red; stacked=red/blue", "no blue block"),
             ("blocks=red,blue; stacked=red/red", "on itself"),
-            ("blocks=red,blue; stacked=red/blue; stacked=blue/red", "cycle"),
+            (
+                "blocks=red,blue; stacked=red/blue; stacked=blue/red",
+                "cycle",
+            ),
             ("blocks red", "expected key=value"),
             ("cubes=red", "unknown key `cubes`"),
             ("", "no objects"),
             ("blocks=red,red", "listed twice"),
             ("blocks=red,green,blue,yellow,purple", "at most 4"),
-            ("blocks=red,blue; stacked=red/blue; holding=blue", "held block"),
+            (
+                "blocks=red,blue; stacked=red/blue; holding=blue",
+                "held block",
+            ),
         ] {
             let e = SceneSpec::parse(text).unwrap_err();
-            assert!(e.0.contains(needle), "`{text}` -> `{e}` (wanted `{needle}`)");
+            assert!(
+                e.0.contains(needle),
+                "`{text}` -> `{e}` (wanted `{needle}`)"
+            );
         }
     }
 
@@ -418,8 +435,10 @@ mod tests {
 
     #[test]
     fn stacks_sit_on_their_base() {
-        let s = SceneSpec::parse("blocks=red,blue,green; bowls=yellow; stacked=red/blue; stacked=blue/green")
-            .unwrap();
+        let s = SceneSpec::parse(
+            "blocks=red,blue,green; bowls=yellow; stacked=red/blue; stacked=blue/green",
+        )
+        .unwrap();
         let l = s.layout(1);
         assert!((l.blocks[0][2] - 0.1).abs() < 1e-6);
         assert!((l.blocks[1][2] - 0.06).abs() < 1e-6);

@@ -165,9 +165,19 @@ impl TabletopState {
     /// the table).
     pub fn places(&self, scene: &SceneSpec) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = (0..self.blocks.len().min(scene.blocks.len()))
-            .map(|i| (format!("{} block", scene.blocks[i]), self.block_place(scene, i)))
+            .map(|i| {
+                (
+                    format!("{} block", scene.blocks[i]),
+                    self.block_place(scene, i),
+                )
+            })
             .collect();
-        out.extend(scene.bowls.iter().map(|b| (format!("{b} bowl"), "table".to_string())));
+        out.extend(
+            scene
+                .bowls
+                .iter()
+                .map(|b| (format!("{b} bowl"), "table".to_string())),
+        );
         out
     }
 }

@@ -44,8 +44,12 @@ impl TabletopWorld {
         let mut physics = PhysicsWorld::new();
         physics.gravity = Vector::new(0.0, 0.0, -9.81);
         physics.integration_parameters.dt = CONTROL_PERIOD / SUBSTEPS as f32;
-        let table = physics.insert_body(RigidBodyBuilder::fixed().translation(Vector::new(0.25, 0.0, -0.02)));
-        physics.insert_collider(ColliderBuilder::cuboid(0.6, 0.7, 0.02).friction(0.8), Some(table));
+        let table = physics
+            .insert_body(RigidBodyBuilder::fixed().translation(Vector::new(0.25, 0.0, -0.02)));
+        physics.insert_collider(
+            ColliderBuilder::cuboid(0.6, 0.7, 0.02).friction(0.8),
+            Some(table),
+        );
         let arm = arm::build_arm(&mut physics, arm::HOME);
         let h = BLOCK_SIZE * 0.5;
         let blocks = scene
@@ -76,8 +80,9 @@ impl TabletopWorld {
             .iter()
             .zip(&layout.bowls)
             .map(|(color, p)| {
-                let body = physics
-                    .insert_body(RigidBodyBuilder::fixed().translation(Vector::new(p[0], p[1], 0.0)));
+                let body = physics.insert_body(
+                    RigidBodyBuilder::fixed().translation(Vector::new(p[0], p[1], 0.0)),
+                );
                 let collider = physics.insert_collider(
                     ColliderBuilder::cylinder(BOWL_FLOOR * 0.5, BOWL_RADIUS + 0.006)
                         .rotation(Vector::new(std::f32::consts::FRAC_PI_2, 0.0, 0.0))
@@ -212,7 +217,8 @@ impl TabletopWorld {
     fn attach(&mut self, i: usize) {
         let wrist = self.arm.links[3];
         let body = self.blocks[i].body;
-        let rel = self.physics.bodies[wrist].position().inverse() * *self.physics.bodies[body].position();
+        let rel =
+            self.physics.bodies[wrist].position().inverse() * *self.physics.bodies[body].position();
         let joint = FixedJointBuilder::new()
             .local_frame1(rel)
             .local_frame2(Pose::IDENTITY)
@@ -229,8 +235,12 @@ impl TabletopWorld {
             cup: self.cup_position(),
             suction: self.suction,
             held: self.held(),
-            blocks: (0..self.blocks.len()).map(|i| self.block_position(i)).collect(),
-            bowls: (0..self.bowls.len()).map(|i| self.bowl_position(i)).collect(),
+            blocks: (0..self.blocks.len())
+                .map(|i| self.block_position(i))
+                .collect(),
+            bowls: (0..self.bowls.len())
+                .map(|i| self.bowl_position(i))
+                .collect(),
         }
     }
 
@@ -282,7 +292,10 @@ mod tests {
         assert_eq!(w.state().block_place(&scene, 1), "gripper");
         let cup = w.cup_position();
         let b = w.block_position(1);
-        assert!((cup[2] - b[2] - BLOCK_SIZE * 0.5).abs() < 0.01, "{cup:?} {b:?}");
+        assert!(
+            (cup[2] - b[2] - BLOCK_SIZE * 0.5).abs() < 0.01,
+            "{cup:?} {b:?}"
+        );
         w.step([0.0; 4], false);
         settle(&mut w, 40);
         assert_eq!(w.state().block_place(&scene, 1), "table");

@@ -1,0 +1,256 @@
+//! The SayCan planner. At each step every grounded candidate skill (each
+//! template filled with the scene's objects, plus `done`) gets
+//! `score = p_LM(skill | prompt, instruction, steps so far) × affordance(skill,
+//! state)`; the best is executed and appended to the history, until `done`,
+//! a step limit, or nothing scores above the threshold. p_LM is the softmax
+//! over the candidates of the scorer's length-normalised log-likelihoods. The
+//! planner can only emit skills from the registry (`Skill::candidates`).
+//! Before any step the instruction is grounded (`ground`): a named object
+//! that is not in the scene stops the plan before anything moves.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use ganglion_sim::{SceneSpec, TabletopState};
+
+use super::Scorer;
+use super::ground::{ColorMatcher, ground};
+use crate::skills::affordance::Affordances;
+use crate::skills::{Places, Skill, SkillRunner};
+
+/// Where the planner's skills take effect: the simulated robot, or the
+/// symbolic effects of the skills (`--plan-only`).
+pub trait World {
+    fn scene(&self) -> &SceneSpec;
+    /// The state affordances are computed on.
+    fn state(&mut self) -> Result<TabletopState>;
+    fn places(&mut self) -> Result<Places>;
+    /// Carries the skill out; whether it succeeded.
+    fn execute(&mut self, skill: &Skill) -> Result<bool>;
+}
+
+/// The simulated tabletop: skills run through the control loop.
+pub struct SimWorld {
+    pub runner: SkillRunner,
+}
+
+impl World for SimWorld {
+    fn scene(&self) -> &SceneSpec {
+        self.runner.scene()
+    }
+    fn state(&mut self) -> Result<TabletopState> {
+        self.runner.state()
+    }
+    fn places(&mut self) -> Result<Places> {
+        self.runner.places()
+    }
+    fn execute(&mut self, skill: &Skill) -> Result<bool> {
+        Ok(self.runner.run(skill)?.outcome.success())
+    }
+}
+
+/// Symbolic effects only: the places change as the skills say, and the
+/// state the affordances see is the start state with the objects moved to
+/// their symbolic places (held blocks under the cup at home, blocks in a bowl
+/// on its floor, stacked blocks on their base).
+pub struct SymbolicWorld {
+    scene: SceneSpec,
+    start: TabletopState,
+    places: Places,
+}
+
+impl SymbolicWorld {
+    pub fn new(scene: SceneSpec, start: TabletopState) -> SymbolicWorld {
+        let places = Places::of(&start, &scene);
+        SymbolicWorld {
+            scene,
+            start,
+            places,
+        }
+    }
+}
+
+impl World for SymbolicWorld {
+    fn scene(&self) -> &SceneSpec {
+        &self.scene
+    }
+    fn state(&mut self) -> Result<TabletopState> {
+        Ok(imagine(&self.scene, &self.start, &self.places))
+    }
+    fn places(&mut self) -> Result<Places> {
+        Ok(self.places.clone())
+    }
+    fn execute(&mut self, skill: &Skill) -> Result<bool> {
+        Ok(skill.apply_symbolic(&self.scene, &mut self.places).is_some())
+    }
+}
+
+/// A state consistent with symbolic `places`, built from `start`.
+pub fn imagine(scene: &SceneSpec, start: &TabletopState, places: &Places) -> TabletopState {
+    use ganglion_sim::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR};
+    let mut s = start.clone();
+    s.held = None;
+    s.suction = false;
+    let idx = |name: &str| scene.blocks.iter().position(|b| format!("{b} block") == name);
+    // Resolve bowls and the gripper first, then stacks bottom-up.
+    for _ in 0..=scene.blocks.len() {
+        for (obj, place) in &places.0 {
+            let Some(i) = idx(obj) else { continue };
+            if place == "gripper" {
+                s.held = Some(i);
+                s.suction = true;
+                s.blocks[i] = [s.cup[0], s.cup[1], s.cup[2] - BLOCK_SIZE * 0.5];
+            } else if let Some(bowl) = place.strip_suffix(" bowl") {
+                if let Some(k) = scene.bowls.iter().position(|b| b == bowl) {
+                    let c = s.bowls[k];
+                    s.blocks[i] = [c[0], c[1], BOWL_FLOOR + BLOCK_SIZE * 0.5];
+                }
+            } else if let Some(below) = place.strip_prefix("on ")
+                && let Some(j) = idx(below)
+            {
+                let p = s.blocks[j];
+                s.blocks[i] = [p[0], p[1], p[2] + BLOCK_SIZE];
+            } else if place == "table" && s.blocks[i][2] > BLOCK_SIZE {
+                // Moved to the table symbolically: back to its start spot
+                // if that was on the table, else leave it where it is.
+                s.blocks[i][2] = BLOCK_SIZE * 0.5;
+            }
+        }
+    }
+    s
+}
+
+/// Planner settings.
+#[derive(Clone, Debug)]
+pub struct PlannerConfig {
+    pub max_steps: usize,
+    /// Stop when the best combined score is below this.
+    pub threshold: f32,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            max_steps: 10,
+            threshold: 0.05,
+        }
+    }
+}
+
+/// One planned (and, in the sim, executed) step.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlanStep {
+    pub skill: String,
+    /// Mean per-token log-likelihood of the skill text.
+    pub lm_logprob: f32,
+    /// Its softmax share among the candidates.
+    pub lm: f32,
+    pub affordance: f32,
+    pub score: f32,
+    pub success: bool,
+    /// Seconds spent choosing this step (scoring + affordances).
+    pub plan_seconds: f64,
+}
+
+/// A finished plan.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Plan {
+    pub instruction: String,
+    /// The instruction in the scene's words (what the LM saw).
+    pub grounded: String,
+    pub steps: Vec<PlanStep>,
+    pub final_state: serde_json::Value,
+    pub stopped_because: String,
+    /// True when the planner stopped before moving anything.
+    pub refused: bool,
+}
+
+/// Plans (and executes, in `world`) `instruction`.
+pub fn plan(
+    instruction: &str,
+    world: &mut dyn World,
+    scorer: &mut dyn Scorer,
+    affordances: &mut Affordances,
+    matcher: Option<&mut dyn ColorMatcher>,
+    cfg: &PlannerConfig,
+) -> Result<Plan> {
+    let scene = world.scene().clone();
+    let grounded = ground(instruction, &scene, matcher);
+    let mut objects: Vec<String> = scene.blocks.iter().map(|b| format!("{b} block")).collect();
+    objects.extend(scene.bowls.iter().map(|b| format!("{b} bowl")));
+    scorer.set_scene(Some(objects.join(", ")));
+    let finish = |world: &mut dyn World, steps: Vec<PlanStep>, why: String, refused: bool| -> Result<Plan> {
+        Ok(Plan {
+            instruction: instruction.to_string(),
+            grounded: grounded.text.clone(),
+            steps,
+            final_state: world.places()?.to_json(),
+            stopped_because: why,
+            refused,
+        })
+    };
+    if let Some(why) = grounded.missing() {
+        return finish(world, Vec::new(), why, true);
+    }
+    let candidates = Skill::candidates(&scene);
+    let texts: Vec<String> = candidates.iter().map(Skill::text).collect();
+    let mut history: Vec<String> = Vec::new();
+    let mut steps: Vec<PlanStep> = Vec::new();
+    for _ in 0..cfg.max_steps {
+        let t0 = Instant::now();
+        let lm = scorer.score(&grounded.text, &history, &texts)?;
+        let probs = softmax(&lm);
+        let state = world.state()?;
+        let mut best: Option<(usize, f32, f32)> = None;
+        for (k, skill) in candidates.iter().enumerate() {
+            let a = affordances.predict(skill, &scene, &state)?;
+            let score = probs[k] * a;
+            if best.is_none_or(|(_, s, _)| score > s) {
+                best = Some((k, score, a));
+            }
+        }
+        let plan_seconds = t0.elapsed().as_secs_f64();
+        let Some((k, score, affordance)) = best else {
+            return finish(world, steps, "no candidate skills".into(), false);
+        };
+        if score < cfg.threshold {
+            let refused = steps.is_empty();
+            let why = format!(
+                "no skill scores above the threshold {:.2} (best: `{}` at {score:.3})",
+                cfg.threshold, texts[k]
+            );
+            return finish(world, steps, why, refused);
+        }
+        let skill = &candidates[k];
+        let success = if *skill == Skill::Done {
+            true
+        } else {
+            world.execute(skill)?
+        };
+        steps.push(PlanStep {
+            skill: texts[k].clone(),
+            lm_logprob: lm[k],
+            lm: probs[k],
+            affordance,
+            score,
+            success,
+            plan_seconds,
+        });
+        if *skill == Skill::Done {
+            return finish(world, steps, "done".into(), false);
+        }
+        history.push(texts[k].clone());
+    }
+    finish(world, steps, format!("step limit ({})", cfg.max_steps), false)
+}
+
+/// Softmax of log-likelihoods into a distribution over the candidates.
+pub fn softmax(x: &[f32]) -> Vec<f32> {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !m.is_finite() {
+        return vec![1.0 / x.len().max(1) as f32; x.len()];
+    }
+    let e: Vec<f32> = x.iter().map(|v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
