@@ -13,7 +13,7 @@ use crate::sim::SceneSpec;
 use crate::skills::affordance::{self, Affordances, FitConfig, LEARNED, Sample, calibration};
 use crate::skills::executor::REACH_MODEL;
 use crate::skills::report::{labelled_samples, reach_errors, success_table};
-use crate::skills::{Family, Skill, SkillRunner};
+use crate::skills::{Skill, SkillRunner};
 
 #[derive(Args, Debug)]
 pub struct SkillArgs {
@@ -363,7 +363,6 @@ fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
             plot.display()
         );
     }
-    let _ = Family::Done;
     Ok(())
 }
 

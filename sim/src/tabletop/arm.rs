@@ -230,7 +230,7 @@ pub fn joint_velocities(world: &PhysicsWorld, rig: &ArmRig) -> [f32; 4] {
             && let Some(link) = mb.link(id)
         {
             let jv = mb.joint_velocity(link);
-            if jv.len() > 0 {
+            if !jv.is_empty() {
                 v[k] = jv[0];
             }
         }

@@ -14,7 +14,7 @@
 
 use rapier3d::prelude::*;
 
-use super::arm::{self, ArmRig, HOME, JOINT_LIMITS, MAX_JOINT_SPEED};
+use super::arm::{self, ArmRig, HOME, MAX_JOINT_SPEED};
 use super::world::CONTROL_PERIOD;
 use crate::env::{Env, StepResult};
 use crate::rng::Rng;
@@ -191,7 +191,6 @@ impl Env for ArmReach {
             .map(|k| (cup[k] - self.target[k]).powi(2))
             .sum::<f32>()
             .sqrt();
-        let _ = JOINT_LIMITS;
         StepResult {
             reward: reach_reward(err, action),
             terminated: false,
@@ -214,12 +213,10 @@ mod tests {
             env.reset(seed, &mut obs);
             for _ in 0..EPISODE_STEPS {
                 let q = arm::joint_angles(&env.physics, &env.rig);
-                let cup = env.cup();
                 let goal = arm::inverse_kinematics(env.target).unwrap();
                 let a: Vec<f32> = (0..3)
                     .map(|k| 3.0 * (goal[k] - q[k]) / MAX_JOINT_SPEED)
                     .collect();
-                let _ = cup;
                 env.step(&a, &mut obs);
             }
             let cup = env.cup();
