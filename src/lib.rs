@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod lang;
 pub mod learn;
 pub mod nn;
 pub mod policy;

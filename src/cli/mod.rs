@@ -12,6 +12,9 @@ pub mod check;
 pub mod collect;
 pub mod eval;
 pub mod eval_dt;
+pub mod lm_bench;
+pub mod lm_score;
+pub mod models;
 pub mod replay;
 pub mod run;
 pub mod train;
@@ -48,6 +51,12 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Validate robot config files and report every problem with its line.
     Check(check::CheckArgs),
+    /// Language models: fetch them into models/lm/ (pip), check their sha256.
+    Models(models::ModelsArgs),
+    /// Score candidate skill texts for an instruction with a language model.
+    LmScore(lm_score::LmScoreArgs),
+    /// Time scoring 20 candidate skills with the on-device language model.
+    LmBench(lm_bench::LmBenchArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -60,6 +69,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Check(a) => check::run(a),
+        Command::Models(a) => models::run(a),
+        Command::LmScore(a) => lm_score::run(a),
+        Command::LmBench(a) => lm_bench::run(a),
     }
 }
 
