@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod io;
+pub mod lang;
 pub mod learn;
 pub mod nn;
 pub mod policy;

@@ -13,9 +13,14 @@ pub mod check;
 pub mod collect;
 pub mod eval;
 pub mod eval_dt;
+pub mod eval_lang;
 pub mod node;
+pub mod lm_bench;
+pub mod lm_score;
+pub mod models;
 pub mod replay;
 pub mod run;
+pub mod say;
 pub mod skill;
 pub mod train;
 pub mod train_dt;
@@ -57,6 +62,18 @@ pub enum Command {
     Skills(skill::SkillsArgs),
     /// A firmware joint node for hardware-in-the-loop (host logic over UDP, or qemu).
     Node(node::NodeArgs),
+    /// Language models: fetch them into models/lm/ (pip), check their sha256.
+    Models(models::ModelsArgs),
+    /// Score candidate skill texts for an instruction with a language model.
+    LmScore(lm_score::LmScoreArgs),
+    /// Time scoring 20 candidate skills with the on-device language model.
+    LmBench(lm_bench::LmBenchArgs),
+    /// Plan an instruction with the SayCan planner (LM relevance × affordance)
+    /// and execute it on the simulated tabletop.
+    Say(say::SayArgs),
+    /// Evaluate the language layer on a suite of instructions (plan and
+    /// execution success per family, planning time per step).
+    EvalLang(eval_lang::EvalLangArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -72,6 +89,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Skill(a) => skill::run_skill(a),
         Command::Skills(a) => skill::run_skills(a),
         Command::Node(a) => node::run(a),
+        Command::Models(a) => models::run(a),
+        Command::LmScore(a) => lm_score::run(a),
+        Command::LmBench(a) => lm_bench::run(a),
+        Command::Say(a) => say::run(a),
+        Command::EvalLang(a) => eval_lang::run(a),
     }
 }
 

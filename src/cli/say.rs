@@ -247,8 +247,14 @@ pub fn run(a: SayArgs) -> Result<()> {
         println!("grounded     {}", plan.grounded);
     }
     println!(
-        "  {:<3} {:<28} {:>7} {:>10} {:>7}  {}",
-        "#", "skill", "LM", "affordance", "score", if a.plan_only { "" } else { "result" }
+        "  {:<3} {:<28} {:>7} {:>10} {:>8} {:>7}  {}",
+        "#",
+        "skill",
+        "LM",
+        "affordance",
+        "progress",
+        "score",
+        if a.plan_only { "" } else { "result" }
     );
     for (i, s) in plan.steps.iter().enumerate() {
         let result = match (a.plan_only, s.success) {
@@ -257,11 +263,12 @@ pub fn run(a: SayArgs) -> Result<()> {
             (false, false) => "FAILED",
         };
         println!(
-            "  {:<3} {:<28} {:>7.3} {:>10.3} {:>7.3}  {result}",
+            "  {:<3} {:<28} {:>7.3} {:>10.3} {:>8.2} {:>7.3}  {result}",
             i + 1,
             s.skill,
             s.lm,
             s.affordance,
+            s.progress,
             s.score
         );
     }
@@ -283,7 +290,7 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "grounded": plan.grounded,
         "steps": plan.steps.iter().map(|s| serde_json::json!({
             "skill": s.skill, "lm": s.lm, "lm_logprob": s.lm_logprob,
-            "affordance": s.affordance, "score": s.score, "success": s.success,
+            "affordance": s.affordance, "progress": s.progress, "score": s.score, "success": s.success,
             "plan_seconds": s.plan_seconds,
         })).collect::<Vec<_>>(),
         "final_state": plan.final_state,

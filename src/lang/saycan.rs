@@ -6,7 +6,12 @@
 //! over the candidates of the scorer's length-normalised log-likelihoods. The
 //! planner can only emit skills from the registry (`Skill::candidates`).
 //! Before any step the instruction is grounded (`ground`): a named object
-//! that is not in the scene stops the plan before anything moves.
+//! that is not in the scene stops the plan before anything moves. A success
+//! detector (`goals`, after Inner Monologue's scene feedback) reads the goals
+//! the instruction states and multiplies a third factor in: `done` is
+//! unlikely until they hold, and undoing one that holds is too. The 135M
+//! model alone does not know when to stop (it scores `done` below one more
+//! pick even right after the task is complete); see README for the numbers.
 
 use std::time::Instant;
 
@@ -14,6 +19,7 @@ use anyhow::Result;
 use ganglion_sim::{SceneSpec, TabletopState};
 
 use super::Scorer;
+use super::goals::{Goals, parse_goals};
 use super::ground::{ColorMatcher, ground};
 use crate::skills::affordance::Affordances;
 use crate::skills::{Places, Skill, SkillRunner};
@@ -146,6 +152,9 @@ pub struct PlanStep {
     /// Its softmax share among the candidates.
     pub lm: f32,
     pub affordance: f32,
+    /// The success detector's factor: 1, or small for `done` before the
+    /// instruction's goals hold and for undoing a goal that holds.
+    pub progress: f32,
     pub score: f32,
     pub success: bool,
     /// Seconds spent choosing this step (scoring + affordances).
@@ -192,6 +201,7 @@ pub fn plan(
     if let Some(why) = grounded.missing() {
         return finish(world, Vec::new(), why, true);
     }
+    let goals: Goals = parse_goals(&grounded.text, &scene);
     let candidates = Skill::candidates(&scene);
     let texts: Vec<String> = candidates.iter().map(Skill::text).collect();
     let mut history: Vec<String> = Vec::new();
@@ -201,19 +211,23 @@ pub fn plan(
         let lm = scorer.score(&grounded.text, &history, &texts)?;
         let probs = softmax(&lm);
         let state = world.state()?;
-        let mut best: Option<(usize, f32, f32)> = None;
+        let places = world.places()?;
+        let mut best: Option<(usize, f32, f32, f32)> = None;
         for (k, skill) in candidates.iter().enumerate() {
             let a = affordances.predict(skill, &scene, &state)?;
-            let score = probs[k] * a;
-            if best.is_none_or(|(_, s, _)| score > s) {
-                best = Some((k, score, a));
+            let f = goals.progress(skill, &places, &history);
+            let score = probs[k] * a * f;
+            if best.is_none_or(|(_, s, _, _)| score > s) {
+                best = Some((k, score, a, f));
             }
         }
         let plan_seconds = t0.elapsed().as_secs_f64();
-        let Some((k, score, affordance)) = best else {
+        let Some((k, score, affordance, progress)) = best else {
             return finish(world, steps, "no candidate skills".into(), false);
         };
-        if score < cfg.threshold {
+        // `done` chosen by the success detector ends the plan whatever the
+        // LM thinks of it; anything else must clear the threshold.
+        if score < cfg.threshold && candidates[k] != Skill::Done {
             let refused = steps.is_empty();
             let why = format!(
                 "no skill scores above the threshold {:.2} (best: `{}` at {score:.3})",
@@ -232,6 +246,7 @@ pub fn plan(
             lm_logprob: lm[k],
             lm: probs[k],
             affordance,
+            progress,
             score,
             success,
             plan_seconds,

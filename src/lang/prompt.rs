@@ -1,0 +1,98 @@
+//! The few-shot prompt the LLM scorers complete: a SayCan-style dialogue
+//! ("Human: <instruction>" / "Robot: 1. <skill>, 2. <skill>, ... done.") with
+//! worked examples for each kind of task the planner meets (single
+//! pick-and-place, paraphrases, several objects, stacking, "all the ...",
+//! going home), then the current scene, instruction and the steps so far. A
+//! candidate skill is scored as the text that comes next (` <skill>`).
+
+/// Worked examples: (objects in the scene, instruction, plan).
+const EXAMPLES: &[(&str, &str, &[&str])] = &[
+    (
+        "red block, blue block, green bowl, yellow bowl",
+        "put the blue block in the yellow bowl",
+        &["pick up the blue block", "place it in the yellow bowl", "done"],
+    ),
+    (
+        "green block, yellow block, red bowl, blue bowl",
+        "stack the yellow block on top of the green block",
+        &["pick up the yellow block", "place it on the green block", "done"],
+    ),
+    (
+        "red block, green block, blue block, blue bowl",
+        "move the scarlet cube into the dish",
+        &["pick up the red block", "place it in the blue bowl", "done"],
+    ),
+    (
+        "blue block, yellow block, red block, green bowl, red bowl",
+        "put all the blocks in the green bowl",
+        &[
+            "pick up the blue block",
+            "place it in the green bowl",
+            "pick up the yellow block",
+            "place it in the green bowl",
+            "pick up the red block",
+            "place it in the green bowl",
+            "done",
+        ],
+    ),
+    (
+        "yellow block, red block, blue bowl, yellow bowl",
+        "drop the yellow one into the blue bowl and then go back home",
+        &["pick up the yellow block", "place it in the blue bowl", "go to home", "done"],
+    ),
+];
+
+const HEADER: &str = "A robot arm works at a table with blocks and bowls. It can pick up a block, \
+place it in a bowl or on another block, go to home, and say done when the task is finished.\n";
+
+fn plan_text(steps: &[&str]) -> String {
+    let mut s = String::new();
+    for (i, step) in steps.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&format!("{}. {step}", i + 1));
+    }
+    s.push('.');
+    s
+}
+
+/// The prompt up to where the next skill goes: examples, then `scene` (a
+/// comma-separated object list, if known), the instruction, and `history`
+/// numbered, ending in `N.` so that a candidate is scored as ` <skill>`.
+pub fn build(scene: Option<&str>, instruction: &str, history: &[String]) -> String {
+    let mut s = String::from(HEADER);
+    for (objects, instr, plan) in EXAMPLES {
+        s.push_str(&format!("\nObjects: {objects}.\nHuman: {instr}\nRobot: {}\n", plan_text(plan)));
+    }
+    s.push('\n');
+    if let Some(scene) = scene {
+        s.push_str(&format!("Objects: {}.\n", scene.trim().trim_end_matches('.')));
+    }
+    s.push_str(&format!("Human: {}\nRobot:", instruction.trim()));
+    for (i, h) in history.iter().enumerate() {
+        s.push_str(&format!(" {}. {},", i + 1, h.trim()));
+    }
+    s.push_str(&format!(" {}.", history.len() + 1));
+    s
+}
+
+/// The text a candidate is scored as, right after `build`'s prompt.
+pub fn continuation(candidate: &str) -> String {
+    format!(" {}", candidate.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_ends_at_the_next_step_number() {
+        let p = build(Some("red block, green bowl"), "put the red block in the green bowl", &["pick up the red block".into()]);
+        assert!(p.ends_with("Human: put the red block in the green bowl\nRobot: 1. pick up the red block, 2."), "{p}");
+        assert!(p.contains("Objects: red block, green bowl.\n"));
+        let p0 = build(None, "go home", &[]);
+        assert!(p0.ends_with("Human: go home\nRobot: 1."), "{p0}");
+        assert_eq!(continuation(" done "), " done");
+    }
+}

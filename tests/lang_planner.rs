@@ -1,0 +1,105 @@
+//! The SayCan planner with the on-device language model and the shipped
+//! affordances: it emits only registry skills, refuses absent objects,
+//! lets affordances change its choice, and plans a subset of the suite.
+//! Skips (with the command to run) when `models/lm/` has not been fetched.
+
+use std::path::Path;
+
+use ganglion::cli::eval_lang::{load_suite, satisfied};
+use ganglion::cli::say::{LmArgs, PlannerParts, plan_symbolic};
+use ganglion::sim::SceneSpec;
+use ganglion::skills::Skill;
+
+fn parts() -> Option<PlannerParts> {
+    let lm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !lm.exists() {
+        eprintln!("SKIPPED: {} is missing; run `ganglion models fetch`", lm.display());
+        return None;
+    }
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
+    let args = LmArgs {
+        lm: "default".into(),
+        minilm: true,
+        max_steps: 10,
+        threshold: 0.05,
+        reach: "models/arm-reach.onnx".into(),
+        affordances: "models".into(),
+    };
+    Some(PlannerParts::open(&args).expect("planner models load"))
+}
+
+#[test]
+fn plans_use_registry_skills_refuse_absent_objects_and_follow_affordances() {
+    let Some(mut p) = parts() else { return };
+    let scene = SceneSpec::parse("blocks=red,green,blue; bowls=green,yellow").unwrap();
+    let registry: Vec<String> = Skill::candidates(&scene).iter().map(Skill::text).collect();
+
+    // Only registry skills, whatever the instruction says.
+    for instr in [
+        "put the red block in the green bowl",
+        "juggle the blocks and sing",
+        "stack everything",
+    ] {
+        let plan = plan_symbolic(&mut p, instr, &scene, 1).unwrap();
+        for s in &plan.steps {
+            assert!(registry.contains(&s.skill), "`{instr}` planned `{}`", s.skill);
+        }
+    }
+
+    // Absent objects: refused before any step.
+    for instr in [
+        "put the purple block in the green bowl",
+        "put the red block in the blue bowl",
+    ] {
+        let plan = plan_symbolic(&mut p, instr, &scene, 1).unwrap();
+        assert!(plan.refused && plan.steps.is_empty(), "`{instr}`: {plan:?}");
+        assert!(plan.stopped_because.contains("not in the scene"));
+    }
+
+    // Same instruction, gripper empty vs already holding the block.
+    let instr = "put the red block in the green bowl";
+    let empty = plan_symbolic(&mut p, instr, &scene, 1).unwrap();
+    assert_eq!(empty.steps[0].skill, "pick up the red block");
+    let held = SceneSpec::parse("blocks=red,green,blue; bowls=green,yellow; holding=red").unwrap();
+    let full = plan_symbolic(&mut p, instr, &held, 1).unwrap();
+    assert_eq!(full.steps[0].skill, "place it in the green bowl", "{full:?}");
+    assert!(satisfied(
+        &[("red block".to_string(), "green bowl".to_string())].into(),
+        &full.final_state
+    ));
+}
+
+/// A slice of the suite (plan-only), one or two cases per family.
+#[test]
+fn plans_a_suite_subset() {
+    let Some(mut p) = parts() else { return };
+    let suite = load_suite(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang/suite.toml")).unwrap();
+    let mut picked = Vec::new();
+    let mut per_family = std::collections::BTreeMap::<String, usize>::new();
+    for c in &suite.case {
+        let n = per_family.entry(c.family.clone()).or_default();
+        if *n < 2 {
+            *n += 1;
+            picked.push(c.clone());
+        }
+    }
+    let mut ok = 0;
+    for c in &picked {
+        let scene = SceneSpec::parse(&c.scene).unwrap();
+        let plan = plan_symbolic(&mut p, &c.instruction, &scene, c.seed).unwrap();
+        let good = if c.refuse {
+            plan.refused
+        } else {
+            !plan.refused && satisfied(&c.expect, &plan.final_state)
+        };
+        if !good {
+            eprintln!("missed: {} `{}` -> {:?}", c.family, c.instruction, plan.steps.iter().map(|s| &s.skill).collect::<Vec<_>>());
+        }
+        ok += good as usize;
+    }
+    assert!(
+        ok * 10 >= picked.len() * 8,
+        "{ok} of {} suite cases planned right",
+        picked.len()
+    );
+}
