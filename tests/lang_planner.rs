@@ -21,7 +21,7 @@ fn parts() -> Option<PlannerParts> {
         lm: "default".into(),
         minilm: true,
         max_steps: 10,
-        threshold: 0.05,
+        threshold: 0.01,
         reach: "models/arm-reach.onnx".into(),
         affordances: "models".into(),
     };

@@ -53,7 +53,7 @@ pub struct LmArgs {
     #[arg(long, default_value_t = 10)]
     pub max_steps: usize,
     /// Stop (or refuse) when no skill's combined score reaches this.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.01)]
     pub threshold: f32,
     #[arg(long, default_value = REACH_MODEL)]
     pub reach: PathBuf,

@@ -3,8 +3,9 @@
 //! "all the blocks in the yellow bowl", "… then go home"), read from the
 //! order of the objects it names, and a progress factor per candidate skill:
 //! `done` is unlikely until every goal holds; once they hold, anything but
-//! `done` is; picking a block whose goal holds, or placing a held block
-//! somewhere its goal does not say, is discouraged. With no goals found the
+//! `done` is; picking a block whose goal holds, picking a block no goal
+//! names, or placing a held block somewhere its goal does not say, is
+//! discouraged. With no goals found the
 //! factor is 1 and the language model alone decides.
 
 use ganglion_sim::SceneSpec;
@@ -13,6 +14,8 @@ use crate::skills::{Places, Skill};
 
 /// A factor that makes a skill unlikely without forbidding it.
 pub const UNLIKELY: f32 = 0.02;
+/// The factor of a skill about an object the instruction's goals do not name.
+pub const OFF_TASK: f32 = 0.1;
 
 /// What the instruction asks for.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -132,7 +135,17 @@ impl Goals {
                 let name = format!("{c} block");
                 match goal_of(&name) {
                     Some(p) if places.get(&name) == Some(p) => UNLIKELY,
-                    _ => 1.0,
+                    Some(_) => 1.0,
+                    // In the way: it sits on a block a goal still needs.
+                    None if places.get(&name).and_then(|p| p.strip_prefix("on ")).is_some_and(|below| {
+                        goal_of(below).is_some_and(|g| places.get(below) != Some(g))
+                    }) =>
+                    {
+                        1.0
+                    }
+                    // Not what the instruction is about.
+                    None if !self.goals.is_empty() => OFF_TASK,
+                    None => 1.0,
                 }
             }
             Skill::PlaceIn(c) | Skill::PlaceOn(c) => {
@@ -207,5 +220,17 @@ mod tests {
         places.set("red block", "green bowl");
         assert_eq!(goals.progress(&Skill::Done, &places, &[]), 1.0);
         assert_eq!(goals.progress(&Skill::Pick("red".into()), &places, &[]), UNLIKELY);
+    }
+
+    #[test]
+    fn a_block_in_the_way_is_on_task() {
+        let goals = parse_goals("put the red block in the green bowl", &scene());
+        let places = Places(vec![
+            pair("red block", "table"),
+            pair("green block", "on red block"),
+            pair("blue block", "table"),
+        ]);
+        assert_eq!(goals.progress(&Skill::Pick("green".into()), &places, &[]), 1.0);
+        assert_eq!(goals.progress(&Skill::Pick("blue".into()), &places, &[]), OFF_TASK);
     }
 }

@@ -138,7 +138,7 @@ impl Default for PlannerConfig {
     fn default() -> Self {
         PlannerConfig {
             max_steps: 10,
-            threshold: 0.05,
+            threshold: 0.01,
         }
     }
 }
@@ -220,6 +220,14 @@ pub fn plan(
             if best.is_none_or(|(_, s, _, _)| score > s) {
                 best = Some((k, score, a, f));
             }
+        }
+        // When the success detector sees every goal hold, the plan is done
+        // (the small LM rarely puts `done` first on its own).
+        if goals.satisfied(&places, &history)
+            && let Some(d) = candidates.iter().position(|c| *c == Skill::Done)
+        {
+            let a = affordances.predict(&Skill::Done, &scene, &state)?;
+            best = Some((d, probs[d] * a, a, 1.0));
         }
         let plan_seconds = t0.elapsed().as_secs_f64();
         let Some((k, score, affordance, progress)) = best else {
