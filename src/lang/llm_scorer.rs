@@ -21,6 +21,7 @@ pub struct LlmScorer {
     cache: KvCache,
     path: PathBuf,
     scene: Option<String>,
+    style: prompt::Style,
 }
 
 impl LlmScorer {
@@ -32,7 +33,12 @@ impl LlmScorer {
             bail!("{}: tokenizer has {} tokens, model {}", path.display(), tok.vocab_size, model.cfg.vocab);
         }
         let cache = model.new_cache();
-        Ok(Self { model, tok, cache, path: path.to_path_buf(), scene: None })
+        Ok(Self { model, tok, cache, path: path.to_path_buf(), scene: None, style: prompt::Style::default() })
+    }
+
+    /// Chooses the prompt layout (the default is the measured best).
+    pub fn set_style(&mut self, style: prompt::Style) {
+        self.style = style;
     }
 
     pub fn tokenizer(&self) -> &GgufTokenizer {
@@ -137,7 +143,7 @@ impl LlmScorer {
 
 impl Scorer for LlmScorer {
     fn score_detailed(&mut self, instruction: &str, history: &[String], candidates: &[String]) -> Result<Vec<CandidateScore>> {
-        let text = prompt::build(self.scene.as_deref(), instruction, history);
+        let text = prompt::build_styled(self.style, self.scene.as_deref(), instruction, history);
         let ids = self.prompt_ids(&text)?;
         let mut conts = Vec::with_capacity(candidates.len());
         for c in candidates {

@@ -12,6 +12,7 @@ pub mod llm_scorer;
 pub mod minilm;
 pub mod openai;
 pub mod prompt;
+pub mod ranking;
 pub mod tensor;
 
 use std::path::PathBuf;

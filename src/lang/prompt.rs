@@ -57,10 +57,42 @@ fn plan_text(steps: &[&str]) -> String {
     s
 }
 
+/// How the prompt lays out the plan so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    /// SayCan's: "Robot: 1. <skill>, 2. <skill>, 3." on one line.
+    #[default]
+    SayCan,
+    /// One block per step: "Task: ...", "Done so far: ...", "Next step:".
+    NextStep,
+}
+
+impl Style {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "saycan" => Some(Self::SayCan),
+            "next-step" | "next" => Some(Self::NextStep),
+            _ => None,
+        }
+    }
+}
+
 /// The prompt up to where the next skill goes: examples, then `scene` (a
-/// comma-separated object list, if known), the instruction, and `history`
-/// numbered, ending in `N.` so that a candidate is scored as ` <skill>`.
+/// comma-separated object list, if known), the instruction, and `history`,
+/// so that a candidate is scored as ` <skill>`.
 pub fn build(scene: Option<&str>, instruction: &str, history: &[String]) -> String {
+    build_styled(Style::default(), scene, instruction, history)
+}
+
+/// `build` in a given layout.
+pub fn build_styled(style: Style, scene: Option<&str>, instruction: &str, history: &[String]) -> String {
+    match style {
+        Style::SayCan => build_saycan(scene, instruction, history),
+        Style::NextStep => build_next_step(scene, instruction, history),
+    }
+}
+
+fn build_saycan(scene: Option<&str>, instruction: &str, history: &[String]) -> String {
     let mut s = String::from(HEADER);
     for (objects, instr, plan) in EXAMPLES {
         s.push_str(&format!("\nObjects: {objects}.\nHuman: {instr}\nRobot: {}\n", plan_text(plan)));
@@ -74,6 +106,33 @@ pub fn build(scene: Option<&str>, instruction: &str, history: &[String]) -> Stri
         s.push_str(&format!(" {}. {},", i + 1, h.trim()));
     }
     s.push_str(&format!(" {}.", history.len() + 1));
+    s
+}
+
+fn done_so_far(steps: &[impl AsRef<str>]) -> String {
+    if steps.is_empty() {
+        "nothing".into()
+    } else {
+        steps.iter().map(|x| x.as_ref().trim()).collect::<Vec<_>>().join("; ")
+    }
+}
+
+fn build_next_step(scene: Option<&str>, instruction: &str, history: &[String]) -> String {
+    let mut s = String::from(HEADER);
+    for (objects, instr, plan) in EXAMPLES {
+        for k in 0..plan.len() {
+            s.push_str(&format!(
+                "\nObjects: {objects}.\nTask: {instr}.\nDone so far: {}.\nNext step: {}.\n",
+                done_so_far(&plan[..k]),
+                plan[k]
+            ));
+        }
+    }
+    s.push('\n');
+    if let Some(scene) = scene {
+        s.push_str(&format!("Objects: {}.\n", scene.trim().trim_end_matches('.')));
+    }
+    s.push_str(&format!("Task: {}.\nDone so far: {}.\nNext step:", instruction.trim(), done_so_far(history)));
     s
 }
 
