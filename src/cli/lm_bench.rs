@@ -83,8 +83,10 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
         return ranking(&mut s, a.json);
     }
     let cands = candidates();
-    let conts: Vec<Vec<u32>> =
-        cands.iter().map(|c| s.tokenizer().encode(&crate::lang::prompt::continuation(c))).collect::<Result<_>>()?;
+    let conts: Vec<Vec<u32>> = cands
+        .iter()
+        .map(|c| s.tokenizer().encode(&crate::lang::prompt::continuation(c)))
+        .collect::<Result<_>>()?;
     let short = "The robot arm is at a table with red, green, blue and yellow blocks and green, yellow, blue and \
                  red bowls. Human: put the red block in the green bowl\nRobot: 1.";
     let short_ids = s.prompt_ids(short)?;
@@ -93,7 +95,11 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
     for r in 0..runs {
         // Cold cache: a prompt that differs from the last one at its first token.
         let mut ids = short_ids.clone();
-        ids[0] = if r % 2 == 0 { ids[0] } else { s.prompt_ids("A")?[0] };
+        ids[0] = if r % 2 == 0 {
+            ids[0]
+        } else {
+            s.prompt_ids("A")?[0]
+        };
         s.score_ids(&[0], &conts[..1])?; // resets the cache to one token
         let t = Instant::now();
         s.score_ids(&ids, &conts)?;
@@ -105,19 +111,32 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
         }
         single.push(t.elapsed().as_secs_f64());
     }
-    s.set_scene(Some("red block, green block, blue block, yellow block, green bowl, yellow bowl, blue bowl".into()));
+    s.set_scene(Some(
+        "red block, green block, blue block, yellow block, green bowl, yellow bowl, blue bowl"
+            .into(),
+    ));
     s.score("warm up the few-shot cache", &[], &cands)?;
-    let instrs = ["put the red block in the green bowl", "stack the blue block on the yellow block", "put all the blocks in the blue bowl"];
+    let instrs = [
+        "put the red block in the green bowl",
+        "stack the blue block on the yellow block",
+        "put all the blocks in the blue bowl",
+    ];
     for r in 0..runs {
         let t = Instant::now();
-        s.score(instrs[r % instrs.len()], &["pick up the red block".into()], &cands)?;
+        s.score(
+            instrs[r % instrs.len()],
+            &["pick up the red block".into()],
+            &cands,
+        )?;
         step.push(t.elapsed().as_secs_f64());
     }
     let (tm, tp) = stats(tree);
     let (sm, sp) = stats(single);
     let (pm, pp) = stats(step);
     let prompt_tokens = short_ids.len();
-    let few_shot_tokens = s.prompt_ids(&crate::lang::prompt::build(None, "x", &[]))?.len();
+    let few_shot_tokens = s
+        .prompt_ids(&crate::lang::prompt::build(None, "x", &[]))?
+        .len();
     if a.json {
         println!(
             "{}",
@@ -126,9 +145,19 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
                    "speedup": sm / tm, "planning_step_s": {"median": pm, "p95": pp}, "few_shot_prompt_tokens": few_shot_tokens})
         );
     } else {
-        println!("model {} loaded in {load_s:.2} s; {} candidates, {} runs", path.display(), cands.len(), runs);
-        println!("after a {prompt_tokens}-token prompt (cold cache): tree batch median {tm:.3} s p95 {tp:.3} s; one by one median {sm:.3} s p95 {sp:.3} s ({:.1}x)", sm / tm);
-        println!("planning step (few-shot prompt of ~{few_shot_tokens} tokens cached): median {pm:.3} s p95 {pp:.3} s");
+        println!(
+            "model {} loaded in {load_s:.2} s; {} candidates, {} runs",
+            path.display(),
+            cands.len(),
+            runs
+        );
+        println!(
+            "after a {prompt_tokens}-token prompt (cold cache): tree batch median {tm:.3} s p95 {tp:.3} s; one by one median {sm:.3} s p95 {sp:.3} s ({:.1}x)",
+            sm / tm
+        );
+        println!(
+            "planning step (few-shot prompt of ~{few_shot_tokens} tokens cached): median {pm:.3} s p95 {pp:.3} s"
+        );
     }
     Ok(())
 }
@@ -143,12 +172,21 @@ fn ranking(s: &mut LlmScorer, json_out: bool) -> Result<()> {
     })?;
     let secs = t.elapsed().as_secs_f64();
     if json_out {
-        println!("{}", json!({"cases": cases.len(), "seconds": secs, "by_norm": rep.by_norm}));
+        println!(
+            "{}",
+            json!({"cases": cases.len(), "seconds": secs, "by_norm": rep.by_norm})
+        );
         return Ok(());
     }
-    println!("{} cases in {secs:.1} s (2 scorings each); top-1 accuracy of the LM score alone:", cases.len());
+    println!(
+        "{} cases in {secs:.1} s (2 scorings each); top-1 accuracy of the LM score alone:",
+        cases.len()
+    );
     for (norm, fams) in &rep.by_norm {
-        let row: Vec<String> = fams.iter().map(|(f, (ok, n))| format!("{f} {ok}/{n}")).collect();
+        let row: Vec<String> = fams
+            .iter()
+            .map(|(f, (ok, n))| format!("{f} {ok}/{n}"))
+            .collect();
         println!("  {norm:>9}: {}", row.join(", "));
     }
     Ok(())

@@ -30,15 +30,22 @@ impl LlmScorer {
         let (model, content) = Llama::load(path)?;
         let tok = GgufTokenizer::from_gguf(&content)?;
         if tok.vocab_size != model.cfg.vocab {
-            bail!("{}: tokenizer has {} tokens, model {}", path.display(), tok.vocab_size, model.cfg.vocab);
+            bail!(
+                "{}: tokenizer has {} tokens, model {}",
+                path.display(),
+                tok.vocab_size,
+                model.cfg.vocab
+            );
         }
         let cache = model.new_cache();
-        Ok(Self { model, tok, cache, path: path.to_path_buf(), scene: None, style: prompt::Style::default() })
-    }
-
-    /// Chooses the prompt layout (the default is the measured best).
-    pub fn set_style(&mut self, style: prompt::Style) {
-        self.style = style;
+        Ok(Self {
+            model,
+            tok,
+            cache,
+            path: path.to_path_buf(),
+            scene: None,
+            style: prompt::Style::default(),
+        })
     }
 
     pub fn tokenizer(&self) -> &GgufTokenizer {
@@ -66,9 +73,21 @@ impl LlmScorer {
 
     /// Log-probability sums of `continuations` (token ids) after `prompt`
     /// (token ids), all in one tree batch over the reused prompt cache.
-    pub fn score_ids(&mut self, prompt: &[u32], continuations: &[Vec<u32>]) -> Result<Vec<CandidateScore>> {
-        let Some((&last, head)) = prompt.split_last() else { bail!("empty prompt") };
-        let lcp = self.cache.tokens.iter().zip(head).take_while(|(a, b)| a == b).count();
+    pub fn score_ids(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<CandidateScore>> {
+        let Some((&last, head)) = prompt.split_last() else {
+            bail!("empty prompt")
+        };
+        let lcp = self
+            .cache
+            .tokens
+            .iter()
+            .zip(head)
+            .take_while(|(a, b)| a == b)
+            .count();
         let kv_dim = self.model.kv_dim();
         self.cache.truncate(lcp, kv_dim);
         self.model.extend(&mut self.cache, &head[lcp..])?;
@@ -97,8 +116,11 @@ impl LlmScorer {
             paths.push(path);
         }
         let logits_of: Vec<usize> = (0..tokens.len()).filter(|&i| has_child[i]).collect();
-        let row_of: HashMap<usize, usize> = logits_of.iter().enumerate().map(|(r, &i)| (i, r)).collect();
-        let logits = self.model.forward_tree(&mut self.cache, &tokens, &parent, &logits_of, false)?;
+        let row_of: HashMap<usize, usize> =
+            logits_of.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+        let logits =
+            self.model
+                .forward_tree(&mut self.cache, &tokens, &parent, &logits_of, false)?;
         let v = self.model.cfg.vocab;
         let mut lp_cache: HashMap<(usize, u32), f32> = HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
@@ -111,7 +133,10 @@ impl LlmScorer {
                 });
                 sum += lp;
             }
-            out.push(CandidateScore { logprob_sum: sum, tokens: path.len() });
+            out.push(CandidateScore {
+                logprob_sum: sum,
+                tokens: path.len(),
+            });
         }
         Ok(out)
     }
@@ -125,11 +150,15 @@ impl LlmScorer {
         let mut next = last;
         let mut out = Vec::new();
         for _ in 0..max_tokens {
-            let logits = self.model.forward_tree(&mut cache, &[next], &[None], &[0], true)?;
+            let logits = self
+                .model
+                .forward_tree(&mut cache, &[next], &[None], &[0], true)?;
             let best = logits
                 .iter()
                 .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |a, (i, &l)| if l > a.1 { (i, l) } else { a })
+                .fold((0usize, f32::NEG_INFINITY), |a, (i, &l)| {
+                    if l > a.1 { (i, l) } else { a }
+                })
                 .0 as u32;
             if Some(best) == self.tok.eos {
                 break;
@@ -142,7 +171,12 @@ impl LlmScorer {
 }
 
 impl Scorer for LlmScorer {
-    fn score_detailed(&mut self, instruction: &str, history: &[String], candidates: &[String]) -> Result<Vec<CandidateScore>> {
+    fn score_detailed(
+        &mut self,
+        instruction: &str,
+        history: &[String],
+        candidates: &[String],
+    ) -> Result<Vec<CandidateScore>> {
         let text = prompt::build_styled(self.style, self.scene.as_deref(), instruction, history);
         let ids = self.prompt_ids(&text)?;
         let mut conts = Vec::with_capacity(candidates.len());
@@ -154,6 +188,10 @@ impl Scorer for LlmScorer {
             conts.push(t);
         }
         self.score_ids(&ids, &conts)
+    }
+
+    fn set_style(&mut self, style: prompt::Style) {
+        self.style = style;
     }
 
     fn set_scene(&mut self, scene: Option<String>) {

@@ -41,11 +41,22 @@ pub fn grounded_skills(blocks: &[&str], bowls: &[&str]) -> Vec<String> {
 }
 
 fn scene_text(blocks: &[&str], bowls: &[&str]) -> Vec<String> {
-    blocks.iter().map(|b| format!("{b} block")).chain(bowls.iter().map(|b| format!("{b} bowl"))).collect()
+    blocks
+        .iter()
+        .map(|b| format!("{b} block"))
+        .chain(bowls.iter().map(|b| format!("{b} bowl")))
+        .collect()
 }
 
 /// Expands one task into a case per step of its plan.
-fn push_plan(out: &mut Vec<Case>, family: &'static str, blocks: &[&str], bowls: &[&str], instr: &str, plan: &[String]) {
+fn push_plan(
+    out: &mut Vec<Case>,
+    family: &'static str,
+    blocks: &[&str],
+    bowls: &[&str],
+    instr: &str,
+    plan: &[String],
+) {
     for i in 0..plan.len() {
         out.push(Case {
             family,
@@ -83,18 +94,60 @@ pub fn cases() -> Vec<Case> {
         let bowls = [b, C[(k + 3) % 4]];
         let bowl = bowls[k % 2];
         let place = format!("place it in the {bowl} bowl");
-        push_plan(&mut out, "single", &blocks, &bowls, &format!("put the {a} block in the {bowl} bowl"), &done(pp(a, &place)));
-        push_plan(&mut out, "paraphrase", &blocks, &bowls, &format!("drop the {} cube into the {bowl} dish", syn(a)), &done(pp(a, &place)));
-        push_plan(&mut out, "stack", &blocks, &bowls, &format!("stack the {b} block on top of the {d} block"), &done(pp(b, &format!("place it on the {d} block"))));
+        push_plan(
+            &mut out,
+            "single",
+            &blocks,
+            &bowls,
+            &format!("put the {a} block in the {bowl} bowl"),
+            &done(pp(a, &place)),
+        );
+        push_plan(
+            &mut out,
+            "paraphrase",
+            &blocks,
+            &bowls,
+            &format!("drop the {} cube into the {bowl} dish", syn(a)),
+            &done(pp(a, &place)),
+        );
+        push_plan(
+            &mut out,
+            "stack",
+            &blocks,
+            &bowls,
+            &format!("stack the {b} block on top of the {d} block"),
+            &done(pp(b, &format!("place it on the {d} block"))),
+        );
         let mut two = pp(d, &place);
         two.extend(pp(a, &place));
-        push_plan(&mut out, "two", &blocks, &bowls, &format!("put the {d} block and the {a} block in the {bowl} bowl"), &done(two));
+        push_plan(
+            &mut out,
+            "two",
+            &blocks,
+            &bowls,
+            &format!("put the {d} block and the {a} block in the {bowl} bowl"),
+            &done(two),
+        );
         let mut all = Vec::new();
         for x in blocks {
             all.extend(pp(x, &place));
         }
-        push_plan(&mut out, "all", &blocks, &bowls, &format!("put all the blocks in the {bowl} bowl"), &done(all));
-        push_plan(&mut out, "home", &blocks, &bowls, "go back to the home position", &done(vec!["go to home".into()]));
+        push_plan(
+            &mut out,
+            "all",
+            &blocks,
+            &bowls,
+            &format!("put all the blocks in the {bowl} bowl"),
+            &done(all),
+        );
+        push_plan(
+            &mut out,
+            "home",
+            &blocks,
+            &bowls,
+            "go back to the home position",
+            &done(vec!["go to home".into()]),
+        );
     }
     out
 }
@@ -123,7 +176,11 @@ pub fn normalise(norm: &str, cond: &CandidateScore, uncond: &CandidateScore) -> 
 }
 
 /// Runs every case through the scorer (with and without the instruction).
-pub fn evaluate(scorer: &mut dyn Scorer, cases: &[Case], mut progress: impl FnMut(usize)) -> Result<RankingReport> {
+pub fn evaluate(
+    scorer: &mut dyn Scorer,
+    cases: &[Case],
+    mut progress: impl FnMut(usize),
+) -> Result<RankingReport> {
     let mut rep = RankingReport::default();
     for (ci, c) in cases.iter().enumerate() {
         scorer.set_scene(Some(c.scene.join(", ")));
@@ -133,9 +190,17 @@ pub fn evaluate(scorer: &mut dyn Scorer, cases: &[Case], mut progress: impl FnMu
         // step was a pick) allows only places; an empty gripper allows picks,
         // go to home and done.
         let holding = c.history.last().is_some_and(|h| h.starts_with("pick up"));
-        let afforded: Vec<bool> = c.candidates.iter().map(|k| k.starts_with("place") == holding).collect();
+        let afforded: Vec<bool> = c
+            .candidates
+            .iter()
+            .map(|k| k.starts_with("place") == holding)
+            .collect();
         for norm in NORMS {
-            let s: Vec<f32> = cond.iter().zip(&uncond).map(|(a, b)| normalise(norm, a, b)).collect();
+            let s: Vec<f32> = cond
+                .iter()
+                .zip(&uncond)
+                .map(|(a, b)| normalise(norm, a, b))
+                .collect();
             for (mode, mask) in [("", None), ("afforded ", Some(&afforded))] {
                 let best = (0..s.len())
                     .filter(|&i| mask.is_none_or(|m| m[i]))
@@ -143,7 +208,12 @@ pub fn evaluate(scorer: &mut dyn Scorer, cases: &[Case], mut progress: impl FnMu
                     .unwrap_or(0);
                 let ok = c.candidates[best] == c.expected;
                 for fam in [c.family, "overall"] {
-                    let e = rep.by_norm.entry(format!("{mode}{norm}")).or_default().entry(fam.to_string()).or_default();
+                    let e = rep
+                        .by_norm
+                        .entry(format!("{mode}{norm}"))
+                        .or_default()
+                        .entry(fam.to_string())
+                        .or_default();
                     e.0 += ok as usize;
                     e.1 += 1;
                 }
