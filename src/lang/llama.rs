@@ -221,7 +221,7 @@ impl Llama {
     /// Runs `tokens` after the cache, as a chain, and appends them to it.
     pub fn extend(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<()> {
         let parent: Vec<Option<usize>> = (0..tokens.len()).map(|i| i.checked_sub(1)).collect();
-        self.forward_tree(cache, tokens, &parent, &[], true)
+        self.forward_tree(cache, tokens, &parent, &[], tokens.len())
             .map(|_| ())
     }
 
@@ -230,15 +230,15 @@ impl Llama {
     /// follows the cache directly. Token i sits at position `cache.len() +
     /// depth(i)` and attends to the whole cache, its ancestors and itself.
     /// Returns the logits (`vocab` floats each) of the tokens in `logits_of`,
-    /// in that order. With `commit`, the tokens (which must form a chain) are
-    /// appended to the cache.
+    /// in that order. The first `commit` tokens (which must form a chain from
+    /// the cache) are appended to the cache.
     pub fn forward_tree(
         &self,
         cache: &mut KvCache,
         tokens: &[u32],
         parent: &[Option<usize>],
         logits_of: &[usize],
-        commit: bool,
+        commit: usize,
     ) -> Result<Vec<f32>> {
         let c = self.cfg;
         let n = tokens.len();
@@ -258,7 +258,12 @@ impl Llama {
             a.push(i);
             anc.push(a);
         }
-        if commit && anc.iter().enumerate().any(|(i, a)| a.len() != i + 1) {
+        if commit > n
+            || anc[..commit]
+                .iter()
+                .enumerate()
+                .any(|(i, a)| a.len() != i + 1)
+        {
             bail!("forward_tree: only a chain of tokens can be committed to the cache");
         }
         let mut x = vec![0f32; n * d];
@@ -406,14 +411,10 @@ impl Llama {
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
-            if commit {
-                cache.k[li].extend_from_slice(&k);
-                cache.v[li].extend_from_slice(&v);
-            }
+            cache.k[li].extend_from_slice(&k[..commit * kvd]);
+            cache.v[li].extend_from_slice(&v[..commit * kvd]);
         }
-        if commit {
-            cache.tokens.extend_from_slice(tokens);
-        }
+        cache.tokens.extend_from_slice(&tokens[..commit]);
         if logits_of.is_empty() {
             return Ok(Vec::new());
         }

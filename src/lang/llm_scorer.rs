@@ -90,28 +90,32 @@ impl LlmScorer {
             .count();
         let kv_dim = self.model.kv_dim();
         self.cache.truncate(lcp, kv_dim);
-        self.model.extend(&mut self.cache, &head[lcp..])?;
-        // Token tree: node 0 is the prompt's last token.
-        let mut tokens = vec![last];
-        let mut parent: Vec<Option<usize>> = vec![None];
-        let mut has_child = vec![false];
+        // One batch: the prompt's new tokens as a chain (committed to the
+        // cache), then the token tree whose root is the prompt's last token.
+        let mut tokens: Vec<u32> = head[lcp..].to_vec();
+        let commit = tokens.len();
+        let mut parent: Vec<Option<usize>> = (0..commit).map(|i| i.checked_sub(1)).collect();
+        let root = tokens.len();
+        tokens.push(last);
+        parent.push(root.checked_sub(1));
+        let mut has_child = vec![false; tokens.len()];
         let mut child: HashMap<(usize, u32), usize> = HashMap::new();
         let mut paths: Vec<Vec<(usize, u32)>> = Vec::with_capacity(continuations.len());
         for c in continuations {
             if c.is_empty() {
                 bail!("a candidate has no tokens");
             }
-            let mut cur = 0usize;
+            let mut cur = root;
             let mut path = Vec::with_capacity(c.len());
             for &t in c {
                 path.push((cur, t));
+                has_child[cur] = true;
                 cur = *child.entry((cur, t)).or_insert_with(|| {
                     tokens.push(t);
                     parent.push(Some(cur));
                     has_child.push(false);
                     tokens.len() - 1
                 });
-                has_child[path.last().map_or(0, |p| p.0)] = true;
             }
             paths.push(path);
         }
@@ -120,7 +124,7 @@ impl LlmScorer {
             logits_of.iter().enumerate().map(|(r, &i)| (i, r)).collect();
         let logits =
             self.model
-                .forward_tree(&mut self.cache, &tokens, &parent, &logits_of, false)?;
+                .forward_tree(&mut self.cache, &tokens, &parent, &logits_of, commit)?;
         let v = self.model.cfg.vocab;
         let mut lp_cache: HashMap<(usize, u32), f32> = HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
@@ -152,7 +156,7 @@ impl LlmScorer {
         for _ in 0..max_tokens {
             let logits = self
                 .model
-                .forward_tree(&mut cache, &[next], &[None], &[0], true)?;
+                .forward_tree(&mut cache, &[next], &[None], &[0], 1)?;
             let best = logits
                 .iter()
                 .enumerate()
