@@ -35,13 +35,18 @@ fn read_request(s: &mut std::net::TcpStream) -> (String, Value) {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().expect("len")))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().expect("len"))
+                })
                 .expect("content-length");
             while buf.len() < end + 4 + len {
                 let n = s.read(&mut tmp).expect("read body");
                 buf.extend_from_slice(&tmp[..n]);
             }
-            let body: Value = serde_json::from_slice(&buf[end + 4..end + 4 + len]).expect("json body");
+            let body: Value =
+                serde_json::from_slice(&buf[end + 4..end + 4 + len]).expect("json body");
             return (head, body);
         }
     }
@@ -99,8 +104,14 @@ fn serve_once(status: u16) -> (String, thread::JoinHandle<Value>) {
 fn scores_only_the_candidate_tokens() {
     let (url, server) = serve_once(200);
     let mut sc = OpenAiScorer::new(&url, Some("test-model".into())).expect("url");
-    let cands = vec!["pick up the red block".to_string(), "pick up the blue block".into(), "done".into()];
-    let got = sc.score_detailed("put the red block in the bowl", &[], &cands).expect("score");
+    let cands = vec![
+        "pick up the red block".to_string(),
+        "pick up the blue block".into(),
+        "done".into(),
+    ];
+    let got = sc
+        .score_detailed("put the red block in the bowl", &[], &cands)
+        .expect("score");
     let req = server.join().expect("server");
     assert_eq!(req["model"], "test-model");
     assert_eq!(req["echo"], true);
@@ -120,14 +131,25 @@ fn server_errors_are_reported_with_status() {
     let err = sc.score("x", &[], &["done".to_string()]).expect_err("503");
     server.join().expect("server");
     let msg = format!("{err:#}");
-    assert!(msg.contains("HTTP 503") && msg.contains("model not loaded"), "{msg}");
+    assert!(
+        msg.contains("HTTP 503") && msg.contains("model not loaded"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unreachable_server_is_a_clear_error() {
     // Bind then drop to get a port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let mut sc = OpenAiScorer::new(&format!("http://127.0.0.1:{port}"), None).expect("url");
-    let msg = format!("{:#}", sc.score("x", &[], &["done".to_string()]).expect_err("refused"));
+    let msg = format!(
+        "{:#}",
+        sc.score("x", &[], &["done".to_string()])
+            .expect_err("refused")
+    );
     assert!(msg.contains("connecting to http://127.0.0.1"), "{msg}");
 }

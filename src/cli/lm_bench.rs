@@ -10,7 +10,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use crate::lang::{LlmScorer, Scorer, fetch};
+use crate::lang::{LlmScorer, Scorer, fetch, ranking};
 
 #[derive(Args, Debug)]
 pub struct LmBenchArgs {
@@ -23,6 +23,13 @@ pub struct LmBenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Instead of timing: top-1 accuracy of the LM score alone on generated
+    /// next-skill cases, per family and normalisation.
+    #[arg(long)]
+    pub ranking: bool,
+    /// Prompt layout for --ranking: saycan or next-step.
+    #[arg(long, default_value = "saycan")]
+    pub style: String,
 }
 
 /// The 20 grounded skills of the scene "blocks=red,green,blue,yellow;
@@ -69,9 +76,17 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
     let t = Instant::now();
     let mut s = LlmScorer::load(&path)?;
     let load_s = t.elapsed().as_secs_f64();
+    if a.ranking {
+        let style = crate::lang::prompt::Style::parse(&a.style)
+            .ok_or_else(|| anyhow::anyhow!("--style {}: expected saycan or next-step", a.style))?;
+        s.set_style(style);
+        return ranking(&mut s, a.json);
+    }
     let cands = candidates();
-    let conts: Vec<Vec<u32>> =
-        cands.iter().map(|c| s.tokenizer().encode(&crate::lang::prompt::continuation(c))).collect::<Result<_>>()?;
+    let conts: Vec<Vec<u32>> = cands
+        .iter()
+        .map(|c| s.tokenizer().encode(&crate::lang::prompt::continuation(c)))
+        .collect::<Result<_>>()?;
     let short = "The robot arm is at a table with red, green, blue and yellow blocks and green, yellow, blue and \
                  red bowls. Human: put the red block in the green bowl\nRobot: 1.";
     let short_ids = s.prompt_ids(short)?;
@@ -80,7 +95,11 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
     for r in 0..runs {
         // Cold cache: a prompt that differs from the last one at its first token.
         let mut ids = short_ids.clone();
-        ids[0] = if r % 2 == 0 { ids[0] } else { s.prompt_ids("A")?[0] };
+        ids[0] = if r % 2 == 0 {
+            ids[0]
+        } else {
+            s.prompt_ids("A")?[0]
+        };
         s.score_ids(&[0], &conts[..1])?; // resets the cache to one token
         let t = Instant::now();
         s.score_ids(&ids, &conts)?;
@@ -92,19 +111,32 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
         }
         single.push(t.elapsed().as_secs_f64());
     }
-    s.set_scene(Some("red block, green block, blue block, yellow block, green bowl, yellow bowl, blue bowl".into()));
+    s.set_scene(Some(
+        "red block, green block, blue block, yellow block, green bowl, yellow bowl, blue bowl"
+            .into(),
+    ));
     s.score("warm up the few-shot cache", &[], &cands)?;
-    let instrs = ["put the red block in the green bowl", "stack the blue block on the yellow block", "put all the blocks in the blue bowl"];
+    let instrs = [
+        "put the red block in the green bowl",
+        "stack the blue block on the yellow block",
+        "put all the blocks in the blue bowl",
+    ];
     for r in 0..runs {
         let t = Instant::now();
-        s.score(instrs[r % instrs.len()], &["pick up the red block".into()], &cands)?;
+        s.score(
+            instrs[r % instrs.len()],
+            &["pick up the red block".into()],
+            &cands,
+        )?;
         step.push(t.elapsed().as_secs_f64());
     }
     let (tm, tp) = stats(tree);
     let (sm, sp) = stats(single);
     let (pm, pp) = stats(step);
     let prompt_tokens = short_ids.len();
-    let few_shot_tokens = s.prompt_ids(&crate::lang::prompt::build(None, "x", &[]))?.len();
+    let few_shot_tokens = s
+        .prompt_ids(&crate::lang::prompt::build(None, "x", &[]))?
+        .len();
     if a.json {
         println!(
             "{}",
@@ -113,9 +145,49 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
                    "speedup": sm / tm, "planning_step_s": {"median": pm, "p95": pp}, "few_shot_prompt_tokens": few_shot_tokens})
         );
     } else {
-        println!("model {} loaded in {load_s:.2} s; {} candidates, {} runs", path.display(), cands.len(), runs);
-        println!("after a {prompt_tokens}-token prompt (cold cache): tree batch median {tm:.3} s p95 {tp:.3} s; one by one median {sm:.3} s p95 {sp:.3} s ({:.1}x)", sm / tm);
-        println!("planning step (few-shot prompt of ~{few_shot_tokens} tokens cached): median {pm:.3} s p95 {pp:.3} s");
+        println!(
+            "model {} loaded in {load_s:.2} s; {} candidates, {} runs",
+            path.display(),
+            cands.len(),
+            runs
+        );
+        println!(
+            "after a {prompt_tokens}-token prompt (cold cache): tree batch median {tm:.3} s p95 {tp:.3} s; one by one median {sm:.3} s p95 {sp:.3} s ({:.1}x)",
+            sm / tm
+        );
+        println!(
+            "planning step (few-shot prompt of ~{few_shot_tokens} tokens cached): median {pm:.3} s p95 {pp:.3} s"
+        );
+    }
+    Ok(())
+}
+
+fn ranking(s: &mut LlmScorer, json_out: bool) -> Result<()> {
+    let cases = ranking::cases();
+    let t = Instant::now();
+    let rep = ranking::evaluate(s, &cases, |i| {
+        if i % 10 == 9 {
+            eprintln!("ranking: {}/{} cases", i + 1, cases.len());
+        }
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    if json_out {
+        println!(
+            "{}",
+            json!({"cases": cases.len(), "seconds": secs, "by_norm": rep.by_norm})
+        );
+        return Ok(());
+    }
+    println!(
+        "{} cases in {secs:.1} s (2 scorings each); top-1 accuracy of the LM score alone:",
+        cases.len()
+    );
+    for (norm, fams) in &rep.by_norm {
+        let row: Vec<String> = fams
+            .iter()
+            .map(|(f, (ok, n))| format!("{f} {ok}/{n}"))
+            .collect();
+        println!("  {norm:>9}: {}", row.join(", "));
     }
     Ok(())
 }

@@ -26,13 +26,20 @@ pub struct LmScoreArgs {
     /// Language model: default (SmolLM2 in models/lm/), gguf:PATH, openai:URL[#MODEL].
     #[arg(long, default_value = "default")]
     pub lm: String,
+    /// Prompt layout for the on-device model: saycan, next-step or chat.
+    #[arg(long)]
+    pub style: Option<String>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 fn split(s: &str) -> Vec<String> {
-    s.split(';').map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
+    s.split(';')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 pub fn run(a: LmScoreArgs) -> Result<()> {
@@ -45,6 +52,13 @@ pub fn run(a: LmScoreArgs) -> Result<()> {
     let mut scorer = LmSpec::parse(&a.lm)?.open()?;
     let load_s = t0.elapsed().as_secs_f64();
     scorer.set_scene(a.scene.clone());
+    if let Some(st) = &a.style {
+        scorer.set_style(
+            crate::lang::prompt::Style::parse(st).ok_or_else(|| {
+                anyhow::anyhow!("--style {st}: expected saycan, next-step or chat")
+            })?,
+        );
+    }
     let t1 = Instant::now();
     let scores = scorer.score_detailed(&a.instruction, &history, &candidates)?;
     let score_s = t1.elapsed().as_secs_f64();
@@ -62,11 +76,20 @@ pub fn run(a: LmScoreArgs) -> Result<()> {
             json!({"lm": scorer.describe(), "instruction": a.instruction, "history": history, "candidates": rows, "load_s": load_s, "score_s": score_s})
         );
     } else {
-        println!("lm: {} (loaded in {load_s:.2} s, scored in {score_s:.3} s)", scorer.describe());
+        println!(
+            "lm: {} (loaded in {load_s:.2} s, scored in {score_s:.3} s)",
+            scorer.describe()
+        );
         println!("{:>9} {:>9} {:>4}  candidate", "mean", "sum", "toks");
         for &i in &order {
             let s = scores[i];
-            println!("{:>9.3} {:>9.3} {:>4}  {}", s.mean(), s.logprob_sum, s.tokens, candidates[i]);
+            println!(
+                "{:>9.3} {:>9.3} {:>4}  {}",
+                s.mean(),
+                s.logprob_sum,
+                s.tokens,
+                candidates[i]
+            );
         }
     }
     Ok(())

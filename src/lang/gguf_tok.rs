@@ -10,13 +10,13 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use candle_core::quantized::gguf_file::{Content, Value};
+use tokenizers::SplitDelimiterBehavior;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::SplitDelimiterBehavior;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
 
 /// The Llama 3 / Qwen 2 pre-tokenizer split (llama.cpp `llama-bpe`).
@@ -34,7 +34,10 @@ pub struct GgufTokenizer {
 }
 
 fn meta<'a>(content: &'a Content, key: &str) -> Result<&'a Value> {
-    content.metadata.get(key).ok_or_else(|| anyhow!("GGUF metadata has no {key}"))
+    content
+        .metadata
+        .get(key)
+        .ok_or_else(|| anyhow!("GGUF metadata has no {key}"))
 }
 
 fn meta_u32(content: &Content, key: &str) -> Option<u32> {
@@ -44,7 +47,9 @@ fn meta_u32(content: &Content, key: &str) -> Option<u32> {
 impl GgufTokenizer {
     /// Builds the tokenizer from a GGUF file's metadata.
     pub fn from_gguf(content: &Content) -> Result<Self> {
-        let model = meta(content, "tokenizer.ggml.model")?.to_string().map_err(|e| anyhow!("tokenizer.ggml.model: {e}"))?;
+        let model = meta(content, "tokenizer.ggml.model")?
+            .to_string()
+            .map_err(|e| anyhow!("tokenizer.ggml.model: {e}"))?;
         if model != "gpt2" {
             bail!(
                 "GGUF tokenizer model `{model}` is not supported (byte-level BPE, `gpt2`, is: \
@@ -57,8 +62,12 @@ impl GgufTokenizer {
             .and_then(|v| v.to_string().ok())
             .cloned()
             .unwrap_or_else(|| "default".into());
-        let tokens = meta(content, "tokenizer.ggml.tokens")?.to_vec().map_err(|e| anyhow!("tokenizer.ggml.tokens: {e}"))?;
-        let merges = meta(content, "tokenizer.ggml.merges")?.to_vec().map_err(|e| anyhow!("tokenizer.ggml.merges: {e}"))?;
+        let tokens = meta(content, "tokenizer.ggml.tokens")?
+            .to_vec()
+            .map_err(|e| anyhow!("tokenizer.ggml.tokens: {e}"))?;
+        let merges = meta(content, "tokenizer.ggml.merges")?
+            .to_vec()
+            .map_err(|e| anyhow!("tokenizer.ggml.merges: {e}"))?;
         let types: Vec<i32> = match content.metadata.get("tokenizer.ggml.token_type") {
             Some(v) => v
                 .to_vec()
@@ -71,18 +80,29 @@ impl GgufTokenizer {
         let mut vocab: HashMap<String, u32> = HashMap::with_capacity(tokens.len());
         let mut names = Vec::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
-            let s = t.to_string().map_err(|e| anyhow!("tokenizer.ggml.tokens[{i}]: {e}"))?;
+            let s = t
+                .to_string()
+                .map_err(|e| anyhow!("tokenizer.ggml.tokens[{i}]: {e}"))?;
             vocab.insert(s.clone(), i as u32);
             names.push(s.clone());
         }
         let mut merge_pairs = Vec::with_capacity(merges.len());
         for (i, m) in merges.iter().enumerate() {
-            let s = m.to_string().map_err(|e| anyhow!("tokenizer.ggml.merges[{i}]: {e}"))?;
-            let (a, b) = s.split_once(' ').ok_or_else(|| anyhow!("tokenizer.ggml.merges[{i}] `{s}` is not `a b`"))?;
+            let s = m
+                .to_string()
+                .map_err(|e| anyhow!("tokenizer.ggml.merges[{i}]: {e}"))?;
+            let (a, b) = s
+                .split_once(' ')
+                .ok_or_else(|| anyhow!("tokenizer.ggml.merges[{i}] `{s}` is not `a b`"))?;
             merge_pairs.push((a.to_string(), b.to_string()));
         }
         let bpe = BPE::builder()
-            .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merge_pairs)
+            .vocab_and_merges(
+                vocab
+                    .into_iter()
+                    .collect::<tokenizers::models::bpe::Vocab>(),
+                merge_pairs,
+            )
             .build()
             .map_err(|e| anyhow!("building the BPE from GGUF metadata: {e}"))?;
         let mut tok = Tokenizer::new(bpe);
@@ -90,13 +110,25 @@ impl GgufTokenizer {
             // llama.cpp's names for models that split digits one by one
             // before the GPT-2 regex.
             "smollm" | "starcoder" | "refact" | "codeshell" | "falcon3" | "exaone" => {
-                Sequence::new(vec![Digits::new(true).into(), ByteLevel::new(false, false, true).into()]).into()
+                Sequence::new(vec![
+                    Digits::new(true).into(),
+                    ByteLevel::new(false, false, true).into(),
+                ])
+                .into()
             }
             // Llama 3 / Qwen 2: their own split regex, then bytes.
             "llama-bpe" | "llama3" | "qwen2" | "smaug-bpe" => {
-                let split = Split::new(SplitPattern::Regex(LLAMA3_SPLIT.into()), SplitDelimiterBehavior::Isolated, false)
-                    .map_err(|e| anyhow!("building the Llama 3 pre-tokenizer: {e}"))?;
-                Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]).into()
+                let split = Split::new(
+                    SplitPattern::Regex(LLAMA3_SPLIT.into()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .map_err(|e| anyhow!("building the Llama 3 pre-tokenizer: {e}"))?;
+                Sequence::new(vec![
+                    split.into(),
+                    ByteLevel::new(false, false, false).into(),
+                ])
+                .into()
             }
             _ => ByteLevel::new(false, false, true).into(),
         };
@@ -109,7 +141,8 @@ impl GgufTokenizer {
             .filter(|(_, t)| **t == 3 || **t == 4)
             .map(|(n, _)| AddedToken::from(n.clone(), true))
             .collect();
-        tok.add_special_tokens(specials).map_err(|e| anyhow!("adding the control tokens: {e}"))?;
+        tok.add_special_tokens(specials)
+            .map_err(|e| anyhow!("adding the control tokens: {e}"))?;
         let add_bos = content
             .metadata
             .get("tokenizer.ggml.add_bos_token")
@@ -126,13 +159,18 @@ impl GgufTokenizer {
 
     /// Token ids of `text` (special tokens such as `<|im_start|>` match).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.tok.encode(text, false).map_err(|e| anyhow!("tokenizing {text:?}: {e}"))?;
+        let enc = self
+            .tok
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenizing {text:?}: {e}"))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Text of token ids.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tok.decode(ids, false).map_err(|e| anyhow!("decoding {ids:?}: {e}"))
+        self.tok
+            .decode(ids, false)
+            .map_err(|e| anyhow!("decoding {ids:?}: {e}"))
     }
 
     /// The token id of one vocabulary entry.
@@ -143,7 +181,10 @@ impl GgufTokenizer {
 
 /// Reads only the metadata of a GGUF file (no tensors) and builds its tokenizer.
 pub fn load(path: &std::path::Path) -> Result<GgufTokenizer> {
-    let mut f = std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?);
-    let content = Content::read(&mut f).map_err(|e| anyhow!("{} is not a readable GGUF file: {e}", path.display()))?;
+    let mut f = std::io::BufReader::new(
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+    );
+    let content = Content::read(&mut f)
+        .map_err(|e| anyhow!("{} is not a readable GGUF file: {e}", path.display()))?;
     GgufTokenizer::from_gguf(&content)
 }

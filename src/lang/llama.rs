@@ -82,7 +82,10 @@ impl KvCache {
 }
 
 fn meta_usize(content: &Content, key: &str) -> Result<usize> {
-    let v = content.metadata.get(key).ok_or_else(|| anyhow!("GGUF metadata has no {key}"))?;
+    let v = content
+        .metadata
+        .get(key)
+        .ok_or_else(|| anyhow!("GGUF metadata has no {key}"))?;
     v.to_u32()
         .map(|x| x as usize)
         .or_else(|_| v.to_u64().map(|x| x as usize))
@@ -93,9 +96,11 @@ impl Llama {
     /// Loads a llama-family GGUF file (any ggml quantisation), dequantising
     /// the weights to f32. Returns the model and the file's metadata.
     pub fn load(path: &Path) -> Result<(Self, Content)> {
-        let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let mut r = std::io::BufReader::new(file);
-        let content = Content::read(&mut r).map_err(|e| anyhow!("{} is not a readable GGUF file: {e}", path.display()))?;
+        let content = Content::read(&mut r)
+            .map_err(|e| anyhow!("{} is not a readable GGUF file: {e}", path.display()))?;
         let arch = content
             .metadata
             .get("general.architecture")
@@ -103,7 +108,10 @@ impl Llama {
             .cloned()
             .unwrap_or_default();
         if arch != "llama" {
-            bail!("{}: architecture `{arch}` is not llama (only llama-family GGUF files are supported)", path.display());
+            bail!(
+                "{}: architecture `{arch}` is not llama (only llama-family GGUF files are supported)",
+                path.display()
+            );
         }
         let p = |k: &str| format!("llama.{k}");
         let n_layer = meta_usize(&content, &p("block_count"))?;
@@ -111,25 +119,40 @@ impl Llama {
         let n_head = meta_usize(&content, &p("attention.head_count"))?;
         let n_kv_head = meta_usize(&content, &p("attention.head_count_kv")).unwrap_or(n_head);
         let d_ff = meta_usize(&content, &p("feed_forward_length"))?;
-        let rope_base = content.metadata.get(&p("rope.freq_base")).and_then(|v| v.to_f32().ok()).unwrap_or(10_000.0);
+        let rope_base = content
+            .metadata
+            .get(&p("rope.freq_base"))
+            .and_then(|v| v.to_f32().ok())
+            .unwrap_or(10_000.0);
         let eps = content
             .metadata
             .get(&p("attention.layer_norm_rms_epsilon"))
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(1e-5);
         if n_head == 0 || n_kv_head == 0 || d_model % n_head != 0 || n_head % n_kv_head != 0 {
-            bail!("{}: inconsistent attention shape (d_model {d_model}, heads {n_head}, kv heads {n_kv_head})", path.display());
+            bail!(
+                "{}: inconsistent attention shape (d_model {d_model}, heads {n_head}, kv heads {n_kv_head})",
+                path.display()
+            );
         }
         let head_dim = d_model / n_head;
         let mut get = |name: &str, want: &[usize]| -> Result<Vec<f32>> {
             let q = content
                 .tensor(&mut r, name, &Device::Cpu)
                 .map_err(|e| anyhow!("{}: tensor {name}: {e}", path.display()))?;
-            let t = q.dequantize(&Device::Cpu).map_err(|e| anyhow!("dequantising {name}: {e}"))?;
+            let t = q
+                .dequantize(&Device::Cpu)
+                .map_err(|e| anyhow!("dequantising {name}: {e}"))?;
             if t.dims() != want {
-                bail!("{}: tensor {name} has shape {:?}, expected {want:?}", path.display(), t.dims());
+                bail!(
+                    "{}: tensor {name} has shape {:?}, expected {want:?}",
+                    path.display(),
+                    t.dims()
+                );
             }
-            t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| anyhow!("reading {name}: {e}"))
+            t.flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| anyhow!("reading {name}: {e}"))
         };
         let tok_info = content
             .tensor_infos
@@ -159,8 +182,27 @@ impl Llama {
                 w_down: get(&b("ffn_down"), &[d_model, d_ff])?,
             });
         }
-        let cfg = LlamaConfig { n_layer, d_model, n_head, n_kv_head, head_dim, d_ff, vocab, rope_base, eps };
-        Ok((Self { cfg, tok_embd, out_norm, output, layers }, content))
+        let cfg = LlamaConfig {
+            n_layer,
+            d_model,
+            n_head,
+            n_kv_head,
+            head_dim,
+            d_ff,
+            vocab,
+            rope_base,
+            eps,
+        };
+        Ok((
+            Self {
+                cfg,
+                tok_embd,
+                out_norm,
+                output,
+                layers,
+            },
+            content,
+        ))
     }
 
     pub fn kv_dim(&self) -> usize {
@@ -169,13 +211,18 @@ impl Llama {
 
     /// An empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
-        KvCache { k: vec![Vec::new(); self.cfg.n_layer], v: vec![Vec::new(); self.cfg.n_layer], tokens: Vec::new() }
+        KvCache {
+            k: vec![Vec::new(); self.cfg.n_layer],
+            v: vec![Vec::new(); self.cfg.n_layer],
+            tokens: Vec::new(),
+        }
     }
 
     /// Runs `tokens` after the cache, as a chain, and appends them to it.
     pub fn extend(&self, cache: &mut KvCache, tokens: &[u32]) -> Result<()> {
         let parent: Vec<Option<usize>> = (0..tokens.len()).map(|i| i.checked_sub(1)).collect();
-        self.forward_tree(cache, tokens, &parent, &[], true).map(|_| ())
+        self.forward_tree(cache, tokens, &parent, &[], tokens.len())
+            .map(|_| ())
     }
 
     /// Runs a tree of new tokens after the cache in one batch. `parent[i]` is
@@ -183,15 +230,15 @@ impl Llama {
     /// follows the cache directly. Token i sits at position `cache.len() +
     /// depth(i)` and attends to the whole cache, its ancestors and itself.
     /// Returns the logits (`vocab` floats each) of the tokens in `logits_of`,
-    /// in that order. With `commit`, the tokens (which must form a chain) are
-    /// appended to the cache.
+    /// in that order. The first `commit` tokens (which must form a chain from
+    /// the cache) are appended to the cache.
     pub fn forward_tree(
         &self,
         cache: &mut KvCache,
         tokens: &[u32],
         parent: &[Option<usize>],
         logits_of: &[usize],
-        commit: bool,
+        commit: usize,
     ) -> Result<Vec<f32>> {
         let c = self.cfg;
         let n = tokens.len();
@@ -202,8 +249,8 @@ impl Llama {
         let p0 = cache.len();
         // Ancestor lists (self included, root first) and positions.
         let mut anc: Vec<Vec<usize>> = Vec::with_capacity(n);
-        for i in 0..n {
-            let mut a = match parent[i] {
+        for (i, &par) in parent.iter().enumerate() {
+            let mut a = match par {
                 Some(pi) if pi < i => anc[pi].clone(),
                 Some(pi) => bail!("forward_tree: parent {pi} of token {i} is not before it"),
                 None => Vec::new(),
@@ -211,7 +258,12 @@ impl Llama {
             a.push(i);
             anc.push(a);
         }
-        if commit && anc.iter().enumerate().any(|(i, a)| a.len() != i + 1) {
+        if commit > n
+            || anc[..commit]
+                .iter()
+                .enumerate()
+                .any(|(i, a)| a.len() != i + 1)
+        {
             bail!("forward_tree: only a chain of tokens can be committed to the cache");
         }
         let mut x = vec![0f32; n * d];
@@ -224,7 +276,9 @@ impl Llama {
         }
         // RoPE tables for the positions used (GGUF llama: adjacent pairs).
         let half = hd / 2;
-        let inv_freq: Vec<f32> = (0..half).map(|j| c.rope_base.powf(-(2.0 * j as f32) / hd as f32)).collect();
+        let inv_freq: Vec<f32> = (0..half)
+            .map(|j| c.rope_base.powf(-(2.0 * j as f32) / hd as f32))
+            .collect();
         let mut cos = vec![0f32; n * half];
         let mut sin = vec![0f32; n * half];
         for i in 0..n {
@@ -274,10 +328,20 @@ impl Llama {
                     // SAFETY: the dimensions and strides describe the buffers above.
                     unsafe {
                         matrixmultiply::sgemm(
-                            n, hd, p0, scale,
-                            q.as_ptr().add(hh * hd), d as isize, 1,
-                            ck.as_ptr().add(g * hd), 1, kvd as isize,
-                            0.0, scores.as_mut_ptr(), p0 as isize, 1,
+                            n,
+                            hd,
+                            p0,
+                            scale,
+                            q.as_ptr().add(hh * hd),
+                            d as isize,
+                            1,
+                            ck.as_ptr().add(g * hd),
+                            1,
+                            kvd as isize,
+                            0.0,
+                            scores.as_mut_ptr(),
+                            p0 as isize,
+                            1,
                         );
                     }
                 }
@@ -288,7 +352,10 @@ impl Llama {
                         .iter()
                         .map(|&j| dot(qi, &k[j * kvd + g * hd..j * kvd + (g + 1) * hd]) * scale)
                         .collect();
-                    let m = srow.iter().chain(tree.iter()).fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let m = srow
+                        .iter()
+                        .chain(tree.iter())
+                        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                     let mut sum = 0f32;
                     for s in srow.iter_mut() {
                         *s = (*s - m).exp();
@@ -314,10 +381,20 @@ impl Llama {
                     // SAFETY: as above.
                     unsafe {
                         matrixmultiply::sgemm(
-                            n, p0, hd, 1.0,
-                            scores.as_ptr(), p0 as isize, 1,
-                            cv.as_ptr().add(g * hd), kvd as isize, 1,
-                            1.0, att.as_mut_ptr().add(hh * hd), d as isize, 1,
+                            n,
+                            p0,
+                            hd,
+                            1.0,
+                            scores.as_ptr(),
+                            p0 as isize,
+                            1,
+                            cv.as_ptr().add(g * hd),
+                            kvd as isize,
+                            1,
+                            1.0,
+                            att.as_mut_ptr().add(hh * hd),
+                            d as isize,
+                            1,
                         );
                     }
                 }
@@ -334,14 +411,10 @@ impl Llama {
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
-            if commit {
-                cache.k[li].extend_from_slice(&k);
-                cache.v[li].extend_from_slice(&v);
-            }
+            cache.k[li].extend_from_slice(&k[..commit * kvd]);
+            cache.v[li].extend_from_slice(&v[..commit * kvd]);
         }
-        if commit {
-            cache.tokens.extend_from_slice(tokens);
-        }
+        cache.tokens.extend_from_slice(&tokens[..commit]);
         if logits_of.is_empty() {
             return Ok(Vec::new());
         }
@@ -369,6 +442,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// `log_softmax(logits)[target]` for one row of logits.
 pub fn log_prob(logits: &[f32], target: u32) -> f32 {
     let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let lse = logits.iter().map(|&l| ((l - m) as f64).exp()).sum::<f64>().ln() as f32 + m;
-    logits.get(target as usize).map_or(f32::NEG_INFINITY, |&l| l - lse)
+    let lse = logits
+        .iter()
+        .map(|&l| ((l - m) as f64).exp())
+        .sum::<f64>()
+        .ln() as f32
+        + m;
+    logits
+        .get(target as usize)
+        .map_or(f32::NEG_INFINITY, |&l| l - lse)
 }

@@ -21,6 +21,7 @@ pub struct LlmScorer {
     cache: KvCache,
     path: PathBuf,
     scene: Option<String>,
+    style: prompt::Style,
 }
 
 impl LlmScorer {
@@ -29,10 +30,22 @@ impl LlmScorer {
         let (model, content) = Llama::load(path)?;
         let tok = GgufTokenizer::from_gguf(&content)?;
         if tok.vocab_size != model.cfg.vocab {
-            bail!("{}: tokenizer has {} tokens, model {}", path.display(), tok.vocab_size, model.cfg.vocab);
+            bail!(
+                "{}: tokenizer has {} tokens, model {}",
+                path.display(),
+                tok.vocab_size,
+                model.cfg.vocab
+            );
         }
         let cache = model.new_cache();
-        Ok(Self { model, tok, cache, path: path.to_path_buf(), scene: None })
+        Ok(Self {
+            model,
+            tok,
+            cache,
+            path: path.to_path_buf(),
+            scene: None,
+            style: prompt::Style::default(),
+        })
     }
 
     pub fn tokenizer(&self) -> &GgufTokenizer {
@@ -60,39 +73,58 @@ impl LlmScorer {
 
     /// Log-probability sums of `continuations` (token ids) after `prompt`
     /// (token ids), all in one tree batch over the reused prompt cache.
-    pub fn score_ids(&mut self, prompt: &[u32], continuations: &[Vec<u32>]) -> Result<Vec<CandidateScore>> {
-        let Some((&last, head)) = prompt.split_last() else { bail!("empty prompt") };
-        let lcp = self.cache.tokens.iter().zip(head).take_while(|(a, b)| a == b).count();
+    pub fn score_ids(
+        &mut self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<CandidateScore>> {
+        let Some((&last, head)) = prompt.split_last() else {
+            bail!("empty prompt")
+        };
+        let lcp = self
+            .cache
+            .tokens
+            .iter()
+            .zip(head)
+            .take_while(|(a, b)| a == b)
+            .count();
         let kv_dim = self.model.kv_dim();
         self.cache.truncate(lcp, kv_dim);
-        self.model.extend(&mut self.cache, &head[lcp..])?;
-        // Token tree: node 0 is the prompt's last token.
-        let mut tokens = vec![last];
-        let mut parent: Vec<Option<usize>> = vec![None];
-        let mut has_child = vec![false];
+        // One batch: the prompt's new tokens as a chain (committed to the
+        // cache), then the token tree whose root is the prompt's last token.
+        let mut tokens: Vec<u32> = head[lcp..].to_vec();
+        let commit = tokens.len();
+        let mut parent: Vec<Option<usize>> = (0..commit).map(|i| i.checked_sub(1)).collect();
+        let root = tokens.len();
+        tokens.push(last);
+        parent.push(root.checked_sub(1));
+        let mut has_child = vec![false; tokens.len()];
         let mut child: HashMap<(usize, u32), usize> = HashMap::new();
         let mut paths: Vec<Vec<(usize, u32)>> = Vec::with_capacity(continuations.len());
         for c in continuations {
             if c.is_empty() {
                 bail!("a candidate has no tokens");
             }
-            let mut cur = 0usize;
+            let mut cur = root;
             let mut path = Vec::with_capacity(c.len());
             for &t in c {
                 path.push((cur, t));
+                has_child[cur] = true;
                 cur = *child.entry((cur, t)).or_insert_with(|| {
                     tokens.push(t);
                     parent.push(Some(cur));
                     has_child.push(false);
                     tokens.len() - 1
                 });
-                has_child[path.last().map_or(0, |p| p.0)] = true;
             }
             paths.push(path);
         }
         let logits_of: Vec<usize> = (0..tokens.len()).filter(|&i| has_child[i]).collect();
-        let row_of: HashMap<usize, usize> = logits_of.iter().enumerate().map(|(r, &i)| (i, r)).collect();
-        let logits = self.model.forward_tree(&mut self.cache, &tokens, &parent, &logits_of, false)?;
+        let row_of: HashMap<usize, usize> =
+            logits_of.iter().enumerate().map(|(r, &i)| (i, r)).collect();
+        let logits =
+            self.model
+                .forward_tree(&mut self.cache, &tokens, &parent, &logits_of, commit)?;
         let v = self.model.cfg.vocab;
         let mut lp_cache: HashMap<(usize, u32), f32> = HashMap::new();
         let mut out = Vec::with_capacity(paths.len());
@@ -105,7 +137,10 @@ impl LlmScorer {
                 });
                 sum += lp;
             }
-            out.push(CandidateScore { logprob_sum: sum, tokens: path.len() });
+            out.push(CandidateScore {
+                logprob_sum: sum,
+                tokens: path.len(),
+            });
         }
         Ok(out)
     }
@@ -119,11 +154,15 @@ impl LlmScorer {
         let mut next = last;
         let mut out = Vec::new();
         for _ in 0..max_tokens {
-            let logits = self.model.forward_tree(&mut cache, &[next], &[None], &[0], true)?;
+            let logits = self
+                .model
+                .forward_tree(&mut cache, &[next], &[None], &[0], 1)?;
             let best = logits
                 .iter()
                 .enumerate()
-                .fold((0usize, f32::NEG_INFINITY), |a, (i, &l)| if l > a.1 { (i, l) } else { a })
+                .fold((0usize, f32::NEG_INFINITY), |a, (i, &l)| {
+                    if l > a.1 { (i, l) } else { a }
+                })
                 .0 as u32;
             if Some(best) == self.tok.eos {
                 break;
@@ -136,8 +175,13 @@ impl LlmScorer {
 }
 
 impl Scorer for LlmScorer {
-    fn score_detailed(&mut self, instruction: &str, history: &[String], candidates: &[String]) -> Result<Vec<CandidateScore>> {
-        let text = prompt::build(self.scene.as_deref(), instruction, history);
+    fn score_detailed(
+        &mut self,
+        instruction: &str,
+        history: &[String],
+        candidates: &[String],
+    ) -> Result<Vec<CandidateScore>> {
+        let text = prompt::build_styled(self.style, self.scene.as_deref(), instruction, history);
         let ids = self.prompt_ids(&text)?;
         let mut conts = Vec::with_capacity(candidates.len());
         for c in candidates {
@@ -148,6 +192,10 @@ impl Scorer for LlmScorer {
             conts.push(t);
         }
         self.score_ids(&ids, &conts)
+    }
+
+    fn set_style(&mut self, style: prompt::Style) {
+        self.style = style;
     }
 
     fn set_scene(&mut self, scene: Option<String>) {

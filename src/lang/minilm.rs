@@ -24,19 +24,38 @@ impl MiniLm {
     /// Loads the fetched model from `dir` (`models/lm/`), with a clear error
     /// naming the command to run when the files are missing.
     pub fn load_default(dir: &Path) -> Result<Self> {
-        fetch::require(dir, &[fetch::MINILM_WEIGHTS, fetch::MINILM_TOKENIZER, fetch::MINILM_CONFIG])?;
-        Self::load(&dir.join(fetch::MINILM_CONFIG), &dir.join(fetch::MINILM_WEIGHTS), &dir.join(fetch::MINILM_TOKENIZER))
+        fetch::require(
+            dir,
+            &[
+                fetch::MINILM_WEIGHTS,
+                fetch::MINILM_TOKENIZER,
+                fetch::MINILM_CONFIG,
+            ],
+        )?;
+        Self::load(
+            &dir.join(fetch::MINILM_CONFIG),
+            &dir.join(fetch::MINILM_WEIGHTS),
+            &dir.join(fetch::MINILM_TOKENIZER),
+        )
     }
 
     /// Loads a BERT sentence embedder from its config, weights and tokenizer.json.
     pub fn load(config: &Path, weights: &Path, tokenizer: &Path) -> Result<Self> {
         let bert = Bert::load(config, weights)?;
-        let mut tok =
-            Tokenizer::from_file(tokenizer).map_err(|e| anyhow!("{} is not a readable tokenizer.json: {e}", tokenizer.display()))?;
+        let mut tok = Tokenizer::from_file(tokenizer).map_err(|e| {
+            anyhow!(
+                "{} is not a readable tokenizer.json: {e}",
+                tokenizer.display()
+            )
+        })?;
         // The shipped tokenizer pads every sentence to 128 tokens; one
         // sentence at a time needs no padding.
         tok.with_padding(None);
-        Ok(Self { bert, tok, cache: HashMap::new() })
+        Ok(Self {
+            bert,
+            tok,
+            cache: HashMap::new(),
+        })
     }
 
     /// The unit-length embedding of a sentence.
@@ -44,7 +63,10 @@ impl MiniLm {
         if let Some(e) = self.cache.get(text) {
             return Ok(e.clone());
         }
-        let enc = self.tok.encode(text, true).map_err(|e| anyhow!("tokenizing {text:?}: {e}"))?;
+        let enc = self
+            .tok
+            .encode(text, true)
+            .map_err(|e| anyhow!("tokenizing {text:?}: {e}"))?;
         let ids = enc.get_ids();
         let h = self.bert.forward(ids)?;
         let d = self.bert.cfg.hidden_size;
@@ -70,7 +92,11 @@ impl MiniLm {
     }
 
     /// The option most similar to `query`, with its similarity.
-    pub fn best_match<'a>(&mut self, query: &str, options: &'a [String]) -> Result<Option<(&'a str, f32)>> {
+    pub fn best_match<'a>(
+        &mut self,
+        query: &str,
+        options: &'a [String],
+    ) -> Result<Option<(&'a str, f32)>> {
         let mut best: Option<(&str, f32)> = None;
         for o in options {
             let s = self.similarity(query, o)?;

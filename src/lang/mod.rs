@@ -14,6 +14,7 @@ pub mod llm_scorer;
 pub mod minilm;
 pub mod openai;
 pub mod prompt;
+pub mod ranking;
 pub mod saycan;
 pub mod tensor;
 
@@ -38,7 +39,11 @@ impl CandidateScore {
     /// Mean log-probability per token: the normalisation the scorers report
     /// (see `normalised`).
     pub fn mean(&self) -> f32 {
-        if self.tokens == 0 { f32::NEG_INFINITY } else { self.logprob_sum / self.tokens as f32 }
+        if self.tokens == 0 {
+            f32::NEG_INFINITY
+        } else {
+            self.logprob_sum / self.tokens as f32
+        }
     }
 }
 
@@ -52,16 +57,33 @@ impl CandidateScore {
 /// winning just by being short.
 pub trait Scorer: Send {
     /// Raw per-candidate log-probability sums and token counts.
-    fn score_detailed(&mut self, instruction: &str, history: &[String], candidates: &[String]) -> Result<Vec<CandidateScore>>;
+    fn score_detailed(
+        &mut self,
+        instruction: &str,
+        history: &[String],
+        candidates: &[String],
+    ) -> Result<Vec<CandidateScore>>;
 
     /// Length-normalised log-probabilities (mean per token), one per candidate.
-    fn score(&mut self, instruction: &str, history: &[String], candidates: &[String]) -> Result<Vec<f32>> {
-        Ok(self.score_detailed(instruction, history, candidates)?.iter().map(CandidateScore::mean).collect())
+    fn score(
+        &mut self,
+        instruction: &str,
+        history: &[String],
+        candidates: &[String],
+    ) -> Result<Vec<f32>> {
+        Ok(self
+            .score_detailed(instruction, history, candidates)?
+            .iter()
+            .map(CandidateScore::mean)
+            .collect())
     }
 
     /// Sets the scene the prompt shows, as an object list ("red block, green
     /// bowl"); `None` leaves it out. Part of the context, like the history.
     fn set_scene(&mut self, scene: Option<String>);
+
+    /// Chooses the prompt layout (the default is the measured best).
+    fn set_style(&mut self, style: prompt::Style);
 
     /// A short description for logs and reports (`gguf:PATH`, `openai:URL`).
     fn describe(&self) -> String;
@@ -94,7 +116,9 @@ impl LmSpec {
                 None => (u.to_string(), None),
             };
             if !url.starts_with("http://") {
-                bail!("--lm openai:{u}: the URL must start with http:// (e.g. openai:http://127.0.0.1:8080/v1)");
+                bail!(
+                    "--lm openai:{u}: the URL must start with http:// (e.g. openai:http://127.0.0.1:8080/v1)"
+                );
             }
             return Ok(Self::OpenAi { url, model });
         }

@@ -4,7 +4,10 @@
 
 /// `y[n, out] = x[n, inp] · w[out, inp]ᵀ` (a linear layer without bias).
 pub fn matmul_t(x: &[f32], n: usize, inp: usize, w: &[f32], out: usize, y: &mut [f32]) {
-    assert!(x.len() >= n * inp && w.len() >= out * inp && y.len() >= n * out, "matmul_t: buffer sizes");
+    assert!(
+        x.len() >= n * inp && w.len() >= out * inp && y.len() >= n * out,
+        "matmul_t: buffer sizes"
+    );
     if n == 0 || out == 0 {
         return;
     }
@@ -79,14 +82,17 @@ pub fn gelu(x: &mut [f32]) {
 fn erf(x: f32) -> f32 {
     let z = (x as f64).abs();
     let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * (-z * z - 1.265_512_23
-        + t * (1.000_023_68
-            + t * (0.374_091_96
-                + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-        .exp();
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
     let e = 1.0 - r;
     (if x >= 0.0 { e } else { -e }) as f32
 }
@@ -125,7 +131,12 @@ mod tests {
 
     #[test]
     fn erf_known_values() {
-        for (x, e) in [(0.0f32, 0.0f32), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3)] {
+        for (x, e) in [
+            (0.0f32, 0.0f32),
+            (0.5, 0.520_499_9),
+            (1.0, 0.842_700_8),
+            (-2.0, -0.995_322_3),
+        ] {
             assert!((erf(x) - e).abs() < 1e-6, "erf({x})");
         }
     }
