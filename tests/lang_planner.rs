@@ -11,9 +11,13 @@ use ganglion::sim::SceneSpec;
 use ganglion::skills::Skill;
 
 fn parts() -> Option<PlannerParts> {
-    let lm = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let lm =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !lm.exists() {
-        eprintln!("SKIPPED: {} is missing; run `ganglion models fetch`", lm.display());
+        eprintln!(
+            "SKIPPED: {} is missing; run `ganglion models fetch`",
+            lm.display()
+        );
         return None;
     }
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
@@ -42,7 +46,11 @@ fn plans_use_registry_skills_refuse_absent_objects_and_follow_affordances() {
     ] {
         let plan = plan_symbolic(&mut p, instr, &scene, 1).unwrap();
         for s in &plan.steps {
-            assert!(registry.contains(&s.skill), "`{instr}` planned `{}`", s.skill);
+            assert!(
+                registry.contains(&s.skill),
+                "`{instr}` planned `{}`",
+                s.skill
+            );
         }
     }
 
@@ -62,7 +70,10 @@ fn plans_use_registry_skills_refuse_absent_objects_and_follow_affordances() {
     assert_eq!(empty.steps[0].skill, "pick up the red block");
     let held = SceneSpec::parse("blocks=red,green,blue; bowls=green,yellow; holding=red").unwrap();
     let full = plan_symbolic(&mut p, instr, &held, 1).unwrap();
-    assert_eq!(full.steps[0].skill, "place it in the green bowl", "{full:?}");
+    assert_eq!(
+        full.steps[0].skill, "place it in the green bowl",
+        "{full:?}"
+    );
     assert!(satisfied(
         &[("red block".to_string(), "green bowl".to_string())].into(),
         &full.final_state
@@ -73,7 +84,8 @@ fn plans_use_registry_skills_refuse_absent_objects_and_follow_affordances() {
 #[test]
 fn plans_a_suite_subset() {
     let Some(mut p) = parts() else { return };
-    let suite = load_suite(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang/suite.toml")).unwrap();
+    let suite =
+        load_suite(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang/suite.toml")).unwrap();
     let mut picked = Vec::new();
     let mut per_family = std::collections::BTreeMap::<String, usize>::new();
     for c in &suite.case {
@@ -93,7 +105,12 @@ fn plans_a_suite_subset() {
             !plan.refused && satisfied(&c.expect, &plan.final_state)
         };
         if !good {
-            eprintln!("missed: {} `{}` -> {:?}", c.family, c.instruction, plan.steps.iter().map(|s| &s.skill).collect::<Vec<_>>());
+            eprintln!(
+                "missed: {} `{}` -> {:?}",
+                c.family,
+                c.instruction,
+                plan.steps.iter().map(|s| &s.skill).collect::<Vec<_>>()
+            );
         }
         ok += good as usize;
     }

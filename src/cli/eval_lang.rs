@@ -66,8 +66,10 @@ pub struct Suite {
 /// Reads and checks a suite file: every scene parses, every case expects
 /// something or a refusal, expectations name objects of the scene.
 pub fn load_suite(path: &std::path::Path) -> Result<Suite> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let suite: Suite = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let suite: Suite =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     for (i, c) in suite.case.iter().enumerate() {
         let at = format!("{} case {} (\"{}\")", path.display(), i + 1, c.instruction);
         let scene = SceneSpec::parse(&c.scene).map_err(|e| anyhow::anyhow!("{at}: scene: {e}"))?;
@@ -201,7 +203,10 @@ pub fn run(a: EvalLangArgs) -> Result<()> {
         path.display(),
         parts.scorer.describe()
     );
-    println!("  {:<12} {:>5} {:>8} {:>10}", "family", "cases", "plan", "execution");
+    println!(
+        "  {:<12} {:>5} {:>8} {:>10}",
+        "family", "cases", "plan", "execution"
+    );
     for (f, t) in &by_family {
         let exec = if a.plan_only {
             "-".to_string()

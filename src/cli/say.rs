@@ -112,7 +112,10 @@ pub struct MiniLmMatcher(pub MiniLm);
 impl ColorMatcher for MiniLmMatcher {
     fn closest(&mut self, word: &str, colors: &[&str]) -> Option<String> {
         let options: Vec<String> = colors.iter().map(|c| format!("{c} colour")).collect();
-        let best = self.0.best_match(&format!("{word} colour"), &options).ok()??;
+        let best = self
+            .0
+            .best_match(&format!("{word} colour"), &options)
+            .ok()??;
         (best.1 >= 0.5).then(|| best.0.trim_end_matches(" colour").to_string())
     }
 }

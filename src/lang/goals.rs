@@ -70,7 +70,9 @@ pub fn parse_goals(text: &str, scene: &SceneSpec) -> Goals {
                 }
             } else {
                 let joined = before.last().is_some_and(|x| *x == "and")
-                    || before.len() >= 2 && before[before.len() - 2] == "and" && before[before.len() - 1] == "the";
+                    || before.len() >= 2
+                        && before[before.len() - 2] == "and"
+                        && before[before.len() - 1] == "the";
                 if !joined {
                     pending.clear();
                 }
@@ -111,7 +113,10 @@ impl Goals {
     /// when the instruction ends at home).
     pub fn satisfied(&self, places: &Places, history: &[String]) -> bool {
         !self.is_empty()
-            && self.goals.iter().all(|(o, p)| places.get(o) == Some(p.as_str()))
+            && self
+                .goals
+                .iter()
+                .all(|(o, p)| places.get(o) == Some(p.as_str()))
             && (!self.home || history.last().is_some_and(|h| h == "go to home"))
     }
 
@@ -121,7 +126,12 @@ impl Goals {
             return 1.0;
         }
         let done = self.satisfied(places, history);
-        let goal_of = |o: &str| self.goals.iter().find(|(x, _)| x == o).map(|(_, p)| p.as_str());
+        let goal_of = |o: &str| {
+            self.goals
+                .iter()
+                .find(|(x, _)| x == o)
+                .map(|(_, p)| p.as_str())
+        };
         match skill {
             Skill::Done => {
                 if done {
@@ -137,9 +147,12 @@ impl Goals {
                     Some(p) if places.get(&name) == Some(p) => UNLIKELY,
                     Some(_) => 1.0,
                     // In the way: it sits on a block a goal still needs.
-                    None if places.get(&name).and_then(|p| p.strip_prefix("on ")).is_some_and(|below| {
-                        goal_of(below).is_some_and(|g| places.get(below) != Some(g))
-                    }) =>
+                    None if places
+                        .get(&name)
+                        .and_then(|p| p.strip_prefix("on "))
+                        .is_some_and(|below| {
+                            goal_of(below).is_some_and(|g| places.get(below) != Some(g))
+                        }) =>
                     {
                         1.0
                     }
@@ -187,19 +200,31 @@ mod tests {
 
     #[test]
     fn reads_placements_stacks_and_quantifiers() {
-        assert_eq!(g("put the red block in the green bowl"), [pair("red block", "green bowl")]);
+        assert_eq!(
+            g("put the red block in the green bowl"),
+            [pair("red block", "green bowl")]
+        );
         assert_eq!(
             g("stack the blue block on the red block then put the green block in the yellow bowl"),
-            [pair("blue block", "on red block"), pair("green block", "yellow bowl")]
+            [
+                pair("blue block", "on red block"),
+                pair("green block", "yellow bowl")
+            ]
         );
         assert_eq!(
             g("put the red block in the green bowl and the blue block in the yellow bowl"),
-            [pair("red block", "green bowl"), pair("blue block", "yellow bowl")]
+            [
+                pair("red block", "green bowl"),
+                pair("blue block", "yellow bowl")
+            ]
         );
         assert_eq!(g("put all the blocks in the yellow bowl").len(), 3);
         assert_eq!(
             g("put the red block and the blue block in the green bowl"),
-            [pair("red block", "green bowl"), pair("blue block", "green bowl")]
+            [
+                pair("red block", "green bowl"),
+                pair("blue block", "green bowl")
+            ]
         );
         assert_eq!(
             g("pick up the red block and put it on top of the green block"),
@@ -219,7 +244,10 @@ mod tests {
         assert_eq!(goals.progress(&Skill::Done, &places, &[]), UNLIKELY);
         places.set("red block", "green bowl");
         assert_eq!(goals.progress(&Skill::Done, &places, &[]), 1.0);
-        assert_eq!(goals.progress(&Skill::Pick("red".into()), &places, &[]), UNLIKELY);
+        assert_eq!(
+            goals.progress(&Skill::Pick("red".into()), &places, &[]),
+            UNLIKELY
+        );
     }
 
     #[test]
@@ -230,7 +258,13 @@ mod tests {
             pair("green block", "on red block"),
             pair("blue block", "table"),
         ]);
-        assert_eq!(goals.progress(&Skill::Pick("green".into()), &places, &[]), 1.0);
-        assert_eq!(goals.progress(&Skill::Pick("blue".into()), &places, &[]), OFF_TASK);
+        assert_eq!(
+            goals.progress(&Skill::Pick("green".into()), &places, &[]),
+            1.0
+        );
+        assert_eq!(
+            goals.progress(&Skill::Pick("blue".into()), &places, &[]),
+            OFF_TASK
+        );
     }
 }

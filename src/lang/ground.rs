@@ -148,7 +148,20 @@ pub fn ground(
         let next_kind = words.get(i + 1).and_then(|n| kind_of(n));
         // A colour-like word followed by an object word.
         if let Some(kind) = next_kind
-            && !matches!(w, "the" | "a" | "an" | "that" | "this" | "each" | "every" | "all" | "both" | "other" | "same")
+            && !matches!(
+                w,
+                "the"
+                    | "a"
+                    | "an"
+                    | "that"
+                    | "this"
+                    | "each"
+                    | "every"
+                    | "all"
+                    | "both"
+                    | "other"
+                    | "same"
+            )
         {
             let noun = words[i + 1].as_str();
             let color = match canonical_color(w) {

@@ -87,7 +87,9 @@ impl World for SymbolicWorld {
         Ok(self.places.clone())
     }
     fn execute(&mut self, skill: &Skill) -> Result<bool> {
-        Ok(skill.apply_symbolic(&self.scene, &mut self.places).is_some())
+        Ok(skill
+            .apply_symbolic(&self.scene, &mut self.places)
+            .is_some())
     }
 }
 
@@ -97,7 +99,12 @@ pub fn imagine(scene: &SceneSpec, start: &TabletopState, places: &Places) -> Tab
     let mut s = start.clone();
     s.held = None;
     s.suction = false;
-    let idx = |name: &str| scene.blocks.iter().position(|b| format!("{b} block") == name);
+    let idx = |name: &str| {
+        scene
+            .blocks
+            .iter()
+            .position(|b| format!("{b} block") == name)
+    };
     // Resolve bowls and the gripper first, then stacks bottom-up.
     for _ in 0..=scene.blocks.len() {
         for (obj, place) in &places.0 {
@@ -188,16 +195,17 @@ pub fn plan(
     let mut objects: Vec<String> = scene.blocks.iter().map(|b| format!("{b} block")).collect();
     objects.extend(scene.bowls.iter().map(|b| format!("{b} bowl")));
     scorer.set_scene(Some(objects.join(", ")));
-    let finish = |world: &mut dyn World, steps: Vec<PlanStep>, why: String, refused: bool| -> Result<Plan> {
-        Ok(Plan {
-            instruction: instruction.to_string(),
-            grounded: grounded.text.clone(),
-            steps,
-            final_state: world.places()?.to_json(),
-            stopped_because: why,
-            refused,
-        })
-    };
+    let finish =
+        |world: &mut dyn World, steps: Vec<PlanStep>, why: String, refused: bool| -> Result<Plan> {
+            Ok(Plan {
+                instruction: instruction.to_string(),
+                grounded: grounded.text.clone(),
+                steps,
+                final_state: world.places()?.to_json(),
+                stopped_because: why,
+                refused,
+            })
+        };
     if let Some(why) = grounded.missing() {
         return finish(world, Vec::new(), why, true);
     }
@@ -264,7 +272,12 @@ pub fn plan(
         }
         history.push(texts[k].clone());
     }
-    finish(world, steps, format!("step limit ({})", cfg.max_steps), false)
+    finish(
+        world,
+        steps,
+        format!("step limit ({})", cfg.max_steps),
+        false,
+    )
 }
 
 /// Softmax of log-likelihoods into a distribution over the candidates.
