@@ -73,7 +73,7 @@ pub fn load_suite(path: &std::path::Path) -> Result<Suite> {
     for (i, c) in suite.case.iter().enumerate() {
         let at = format!("{} case {} (\"{}\")", path.display(), i + 1, c.instruction);
         let scene = SceneSpec::parse(&c.scene).map_err(|e| anyhow::anyhow!("{at}: scene: {e}"))?;
-        if c.refuse == !c.expect.is_empty() {
+        if c.refuse != c.expect.is_empty() {
             bail!("{at}: give either `expect = {{ ... }}` or `refuse = true`");
         }
         for obj in c.expect.keys() {

@@ -188,10 +188,8 @@ pub fn ground(
                         out_words.push(noun.to_string());
                     }
                 }
-                if plural {
-                    if let Some(last) = out_words.last_mut() {
-                        last.push('s');
-                    }
+                if plural && let Some(last) = out_words.last_mut() {
+                    last.push('s');
                 }
                 i += 2;
                 continue;
