@@ -37,18 +37,7 @@ pub struct LmBenchArgs {
 fn candidates() -> Vec<String> {
     let blocks = ["red", "green", "blue", "yellow"];
     let bowls = ["green", "yellow", "blue", "red"];
-    let mut c = Vec::new();
-    for b in blocks {
-        c.push(format!("pick up the {b} block"));
-    }
-    for b in bowls {
-        c.push(format!("place it in the {b} bowl"));
-    }
-    for b in blocks {
-        c.push(format!("place it on the {b} block"));
-    }
-    c.push("go to home".into());
-    c.push("done".into());
+    let mut c = crate::lang::ranking::grounded_skills(&blocks, &bowls);
     let extra = ["purple", "orange", "white", "black", "pink", "cyan"];
     for e in extra {
         c.push(format!("pick up the {e} block"));

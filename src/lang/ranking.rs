@@ -22,22 +22,18 @@ pub struct Case {
     pub expected: String,
 }
 
-/// The grounded skills of a scene: pick each block, place in each bowl, on
-/// each block, go to home, done.
+/// The grounded skills of a scene (the registry's `Skill::candidates`):
+/// pick each block, place in each bowl, on each block, go to home, done.
 pub fn grounded_skills(blocks: &[&str], bowls: &[&str]) -> Vec<String> {
-    let mut c = Vec::new();
-    for b in blocks {
-        c.push(format!("pick up the {b} block"));
-    }
-    for b in bowls {
-        c.push(format!("place it in the {b} bowl"));
-    }
-    for b in blocks {
-        c.push(format!("place it on the {b} block"));
-    }
-    c.push("go to home".into());
-    c.push("done".into());
-    c
+    let scene = ganglion_sim::SceneSpec {
+        blocks: blocks.iter().map(|b| b.to_string()).collect(),
+        bowls: bowls.iter().map(|b| b.to_string()).collect(),
+        ..Default::default()
+    };
+    crate::skills::Skill::candidates(&scene)
+        .iter()
+        .map(crate::skills::Skill::text)
+        .collect()
 }
 
 fn scene_text(blocks: &[&str], bowls: &[&str]) -> Vec<String> {
