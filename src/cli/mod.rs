@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod bench_dt;
 pub mod bench_hil;
+pub mod bench_zenoh;
 pub mod check;
 pub mod collect;
 pub mod eval;
@@ -16,9 +17,12 @@ pub mod eval_dt;
 pub mod node;
 pub mod replay;
 pub mod run;
+pub mod sim_serve;
 pub mod skill;
+pub mod top;
 pub mod train;
 pub mod train_dt;
+pub mod worker;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +61,12 @@ pub enum Command {
     Skills(skill::SkillsArgs),
     /// A firmware joint node for hardware-in-the-loop (host logic over UDP, or qemu).
     Node(node::NodeArgs),
+    /// Simulated robots on the zenoh network (`sim serve`).
+    Sim(sim_serve::SimArgs),
+    /// Live view of every robot on the zenoh network.
+    Top(top::TopArgs),
+    /// A rollout worker for distributed training (`train --workers N`).
+    Worker(worker::WorkerArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -72,6 +82,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Skill(a) => skill::run_skill(a),
         Command::Skills(a) => skill::run_skills(a),
         Command::Node(a) => node::run(a),
+        Command::Sim(a) => sim_serve::run(a),
+        Command::Top(a) => top::run(a),
+        Command::Worker(a) => worker::run(a),
     }
 }
 

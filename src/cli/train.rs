@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::learn::ppo::{PpoUpdater, train_on};
+use crate::learn::ppo::{LocalRollouts, PpoUpdater, RolloutSource, train_from};
 use crate::learn::{PpoConfig, ppo_preset};
 use crate::nn::device::{Device, Resolved};
 use crate::policy::ActionSpec;
@@ -92,6 +92,16 @@ pub struct TrainArgs {
     /// or auto (CUDA when available, else the CPU, saying so).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    /// Distributed rollouts: gather them from this many `ganglion worker`
+    /// processes over zenoh (0: step the environments here).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// With --workers: zenoh endpoint(s) to listen on for workers.
+    #[arg(long, default_value = "tcp/127.0.0.1:7500")]
+    pub listen: Vec<String>,
+    /// With --workers: the run's name in the key space ganglion/train/{run}/….
+    #[arg(long, default_value = "ppo")]
+    pub run_name: String,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -191,9 +201,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Resolved::Cpu => None,
         Resolved::Cuda => bail!("{}", crate::nn::device::DeviceError::NotBuilt),
     };
-    let outcome = train_on(
+    let mut remote = if args.workers > 0 {
+        Some(super::worker::learner(&args, &env_name, &cfg)?)
+    } else {
+        None
+    };
+    let mut local = LocalRollouts::new(&mut venv, cfg.gamma);
+    let source: &mut dyn RolloutSource = match remote.as_mut() {
+        Some(r) => r,
+        None => &mut local,
+    };
+    let outcome = train_from(
         &cfg,
-        &mut venv,
+        source,
         eval_env.as_mut(),
         args.seed,
         updater,
@@ -223,6 +243,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
+    if let Some(r) = remote {
+        eprintln!(
+            "{} workers: {} env steps in {:.1} s, {:.0} env-steps/s at the learner",
+            args.workers,
+            outcome.steps,
+            outcome.wall_s,
+            outcome.steps as f64 / outcome.wall_s.max(1e-9)
+        );
+        r.finish()?;
+    }
     if let Some(e) = ckpt_error {
         return Err(e);
     }
