@@ -125,7 +125,7 @@ fn killing_the_controller_trips_the_robot_watchdog() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let mut robot = Robot::start(port);
+    let robot = Robot::start(port);
     let mut ctl = controller(&cfg, &["--seconds", "60"])
         .stdout(Stdio::null())
         .spawn()
