@@ -209,3 +209,35 @@ fn killing_the_robot_makes_the_controller_safe() {
         assert_eq!(t.command, vec![0.0], "tick {} at {}", t.tick, t.time);
     }
 }
+
+#[test]
+fn top_sees_the_controller_telemetry_and_the_robot_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let robot = Robot::start(port);
+    let mut ctl = controller(&cfg, &["--seconds", "30"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run");
+    robot.wait_for("first_command", 30);
+    let out = Command::new(BIN)
+        .args(["top", "--once", "--json", "--seconds", "1.5", "--connect"])
+        .arg(format!("tcp/127.0.0.1:{port}"))
+        .output()
+        .expect("top");
+    let _ = ctl.kill();
+    let _ = ctl.wait();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let views: Value = serde_json::from_slice(&out.stdout).expect("top --json");
+    let v = views
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["robot"] == "cartpole"))
+        .unwrap_or_else(|| panic!("no cartpole in {views}"));
+    let t = &v["telemetry"];
+    assert!(t["ticks"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(t["rate_hz"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    assert_eq!(t["state"], "normal", "{v}");
+    assert!(t["sensor_frames"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["status"]["commands_received"].as_u64().unwrap_or(0) > 0, "{v}");
+}

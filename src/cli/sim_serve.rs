@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Enable multicast scouting (off: explicit endpoints only).
     #[arg(long)]
     pub multicast: bool,
+    /// Run as a zenoh router instead of a peer (forwards between the peers
+    /// linked to it).
+    #[arg(long)]
+    pub router: bool,
     /// Seed of the initial state.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -107,6 +111,8 @@ fn run_serve(a: ServeArgs) -> Result<()> {
             listen: a.listen.clone(),
             connect: a.connect.clone(),
             multicast: a.multicast,
+            router: a.router,
+            client: false,
         },
         security: LinkSecurity {
             tls: a.tls_ca.clone().map(|ca| TlsFiles {

@@ -69,6 +69,8 @@ pub fn run(a: TopArgs) -> Result<()> {
             listen: a.listen.clone(),
             connect: a.connect.clone(),
             multicast: a.multicast,
+            router: false,
+            client: true,
         },
         &LinkSecurity::default(),
         None,

@@ -84,6 +84,8 @@ fn build_zenoh_plant(cfg: &PlantConfig) -> Result<(Box<dyn Plant>, ZenohParts)> 
             listen: listen.clone(),
             connect: connect.clone(),
             multicast: *multicast,
+            router: false,
+            client: false,
         },
         security: LinkSecurity {
             tls: tls.as_ref().map(|t| TlsFiles {

@@ -101,6 +101,13 @@ pub struct Endpoints {
     pub connect: Vec<String>,
     /// Multicast scouting (off by default: explicit endpoints only).
     pub multicast: bool,
+    /// Run as a zenoh router rather than a peer: it forwards between the
+    /// peers connected to it (a robot hosts its controller, `top` and other
+    /// observers this way).
+    pub router: bool,
+    /// Run as a zenoh client: everything goes through the node it connects
+    /// to (an observer like `ganglion top` hears all that node routes).
+    pub client: bool,
 }
 
 /// Checks an endpoint like `tcp/127.0.0.1:7447` or `tls/localhost:7447`.
@@ -145,7 +152,12 @@ pub fn session_config(
         c.insert_json5(key, &value)
             .map_err(|e| anyhow!("zenoh config `{key}` = {value}: {e}"))
     };
-    set("mode", json_str("peer"))?;
+    let mode = match (ep.router, ep.client) {
+        (true, _) => "router",
+        (false, true) => "client",
+        (false, false) => "peer",
+    };
+    set("mode", json_str(mode))?;
     set("listen/endpoints", json_list(&ep.listen))?;
     set("connect/endpoints", json_list(&ep.connect))?;
     set("scouting/multicast/enabled", ep.multicast.to_string())?;
@@ -247,11 +259,12 @@ pub fn open(ep: &Endpoints, sec: &LinkSecurity, robot: Option<&str>) -> Result<S
         .map_err(|e| anyhow!("opening the zenoh session (listen {:?}, connect {:?}): {e}", ep.listen, ep.connect))
 }
 
-/// Waits until the session has at least one peer.
+/// Waits until the session is linked to at least one peer or router.
 pub fn wait_for_peer(session: &Session, timeout: Duration) -> Result<()> {
     let until = Instant::now() + timeout;
     loop {
-        if session.info().peers_zid().wait().next().is_some() {
+        let info = session.info();
+        if info.peers_zid().wait().next().is_some() || info.routers_zid().wait().next().is_some() {
             return Ok(());
         }
         if Instant::now() >= until {
