@@ -44,7 +44,12 @@ impl Robot {
         let mut child = Command::new(BIN)
             .args(["sim", "serve", "--robot", "cartpole", "--listen"])
             .arg(format!("tcp/127.0.0.1:{port}"))
-            .args(["--watchdog-ms", &WATCHDOG_MS.to_string(), "--seconds", "120"])
+            .args([
+                "--watchdog-ms",
+                &WATCHDOG_MS.to_string(),
+                "--seconds",
+                "120",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -173,7 +178,10 @@ fn killing_the_robot_makes_the_controller_safe() {
     assert!(out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).expect("run --json");
     assert!(
-        report["safety_events"]["stale_sensor"].as_u64().unwrap_or(0) > 0,
+        report["safety_events"]["stale_sensor"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
         "{report}"
     );
     assert_eq!(report["final_state"], "safe", "{report}");
@@ -228,7 +236,11 @@ fn top_sees_the_controller_telemetry_and_the_robot_status() {
         .expect("top");
     let _ = ctl.kill();
     let _ = ctl.wait();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let views: Value = serde_json::from_slice(&out.stdout).expect("top --json");
     let v = views
         .as_array()
@@ -239,5 +251,8 @@ fn top_sees_the_controller_telemetry_and_the_robot_status() {
     assert!(t["rate_hz"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
     assert_eq!(t["state"], "normal", "{v}");
     assert!(t["sensor_frames"].as_u64().unwrap_or(0) > 0, "{v}");
-    assert!(v["status"]["commands_received"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        v["status"]["commands_received"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
 }

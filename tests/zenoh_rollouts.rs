@@ -25,7 +25,12 @@ fn train(dir: &Path, tag: &str, workers: usize, seed: u64) -> (Vec<u8>, serde_js
     let learner = Command::new(BIN)
         .args(["train", "cartpole", "--algo", "ppo", "--steps", "2048"])
         .args(["--eval-every", "0", "--final-episodes", "2", "--json"])
-        .args(["--seed", &seed.to_string(), "--workers", &workers.to_string()])
+        .args([
+            "--seed",
+            &seed.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
         .args(["--listen", &ep, "--run-name", tag, "--out"])
         .arg(&out)
         .stdout(Stdio::piped())
@@ -34,7 +39,16 @@ fn train(dir: &Path, tag: &str, workers: usize, seed: u64) -> (Vec<u8>, serde_js
     let ws: Vec<_> = (0..workers)
         .map(|_| {
             Command::new(BIN)
-                .args(["worker", "--connect", &ep, "--run-name", tag, "--json", "--wait", "60"])
+                .args([
+                    "worker",
+                    "--connect",
+                    &ep,
+                    "--run-name",
+                    tag,
+                    "--json",
+                    "--wait",
+                    "60",
+                ])
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("spawn worker")

@@ -35,7 +35,8 @@ impl Pki {
 fn make_ca(dir: &Path, ca: &str, names: &[&str]) {
     let ca_key = KeyPair::generate().expect("ca key");
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.distinguished_name.push(DnType::CommonName, format!("{ca} test CA"));
+    p.distinguished_name
+        .push(DnType::CommonName, format!("{ca} test CA"));
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_cert = p.self_signed(&ca_key).expect("self-signed CA");
     std::fs::write(dir.join(format!("{ca}.pem")), ca_cert.pem()).expect("write CA");
@@ -104,7 +105,9 @@ fn command_and_status(s: &zenoh::Session) -> Option<RobotStatus> {
         .expect("publisher");
     std::thread::sleep(Duration::from_millis(300));
     for k in 1..=50u64 {
-        let _ = p.put(Frame::new(k, 0.0, 0, &[1.0]).to_vec(Kind::Commands)).wait();
+        let _ = p
+            .put(Frame::new(k, 0.0, 0, &[1.0]).to_vec(Kind::Commands))
+            .wait();
         std::thread::sleep(Duration::from_millis(5));
     }
     // Two status periods after the last command.

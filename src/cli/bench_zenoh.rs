@@ -111,7 +111,9 @@ pub fn zenoh_bench(exchanges: usize, stream_seconds: f64) -> Result<Value> {
         let p = sensors_pub.clone();
         move || {
             for _ in 0..500 {
-                let _ = p.put(Frame::new(0, 0.0, 1, &[-1.0, 0.0, 0.0, 0.0]).to_vec(Kind::Sensors)).wait();
+                let _ = p
+                    .put(Frame::new(0, 0.0, 1, &[-1.0, 0.0, 0.0, 0.0]).to_vec(Kind::Sensors))
+                    .wait();
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -271,7 +273,11 @@ pub fn zenoh_bench(exchanges: usize, stream_seconds: f64) -> Result<Value> {
     let ratio = |v: &Value| {
         let a = v["p50_us"].as_f64().unwrap_or(0.0);
         let b = tcp["p50_us"].as_f64().unwrap_or(0.0);
-        if b > 0.0 { (a / b * 100.0).round() / 100.0 } else { 0.0 }
+        if b > 0.0 {
+            (a / b * 100.0).round() / 100.0
+        } else {
+            0.0
+        }
     };
     let _ = ctl.close().wait();
     let _ = robot_session.close().wait();

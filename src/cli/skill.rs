@@ -9,11 +9,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::repo_path;
+use crate::sim::SceneSpec;
 use crate::skills::affordance::{self, Affordances, FitConfig, LEARNED, Sample, calibration};
 use crate::skills::executor::REACH_MODEL;
 use crate::skills::report::{labelled_samples, reach_errors, success_table};
 use crate::skills::{Family, Skill, SkillRunner};
-use crate::sim::SceneSpec;
 
 #[derive(Args, Debug)]
 pub struct SkillArgs {
@@ -139,7 +139,11 @@ pub fn run_skill(a: SkillArgs) -> Result<()> {
             _ => String::new(),
         };
         println!("outcome     {}{why}", run.outcome.label());
-        println!("steps       {} ({:.2} s at 25 Hz)", run.steps, run.steps as f64 / 25.0);
+        println!(
+            "steps       {} ({:.2} s at 25 Hz)",
+            run.steps,
+            run.steps as f64 / 25.0
+        );
         for (n, c) in &run.safety_events {
             println!("safety      {n} on {c} ticks");
         }
@@ -175,7 +179,11 @@ fn report(a: ReportArgs) -> Result<()> {
     let mut errs = reach_errors(&reach_path, a.reach_episodes, a.seed, a.threads)?;
     errs.sort_by(f32::total_cmp);
     let within = errs.iter().filter(|e| **e < 0.01).count();
-    let q = |f: f64| errs.get(((errs.len() as f64 - 1.0) * f).round() as usize).copied().unwrap_or(f32::NAN);
+    let q = |f: f64| {
+        errs.get(((errs.len() as f64 - 1.0) * f).round() as usize)
+            .copied()
+            .unwrap_or(f32::NAN)
+    };
     if !a.json {
         println!(
             "reaching policy {}: final cup error over {} targets: median {:.1} mm, p95 {:.1} mm, max {:.1} mm; < 1 cm on {:.1}%",
@@ -189,8 +197,14 @@ fn report(a: ReportArgs) -> Result<()> {
     }
     let rows = success_table(&reach, &reach_path, a.scenes, a.seed, a.threads)?;
     if !a.json {
-        println!("\nskill success over {} random feasible scenes each (seed {}):", a.scenes, a.seed);
-        println!("  {:<28} {:>8} {:>9} {:>10}", "skill", "success", "timed out", "mean steps");
+        println!(
+            "\nskill success over {} random feasible scenes each (seed {}):",
+            a.scenes, a.seed
+        );
+        println!(
+            "  {:<28} {:>8} {:>9} {:>10}",
+            "skill", "success", "timed out", "mean steps"
+        );
         for r in &rows {
             println!(
                 "  {:<28} {:>7.1}% {:>9} {:>10.0}",
@@ -210,7 +224,14 @@ fn report(a: ReportArgs) -> Result<()> {
     if a.affordance_cases > 0 {
         let dir = repo_path(&a.affordances.to_string_lossy());
         let mut aff = Affordances::load(&dir)?;
-        let samples = labelled_samples(&reach, &reach_path, a.affordance_cases, a.seed ^ 0xa11, a.threads, |_| {})?;
+        let samples = labelled_samples(
+            &reach,
+            &reach_path,
+            a.affordance_cases,
+            a.seed ^ 0xa11,
+            a.threads,
+            |_| {},
+        )?;
         let (p, y) = predict_samples(&mut aff, &samples)?;
         let c = calibration(&p, &y);
         if !a.json {
@@ -259,9 +280,14 @@ fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
     let train = labelled_samples(&reach, &reach_path, a.cases, a.seed, a.threads, |n| {
         bar.set_position(n as u64)
     })?;
-    let test = labelled_samples(&reach, &reach_path, a.held_out, a.seed ^ 0x5eed, a.threads, |n| {
-        bar.set_position((LEARNED.len() * a.cases + n) as u64)
-    })?;
+    let test = labelled_samples(
+        &reach,
+        &reach_path,
+        a.held_out,
+        a.seed ^ 0x5eed,
+        a.threads,
+        |n| bar.set_position((LEARNED.len() * a.cases + n) as u64),
+    )?;
     bar.finish_and_clear();
     let mut report = Vec::new();
     let (mut all_p, mut all_y) = (Vec::new(), Vec::new());
@@ -271,7 +297,13 @@ fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
         if tr.is_empty() {
             bail!("no training executions for {}", fam.name());
         }
-        let fitted = affordance::fit(&tr, &FitConfig { seed: a.seed, ..FitConfig::default() });
+        let fitted = affordance::fit(
+            &tr,
+            &FitConfig {
+                seed: a.seed,
+                ..FitConfig::default()
+            },
+        );
         let xs: Vec<_> = te.iter().map(|s| s.x).collect();
         let p = fitted.predict(&xs);
         let y: Vec<f32> = te.iter().map(|s| s.y).collect();
@@ -299,7 +331,9 @@ fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"families": fams, "overall": overall, "plot": plot, "wall_s": t0.elapsed().as_secs_f64()}))?
+            serde_json::to_string_pretty(
+                &json!({"families": fams, "overall": overall, "plot": plot, "wall_s": t0.elapsed().as_secs_f64()})
+            )?
         );
     } else {
         println!(
@@ -341,7 +375,11 @@ pub fn demo_pick_and_place(seed: u64) -> Result<()> {
     let mut runner = SkillRunner::new(&scene, seed, &reach)?;
     let mut aff = Affordances::load(&repo_path("models")).ok();
     println!("tabletop — \"{scene_text}\" (seed {seed}), skills through the control loop:");
-    for text in ["pick up the red block", "place it in the green bowl", "go to home"] {
+    for text in [
+        "pick up the red block",
+        "place it in the green bowl",
+        "go to home",
+    ] {
         let skill = Skill::parse(text)?;
         let state = runner.state()?;
         let p = match aff.as_mut() {

@@ -83,7 +83,8 @@ pub fn run(a: TopArgs) -> Result<()> {
             .callback(move |sample| {
                 let key = sample.key_expr().as_str().to_string();
                 let mut parts = key.split('/');
-                let (Some(_), Some(robot), Some(topic)) = (parts.next(), parts.next(), parts.next())
+                let (Some(_), Some(robot), Some(topic)) =
+                    (parts.next(), parts.next(), parts.next())
                 else {
                     return;
                 };
@@ -160,7 +161,15 @@ pub fn render(views: &[RobotView]) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "{:<14} {:>8} {:>10} {:>10} {:>7} {:<7} {:<28} {:>9} {:<14}\n",
-        "ROBOT", "RATE Hz", "LATE p99", "COMP p99", "MISSES", "STATE", "SAFETY EVENTS", "CMDS RX", "ROBOT SIDE"
+        "ROBOT",
+        "RATE Hz",
+        "LATE p99",
+        "COMP p99",
+        "MISSES",
+        "STATE",
+        "SAFETY EVENTS",
+        "CMDS RX",
+        "ROBOT SIDE"
     ));
     if views.is_empty() {
         s.push_str("(no robots heard yet)\n");
@@ -179,7 +188,14 @@ pub fn render(views: &[RobotView]) -> String {
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
-            None => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into(), String::new()),
+            None => (
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                String::new(),
+            ),
         };
         let (rx, side) = match &v.status {
             Some(st) => (
@@ -202,7 +218,11 @@ pub fn render(views: &[RobotView]) -> String {
             comp,
             misses,
             state,
-            if events.is_empty() { "-".to_string() } else { events },
+            if events.is_empty() {
+                "-".to_string()
+            } else {
+                events
+            },
             rx,
             side,
             if v.last_heard_s > 2.0 {

@@ -211,37 +211,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(r) => r,
         None => &mut local,
     };
-    let outcome = train_from(
-        &cfg,
-        source,
-        eval_env.as_mut(),
-        args.seed,
-        updater,
-        |p| {
-            if let Some(every) = ckpt_every
-                && p.steps >= next_ckpt
-            {
-                while next_ckpt <= p.steps {
-                    next_ckpt = next_ckpt.saturating_add(every);
-                }
-                let path = checkpoint_path(&out, p.steps);
-                match p.model.export_onnx(&path, &metadata) {
-                    Ok(_) => checkpoints.push((p.steps, path)),
-                    Err(e) => {
-                        ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
-                    }
+    let outcome = train_from(&cfg, source, eval_env.as_mut(), args.seed, updater, |p| {
+        if let Some(every) = ckpt_every
+            && p.steps >= next_ckpt
+        {
+            while next_ckpt <= p.steps {
+                next_ckpt = next_ckpt.saturating_add(every);
+            }
+            let path = checkpoint_path(&out, p.steps);
+            match p.model.export_onnx(&path, &metadata) {
+                Ok(_) => checkpoints.push((p.steps, path)),
+                Err(e) => {
+                    ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
                 }
             }
-            bar.set_position(p.steps as u64);
-            let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
-            bar.set_message(format!(
-                "iter {}  mean return {}  eval {}",
-                p.iteration,
-                fmt(p.mean_return),
-                fmt(p.last_eval)
-            ));
-        },
-    )?;
+        }
+        bar.set_position(p.steps as u64);
+        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
+        bar.set_message(format!(
+            "iter {}  mean return {}  eval {}",
+            p.iteration,
+            fmt(p.mean_return),
+            fmt(p.last_eval)
+        ));
+    })?;
     bar.finish_and_clear();
     if let Some(r) = remote {
         eprintln!(

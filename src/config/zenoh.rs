@@ -40,7 +40,10 @@ fn tls(rep: &mut Reporter, t: &Table<'_>) -> Option<ZenohTls> {
             Some(i) => i.str(rep).map(|s| Some(PathBuf::from(s))),
         }
     };
-    let ca = t.require(rep, "ca").and_then(|i| i.str(rep)).map(PathBuf::from);
+    let ca = t
+        .require(rep, "ca")
+        .and_then(|i| i.str(rep))
+        .map(PathBuf::from);
     let cert = path(rep, "cert");
     let key = path(rep, "key");
     let mutual = or_default(t.get("mutual"), false, |i| i.bool(rep));
@@ -132,7 +135,9 @@ pub(crate) fn zenoh_plant(
         );
     }
     let multicast = or_default(t.get("multicast"), false, |i| i.bool(rep));
-    let timeout = or_default(t.get("connect_timeout_ms"), 5000, |i| i.count(rep, 1, 600_000));
+    let timeout = or_default(t.get("connect_timeout_ms"), 5000, |i| {
+        i.count(rep, 1, 600_000)
+    });
     let tls = match t.get("tls") {
         None => Some(None),
         Some(i) => i.table(rep).and_then(|t| tls(rep, &t)).map(Some),
@@ -168,11 +173,7 @@ pub(crate) fn finish(
             connect_timeout_ms,
             tls,
         }) => Some(PlantConfig::Zenoh {
-            robot: if r.is_empty() {
-                robot?.to_string()
-            } else {
-                r
-            },
+            robot: if r.is_empty() { robot?.to_string() } else { r },
             layout,
             connect,
             listen,

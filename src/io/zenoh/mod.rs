@@ -134,8 +134,13 @@ fn json_str(s: &str) -> String {
 }
 
 fn json_list(items: &[String]) -> String {
-    serde_json::Value::Array(items.iter().map(|s| serde_json::Value::String(s.clone())).collect())
-        .to_string()
+    serde_json::Value::Array(
+        items
+            .iter()
+            .map(|s| serde_json::Value::String(s.clone()))
+            .collect(),
+    )
+    .to_string()
 }
 
 /// The zenoh configuration of a peer session.
@@ -172,7 +177,10 @@ pub fn session_config(
             }
             Ok(json_str(&p.display().to_string()))
         };
-        set("transport/link/tls/root_ca_certificate", path(&tls.ca, "CA certificate")?)?;
+        set(
+            "transport/link/tls/root_ca_certificate",
+            path(&tls.ca, "CA certificate")?,
+        )?;
         if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
             let cert = path(cert, "certificate")?;
             let key = path(key, "private key")?;
@@ -190,7 +198,9 @@ pub fn session_config(
             bail!("an access-control rule needs the robot name");
         };
         if !sec.tls.as_ref().is_some_and(|t| t.mutual) {
-            bail!("restricting commands to controller `{cn}` needs mutual TLS (the controller is known by its certificate)");
+            bail!(
+                "restricting commands to controller `{cn}` needs mutual TLS (the controller is known by its certificate)"
+            );
         }
         set("access_control", acl_json(robot, cn))?;
     }
@@ -254,9 +264,13 @@ pub fn acl_json(robot: &str, controller_cn: &str) -> String {
 /// Opens a peer session (synchronous API; zenoh's own runtime does the I/O).
 pub fn open(ep: &Endpoints, sec: &LinkSecurity, robot: Option<&str>) -> Result<Session> {
     let cfg = session_config(ep, sec, robot)?;
-    zenoh::open(cfg)
-        .wait()
-        .map_err(|e| anyhow!("opening the zenoh session (listen {:?}, connect {:?}): {e}", ep.listen, ep.connect))
+    zenoh::open(cfg).wait().map_err(|e| {
+        anyhow!(
+            "opening the zenoh session (listen {:?}, connect {:?}): {e}",
+            ep.listen,
+            ep.connect
+        )
+    })
 }
 
 /// Waits until the session is linked to at least one peer or router.
@@ -268,7 +282,10 @@ pub fn wait_for_peer(session: &Session, timeout: Duration) -> Result<()> {
             return Ok(());
         }
         if Instant::now() >= until {
-            bail!("no zenoh peer connected within {:.1} s", timeout.as_secs_f64());
+            bail!(
+                "no zenoh peer connected within {:.1} s",
+                timeout.as_secs_f64()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -276,5 +293,6 @@ pub fn wait_for_peer(session: &Session, timeout: Duration) -> Result<()> {
 
 /// Converts a zenoh error into an `anyhow` error with context.
 pub(crate) fn zerr<T>(r: zenoh::Result<T>, what: &str) -> Result<T> {
-    r.map_err(|e| anyhow!("{e}")).with_context(|| what.to_string())
+    r.map_err(|e| anyhow!("{e}"))
+        .with_context(|| what.to_string())
 }

@@ -92,7 +92,10 @@ impl<'a> Reader<'a> {
     fn f32s(&mut self, n: usize, out: &mut Vec<f32>) -> Result<()> {
         let s = self.take(n.checked_mul(4).ok_or_else(|| anyhow!("length overflow"))?)?;
         out.clear();
-        out.extend(s.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        out.extend(
+            s.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        );
         Ok(())
     }
     fn magic(&mut self, m: &[u8; 4]) -> Result<()> {
@@ -133,10 +136,20 @@ pub fn encode_batch(iteration: u64, worker: usize, r: &Rollout, finished: &[f32]
     let mut b = Vec::new();
     b.extend_from_slice(b"GRB1");
     b.extend_from_slice(&iteration.to_le_bytes());
-    for v in [worker, r.n_steps, r.n_envs, r.obs_dim, r.act_dim, finished.len()] {
+    for v in [
+        worker,
+        r.n_steps,
+        r.n_envs,
+        r.obs_dim,
+        r.act_dim,
+        finished.len(),
+    ] {
         b.extend_from_slice(&(v as u32).to_le_bytes());
     }
-    let mut put = |xs: &[f32]| xs.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    let mut put = |xs: &[f32]| {
+        xs.iter()
+            .for_each(|x| b.extend_from_slice(&x.to_le_bytes()))
+    };
     put(&r.obs);
     put(&r.actions);
     put(&r.logp);
@@ -211,7 +224,7 @@ impl RemoteRollouts {
         workers: usize,
         wait: Duration,
     ) -> Result<Self> {
-        if workers == 0 || ppo.n_envs % workers != 0 {
+        if workers == 0 || !ppo.n_envs.is_multiple_of(workers) {
             bail!(
                 "{} environments cannot be split evenly over {workers} workers (set --envs to a multiple)",
                 ppo.n_envs
@@ -291,7 +304,10 @@ impl RemoteRollouts {
     fn publish_weights(&self, params: &[f32]) -> Result<()> {
         zerr(
             self.session
-                .put(key(&self.job.run, "weights"), encode_weights(self.iteration, params))
+                .put(
+                    key(&self.job.run, "weights"),
+                    encode_weights(self.iteration, params),
+                )
                 .congestion_control(CongestionControl::Block)
                 .wait(),
             "publishing weights",
@@ -359,7 +375,10 @@ impl RolloutSource for RemoteRollouts {
                     if now >= give_up {
                         let missing: Vec<usize> =
                             (0..n_workers).filter(|&w| got[w].is_none()).collect();
-                        bail!("no rollout batch of iteration {k} from worker(s) {missing:?} within {:.0} s", self.timeout.as_secs_f64());
+                        bail!(
+                            "no rollout batch of iteration {k} from worker(s) {missing:?} within {:.0} s",
+                            self.timeout.as_secs_f64()
+                        );
                     }
                     if now >= resend {
                         resend = now + Duration::from_secs(5);
@@ -440,7 +459,10 @@ pub fn run_worker(session: ::zenoh::Session, run: &str, wait: Duration) -> Resul
     // Say hello until a job names this worker.
     let until = Instant::now() + wait;
     let (job, index) = loop {
-        zerr(session.put(key(run, "hello"), id.clone()).wait(), "saying hello")?;
+        zerr(
+            session.put(key(run, "hello"), id.clone()).wait(),
+            "saying hello",
+        )?;
         if let Ok(bytes) = job_rx.recv_timeout(Duration::from_millis(200)) {
             let job: Job = serde_json::from_slice(&bytes).context("decoding the job")?;
             if let Some(i) = job.workers.iter().position(|w| *w == id) {
@@ -448,7 +470,10 @@ pub fn run_worker(session: ::zenoh::Session, run: &str, wait: Duration) -> Resul
             }
         }
         if Instant::now() >= until {
-            bail!("no job from a learner on run `{run}` within {:.0} s", wait.as_secs_f64());
+            bail!(
+                "no job from a learner on run `{run}` within {:.0} s",
+                wait.as_secs_f64()
+            );
         }
     };
     let env = job.env.clone();
@@ -489,7 +514,10 @@ pub fn run_worker(session: ::zenoh::Session, run: &str, wait: Duration) -> Resul
     let mut heard = Instant::now();
     loop {
         if heard.elapsed() > wait {
-            bail!("the learner has been silent for {:.0} s", wait.as_secs_f64());
+            bail!(
+                "the learner has been silent for {:.0} s",
+                wait.as_secs_f64()
+            );
         }
         while let Ok(bytes) = job_rx.try_recv() {
             heard = Instant::now();
@@ -514,7 +542,10 @@ pub fn run_worker(session: ::zenoh::Session, run: &str, wait: Duration) -> Resul
         };
         if k == done_iteration && !last_batch.is_empty() {
             // The learner missed our batch: send it again.
-            zerr(batch_pub.put(last_batch.clone()).wait(), "resending a batch")?;
+            zerr(
+                batch_pub.put(last_batch.clone()).wait(),
+                "resending a batch",
+            )?;
             continue;
         }
         if k != done_iteration + 1 {
@@ -569,7 +600,10 @@ mod tests {
             assert!(decode_batch(&b[..cut]).is_err());
         }
         let mut w = Vec::new();
-        assert_eq!(decode_weights(&encode_weights(3, &[1.0, 2.0]), &mut w).ok(), Some(3));
+        assert_eq!(
+            decode_weights(&encode_weights(3, &[1.0, 2.0]), &mut w).ok(),
+            Some(3)
+        );
         assert_eq!(w, vec![1.0, 2.0]);
         assert!(decode_weights(b"GWT1", &mut w).is_err());
     }

@@ -172,9 +172,7 @@ pub fn serve(
         k += 1;
         let now = Instant::now();
         let latest = commands.load();
-        let age = latest.map(|l| {
-            now.saturating_duration_since(epoch).as_secs_f64() - l.received_s
-        });
+        let age = latest.map(|l| now.saturating_duration_since(epoch).as_secs_f64() - l.received_s);
         if let Some(l) = &latest
             && l.frame.seq != last_seq
         {

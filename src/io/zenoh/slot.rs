@@ -66,19 +66,18 @@ impl LatestSlot {
                 v = self.version.load(Ordering::Relaxed);
                 continue;
             }
-            match self.version.compare_exchange_weak(
-                v,
-                v + 1,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .version
+                .compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => break,
                 Err(now) => v = now,
             }
         }
         fence(Ordering::Release);
         self.seq.store(frame.seq, Ordering::Relaxed);
-        self.time_bits.store(frame.time.to_bits(), Ordering::Relaxed);
+        self.time_bits
+            .store(frame.time.to_bits(), Ordering::Relaxed);
         self.flags.store(frame.flags, Ordering::Relaxed);
         self.n.store(frame.n as u32, Ordering::Relaxed);
         for (slot, x) in self.values.iter().zip(frame.values()) {

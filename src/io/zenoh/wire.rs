@@ -166,7 +166,10 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::Short(len) => write!(f, "frame of {len} bytes is shorter than the {HEADER}-byte header"),
+            DecodeError::Short(len) => write!(
+                f,
+                "frame of {len} bytes is shorter than the {HEADER}-byte header"
+            ),
             DecodeError::Magic(m) => write!(f, "unexpected magic {m:?}"),
             DecodeError::TooMany(n) => write!(f, "{n} values (at most {MAX_VALUES})"),
             DecodeError::Length { n, len } => write!(
