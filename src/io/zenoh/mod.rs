@@ -24,6 +24,7 @@
 
 pub mod plant;
 pub mod rollout;
+pub mod rollout_wire;
 pub mod serve;
 pub mod slot;
 pub mod telemetry;
