@@ -107,6 +107,15 @@ pub enum BenchKind {
         #[arg(long)]
         firmware: Option<PathBuf>,
     },
+    /// zenoh on loopback: command → state round trip (median, p99) against
+    /// plain TCP, and the sensor stream at 1 kHz.
+    Zenoh {
+        #[arg(long, default_value_t = 5000)]
+        exchanges: usize,
+        /// Seconds of the 1 kHz sensor stream.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
     /// Batch-1 policy latency: tract (ganglion) vs onnxruntime (Python).
     Latency {
         #[arg(long, default_value = "models/cartpole-ppo.onnx")]
@@ -179,6 +188,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 return Ok(());
             }
             v
+        }
+        BenchKind::Zenoh { exchanges, seconds } => {
+            super::bench_zenoh::zenoh_bench(exchanges, seconds)?
         }
         BenchKind::Latency { policy, iters } => latency(
             &super::repo_path(&policy.to_string_lossy()),

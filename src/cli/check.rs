@@ -24,6 +24,7 @@ fn summary(file: &Path, cfg: &RobotConfig) -> String {
     let plant = match &cfg.plant {
         PlantConfig::Sim { kind, .. } => kind.as_str(),
         PlantConfig::Link { .. } => "link:udp",
+        PlantConfig::Zenoh { .. } => "zenoh",
     };
     // The policy as the file names it: relative to the config's directory.
     let base = file.parent().unwrap_or(Path::new(""));

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod bench_dt;
 pub mod bench_hil;
+pub mod bench_zenoh;
 pub mod check;
 pub mod collect;
 pub mod eval;
@@ -21,9 +22,12 @@ pub mod node;
 pub mod replay;
 pub mod run;
 pub mod say;
+pub mod sim_serve;
 pub mod skill;
+pub mod top;
 pub mod train;
 pub mod train_dt;
+pub mod worker;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,6 +78,12 @@ pub enum Command {
     /// Evaluate the language layer on a suite of instructions (plan and
     /// execution success per family, planning time per step).
     EvalLang(eval_lang::EvalLangArgs),
+    /// Simulated robots on the zenoh network (`sim serve`).
+    Sim(sim_serve::SimArgs),
+    /// Live view of every robot on the zenoh network.
+    Top(top::TopArgs),
+    /// A rollout worker for distributed training (`train --workers N`).
+    Worker(worker::WorkerArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -94,6 +104,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LmBench(a) => lm_bench::run(a),
         Command::Say(a) => say::run(a),
         Command::EvalLang(a) => eval_lang::run(a),
+        Command::Sim(a) => sim_serve::run(a),
+        Command::Top(a) => top::run(a),
+        Command::Worker(a) => worker::run(a),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::config::{self, RobotConfig};
 use crate::policy::card::sha256_file;
 use crate::record::{RecordSummary, Recorder, RecordingHeader};
 use crate::runtime::rt::{self, RtStatus};
-use crate::runtime::setup::{build_plant, clock_mode, load_any_policy, plant_kind, plant_seed};
+use crate::runtime::setup::{clock_mode, load_any_policy, plant_kind, plant_seed};
 use crate::runtime::{ClockMode, ControlLoop, RunLimit, Summary, alloc_count};
 
 #[derive(Args, Debug)]
@@ -133,7 +133,7 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
     }
     let seed = plant_seed(&cfg.plant);
     let clock = clock_mode(&cfg.plant, opts.fast);
-    let plant = build_plant(&cfg.plant)?;
+    let (plant, zenoh_parts) = crate::runtime::setup::build_plant_linked(&cfg.plant)?;
     let policy = load_any_policy(&cfg)?;
     let record_path = opts.record.clone().or_else(|| cfg.record.path.clone());
     let (recorder, sink) = match &record_path {
@@ -176,6 +176,18 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
 
     install_signal_handlers();
     let controls = lp.controls();
+    // A zenoh robot: telemetry at ~10 Hz and the network e-stop.
+    let telemetry = match zenoh_parts {
+        Some(z) => Some(crate::io::zenoh::telemetry::TelemetryService::start(
+            z.session,
+            &z.robot,
+            lp.live(),
+            controls.clone(),
+            z.counters,
+            Duration::from_millis(100),
+        )?),
+        None => None,
+    };
     let watcher_done = std::sync::Arc::new(AtomicBool::new(false));
     let watcher = {
         let controls = controls.clone();
@@ -206,6 +218,9 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
     let wall = started.elapsed().as_secs_f64();
     watcher_done.store(true, Ordering::Release);
     let _ = watcher.join();
+    if let Some(t) = telemetry {
+        t.stop();
+    }
 
     drop(lp.take_sink());
     let recording = match recorder {

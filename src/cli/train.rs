@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::learn::ppo::{PpoUpdater, train_on};
+use crate::learn::ppo::{LocalRollouts, PpoUpdater, RolloutSource, train_from};
 use crate::learn::{PpoConfig, ppo_preset};
 use crate::nn::device::{Device, Resolved};
 use crate::policy::ActionSpec;
@@ -92,6 +92,16 @@ pub struct TrainArgs {
     /// or auto (CUDA when available, else the CPU, saying so).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
+    /// Distributed rollouts: gather them from this many `ganglion worker`
+    /// processes over zenoh (0: step the environments here).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// With --workers: zenoh endpoint(s) to listen on for workers.
+    #[arg(long, default_value = "tcp/127.0.0.1:7500")]
+    pub listen: Vec<String>,
+    /// With --workers: the run's name in the key space ganglion/train/{run}/….
+    #[arg(long, default_value = "ppo")]
+    pub run_name: String,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -191,38 +201,51 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Resolved::Cpu => None,
         Resolved::Cuda => bail!("{}", crate::nn::device::DeviceError::NotBuilt),
     };
-    let outcome = train_on(
-        &cfg,
-        &mut venv,
-        eval_env.as_mut(),
-        args.seed,
-        updater,
-        |p| {
-            if let Some(every) = ckpt_every
-                && p.steps >= next_ckpt
-            {
-                while next_ckpt <= p.steps {
-                    next_ckpt = next_ckpt.saturating_add(every);
-                }
-                let path = checkpoint_path(&out, p.steps);
-                match p.model.export_onnx(&path, &metadata) {
-                    Ok(_) => checkpoints.push((p.steps, path)),
-                    Err(e) => {
-                        ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
-                    }
+    let mut remote = if args.workers > 0 {
+        Some(super::worker::learner(&args, &env_name, &cfg)?)
+    } else {
+        None
+    };
+    let mut local = LocalRollouts::new(&mut venv, cfg.gamma);
+    let source: &mut dyn RolloutSource = match remote.as_mut() {
+        Some(r) => r,
+        None => &mut local,
+    };
+    let outcome = train_from(&cfg, source, eval_env.as_mut(), args.seed, updater, |p| {
+        if let Some(every) = ckpt_every
+            && p.steps >= next_ckpt
+        {
+            while next_ckpt <= p.steps {
+                next_ckpt = next_ckpt.saturating_add(every);
+            }
+            let path = checkpoint_path(&out, p.steps);
+            match p.model.export_onnx(&path, &metadata) {
+                Ok(_) => checkpoints.push((p.steps, path)),
+                Err(e) => {
+                    ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
                 }
             }
-            bar.set_position(p.steps as u64);
-            let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
-            bar.set_message(format!(
-                "iter {}  mean return {}  eval {}",
-                p.iteration,
-                fmt(p.mean_return),
-                fmt(p.last_eval)
-            ));
-        },
-    )?;
+        }
+        bar.set_position(p.steps as u64);
+        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
+        bar.set_message(format!(
+            "iter {}  mean return {}  eval {}",
+            p.iteration,
+            fmt(p.mean_return),
+            fmt(p.last_eval)
+        ));
+    })?;
     bar.finish_and_clear();
+    if let Some(r) = remote {
+        eprintln!(
+            "{} workers: {} env steps in {:.1} s, {:.0} env-steps/s at the learner",
+            args.workers,
+            outcome.steps,
+            outcome.wall_s,
+            outcome.steps as f64 / outcome.wall_s.max(1e-9)
+        );
+        r.finish()?;
+    }
     if let Some(e) = ckpt_error {
         return Err(e);
     }

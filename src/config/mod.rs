@@ -11,6 +11,7 @@ mod reader;
 mod span;
 mod types;
 mod validate;
+mod zenoh;
 
 use std::path::Path;
 

@@ -62,6 +62,28 @@ pub enum PlantConfig {
         /// Lockstep pacing.
         pace: Pace,
     },
+    /// `kind = "zenoh"`: a robot over zenoh (`ganglion sim serve`, or any
+    /// process speaking `io::zenoh`'s key space); wall clock.
+    Zenoh {
+        /// The robot's name in the key space `ganglion/{robot}/…`.
+        robot: String,
+        /// The sensor/actuator layout: a plant kind (`sim:cartpole`).
+        layout: String,
+        connect: Vec<String>,
+        listen: Vec<String>,
+        multicast: bool,
+        connect_timeout_ms: u64,
+        tls: Option<ZenohTls>,
+    },
+}
+
+/// TLS files of a zenoh plant (resolved paths).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZenohTls {
+    pub ca: PathBuf,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub mutual: bool,
 }
 
 /// How a link plant keeps time.

@@ -91,6 +91,7 @@ pub(crate) fn robot_config(
     };
 
     let plant = super::link::with_publish_period(plant, rate_hz);
+    let plant = super::zenoh::finish(plant, robot.as_deref(), base);
     Some(RobotConfig {
         source_path: file.to_path_buf(),
         source_text: text.to_string(),
@@ -247,6 +248,9 @@ fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Sign
         && k.starts_with("link:")
     {
         return super::link::link_plant(rep, t, k, item);
+    }
+    if kind == Some("zenoh") {
+        return super::zenoh::zenoh_plant(rep, t);
     }
     t.check_keys(rep, &["kind", "seed", "pace"]);
     let sig = match (kind, &kind_item) {

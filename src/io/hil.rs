@@ -78,7 +78,7 @@ pub fn at_address(cfg: &RobotConfig, addr: SocketAddr) -> Result<RobotConfig> {
     let mut cfg = cfg.clone();
     match &mut cfg.plant {
         PlantConfig::Link { address, .. } => *address = addr,
-        PlantConfig::Sim { .. } => {
+        PlantConfig::Sim { .. } | PlantConfig::Zenoh { .. } => {
             return Err(anyhow!(
                 "{}: [plant] is not a link plant",
                 cfg.source_path.display()

@@ -12,6 +12,7 @@ pub mod link;
 pub mod node;
 pub mod plant_hw;
 pub mod qemu;
+pub mod zenoh;
 
 pub use fault::{FaultKind, FaultPlan, FaultStats, LinkFaults};
 pub use joints::{JointLayout, layout};

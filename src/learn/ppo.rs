@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ganglion_sim::{Env, Rng, VecEnv, derive_seed};
+use ganglion_sim::{Env, EnvSpec, Rng, VecEnv, derive_seed};
 use serde::{Deserialize, Serialize};
 
 use super::actor_critic::{ActorCritic, NativeActor};
@@ -142,11 +142,198 @@ pub fn train(
     }
 }
 
+/// Where an iteration's rollout comes from: the local `VecEnv`, or rollout
+/// workers in other processes (`io::zenoh::rollout`).
+pub trait RolloutSource {
+    fn spec(&self) -> &EnvSpec;
+    fn num_envs(&self) -> usize;
+    /// Resets every environment (before the first iteration).
+    fn reset(&mut self) -> anyhow::Result<()>;
+    /// Fills `out` with `out.n_steps` steps of every environment, acting
+    /// with `model`; finished episodes' returns go into `finished`.
+    fn collect(
+        &mut self,
+        model: &ActorCritic,
+        rng: &mut Rng,
+        out: &mut Rollout,
+        finished: &mut Vec<f32>,
+    ) -> anyhow::Result<()>;
+}
+
+/// One iteration's rollout, `[t][env]` flattened, and the observation each
+/// environment ended in (to bootstrap the advantages from).
+#[derive(Clone, Debug, Default)]
+pub struct Rollout {
+    pub n_steps: usize,
+    pub n_envs: usize,
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub obs: Vec<f32>,
+    pub actions: Vec<f32>,
+    pub logp: Vec<f32>,
+    pub values: Vec<f32>,
+    /// Rewards, with a time limit's bootstrap `γ·V(final obs)` added.
+    pub rewards: Vec<f32>,
+    pub dones: Vec<bool>,
+    pub last_obs: Vec<f32>,
+}
+
+impl Rollout {
+    pub fn new(n_steps: usize, n_envs: usize, obs_dim: usize, act_dim: usize) -> Self {
+        let n = n_steps * n_envs;
+        Rollout {
+            n_steps,
+            n_envs,
+            obs_dim,
+            act_dim,
+            obs: vec![0.0; n * obs_dim],
+            actions: vec![0.0; n * act_dim],
+            logp: vec![0.0; n],
+            values: vec![0.0; n],
+            rewards: vec![0.0; n],
+            dones: vec![false; n],
+            last_obs: vec![0.0; n_envs * obs_dim],
+        }
+    }
+}
+
+/// Scratch of `collect_rollout`.
+#[derive(Default)]
+pub struct CollectScratch {
+    actor: MlpCache,
+    critic: MlpCache,
+    one: MlpCache,
+    actions: Vec<f32>,
+}
+
+/// Steps `venv` for `out.n_steps` steps acting with `model` (actions drawn
+/// from `rng`), filling `out`.
+pub fn collect_rollout(
+    gamma: f32,
+    model: &ActorCritic,
+    venv: &mut VecEnv,
+    rng: &mut Rng,
+    out: &mut Rollout,
+    finished: &mut Vec<f32>,
+    scratch: &mut CollectScratch,
+) {
+    let spec = venv.spec();
+    let od = spec.observation.flat_dim();
+    let ad = spec.action.flat_dim();
+    let discrete = spec.action.is_discrete();
+    let head = model.actor.out_dim();
+    let n_envs = venv.num_envs();
+    scratch.actions.resize(n_envs * ad, 0.0);
+    let actions = &mut scratch.actions;
+    for t in 0..out.n_steps {
+        let row = t * n_envs;
+        out.obs[row * od..(row + n_envs) * od].copy_from_slice(venv.obs());
+        let values = model
+            .critic
+            .forward(&model.params, venv.obs(), n_envs, &mut scratch.critic);
+        out.values[row..row + n_envs].copy_from_slice(values);
+        let o_all = model
+            .actor
+            .forward(&model.params, venv.obs(), n_envs, &mut scratch.actor);
+        for e in 0..n_envs {
+            let o = &o_all[e * head..(e + 1) * head];
+            let a = &mut actions[e * ad..(e + 1) * ad];
+            let lp = if discrete {
+                let k = categorical::sample(o, rng);
+                a[0] = k as f32;
+                categorical::logp_entropy(o, k).0
+            } else {
+                let log_std = &model.params[model.log_std_offset.unwrap_or(0)..][..head];
+                gaussian::sample(o, log_std, rng, a);
+                gaussian::logp_entropy(o, log_std, a).0
+            };
+            out.logp[row + e] = lp;
+        }
+        out.actions[row * ad..(row + n_envs) * ad].copy_from_slice(actions);
+        venv.step(actions);
+        for e in 0..n_envs {
+            let mut r = venv.rewards()[e];
+            if venv.truncated()[e] {
+                // Time limits are not terminal: bootstrap from the value of
+                // the state the episode was cut in.
+                let fo = &venv.final_obs()[e * od..(e + 1) * od];
+                let v = model.critic.forward(&model.params, fo, 1, &mut scratch.one)[0];
+                r += gamma * v;
+            }
+            out.rewards[row + e] = r;
+            out.dones[row + e] = venv.terminated()[e] || venv.truncated()[e];
+        }
+        finished.extend(venv.finished().iter().map(|f| f.episode_return));
+    }
+    out.last_obs.copy_from_slice(venv.obs());
+}
+
+/// The local environments as a rollout source.
+pub struct LocalRollouts<'a> {
+    pub venv: &'a mut VecEnv,
+    pub gamma: f32,
+    scratch: CollectScratch,
+}
+
+impl<'a> LocalRollouts<'a> {
+    pub fn new(venv: &'a mut VecEnv, gamma: f32) -> Self {
+        LocalRollouts {
+            venv,
+            gamma,
+            scratch: CollectScratch::default(),
+        }
+    }
+}
+
+impl RolloutSource for LocalRollouts<'_> {
+    fn spec(&self) -> &EnvSpec {
+        self.venv.spec()
+    }
+    fn num_envs(&self) -> usize {
+        self.venv.num_envs()
+    }
+    fn reset(&mut self) -> anyhow::Result<()> {
+        self.venv.reset();
+        Ok(())
+    }
+    fn collect(
+        &mut self,
+        model: &ActorCritic,
+        rng: &mut Rng,
+        out: &mut Rollout,
+        finished: &mut Vec<f32>,
+    ) -> anyhow::Result<()> {
+        collect_rollout(
+            self.gamma,
+            model,
+            self.venv,
+            rng,
+            out,
+            finished,
+            &mut self.scratch,
+        );
+        Ok(())
+    }
+}
+
 /// `train`, with the minibatch updates on `updater` when given (rollouts,
 /// advantages and evaluation stay on the CPU).
 pub fn train_on(
     cfg: &PpoConfig,
     venv: &mut VecEnv,
+    eval_env: &mut dyn Env,
+    seed: u64,
+    updater: Option<&mut dyn PpoUpdater>,
+    on_progress: impl FnMut(&Progress<'_>),
+) -> anyhow::Result<PpoOutcome> {
+    let mut source = LocalRollouts::new(venv, cfg.gamma);
+    train_from(cfg, &mut source, eval_env, seed, updater, on_progress)
+}
+
+/// PPO on rollouts from `source` (local envs or remote workers).
+pub fn train_from(
+    cfg: &PpoConfig,
+    venv: &mut dyn RolloutSource,
     eval_env: &mut dyn Env,
     seed: u64,
     mut updater: Option<&mut dyn PpoUpdater>,
@@ -174,19 +361,13 @@ pub fn train_on(
     let mut opt = Adam::new(model.num_params()).with_eps(1e-5);
 
     // Rollout storage, [t][env] flattened.
-    let mut obs_buf = vec![0.0f32; rollout * od];
-    let mut act_buf = vec![0.0f32; rollout * ad];
-    let mut logp_buf = vec![0.0f32; rollout];
-    let mut val_buf = vec![0.0f32; rollout];
-    let mut rew_buf = vec![0.0f32; rollout];
-    let mut done_buf = vec![false; rollout];
+    let mut ro = Rollout::new(cfg.n_steps, n_envs, od, ad);
     let mut adv_buf = vec![0.0f32; rollout];
     let mut ret_buf = vec![0.0f32; rollout];
-    let mut actions = vec![0.0f32; n_envs * ad];
+    let mut finished: Vec<f32> = Vec::new();
 
     let mut actor_cache = MlpCache::default();
     let mut critic_cache = MlpCache::default();
-    let mut one_cache = MlpCache::default();
 
     let mb = cfg.batch_size.min(rollout).max(1);
     let mut mb_obs = vec![0.0f32; mb * od];
@@ -208,7 +389,7 @@ pub fn train_on(
     let mut next_eval = cfg.eval_every;
     let mut last_eval = None;
 
-    venv.reset();
+    venv.reset()?;
     while steps < cfg.total_timesteps {
         iteration += 1;
         let progress = steps as f32 / cfg.total_timesteps.max(1) as f32;
@@ -216,57 +397,20 @@ pub fn train_on(
         let clip = cfg.clip_range.at(progress);
 
         // ---- Collect a rollout -------------------------------------------------
-        for t in 0..cfg.n_steps {
-            let row = t * n_envs;
-            obs_buf[row * od..(row + n_envs) * od].copy_from_slice(venv.obs());
-            let values = model
-                .critic
-                .forward(&model.params, venv.obs(), n_envs, &mut critic_cache);
-            val_buf[row..row + n_envs].copy_from_slice(values);
-            let out = model
-                .actor
-                .forward(&model.params, venv.obs(), n_envs, &mut actor_cache);
-            for e in 0..n_envs {
-                let o = &out[e * head..(e + 1) * head];
-                let a = &mut actions[e * ad..(e + 1) * ad];
-                let lp = if discrete {
-                    let k = categorical::sample(o, &mut rng);
-                    a[0] = k as f32;
-                    categorical::logp_entropy(o, k).0
-                } else {
-                    let log_std = &model.params[model.log_std_offset.unwrap_or(0)..][..head];
-                    gaussian::sample(o, log_std, &mut rng, a);
-                    gaussian::logp_entropy(o, log_std, a).0
-                };
-                logp_buf[row + e] = lp;
+        finished.clear();
+        venv.collect(&model, &mut rng, &mut ro, &mut finished)?;
+        steps += rollout;
+        for &r in &finished {
+            if recent.len() == 100 {
+                recent.pop_front();
             }
-            act_buf[row * ad..(row + n_envs) * ad].copy_from_slice(&actions);
-            venv.step(&actions);
-            steps += n_envs;
-            for e in 0..n_envs {
-                let mut r = venv.rewards()[e];
-                if venv.truncated()[e] {
-                    // Time limits are not terminal: bootstrap from the value of
-                    // the state the episode was cut in.
-                    let fo = &venv.final_obs()[e * od..(e + 1) * od];
-                    let v = model.critic.forward(&model.params, fo, 1, &mut one_cache)[0];
-                    r += cfg.gamma * v;
-                }
-                rew_buf[row + e] = r;
-                done_buf[row + e] = venv.terminated()[e] || venv.truncated()[e];
-            }
-            for f in venv.finished() {
-                if recent.len() == 100 {
-                    recent.pop_front();
-                }
-                recent.push_back(f.episode_return);
-            }
+            recent.push_back(r);
         }
 
         // ---- GAE -------------------------------------------------------------
         let last_values = model
             .critic
-            .forward(&model.params, venv.obs(), n_envs, &mut critic_cache)
+            .forward(&model.params, &ro.last_obs, n_envs, &mut critic_cache)
             .to_vec();
         for (e, &last_value) in last_values.iter().enumerate() {
             let mut gae = 0.0f32;
@@ -275,13 +419,13 @@ pub fn train_on(
                 let next_value = if t + 1 == cfg.n_steps {
                     last_value
                 } else {
-                    val_buf[i + n_envs]
+                    ro.values[i + n_envs]
                 };
-                let nonterminal = if done_buf[i] { 0.0 } else { 1.0 };
-                let delta = rew_buf[i] + cfg.gamma * next_value * nonterminal - val_buf[i];
+                let nonterminal = if ro.dones[i] { 0.0 } else { 1.0 };
+                let delta = ro.rewards[i] + cfg.gamma * next_value * nonterminal - ro.values[i];
                 gae = delta + cfg.gamma * cfg.gae_lambda * nonterminal * gae;
                 adv_buf[i] = gae;
-                ret_buf[i] = gae + val_buf[i];
+                ret_buf[i] = gae + ro.values[i];
             }
         }
 
@@ -293,9 +437,9 @@ pub fn train_on(
                 order.extend_from_slice(&indices);
             }
             let view = RolloutView {
-                obs: &obs_buf,
-                actions: &act_buf,
-                logp: &logp_buf,
+                obs: &ro.obs,
+                actions: &ro.actions,
+                logp: &ro.logp,
                 adv: &adv_buf,
                 ret: &ret_buf,
                 order: &order,
@@ -310,7 +454,7 @@ pub fn train_on(
             for batch in indices.chunks(mb) {
                 let n = batch.len();
                 for (j, &i) in batch.iter().enumerate() {
-                    mb_obs[j * od..(j + 1) * od].copy_from_slice(&obs_buf[i * od..(i + 1) * od]);
+                    mb_obs[j * od..(j + 1) * od].copy_from_slice(&ro.obs[i * od..(i + 1) * od]);
                 }
                 let (adv_mean, adv_std) = if cfg.normalize_advantage && n > 1 {
                     let m = batch.iter().map(|&i| adv_buf[i]).sum::<f32>() / n as f32;
@@ -332,13 +476,13 @@ pub fn train_on(
                         .forward(&model.params, &mb_obs, n, &mut actor_cache);
                     for (j, &i) in batch.iter().enumerate() {
                         let o = &out[j * head..(j + 1) * head];
-                        let a = &act_buf[i * ad..(i + 1) * ad];
+                        let a = &ro.actions[i * ad..(i + 1) * ad];
                         let new_lp = if discrete {
                             categorical::logp_entropy(o, a[0] as usize).0
                         } else {
                             gaussian::logp_entropy(o, &log_std, a).0
                         };
-                        let ratio = (new_lp - logp_buf[i]).exp();
+                        let ratio = (new_lp - ro.logp[i]).exp();
                         let adv = (adv_buf[i] - adv_mean) / adv_std;
                         // loss = −min(r·A, clip(r)·A): the gradient flows through
                         // r only where the unclipped term is the minimum.

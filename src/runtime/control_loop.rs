@@ -12,6 +12,7 @@ use anyhow::{Result, bail};
 use ganglion_sim::Plant;
 
 use super::alloc_count::{self, Scope};
+use super::live::LiveStats;
 use super::safety::SafetyFilter;
 use super::stats::TickStats;
 use crate::config::{ActionMapping, RobotConfig};
@@ -95,6 +96,7 @@ pub struct ControlLoop {
     sink: Option<RecordSink>,
     controls: Arc<LoopControls>,
     pub stats: TickStats,
+    live: Arc<LiveStats>,
     sensors: Vec<f32>,
     stamps: Vec<f64>,
     obs: Vec<f32>,
@@ -184,6 +186,7 @@ impl ControlLoop {
             sink,
             controls: Arc::new(LoopControls::default()),
             stats: TickStats::new(),
+            live: Arc::new(LiveStats::default()),
             sensors: vec![0.0; names.len()],
             stamps: vec![0.0; names.len()],
             raw: vec![0.0; action_dim],
@@ -201,6 +204,11 @@ impl ControlLoop {
 
     pub fn controls(&self) -> Arc<LoopControls> {
         self.controls.clone()
+    }
+
+    /// Live tick statistics other threads may read while the loop runs.
+    pub fn live(&self) -> Arc<LiveStats> {
+        self.live.clone()
     }
 
     /// Shares another controls block (e.g. one a skill uses to end its run).
@@ -336,6 +344,13 @@ impl ControlLoop {
             self.stats.deadline_misses += 1;
         }
         self.filter.count(events);
+        self.live.record(
+            lateness_ns,
+            compute_ns,
+            events,
+            self.stats.deadline_misses,
+            self.state,
+        );
 
         let r = &mut self.record;
         r.tick = self.tick;

@@ -6,6 +6,7 @@
 pub mod alloc_count;
 pub mod control_loop;
 pub mod fault;
+pub mod live;
 pub mod rt;
 pub mod safety;
 pub mod setup;

@@ -40,7 +40,70 @@ pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
             p.reset(*seed);
             Ok(Box::new(p))
         }
+        PlantConfig::Zenoh { .. } => Ok(build_zenoh_plant(cfg)?.0),
     }
+}
+
+/// What a run needs besides the plant to serve a zenoh robot's telemetry
+/// and e-stop: the session and the link counters.
+pub struct ZenohParts {
+    pub robot: String,
+    pub session: zenoh::Session,
+    pub counters: std::sync::Arc<crate::io::zenoh::plant::LinkCounters>,
+}
+
+/// The plant a config names, with the zenoh parts when it is a zenoh robot.
+pub fn build_plant_linked(cfg: &PlantConfig) -> Result<(Box<dyn Plant>, Option<ZenohParts>)> {
+    match cfg {
+        PlantConfig::Zenoh { .. } => {
+            let (p, parts) = build_zenoh_plant(cfg)?;
+            Ok((p, Some(parts)))
+        }
+        _ => Ok((build_plant(cfg)?, None)),
+    }
+}
+
+fn build_zenoh_plant(cfg: &PlantConfig) -> Result<(Box<dyn Plant>, ZenohParts)> {
+    let PlantConfig::Zenoh {
+        robot,
+        layout,
+        connect,
+        listen,
+        multicast,
+        connect_timeout_ms,
+        tls,
+    } = cfg
+    else {
+        bail!("not a zenoh plant");
+    };
+    use crate::io::zenoh::{Endpoints, LinkSecurity, TlsFiles, ZenohPlant, ZenohPlantOptions};
+    let p = ZenohPlant::connect(ZenohPlantOptions {
+        robot: robot.clone(),
+        layout: layout.clone(),
+        endpoints: Endpoints {
+            listen: listen.clone(),
+            connect: connect.clone(),
+            multicast: *multicast,
+            router: false,
+            client: false,
+        },
+        security: LinkSecurity {
+            tls: tls.as_ref().map(|t| TlsFiles {
+                ca: t.ca.clone(),
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                mutual: t.mutual,
+            }),
+            controller_cn: None,
+        },
+        connect_timeout: std::time::Duration::from_millis(*connect_timeout_ms),
+    })?;
+    let parts = ZenohParts {
+        robot: robot.clone(),
+        session: p.session().clone(),
+        counters: p.counters(),
+    };
+    Ok((Box::new(p), parts))
 }
 
 /// The clock a plant runs under, unless the caller overrides the pacing.
@@ -56,7 +119,7 @@ pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
         } => ClockMode::Lockstep {
             paced: !fast && *pace == Pace::Realtime,
         },
-        PlantConfig::Link { .. } => ClockMode::Wall,
+        PlantConfig::Link { .. } | PlantConfig::Zenoh { .. } => ClockMode::Wall,
     }
 }
 
@@ -64,6 +127,7 @@ pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
 pub fn plant_seed(cfg: &PlantConfig) -> u64 {
     match cfg {
         PlantConfig::Sim { seed, .. } | PlantConfig::Link { seed, .. } => *seed,
+        PlantConfig::Zenoh { .. } => 0,
     }
 }
 
@@ -71,6 +135,7 @@ pub fn plant_kind(cfg: &PlantConfig) -> &str {
     match cfg {
         PlantConfig::Sim { kind, .. } => kind,
         PlantConfig::Link { .. } => "link:udp",
+        PlantConfig::Zenoh { .. } => "zenoh",
     }
 }
 
@@ -78,6 +143,8 @@ pub fn plant_kind(cfg: &PlantConfig) -> &str {
 pub fn set_plant_seed(cfg: &mut PlantConfig, seed: u64) {
     match cfg {
         PlantConfig::Sim { seed: s, .. } | PlantConfig::Link { seed: s, .. } => *s = seed,
+        // The remote robot seeds itself.
+        PlantConfig::Zenoh { .. } => {}
     }
 }
 

@@ -1,0 +1,153 @@
+//! `ganglion sim serve`: a simulated robot on the zenoh network, in real
+//! time. It publishes its sensors on `ganglion/{robot}/sensors`, obeys
+//! commands from `ganglion/{robot}/commands`, and falls back to zero force
+//! when its command watchdog fires. Events are printed as JSON lines.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+
+use crate::io::zenoh::serve::{ServeOptions, serve};
+use crate::io::zenoh::{Endpoints, LinkSecurity, TlsFiles};
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    pub command: SimCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Serve a simulated robot over zenoh (sensors out, commands in).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The robot: a simulated plant (cartpole, reacher); also its key-space name.
+    #[arg(long, default_value = "cartpole")]
+    pub robot: String,
+    /// Name in the key space `ganglion/{name}/…` (default: the robot).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Endpoint(s) to listen on, e.g. tcp/127.0.0.1:7447 or tls/localhost:7447.
+    #[arg(long, required = true)]
+    pub listen: Vec<String>,
+    /// Endpoint(s) to connect to as well.
+    #[arg(long)]
+    pub connect: Vec<String>,
+    /// Enable multicast scouting (off: explicit endpoints only).
+    #[arg(long)]
+    pub multicast: bool,
+    /// Run as a zenoh router instead of a peer (forwards between the peers
+    /// linked to it).
+    #[arg(long)]
+    pub router: bool,
+    /// Seed of the initial state.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Physics steps and sensor frames per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate_hz: f64,
+    /// Command watchdog: zero force when no command came for this long (ms).
+    #[arg(long, default_value_t = 100)]
+    pub watchdog_ms: u64,
+    /// Stop after this many seconds (default: until SIGINT/SIGTERM).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// TLS: the CA certificate (PEM) peers' certificates are checked against.
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: this robot's certificate and private key (PEM).
+    #[arg(long, requires = "tls_ca")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: peers must present a certificate signed by the CA.
+    #[arg(long, requires = "tls_key")]
+    pub mtls: bool,
+    /// Only a peer whose certificate has this common name may command the
+    /// robot (needs --mtls).
+    #[arg(long, requires = "mtls")]
+    pub controller_cn: Option<String>,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+pub fn run(args: SimArgs) -> Result<()> {
+    match args.command {
+        SimCommand::Serve(a) => run_serve(a),
+    }
+}
+
+fn run_serve(a: ServeArgs) -> Result<()> {
+    let kind = format!("sim:{}", a.robot);
+    if ganglion_sim::plant_signature(&kind).is_none() {
+        bail!(
+            "unknown robot `{}` (known: {})",
+            a.robot,
+            ganglion_sim::PLANT_KINDS
+                .iter()
+                .map(|k| k.trim_start_matches("sim:"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if a.watchdog_ms == 0 {
+        bail!("--watchdog-ms must be > 0");
+    }
+    let opts = ServeOptions {
+        robot: a.name.clone().unwrap_or_else(|| a.robot.clone()),
+        kind,
+        endpoints: Endpoints {
+            listen: a.listen.clone(),
+            connect: a.connect.clone(),
+            multicast: a.multicast,
+            router: a.router,
+            client: false,
+        },
+        security: LinkSecurity {
+            tls: a.tls_ca.clone().map(|ca| TlsFiles {
+                ca,
+                cert: a.tls_cert.clone(),
+                key: a.tls_key.clone(),
+                mutual: a.mtls,
+            }),
+            controller_cn: a.controller_cn.clone(),
+        },
+        seed: a.seed,
+        rate_hz: a.rate_hz,
+        watchdog: Duration::from_millis(a.watchdog_ms),
+        duration: a.seconds.map(Duration::from_secs_f64),
+    };
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let print = |v: &serde_json::Value| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    };
+    print(&serde_json::json!({
+        "event": "starting",
+        "robot": opts.robot,
+        "listen": opts.endpoints.listen,
+        "rate_hz": opts.rate_hz,
+        "watchdog_ms": a.watchdog_ms,
+    }));
+    let status = serve(&opts, &STOP, |e| {
+        print(&serde_json::to_value(e).unwrap_or_default());
+    })?;
+    print(&serde_json::json!({ "event": "exit", "status": status }));
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! `ganglion top`: a live view of every robot on the zenoh network — the
+//! controllers' telemetry (tick rate, lateness p99, deadline misses, safety
+//! events) and the robots' status (commands received, watchdog, safe state),
+//! refreshed in the terminal; `--once --json` prints one snapshot.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use clap::Args;
+use serde::Serialize;
+use zenoh::Wait;
+
+use crate::io::zenoh::serve::RobotStatus;
+use crate::io::zenoh::telemetry::Telemetry;
+use crate::io::zenoh::{Endpoints, LinkSecurity, open};
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// Endpoint(s) to connect to (a robot or a controller), e.g. tcp/127.0.0.1:7447.
+    #[arg(long)]
+    pub connect: Vec<String>,
+    /// Endpoint(s) to listen on.
+    #[arg(long)]
+    pub listen: Vec<String>,
+    /// Enable multicast scouting.
+    #[arg(long)]
+    pub multicast: bool,
+    /// Print one snapshot and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// With --once: how long to listen before the snapshot (s).
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// Refresh period (ms).
+    #[arg(long, default_value_t = 500)]
+    pub refresh_ms: u64,
+}
+
+/// What top knows about one robot.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RobotView {
+    pub robot: String,
+    pub telemetry: Option<Telemetry>,
+    pub status: Option<RobotStatus>,
+    /// Seconds since anything was heard from it.
+    pub last_heard_s: f64,
+    pub bad_messages: u64,
+}
+
+#[derive(Default)]
+struct Board {
+    robots: BTreeMap<String, (RobotView, Option<Instant>)>,
+}
+
+pub fn run(a: TopArgs) -> Result<()> {
+    if a.connect.is_empty() && a.listen.is_empty() && !a.multicast {
+        return Err(anyhow!(
+            "give --connect <endpoint> (e.g. tcp/127.0.0.1:7447), --listen, or --multicast"
+        ));
+    }
+    let session = open(
+        &Endpoints {
+            listen: a.listen.clone(),
+            connect: a.connect.clone(),
+            multicast: a.multicast,
+            router: false,
+            client: true,
+        },
+        &LinkSecurity::default(),
+        None,
+    )?;
+    let board = Arc::new(Mutex::new(Board::default()));
+    let sub = {
+        let board = board.clone();
+        session
+            .declare_subscriber("ganglion/*/*")
+            .callback(move |sample| {
+                let key = sample.key_expr().as_str().to_string();
+                let mut parts = key.split('/');
+                let (Some(_), Some(robot), Some(topic)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    return;
+                };
+                if topic != "telemetry" && topic != "status" {
+                    return;
+                }
+                let bytes = sample.payload().to_bytes();
+                let Ok(mut b) = board.lock() else { return };
+                let entry = b.robots.entry(robot.to_string()).or_insert_with(|| {
+                    (
+                        RobotView {
+                            robot: robot.to_string(),
+                            ..Default::default()
+                        },
+                        None,
+                    )
+                });
+                let ok = match topic {
+                    "telemetry" => serde_json::from_slice::<Telemetry>(&bytes)
+                        .map(|t| entry.0.telemetry = Some(t))
+                        .is_ok(),
+                    _ => serde_json::from_slice::<RobotStatus>(&bytes)
+                        .map(|s| entry.0.status = Some(s))
+                        .is_ok(),
+                };
+                if ok {
+                    entry.1 = Some(Instant::now());
+                } else {
+                    entry.0.bad_messages += 1;
+                }
+            })
+            .wait()
+            .map_err(|e| anyhow!("subscribing to ganglion/*/*: {e}"))?
+    };
+    let snapshot = |board: &Mutex<Board>| -> Vec<RobotView> {
+        let Ok(b) = board.lock() else {
+            return Vec::new();
+        };
+        b.robots
+            .values()
+            .map(|(v, at)| {
+                let mut v = v.clone();
+                v.last_heard_s = at.map_or(f64::INFINITY, |t| t.elapsed().as_secs_f64());
+                v
+            })
+            .collect()
+    };
+    if a.once {
+        std::thread::sleep(Duration::from_secs_f64(a.seconds.max(0.0)));
+        let views = snapshot(&board);
+        if a.json {
+            println!("{}", serde_json::to_string(&views)?);
+        } else {
+            print!("{}", render(&views));
+        }
+    } else {
+        loop {
+            let views = snapshot(&board);
+            let mut out = std::io::stdout().lock();
+            // Clear the screen, cursor home.
+            let _ = write!(out, "\x1b[2J\x1b[H{}", render(&views));
+            let _ = out.flush();
+            drop(out);
+            std::thread::sleep(Duration::from_millis(a.refresh_ms.max(50)));
+        }
+    }
+    drop(sub);
+    let _ = session.close().wait();
+    Ok(())
+}
+
+/// The table `top` shows.
+pub fn render(views: &[RobotView]) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "{:<14} {:>8} {:>10} {:>10} {:>7} {:<7} {:<28} {:>9} {:<14}\n",
+        "ROBOT",
+        "RATE Hz",
+        "LATE p99",
+        "COMP p99",
+        "MISSES",
+        "STATE",
+        "SAFETY EVENTS",
+        "CMDS RX",
+        "ROBOT SIDE"
+    ));
+    if views.is_empty() {
+        s.push_str("(no robots heard yet)\n");
+    }
+    for v in views {
+        let (rate, late, comp, misses, state, events) = match &v.telemetry {
+            Some(t) => (
+                format!("{:.1}", t.rate_hz),
+                format!("{:.0} µs", t.lateness_p99_us),
+                format!("{:.0} µs", t.compute_p99_us),
+                t.deadline_misses.to_string(),
+                t.state.clone(),
+                t.safety_events
+                    .iter()
+                    .map(|(k, c)| format!("{k}×{c}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            None => (
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                String::new(),
+            ),
+        };
+        let (rx, side) = match &v.status {
+            Some(st) => (
+                st.commands_received.to_string(),
+                if st.estop {
+                    "E-STOP".to_string()
+                } else if st.safe {
+                    format!("SAFE (wd×{})", st.watchdog_trips)
+                } else {
+                    "ok".to_string()
+                },
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        s.push_str(&format!(
+            "{:<14} {:>8} {:>10} {:>10} {:>7} {:<7} {:<28} {:>9} {:<14}{}\n",
+            v.robot,
+            rate,
+            late,
+            comp,
+            misses,
+            state,
+            if events.is_empty() {
+                "-".to_string()
+            } else {
+                events
+            },
+            rx,
+            side,
+            if v.last_heard_s > 2.0 {
+                format!("  (silent {:.0} s)", v.last_heard_s)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    s
+}

@@ -1,0 +1,258 @@
+//! Two processes on loopback: `ganglion sim serve` (the robot) and
+//! `ganglion run` with a zenoh plant (the controller). The controller keeps
+//! the CartPole pole up for 500 ticks; killing the controller trips the
+//! robot's command watchdog (zero force); killing the robot makes the
+//! controller's safety filter act on the stale sensor stream.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use ganglion::record::SafetyEvents;
+use ganglion::record::reader::read_recording;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
+const WATCHDOG_MS: u64 = 100;
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The shipped zenoh config, pointed at `port`, with absolute model paths.
+fn config(dir: &Path, port: u16) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("robots/cartpole-zenoh.toml"))
+        .expect("robots/cartpole-zenoh.toml")
+        .replace("tcp/127.0.0.1:7447", &format!("tcp/127.0.0.1:{port}"))
+        .replace("../models/", &format!("{}/models/", root.display()));
+    let path = dir.join("cartpole-zenoh.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+struct Robot {
+    child: Child,
+    events: Receiver<Value>,
+}
+
+impl Robot {
+    fn start(port: u16) -> Robot {
+        let mut child = Command::new(BIN)
+            .args(["sim", "serve", "--robot", "cartpole", "--listen"])
+            .arg(format!("tcp/127.0.0.1:{port}"))
+            .args([
+                "--watchdog-ms",
+                &WATCHDOG_MS.to_string(),
+                "--seconds",
+                "120",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sim serve");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let robot = Robot { child, events: rx };
+        robot.wait_for("serving", 30);
+        robot
+    }
+
+    /// The next event named `name` (others are skipped).
+    fn wait_for(&self, name: &str, secs: u64) -> Value {
+        let until = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(v) if v["event"] == name => return v,
+                Ok(_) => {}
+                Err(e) => panic!("no `{name}` event from sim serve: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Robot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn controller(cfg: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["run", "--config"]).arg(cfg).args(extra);
+    c
+}
+
+#[test]
+fn remote_cartpole_stays_up_for_500_ticks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let robot = Robot::start(port);
+    let out = controller(&cfg, &["--ticks", "500", "--json"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("run --json");
+    assert_eq!(report["ticks"], 500);
+    assert_eq!(report["plant"], "zenoh");
+    assert_eq!(report["clock"], "wall clock");
+    assert_eq!(report["in_envelope"], true, "pole fell: {report}");
+    assert!(
+        report["safety_events"].get("stale_sensor").is_none(),
+        "stale sensors on a live link: {report}"
+    );
+    robot.wait_for("first_command", 5);
+    // The controller exited: the robot's watchdog puts it in its safe state.
+    let wd = robot.wait_for("watchdog", 10);
+    let age = wd["command_age_ms"].as_f64().expect("age");
+    assert!(age >= WATCHDOG_MS as f64, "{wd}");
+}
+
+#[test]
+fn killing_the_controller_trips_the_robot_watchdog() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let robot = Robot::start(port);
+    let mut ctl = controller(&cfg, &["--seconds", "60"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run");
+    robot.wait_for("first_command", 30);
+    std::thread::sleep(Duration::from_millis(500));
+    ctl.kill().expect("kill controller");
+    let _ = ctl.wait();
+    let wd = robot.wait_for("watchdog", 10);
+    let age = wd["command_age_ms"].as_f64().expect("age");
+    // It fires on the first physics step (1 ms) past the timeout; the margin
+    // only absorbs scheduling delays of a loaded machine.
+    assert!(
+        age >= WATCHDOG_MS as f64 && age <= 2.0 * WATCHDOG_MS as f64,
+        "watchdog fired at command age {age} ms: {wd}"
+    );
+    // Stop the robot (SIGTERM) and check its final state: safe, zero force.
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(robot.child.id() as i32, libc::SIGTERM);
+    }
+    let exit = robot.wait_for("exit", 10);
+    assert_eq!(exit["status"]["safe"], true, "{exit}");
+    assert_eq!(exit["status"]["applied"][0], 0.0, "{exit}");
+    assert_eq!(exit["status"]["watchdog_trips"], 1, "{exit}");
+}
+
+#[test]
+fn killing_the_robot_makes_the_controller_safe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let rec = dir.path().join("run.mcap");
+    let mut robot = Robot::start(port);
+    let ctl = controller(&cfg, &["--seconds", "3", "--json", "--record"])
+        .arg(&rec)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    robot.wait_for("first_command", 30);
+    std::thread::sleep(Duration::from_millis(1000));
+    robot.child.kill().expect("kill robot");
+    let _ = robot.child.wait();
+    let out = ctl.wait_with_output().expect("controller");
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("run --json");
+    assert!(
+        report["safety_events"]["stale_sensor"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{report}"
+    );
+    assert_eq!(report["final_state"], "safe", "{report}");
+
+    // In the recording: the sensors freeze when the robot dies; the first
+    // stale tick comes within the staleness timeout (+ one tick) of the last
+    // change, and from then on every command is the safe action (zero).
+    let r = read_recording(&rec).expect("recording");
+    let period = 1.0 / 50.0;
+    let stale_after = 0.1;
+    let last_change = r
+        .ticks
+        .windows(2)
+        .filter(|w| w[0].sensors != w[1].sensors)
+        .map(|w| w[1].time)
+        .fold(f64::NAN, f64::max);
+    let first_stale = r
+        .ticks
+        .iter()
+        .find(|t| t.events.has(SafetyEvents::STALE_SENSOR))
+        .expect("a stale tick");
+    assert!(
+        first_stale.time > last_change,
+        "stale at {} before the stream stopped ({last_change})",
+        first_stale.time
+    );
+    assert!(
+        first_stale.time - last_change <= stale_after + 2.0 * period,
+        "stale only {} s after the last sensor change",
+        first_stale.time - last_change
+    );
+    for t in r.ticks.iter().filter(|t| t.time >= first_stale.time) {
+        assert_eq!(t.command, vec![0.0], "tick {} at {}", t.tick, t.time);
+    }
+}
+
+#[test]
+fn top_sees_the_controller_telemetry_and_the_robot_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let robot = Robot::start(port);
+    let mut ctl = controller(&cfg, &["--seconds", "30"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run");
+    robot.wait_for("first_command", 30);
+    let out = Command::new(BIN)
+        .args(["top", "--once", "--json", "--seconds", "1.5", "--connect"])
+        .arg(format!("tcp/127.0.0.1:{port}"))
+        .output()
+        .expect("top");
+    let _ = ctl.kill();
+    let _ = ctl.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let views: Value = serde_json::from_slice(&out.stdout).expect("top --json");
+    let v = views
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["robot"] == "cartpole"))
+        .unwrap_or_else(|| panic!("no cartpole in {views}"));
+    let t = &v["telemetry"];
+    assert!(t["ticks"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(t["rate_hz"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+    assert_eq!(t["state"], "normal", "{v}");
+    assert!(t["sensor_frames"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        v["status"]["commands_received"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+}
