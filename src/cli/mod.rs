@@ -12,6 +12,7 @@ pub mod bench_hil;
 pub mod bench_zenoh;
 pub mod check;
 pub mod collect;
+pub mod estop;
 pub mod eval;
 pub mod eval_dt;
 pub mod eval_lang;
@@ -24,6 +25,7 @@ pub mod run;
 pub mod say;
 pub mod sim_serve;
 pub mod skill;
+pub mod tls_args;
 pub mod top;
 pub mod train;
 pub mod train_dt;
@@ -45,7 +47,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a policy in simulation and export it to ONNX with a model card.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Evaluate an ONNX policy for N seeded episodes.
     Eval(eval::EvalArgs),
     /// Run the shipped CartPole policy in the rapier simulation and report.
@@ -84,11 +86,14 @@ pub enum Command {
     Top(top::TopArgs),
     /// A rollout worker for distributed training (`train --workers N`).
     Worker(worker::WorkerArgs),
+    /// Latch (or --reset) a robot's e-stop over zenoh; waits for the robot to
+    /// confirm.
+    Estop(estop::EstopArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::run(a),
         Command::Demo(a) => eval::demo(a),
         Command::Collect(a) => collect::run(a),
@@ -107,6 +112,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sim(a) => sim_serve::run(a),
         Command::Top(a) => top::run(a),
         Command::Worker(a) => worker::run(a),
+        Command::Estop(a) => estop::run(a),
     }
 }
 

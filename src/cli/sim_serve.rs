@@ -4,15 +4,15 @@
 //! when its command watchdog fires. Events are printed as JSON lines.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
+use super::tls_args::TlsArgs;
 use crate::io::zenoh::serve::{ServeOptions, serve};
-use crate::io::zenoh::{Endpoints, LinkSecurity, TlsFiles};
+use crate::io::zenoh::{Endpoints, LinkSecurity};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -59,17 +59,8 @@ pub struct ServeArgs {
     /// Stop after this many seconds (default: until SIGINT/SIGTERM).
     #[arg(long)]
     pub seconds: Option<f64>,
-    /// TLS: the CA certificate (PEM) peers' certificates are checked against.
-    #[arg(long)]
-    pub tls_ca: Option<PathBuf>,
-    /// TLS: this robot's certificate and private key (PEM).
-    #[arg(long, requires = "tls_ca")]
-    pub tls_cert: Option<PathBuf>,
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Mutual TLS: peers must present a certificate signed by the CA.
-    #[arg(long, requires = "tls_key")]
-    pub mtls: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Only a peer whose certificate has this common name may command the
     /// robot (needs --mtls).
     #[arg(long, requires = "mtls")]
@@ -115,12 +106,7 @@ fn run_serve(a: ServeArgs) -> Result<()> {
             client: false,
         },
         security: LinkSecurity {
-            tls: a.tls_ca.clone().map(|ca| TlsFiles {
-                ca,
-                cert: a.tls_cert.clone(),
-                key: a.tls_key.clone(),
-                mutual: a.mtls,
-            }),
+            tls: a.tls.files(),
             controller_cn: a.controller_cn.clone(),
         },
         seed: a.seed,

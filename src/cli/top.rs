@@ -13,9 +13,10 @@ use clap::Args;
 use serde::Serialize;
 use zenoh::Wait;
 
+use super::tls_args::TlsArgs;
 use crate::io::zenoh::serve::RobotStatus;
 use crate::io::zenoh::telemetry::Telemetry;
-use crate::io::zenoh::{Endpoints, LinkSecurity, open};
+use crate::io::zenoh::{Endpoints, open};
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
@@ -40,6 +41,8 @@ pub struct TopArgs {
     /// Refresh period (ms).
     #[arg(long, default_value_t = 500)]
     pub refresh_ms: u64,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// What top knows about one robot.
@@ -72,7 +75,7 @@ pub fn run(a: TopArgs) -> Result<()> {
             router: false,
             client: true,
         },
-        &LinkSecurity::default(),
+        &a.tls.security(),
         None,
     )?;
     let board = Arc::new(Mutex::new(Board::default()));

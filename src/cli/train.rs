@@ -102,6 +102,9 @@ pub struct TrainArgs {
     /// With --workers: the run's name in the key space ganglion/train/{run}/….
     #[arg(long, default_value = "ppo")]
     pub run_name: String,
+    // With --workers: TLS on tls/ listen endpoints.
+    #[command(flatten)]
+    pub tls: super::tls_args::TlsArgs,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {

@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
+use super::tls_args::TlsArgs;
 use crate::io::zenoh::rollout::{RemoteRollouts, run_worker};
-use crate::io::zenoh::{Endpoints, LinkSecurity, open};
+use crate::io::zenoh::{Endpoints, open};
 use crate::learn::PpoConfig;
 
 #[derive(Args, Debug)]
@@ -26,20 +27,12 @@ pub struct WorkerArgs {
     /// Print a JSON summary at exit.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 pub fn run(a: WorkerArgs) -> Result<()> {
-    let session = open(
-        &Endpoints {
-            listen: Vec::new(),
-            connect: a.connect.clone(),
-            multicast: false,
-            router: false,
-            client: false,
-        },
-        &LinkSecurity::default(),
-        None,
-    )?;
+    let session = open(&Endpoints::peer_of(&a.connect), &a.tls.security(), None)?;
     let summary = run_worker(
         session.clone(),
         &a.run_name,
@@ -72,7 +65,7 @@ pub fn learner(
             router: false,
             client: false,
         },
-        &LinkSecurity::default(),
+        &args.tls.security(),
         None,
     )?;
     eprintln!(

@@ -111,6 +111,25 @@ pub struct Endpoints {
     pub client: bool,
 }
 
+impl Endpoints {
+    /// A peer that connects to `connect` and listens nowhere.
+    pub fn peer_of(connect: &[String]) -> Self {
+        Endpoints {
+            connect: connect.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// A client of the node at `connect`: everything it says and hears goes
+    /// through that node (observers and operators: `top`, `estop`).
+    pub fn client_of(connect: &[String]) -> Self {
+        Endpoints {
+            client: true,
+            ..Self::peer_of(connect)
+        }
+    }
+}
+
 /// Checks an endpoint like `tcp/127.0.0.1:7447` or `tls/localhost:7447`.
 pub fn check_endpoint(text: &str) -> Result<(), String> {
     let Some((proto, addr)) = text.split_once('/') else {
@@ -144,6 +163,9 @@ fn json_list(items: &[String]) -> String {
     .to_string()
 }
 
+/// How long a client session (`top`, `estop`) tries to reach its node.
+pub const CLIENT_CONNECT_TIMEOUT_MS: u64 = 3000;
+
 /// The zenoh configuration of a peer session.
 pub fn session_config(
     ep: &Endpoints,
@@ -167,9 +189,16 @@ pub fn session_config(
     set("listen/endpoints", json_list(&ep.listen))?;
     set("connect/endpoints", json_list(&ep.connect))?;
     set("scouting/multicast/enabled", ep.multicast.to_string())?;
-    // Keep retrying a connect endpoint that is not up yet, in the background.
-    set("connect/timeout_ms", "-1".into())?;
-    set("connect/exit_on_failure", "false".into())?;
+    if ep.client {
+        // A client has nothing to do alone, and zenoh opens a client session
+        // only once it is linked: give up (an error naming the endpoints)
+        // rather than retry forever inside `open`.
+        set("connect/timeout_ms", CLIENT_CONNECT_TIMEOUT_MS.to_string())?;
+    } else {
+        // Keep retrying a connect endpoint that is not up yet, in the background.
+        set("connect/timeout_ms", "-1".into())?;
+        set("connect/exit_on_failure", "false".into())?;
+    }
     set("transport/shared_memory/enabled", "false".into())?;
     if let Some(tls) = &sec.tls {
         let path = |p: &PathBuf, what: &str| -> Result<String> {

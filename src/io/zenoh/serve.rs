@@ -190,6 +190,13 @@ pub fn serve(
         }
         let fresh = age.is_some_and(|a| a <= opts.watchdog.as_secs_f64());
         let estopped = estop.load(Ordering::Acquire);
+        if estopped != status.estop {
+            on_event(&ServeEvent {
+                event: if estopped { "estop" } else { "estop_reset" }.into(),
+                time_s: plant.time(),
+                command_age_ms: age.map(|a| a * 1e3),
+            });
+        }
         if started && !fresh && !tripped {
             tripped = true;
             status.watchdog_trips += 1;
