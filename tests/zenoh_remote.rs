@@ -104,13 +104,28 @@ fn controller(cfg: &Path, extra: &[&str]) -> Command {
     c
 }
 
-#[test]
-fn remote_cartpole_stays_up_for_500_ticks() {
-    let _serial = serial();
+/// A test's setup: a scratch dir, the shipped config on a free port, and
+/// the robot serving there.
+fn robot_on_a_free_port() -> (tempfile::TempDir, u16, PathBuf, Robot) {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
     let robot = Robot::start(port);
+    (dir, port, cfg, robot)
+}
+
+/// Starts the controller `run` and waits until the robot has its first
+/// command.
+fn start_controller(mut run: Command, stdout: Stdio, robot: &Robot) -> Child {
+    let child = run.stdout(stdout).spawn().expect("run");
+    robot.wait_for("first_command", 30);
+    child
+}
+
+#[test]
+fn remote_cartpole_stays_up_for_500_ticks() {
+    let _serial = serial();
+    let (_dir, _, cfg, robot) = robot_on_a_free_port();
     let out = controller(&cfg, &["--ticks", "500", "--json"])
         .output()
         .expect("run");
@@ -138,15 +153,12 @@ fn remote_cartpole_stays_up_for_500_ticks() {
 #[test]
 fn killing_the_controller_trips_the_robot_watchdog() {
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let cfg = config(dir.path(), port);
-    let robot = Robot::start(port);
-    let mut ctl = controller(&cfg, &["--seconds", "60"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run");
-    robot.wait_for("first_command", 30);
+    let (_dir, _, cfg, robot) = robot_on_a_free_port();
+    let mut ctl = start_controller(
+        controller(&cfg, &["--seconds", "60"]),
+        Stdio::null(),
+        &robot,
+    );
     std::thread::sleep(Duration::from_millis(500));
     ctl.kill().expect("kill controller");
     let _ = ctl.wait();
@@ -172,17 +184,11 @@ fn killing_the_controller_trips_the_robot_watchdog() {
 #[test]
 fn killing_the_robot_makes_the_controller_safe() {
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let cfg = config(dir.path(), port);
+    let (dir, _, cfg, mut robot) = robot_on_a_free_port();
     let rec = dir.path().join("run.mcap");
-    let mut robot = Robot::start(port);
-    let ctl = controller(&cfg, &["--seconds", "3", "--json", "--record"])
-        .arg(&rec)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run");
-    robot.wait_for("first_command", 30);
+    let mut run = controller(&cfg, &["--seconds", "3", "--json", "--record"]);
+    run.arg(&rec);
+    let ctl = start_controller(run, Stdio::piped(), &robot);
     std::thread::sleep(Duration::from_millis(1000));
     robot.child.kill().expect("kill robot");
     let _ = robot.child.wait();
@@ -230,15 +236,12 @@ fn killing_the_robot_makes_the_controller_safe() {
 #[test]
 fn top_sees_the_controller_telemetry_and_the_robot_status() {
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let cfg = config(dir.path(), port);
-    let robot = Robot::start(port);
-    let mut ctl = controller(&cfg, &["--seconds", "30"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run");
-    robot.wait_for("first_command", 30);
+    let (_dir, port, cfg, robot) = robot_on_a_free_port();
+    let mut ctl = start_controller(
+        controller(&cfg, &["--seconds", "30"]),
+        Stdio::null(),
+        &robot,
+    );
     let out = Command::new(BIN)
         .args(["top", "--once", "--json", "--seconds", "1.5", "--connect"])
         .arg(format!("tcp/127.0.0.1:{port}"))
@@ -270,17 +273,11 @@ fn top_sees_the_controller_telemetry_and_the_robot_status() {
 #[test]
 fn an_estop_over_zenoh_stops_the_robot_and_the_controller() {
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let cfg = config(dir.path(), port);
+    let (dir, port, cfg, robot) = robot_on_a_free_port();
     let rec = dir.path().join("run.mcap");
-    let robot = Robot::start(port);
-    let ctl = controller(&cfg, &["--seconds", "4", "--json", "--record"])
-        .arg(&rec)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run");
-    robot.wait_for("first_command", 30);
+    let mut run = controller(&cfg, &["--seconds", "4", "--json", "--record"]);
+    run.arg(&rec);
+    let ctl = start_controller(run, Stdio::piped(), &robot);
     std::thread::sleep(Duration::from_millis(1000));
     // A third process, as an operator would: `ganglion estop`.
     let out = Command::new(BIN)
