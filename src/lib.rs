@@ -1,10 +1,17 @@
 //! ganglion: a robot control runtime. A learned policy (ONNX, run by tract)
-//! drives a robot or its rapier3d simulation; this crate holds the training
-//! math (`nn`), trainers (`learn`), policy runners (`policy`) and the CLI's
-//! commands (`cli`). See ARCHITECTURE.md for the map.
+//! drives a robot or its rapier3d simulation (`ganglion_sim`, re-exported as
+//! `sim`) through the real-time control loop and safety filter (`runtime`),
+//! configured by one TOML file per robot (`config`) and recorded to MCAP
+//! (`record`). This crate also holds the training math (`nn`), trainers
+//! (`learn`), policy runners (`policy`), the tabletop skills (`skills`), the
+//! language layer (`lang`), the links to firmware nodes and over zenoh
+//! (`io`), the checks on input from outside (`input`) and the CLI's commands
+//! (`cli`). See docs/ARCHITECTURE.md for the map.
 
+pub mod assemble;
 pub mod cli;
 pub mod config;
+pub mod input;
 pub mod io;
 pub mod lang;
 pub mod learn;

@@ -4,8 +4,8 @@
 
 mod common;
 
+use ganglion::assemble::{RunOptions, execute};
 use ganglion::cli::replay::{ReplayArgs, replay};
-use ganglion::cli::run::{RunOptions, execute};
 use ganglion::record::{compare_payloads, read_recording};
 use ganglion::runtime::RunLimit;
 
@@ -19,6 +19,7 @@ fn record(path: &std::path::Path, seed: u64) {
         record: Some(path.to_path_buf()),
         fast: true,
         seed: Some(seed),
+        ..Default::default()
     };
     let report = execute(common::cartpole_config(), &opts).unwrap();
     assert_eq!(report.ticks, 400);

@@ -5,8 +5,8 @@
 
 mod common;
 
+use ganglion::assemble::{RunOptions, execute};
 use ganglion::cli::collect::{CollectArgs, run as collect};
-use ganglion::cli::run::{RunOptions, execute};
 use ganglion::cli::train_dt::{DtRun, run_dt};
 use ganglion::config::{PolicyConfig, PolicyKind};
 use ganglion::learn::dataset::load_dataset;
@@ -24,6 +24,7 @@ fn collect_into(dir: &std::path::Path, noise: &[f32], episodes: usize) {
         out: dir.to_path_buf(),
         config: Some(common::repo().join("robots/cartpole.toml")),
         json: true,
+        overwrite: false,
     })
     .unwrap();
 }
@@ -89,6 +90,8 @@ fn tiny_dt_balances_in_the_control_loop() {
     })
     .unwrap();
     let mut cfg = common::cartpole_config();
+    // Nothing is written into the repository's runs/.
+    cfg.record.path = None;
     cfg.policy = PolicyConfig {
         path: model.clone(),
         kind: PolicyKind::DecisionTransformer,
@@ -105,6 +108,7 @@ fn tiny_dt_balances_in_the_control_loop() {
             record: None,
             fast: true,
             seed: Some(21),
+            ..Default::default()
         },
     )
     .unwrap();

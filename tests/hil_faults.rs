@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ganglion::assemble::{build_plant, load_any_policy};
 use ganglion::config::{self, RobotConfig};
 use ganglion::io::hil::{NodeHandle, at_address};
 use ganglion::io::{FaultKind, FaultPlan, NodeBackendKind, NodeClock, NodeOptions, NodeSummary};
 use ganglion::record::{Recorder, RecordingHeader, SafetyEvents, SafetyState, read_recording};
-use ganglion::runtime::setup::{build_plant, load_any_policy};
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 use ganglion_firmware::status;
 
@@ -65,7 +65,8 @@ fn run_with(kind: FaultKind, delay_ms: u64) -> Outcome {
         actuator_names: vec!["cart.force".into()],
         metadata: Default::default(),
     };
-    let (recorder, sink) = Recorder::start(&path, header, 4096, Duration::from_millis(50)).unwrap();
+    let (recorder, sink) =
+        Recorder::start(&path, header, 4096, Duration::from_millis(50), false).unwrap();
     let policy = load_any_policy(&cfg).unwrap();
     let mut lp = ControlLoop::new(
         &cfg,

@@ -161,8 +161,8 @@ fn qemu_node_reboot_is_reconfigured_and_recovers() {
     );
     let hil = config::load(&repo("robots/cartpole-hil.toml")).unwrap_or_else(|e| panic!("{e}"));
     let hil = at_address(&hil, node.addr).unwrap();
-    let plant = ganglion::runtime::setup::build_plant(&hil.plant).unwrap();
-    let (_, ticks, lp) = ganglion::io::hil::episode(&hil, plant, 100, None).unwrap();
+    let plant = ganglion::assemble::build_plant(&hil.plant).unwrap();
+    let (_, ticks, lp) = ganglion::io::hil::episode(&hil, plant, 100).unwrap();
     assert_eq!(ticks, 100);
     let last = lp.last_record();
     let st = last.sensors[4] as u16;
@@ -175,4 +175,97 @@ fn qemu_node_reboot_is_reconfigured_and_recovers() {
     drop(lp);
     let s = node.stop().unwrap();
     assert_eq!(s.restarts, vec![1_000_000]);
+}
+
+/// The hostile datagrams of `tests/hostile/hil` against the firmware in
+/// qemu: a forged `HwSample` (sensor values the emulated firmware would
+/// take as its plant's) is refused even from the controller, a stranger's
+/// `EStop` never reaches the firmware, and a `SimStep` of 0xFFFFFFFF µs is
+/// refused with a `bad_step` fault; the firmware answers its controller
+/// throughout, and a normal step still runs.
+#[test]
+fn qemu_node_refuses_hostile_datagrams() {
+    use std::net::UdpSocket;
+    use std::time::Instant;
+    let Some(image) = firmware() else { return };
+    let node = qemu_node(image, None);
+    let hostile = |name: &str| -> Vec<u8> {
+        let text = std::fs::read_to_string(repo("tests/hostile/hil").join(name)).unwrap();
+        let hex: String = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<String>()
+            .split_whitespace()
+            .collect();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let ctl = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    ctl.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // Frames from the node within `timeout` until `pick` accepts one.
+    let wait = |pick: &mut dyn FnMut(&Message) -> bool| {
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 2048];
+        while Instant::now() < until {
+            let Ok((n, _)) = ctl.recv_from(&mut buf) else {
+                continue;
+            };
+            let mut d = ganglion_firmware::FrameDecoder::new();
+            let mut hit = false;
+            d.feed(&buf[..n], |r| {
+                if let Ok(f) = r {
+                    hit |= pick(&f.msg);
+                }
+            });
+            if hit {
+                return true;
+            }
+        }
+        false
+    };
+    let mut seq = 0u16;
+    let mut send = |msg: Message| {
+        let mut buf = [0u8; MAX_ENCODED];
+        let n = encode_frame(seq, &msg, &mut buf).unwrap();
+        seq += 1;
+        ctl.send_to(&buf[..n], node.addr).unwrap();
+    };
+    send(Message::Heartbeat(Heartbeat::default()));
+    let mut rx_ok = 0;
+    assert!(wait(&mut |m| matches!(m, Message::Heartbeat(_))));
+    stranger.send_to(&hostile("estop.hex"), node.addr).unwrap();
+    ctl.send_to(&hostile("hwsample-forged.hex"), node.addr)
+        .unwrap();
+    ctl.send_to(&hostile("simstep-dt-max.hex"), node.addr)
+        .unwrap();
+    assert!(
+        wait(
+            &mut |m| matches!(m, Message::Fault(f) if f.code == ganglion_firmware::fault::BAD_STEP)
+        ),
+        "the huge step was not refused"
+    );
+    send(Message::Heartbeat(Heartbeat::default()));
+    assert!(wait(&mut |m| match m {
+        Message::Heartbeat(h) => {
+            rx_ok = h.rx_ok;
+            assert_eq!(h.status & status::ESTOP, 0, "status {:#x}", h.status);
+            true
+        }
+        _ => false,
+    }));
+    // The firmware decoded only the controller's two Heartbeats (and the
+    // bridge's own samples are not counted here: none ran yet).
+    assert_eq!(rx_ok, 2, "the firmware saw frames it must not");
+    send(Message::SimStep { dt_us: 20_000 });
+    assert!(wait(
+        &mut |m| matches!(m, Message::SimStepDone(d) if d.time_us == 20_000)
+    ));
+    let s = node.stop().unwrap();
+    assert_eq!(s.peer.refused_frames, 1, "{:?}", s.peer);
+    assert_eq!(s.peer.refused_steps, 1, "{:?}", s.peer);
+    assert!(s.peer.foreign_datagrams >= 1, "{:?}", s.peer);
 }

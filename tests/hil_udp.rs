@@ -146,7 +146,7 @@ fn node_and_run_commands_end_to_end() {
 /// applies them, never how fast anything ran.
 #[test]
 fn wall_clock_node_runs_the_loop() {
-    use ganglion::runtime::setup::{build_plant, clock_mode, load_any_policy};
+    use ganglion::assemble::{build_plant, clock_mode, load_any_policy};
     use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
     let node = NodeHandle::spawn(NodeOptions {
         clock: NodeClock::Realtime,

@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Duration;
 
+use ganglion::assemble::build_plant;
 use ganglion::record::{Recorder, RecordingHeader};
 use ganglion::runtime::alloc_count::{self, CountingAlloc};
-use ganglion::runtime::setup::build_plant;
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 
 #[global_allocator]
@@ -32,6 +32,7 @@ fn no_allocation_in_ticks() {
         header,
         16_384,
         Duration::from_millis(20),
+        false,
     )
     .unwrap();
     let policy = common::cartpole_policy(&cfg);

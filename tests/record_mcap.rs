@@ -122,7 +122,7 @@ fn expected_safety(records: &[TickRecord]) -> usize {
 }
 
 fn record(path: &Path, records: &[TickRecord], flush_every: Duration) -> RecordSummary {
-    let (recorder, mut sink) = Recorder::start(path, header(), 4096, flush_every).unwrap();
+    let (recorder, mut sink) = Recorder::start(path, header(), 4096, flush_every, false).unwrap();
     for r in records {
         assert!(sink.push(r));
     }
@@ -306,7 +306,7 @@ fn a_live_file_is_readable_up_to_its_last_flush() {
     let path = dir.path().join("live.mcap");
     let copy = dir.path().join("crash.mcap");
     let (recorder, mut sink) =
-        Recorder::start(&path, header(), 1024, Duration::from_millis(5)).unwrap();
+        Recorder::start(&path, header(), 1024, Duration::from_millis(5), false).unwrap();
     let records: Vec<TickRecord> = (0..300).map(|i| synthetic(i, 0.0)).collect();
     for r in &records {
         assert!(sink.push(r));
@@ -344,7 +344,7 @@ fn a_full_ring_drops_without_blocking_and_the_drop_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("drops.mcap");
     let (recorder, mut sink) =
-        Recorder::start(&path, header(), 16, Duration::from_millis(50)).unwrap();
+        Recorder::start(&path, header(), 16, Duration::from_millis(50), false).unwrap();
     let mut refused = 0u64;
     let mut slowest = Duration::ZERO;
     let start = Instant::now();

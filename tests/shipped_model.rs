@@ -29,3 +29,34 @@ fn shipped_cartpole_policy_solves_the_task() {
     let recorded = card.eval.expect("card has an eval record");
     assert!((recorded.mean_return - out.report.mean_return).abs() < 1e-9);
 }
+
+/// Every shipped card's quick claims (sha256, the MLPs' evaluation returns)
+/// re-measured on each test run.
+#[test]
+fn every_card_quick_claims_hold() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let opts = ganglion::learn::verify::VerifyOptions {
+        quick: true,
+        ..Default::default()
+    };
+    let checks = ganglion::learn::verify::verify_dir(&dir, &opts, |_| {}).expect("verify runs");
+    assert!(checks.len() >= 15, "{} checks", checks.len());
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// All of every card's claims, the Decision Transformers' per-target returns
+/// and the affordances' Brier/AUC on fresh executions included (minutes:
+/// `cargo test --release --test shipped_model -- --ignored`, or
+/// `ganglion models verify`).
+#[test]
+#[ignore]
+fn every_card_claim_holds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let checks = ganglion::learn::verify::verify_dir(&dir, &Default::default(), |m| {
+        eprintln!("verifying {}", m.display())
+    })
+    .expect("verify runs");
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}

@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
+use ganglion::assemble::clock_mode;
 use ganglion::config::{self, PlantConfig, ZenohTls};
 use ganglion::runtime::ClockMode;
-use ganglion::runtime::setup::clock_mode;
 
 fn repo(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)

@@ -4,6 +4,9 @@
 //! robot's command watchdog (zero force); killing the robot makes the
 //! controller's safety filter act on the stale sensor stream.
 
+mod common;
+use common::free_port;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,11 +28,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 const WATCHDOG_MS: u64 = 100;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// The shipped zenoh config, pointed at `port`, with absolute model paths.
 fn config(dir: &Path, port: u16) -> PathBuf {

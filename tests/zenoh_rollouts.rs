@@ -3,18 +3,13 @@
 //! `ganglion worker` processes. For a fixed seed and worker count the
 //! trained model is the same, byte for byte, run after run.
 
+mod common;
+use common::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// Trains with `workers` worker processes; returns the ONNX bytes and the
 /// learner's JSON summary.

@@ -6,6 +6,9 @@
 //! commands never arrive; a client with a certificate from another CA cannot
 //! connect at all; the controller's certificate commands the robot.
 
+mod common;
+use common::free_port;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,14 +62,6 @@ fn make_ca(dir: &Path, ca: &str, names: &[&str]) {
         std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write cert");
         std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).expect("write key");
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 fn client(pki: &Pki, ca: &str, name: &str, port: u16) -> anyhow::Result<zenoh::Session> {
@@ -146,7 +141,10 @@ fn only_the_controller_certificate_may_command_the_robot() {
     make_ca(pki.dir.path(), "rogue", &["impostor"]);
     let port = free_port();
     let (robot, events) = tls_robot(&pki, port);
-    next_event(&events, "serving");
+    // Mutual TLS and a controller name: no warning.
+    let serving = next_event(&events, "serving");
+    assert_eq!(serving["command_auth"], "mtls+cn", "{serving}");
+    assert!(serving.get("warning").is_none(), "{serving}");
 
     // Another CA's certificate: the TLS handshake fails, no link at all.
     assert!(

@@ -8,6 +8,11 @@ inferences one call at a time with time.perf_counter_ns. Each timed call is
 one full session.run() from Python, so the numbers include the Python binding
 overhead; the observation array is pre-allocated and reused.
 
+This is the *second* onnxruntime row of `ganglion bench latency`: the first
+calls the same library (this wheel's capi/libonnxruntime.so) in process from
+Rust through the C API, with the same session options, so the two rows differ
+by the cost of the Python call.
+
 Run (venv from benches/python/setup_venv.sh):
 
     $HOME/.cache/ganglion-venv/bin/python benches/python/ort_latency.py \\

@@ -2,33 +2,50 @@
 """Stable-Baselines3 PPO baseline for ganglion's CartPole time-to-solve benchmark.
 
 Trains SB3 PPO on gymnasium CartPole-v1 with the RL-Zoo hyperparameters and
-stops as soon as the deterministic policy solves the task:
+stops as soon as the deterministic policy solves the task, under the same rule
+and timing as the ganglion side of `ganglion bench train-cartpole`:
 
-  * 8 envs (DummyVecEnv via make_vec_env), n_steps=32, batch_size=256,
+  * 8 envs, n_steps=32 (256 env steps per update), batch_size=256,
     gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
     learning_rate linear 1e-3 -> 0 and clip_range linear 0.2 -> 0 over
-    --max-steps, MlpPolicy default net, torch.set_num_threads(1), CPU.
-  * Stop rule: every --eval-every total env steps (summed over all 8 envs),
-    run --eval-episodes fresh episodes of a separate CartPole-v1 env with the
-    deterministic policy; stop as soon as the mean return >= --threshold.
-    The eval env is seeded once from --seed, so its episode sequence is
-    deterministic but each evaluation sees new episodes.
+    --max-steps, MlpPolicy default net (64-64 tanh), CPU.
+  * Threads (--threads T): torch.set_num_threads(T) (intra-op threads of
+    the update and of the policy forward passes), OMP_WAIT_POLICY=PASSIVE
+    unless set otherwise. The 8 envs run in this process (DummyVecEnv)
+    unless --vec-env subproc (one process per env).
+  * Stop rule: after each PPO update, once the total env steps (all 8 envs)
+    reach the next multiple of --eval-every, run --eval-episodes episodes of
+    a separate CartPole-v1 env with the deterministic policy; stop as soon as
+    the mean return >= --threshold. The eval env is seeded once from --seed,
+    so each evaluation sees fresh episodes (the sequence is reproducible).
+    The check runs at the start of the next rollout (SB3 calls no callback
+    between an update and the next rollout), so the policy evaluated at N
+    steps has been trained on all N steps, as on the ganglion side; the
+    stop then takes effect on that rollout's first vec step (8 env steps
+    more, not counted in env_steps).
   * wall_s is measured from just before model construction to the stop,
-    eval time included (the same rule applies to the ganglion side).
+    evaluation time included (the same rule applies to the ganglion side).
 
 Run (venv from benches/python/setup_venv.sh):
 
-    $HOME/.cache/ganglion-venv/bin/python benches/python/sb3_cartpole.py --seed 1 --json
+    $HOME/.cache/ganglion-venv/bin/python benches/python/sb3_cartpole.py --seed 1 --threads 1 --json
 
 With --json a single JSON line is printed:
     {"framework":"sb3","seed":..,"solved":..,"env_steps":..,"wall_s":..,
-     "evals":[{"steps":..,"mean_return":..},...],"versions":{...}}
+     "threads":{..},"evals":[{"steps":..,"mean_return":..},...],"versions":{...}}
 """
 
 import argparse
 import json
+import os
 import sys
 import time
+
+# Idle OpenMP threads sleep instead of spinning. On a 2-core VM shared with
+# other work, spinning workers (the default) made torch with 2 threads ~10x
+# slower than with 1 (123.7 s vs 11.6 s for seed 2), which measured the
+# machine's load rather than SB3. Set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import gymnasium as gym
 import numpy as np
@@ -37,6 +54,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 ENV_ID = "CartPole-v1"
 N_ENVS = 8
@@ -66,8 +84,8 @@ def evaluate(model, env, episodes):
 
 
 class EvalStopCallback(BaseCallback):
-    """Evaluates each time num_timesteps crosses a multiple of eval_every;
-    returns False (stopping learn()) once mean return >= threshold."""
+    """Evaluates after each update once num_timesteps has reached the next
+    multiple of eval_every; stops learn() once mean return >= threshold."""
 
     def __init__(self, eval_env, eval_every, episodes, threshold, log):
         super().__init__()
@@ -79,11 +97,11 @@ class EvalStopCallback(BaseCallback):
         self.next_eval = eval_every
         self.evals = []
         self.solved = False
+        self.solved_at = None
 
-    def _on_step(self):
-        if self.num_timesteps < self.next_eval:
-            return True
-        # One vec step may cross more than one multiple if eval_every < n_envs.
+    def _maybe_evaluate(self):
+        if self.eval_every <= 0 or self.num_timesteps < self.next_eval:
+            return
         while self.next_eval <= self.num_timesteps:
             self.next_eval += self.eval_every
         mean_return = evaluate(self.model, self.eval_env, self.episodes)
@@ -93,8 +111,19 @@ class EvalStopCallback(BaseCallback):
                   file=sys.stderr, flush=True)
         if mean_return >= self.threshold:
             self.solved = True
-            return False
-        return True
+            self.solved_at = int(self.num_timesteps)
+
+    def _on_rollout_start(self):
+        # Called after every update (and once before the first rollout).
+        self._maybe_evaluate()
+
+    def _on_training_end(self):
+        # The last update is followed by no rollout.
+        if not self.solved:
+            self._maybe_evaluate()
+
+    def _on_step(self):
+        return not self.solved
 
 
 def main():
@@ -106,12 +135,16 @@ def main():
     p.add_argument("--threshold", type=float, default=475.0)
     p.add_argument("--max-steps", type=int, default=200_000,
                    help="step budget; also the horizon of the linear schedules")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--vec-env", choices=["dummy", "subproc"], default="dummy",
+                   help="the 8 training envs in this process, or one process each")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     args = p.parse_args()
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
 
-    vec_env = make_vec_env(ENV_ID, n_envs=N_ENVS, seed=args.seed)
+    vec_cls = DummyVecEnv if args.vec_env == "dummy" else SubprocVecEnv
+    vec_env = make_vec_env(ENV_ID, n_envs=N_ENVS, seed=args.seed, vec_env_cls=vec_cls)
     eval_env = gym.make(ENV_ID)
     eval_env.reset(seed=args.seed + EVAL_SEED_OFFSET)  # later resets continue this RNG
     callback = EvalStopCallback(eval_env, args.eval_every, args.eval_episodes,
@@ -135,13 +168,21 @@ def main():
     )
     model.learn(total_timesteps=args.max_steps, callback=callback)
     wall_s = time.perf_counter() - t0
+    vec_env.close()
 
     result = {
         "framework": "sb3",
         "seed": args.seed,
         "solved": callback.solved,
-        "env_steps": int(model.num_timesteps),
+        # Steps at the solving evaluation (else all steps taken).
+        "env_steps": callback.solved_at if callback.solved else int(model.num_timesteps),
         "wall_s": round(wall_s, 3),
+        "threads": {
+            "torch_intra_op": torch.get_num_threads(),
+            "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+            "vec_env": "DummyVecEnv (in process)" if args.vec_env == "dummy"
+            else f"SubprocVecEnv ({N_ENVS} processes)",
+        },
         "evals": callback.evals,
         "versions": {
             "sb3": stable_baselines3.__version__,

@@ -101,6 +101,8 @@ pub mod fault {
     pub const BAD_COMMAND: u16 = 6;
     pub const UNCONFIGURED: u16 = 7;
     pub const BAD_CONFIG: u16 = 8;
+    /// A lockstep `SimStep` whose `dt_us` is out of range (refused, not run).
+    pub const BAD_STEP: u16 = 9;
 
     pub fn name(code: u16) -> &'static str {
         match code {
@@ -112,6 +114,7 @@ pub mod fault {
             BAD_COMMAND => "bad_command",
             UNCONFIGURED => "unconfigured",
             BAD_CONFIG => "bad_config",
+            BAD_STEP => "bad_step",
             _ => "unknown",
         }
     }
@@ -166,6 +169,12 @@ pub struct JointConfig {
     /// Beyond this |velocity| no effort that speeds the joint up is applied.
     pub max_velocity: f32,
 }
+
+/// Largest accepted `NodeConfig::watchdog_us` (60 s): a longer watchdog is
+/// no watchdog, and a config asking for one is refused.
+pub const MAX_WATCHDOG_US: u32 = 60_000_000;
+/// Largest accepted `NodeConfig::publish_period_us` (60 s).
+pub const MAX_PUBLISH_PERIOD_US: u32 = 60_000_000;
 
 /// The node's configuration, sent by the controller when it connects and
 /// again whenever the node reports that it is unconfigured (after a reboot).
@@ -230,6 +239,10 @@ pub enum Message {
     EStop,
     /// Clears a latched e-stop and the watchdog state.
     Reset,
+    /// The controller ends its session with the node. A node reached over a
+    /// network (UDP) then forgets which controller it answers, so the next
+    /// one can bind; an MCU on a serial line ignores it.
+    Bye,
     Fault(Fault),
     NodeConfig(NodeConfig),
     HwSample(HwSample),
@@ -254,6 +267,7 @@ impl Message {
             Message::Heartbeat(_) => kind::HEARTBEAT,
             Message::EStop => kind::ESTOP,
             Message::Reset => kind::RESET,
+            Message::Bye => kind::BYE,
             Message::Fault(_) => kind::FAULT,
             Message::NodeConfig(_) => kind::NODE_CONFIG,
             Message::HwSample(_) => kind::HW_SAMPLE,
@@ -279,6 +293,7 @@ pub mod kind {
     pub const RESET: u8 = 0x05;
     pub const FAULT: u8 = 0x06;
     pub const NODE_CONFIG: u8 = 0x07;
+    pub const BYE: u8 = 0x08;
     pub const HW_SAMPLE: u8 = 0x20;
     pub const HW_EFFORT: u8 = 0x21;
     pub const SIM_STEP: u8 = 0x40;

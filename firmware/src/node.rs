@@ -292,6 +292,8 @@ impl Node {
     fn configure(&mut self, c: &NodeConfig, now_us: u64) {
         let valid = c.n as usize <= MAX_JOINTS
             && c.watchdog_us > 0
+            && c.watchdog_us <= MAX_WATCHDOG_US
+            && c.publish_period_us <= MAX_PUBLISH_PERIOD_US
             && c.joints[..(c.n as usize).min(MAX_JOINTS)].iter().all(|j| {
                 let vals = [
                     j.kp,

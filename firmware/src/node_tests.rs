@@ -299,6 +299,41 @@ fn stale_and_bad_commands_are_refused() {
     assert_eq!(node.config().map(|c| c.joints[0].position_min), Some(-1.0));
 }
 
+/// Time fields out of range are refused, never obeyed: a watchdog of 71
+/// minutes (u32::MAX µs) is no watchdog, and a publish period that long
+/// silences the node. A `Bye` changes nothing in the node itself.
+#[test]
+fn out_of_range_time_fields_are_refused() {
+    let mut node = Node::new(1);
+    let mut hw = Masses::new(1);
+    let mut faults = [None; 16];
+    for (watchdog_us, publish_period_us) in [
+        (u32::MAX, 20_000),
+        (MAX_WATCHDOG_US + 1, 20_000),
+        (50_000, u32::MAX),
+        (50_000, MAX_PUBLISH_PERIOD_US + 1),
+    ] {
+        let mut c = config(1, SafeMode::Zero);
+        c.watchdog_us = watchdog_us;
+        c.publish_period_us = publish_period_us;
+        node.handle(&frame(0, Message::NodeConfig(c)), 0, 0);
+        let k = run(&mut node, &mut hw, 1, &mut faults);
+        assert_eq!(
+            faults[..k][0].map(|f| f.code),
+            Some(fault::BAD_CONFIG),
+            "watchdog {watchdog_us} µs, publish {publish_period_us} µs"
+        );
+        assert!(node.config().is_none());
+    }
+    let mut c = config(1, SafeMode::Zero);
+    c.watchdog_us = MAX_WATCHDOG_US;
+    c.publish_period_us = MAX_PUBLISH_PERIOD_US;
+    node.handle(&frame(0, Message::NodeConfig(c)), 0, 0);
+    assert!(node.config().is_some());
+    assert_eq!(node.handle(&frame(1, Message::Bye), 0, 0), None);
+    assert!(node.config().is_some());
+}
+
 #[test]
 fn non_finite_sensor_zeroes_effort() {
     let mut node = Node::new(1);

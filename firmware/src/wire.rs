@@ -167,7 +167,7 @@ fn payload_len(kind: u8, n: usize) -> Option<usize> {
         kind::JOINT_COMMAND => 1 + 13 * n,
         kind::JOINT_STATE => 13 + 12 * n,
         kind::HEARTBEAT => 26,
-        kind::ESTOP | kind::RESET => 0,
+        kind::ESTOP | kind::RESET | kind::BYE => 0,
         kind::FAULT => 15,
         kind::NODE_CONFIG => 10 + 28 * n,
         kind::HW_SAMPLE => 10 + 8 * n,
@@ -230,7 +230,7 @@ fn write_payload(msg: &Message, w: &mut Writer<'_>) -> Result<(), EncodeError> {
             w.u32(h.rx_ok);
             w.u32(h.rx_err);
         }
-        Message::EStop | Message::Reset => {}
+        Message::EStop | Message::Reset | Message::Bye => {}
         Message::Fault(f) => {
             w.u16(f.code);
             w.u8(f.joint);
@@ -407,6 +407,7 @@ fn read_payload(kind: u8, payload: &[u8]) -> Result<Message, DecodeError> {
         }),
         kind::ESTOP => Message::EStop,
         kind::RESET => Message::Reset,
+        kind::BYE => Message::Bye,
         kind::FAULT => Message::Fault(Fault {
             code: r.u16(),
             joint: r.u8(),

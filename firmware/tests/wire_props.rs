@@ -103,6 +103,7 @@ fn message() -> impl Strategy<Value = Message> {
             }),
         Just(Message::EStop),
         Just(Message::Reset),
+        Just(Message::Bye),
         (any::<u16>(), any::<u8>(), any::<u64>(), -1.0e6f32..1.0e6).prop_map(
             |(code, joint, node_time_us, detail)| Message::Fault(Fault {
                 code,

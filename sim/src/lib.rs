@@ -12,7 +12,9 @@ pub mod tabletop;
 pub mod vec_env;
 
 pub use env::{ENV_NAMES, Env, StepResult, UnknownEnv, make_env};
-pub use plant::{CartPolePlant, PLANT_KINDS, Plant, TaskSignal, make_plant, plant_signature};
+pub use plant::{
+    CartPolePlant, PLANT_KINDS, Plant, PlantHealth, TaskSignal, make_plant, plant_signature,
+};
 pub use reacher_plant::ReacherPlant;
 pub use rng::{Rng, derive_seed};
 pub use space::{EnvSpec, Space};

@@ -48,6 +48,24 @@ pub trait Plant: Send {
     fn task(&self) -> Option<TaskSignal> {
         None
     }
+    /// What the plant's own controller reports about itself this tick (a
+    /// joint node's latched e-stop or fault). Simulated plants are always
+    /// healthy; a hardware link reports what its node last said. The control
+    /// loop treats anything but `Ok` as a fault: safe action, and an event.
+    fn health(&self) -> PlantHealth {
+        PlantHealth::Ok
+    }
+}
+
+/// A plant's report on its own state (see `Plant::health`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlantHealth {
+    #[default]
+    Ok,
+    /// The plant's controller has latched its own e-stop.
+    EStop,
+    /// The plant's controller reports a fault (watchdog, bad frames, limits).
+    Fault,
 }
 
 /// Sensor and actuator names of the plants a config can name, by kind, so a

@@ -1,7 +1,7 @@
 //! `ganglion bench`: speed measurements, each against a baseline measured in the
 //! same run. Python baselines (Stable-Baselines3, onnxruntime) run from the
 //! virtualenv made by `benches/python/setup_venv.sh`; without it they are
-//! reported as skipped.
+//! reported as skipped. `docs/benchmarks.md` has the numbers and the rules.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,9 +11,15 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::learn::{PpoConfig, train};
-use crate::policy::Policy;
 use crate::sim::{Rng, VecEnv, make_env};
+
+// Kept beside this file as `bench_*.rs`.
+#[path = "bench_latency.rs"]
+mod latency;
+#[path = "bench_ort.rs"]
+mod ort;
+#[path = "bench_train.rs"]
+mod train;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -31,10 +37,19 @@ pub struct BenchArgs {
 #[derive(Subcommand, Debug)]
 pub enum BenchKind {
     /// Time-to-solve on CartPole: ganglion PPO (rapier) vs Stable-Baselines3 PPO
-    /// (gymnasium), RL-Zoo hyperparameters, same stop rule.
+    /// (gymnasium), RL-Zoo hyperparameters, the same stop rule (fresh
+    /// evaluation episodes on both sides) and thread budget, over several seeds.
     TrainCartpole {
+        /// The first seed; runs use seeds seed, seed+1, ….
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// How many seeds (median and range are reported).
+        #[arg(long, default_value_t = 5)]
+        seeds: usize,
+        /// Thread budgets, each run on both sides: ganglion VecEnv workers,
+        /// SB3 torch intra-op threads.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
         #[arg(long, default_value_t = 8192)]
         eval_every: usize,
         #[arg(long, default_value_t = 20)]
@@ -116,12 +131,18 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
-    /// Batch-1 policy latency: tract (ganglion) vs onnxruntime (Python).
+    /// Batch-1 policy latency, one thread: tract (ganglion) vs onnxruntime in
+    /// process through its C API (the pip wheel's libonnxruntime.so, loaded at
+    /// run time), and onnxruntime from Python as a second row.
     Latency {
         #[arg(long, default_value = "models/cartpole-ppo.onnx")]
         policy: PathBuf,
         #[arg(long, default_value_t = 20_000)]
         iters: usize,
+        /// libonnxruntime.so (default: $GANGLION_ORT_LIB, else the one in the
+        /// benchmark Python's onnxruntime package).
+        #[arg(long)]
+        ort_lib: Option<PathBuf>,
     },
 }
 
@@ -130,19 +151,23 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let result = match args.which {
         BenchKind::TrainCartpole {
             seed,
+            seeds,
+            threads,
             eval_every,
             eval_episodes,
             threshold,
             max_steps,
             no_baseline,
-        } => train_cartpole(
-            seed,
+        } => train::train_cartpole(&train::TrainBench {
+            first_seed: seed,
+            seeds,
+            threads,
             eval_every,
             eval_episodes,
             threshold,
             max_steps,
-            if no_baseline { None } else { python.as_deref() },
-        )?,
+            python: if no_baseline { None } else { python.as_deref() },
+        })?,
         BenchKind::Vecenv { steps, threads } => vecenv(steps, threads),
         BenchKind::Loop {
             rate,
@@ -192,10 +217,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchKind::Zenoh { exchanges, seconds } => {
             super::bench_zenoh::zenoh_bench(exchanges, seconds)?
         }
-        BenchKind::Latency { policy, iters } => latency(
+        BenchKind::Latency {
+            policy,
+            iters,
+            ort_lib,
+        } => latency::latency(
             &super::repo_path(&policy.to_string_lossy()),
             iters,
             python.as_deref(),
+            ort_lib.as_deref(),
         )?,
     };
     if args.json {
@@ -241,78 +271,6 @@ pub(crate) fn python_json(python: &Path, script: &str, args: &[String]) -> Resul
     serde_json::from_str(line).with_context(|| format!("parsing {} output", script.display()))
 }
 
-fn train_cartpole(
-    seed: u64,
-    eval_every: usize,
-    eval_episodes: usize,
-    threshold: f64,
-    max_steps: usize,
-    python: Option<&Path>,
-) -> Result<Value> {
-    let cfg = PpoConfig {
-        total_timesteps: max_steps,
-        eval_every,
-        eval_episodes,
-        stop_at: Some(threshold),
-        threads: 2,
-        ..Default::default()
-    };
-    eprintln!("ganglion PPO on rapier CartPole (seed {seed}) ...");
-    let mut venv = VecEnv::new(
-        || make_env("cartpole").expect("registered"),
-        cfg.n_envs,
-        cfg.threads,
-        seed,
-    );
-    let mut eval_env = make_env("cartpole")?;
-    let outcome = train(&cfg, &mut venv, eval_env.as_mut(), seed, |_| {});
-    let ours = json!({
-        "framework": "ganglion",
-        "seed": seed,
-        "solved": outcome.solved,
-        "env_steps": outcome.steps,
-        "wall_s": outcome.wall_s,
-        "evals": outcome.curve.points.iter().filter_map(|p| p.eval_mean_return.map(|r| json!({"steps": p.steps, "mean_return": r}))).collect::<Vec<_>>(),
-    });
-    let baseline = match python {
-        Some(py) => {
-            eprintln!("Stable-Baselines3 PPO on gymnasium CartPole-v1 (seed {seed}) ...");
-            python_json(
-                py,
-                "benches/python/sb3_cartpole.py",
-                &[
-                    "--seed".into(),
-                    seed.to_string(),
-                    "--eval-every".into(),
-                    eval_every.to_string(),
-                    "--eval-episodes".into(),
-                    eval_episodes.to_string(),
-                    "--threshold".into(),
-                    threshold.to_string(),
-                    "--max-steps".into(),
-                    max_steps.to_string(),
-                    "--json".into(),
-                ],
-            )?
-        }
-        None => {
-            json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"})
-        }
-    };
-    let ratio = baseline
-        .get("wall_s")
-        .and_then(Value::as_f64)
-        .map(|b| outcome.wall_s / b);
-    Ok(json!({
-        "bench": "train-cartpole",
-        "stop_rule": {"eval_every": eval_every, "eval_episodes": eval_episodes, "threshold": threshold, "max_steps": max_steps},
-        "ganglion": ours,
-        "baseline": baseline,
-        "time_ratio_ganglion_over_sb3": ratio,
-        "target_ratio": 0.2,
-    }))
-}
-
 fn vecenv(steps: usize, threads: usize) -> Value {
     let mut rows = Vec::new();
     for n in [1usize, 8, 64] {
@@ -335,62 +293,6 @@ fn vecenv(steps: usize, threads: usize) -> Value {
         rows.push(json!({"n_envs": n, "threads": t, "env_steps": iters * n, "seconds": secs, "steps_per_s": sps}));
     }
     json!({"bench": "vecenv", "env": "cartpole", "results": rows, "target_steps_per_s_at_64": 100000})
-}
-
-fn latency(policy_path: &Path, iters: usize, python: Option<&Path>) -> Result<Value> {
-    let mut policy = super::eval::load_policy("cartpole", policy_path)?;
-    let mut env = make_env("cartpole")?;
-    let mut obs = vec![0.0f32; 4];
-    env.reset(0, &mut obs);
-    let mut action = [0.0f32];
-    for _ in 0..1000 {
-        policy.act(&obs, &mut action)?;
-    }
-    let mut samples = Vec::with_capacity(iters);
-    for i in 0..iters {
-        obs[0] = (i % 100) as f32 * 0.01;
-        let t = Instant::now();
-        policy.act(&obs, &mut action)?;
-        samples.push(t.elapsed().as_nanos() as f64 / 1000.0);
-    }
-    samples.sort_by(f64::total_cmp);
-    let q = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
-    let ours = json!({
-        "framework": "tract",
-        "median_us": q(0.5),
-        "p99_us": q(0.99),
-        "mean_us": samples.iter().sum::<f64>() / samples.len() as f64,
-        "iters": iters,
-    });
-    let baseline = match python {
-        Some(py) => python_json(
-            py,
-            "benches/python/ort_latency.py",
-            &[
-                "--model".into(),
-                policy_path.display().to_string(),
-                "--obs-dim".into(),
-                "4".into(),
-                "--iters".into(),
-                iters.to_string(),
-                "--json".into(),
-            ],
-        )?,
-        None => {
-            json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"})
-        }
-    };
-    let ratio = baseline
-        .get("median_us")
-        .and_then(Value::as_f64)
-        .map(|b| q(0.5) / b);
-    Ok(json!({
-        "bench": "latency",
-        "policy": policy_path.display().to_string(),
-        "tract": ours,
-        "onnxruntime": baseline,
-        "median_ratio_tract_over_ort": ratio,
-    }))
 }
 
 fn control_loop(
@@ -433,17 +335,18 @@ fn control_loop(
         "control loop at {rate} Hz for {seconds} s, sim plant paced to wall time{} ...",
         if load { ", with a CPU-hog thread" } else { "" }
     );
-    let opts = super::run::RunOptions {
+    let opts = crate::assemble::RunOptions {
         limit: crate::runtime::RunLimit {
             ticks: None,
             seconds: Some(seconds),
             ..Default::default()
         },
         record: None,
+        overwrite: false,
         fast: false,
         seed: None,
     };
-    let report = super::run::execute(cfg, &opts);
+    let report = crate::assemble::execute(cfg, &opts);
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = hog {
         let _ = h.join();

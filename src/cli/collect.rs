@@ -11,10 +11,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use crate::assemble::{build_plant, plant_kind, set_plant_seed};
 use crate::policy::{ModelCard, NoisyPolicy, OnnxPolicy, card::card_path};
-use crate::record::{Recorder, RecordingHeader};
-use crate::runtime::setup::{build_plant, plant_kind, set_plant_seed};
-use crate::runtime::{ClockMode, ControlLoop, RunLimit};
+use crate::runtime::session::recording_metadata;
+use crate::runtime::{ClockMode, RecordTo, RunLimit, Session, SessionOptions};
 use crate::sim::derive_seed;
 
 /// File in a dataset directory recording the command that made it.
@@ -44,6 +44,9 @@ pub struct CollectArgs {
     pub config: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// Replace earlier recordings of the same episodes in --out.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 pub fn run(args: CollectArgs) -> Result<()> {
@@ -86,6 +89,7 @@ pub fn run(args: CollectArgs) -> Result<()> {
     let mut groups = Vec::new();
     for (pi, policy_path) in args.policy.iter().enumerate() {
         let card = ModelCard::load_for(policy_path)?;
+        card.verify_sha256(policy_path)?;
         let mut cfg = base.clone();
         cfg.policy.path = policy_path.clone();
         cfg.policy.card = card_path(policy_path);
@@ -107,44 +111,40 @@ pub fn run(args: CollectArgs) -> Result<()> {
                     .out
                     .join(format!("{}-p{pi}-n{noise}-e{e:04}.mcap", args.env));
                 let clock = ClockMode::Lockstep { paced: false };
-                let mut meta = super::run::recording_metadata(&cfg, episode_seed, clock);
+                let mut meta =
+                    recording_metadata(&cfg, plant_kind(&cfg.plant), episode_seed, clock);
                 meta.insert("behaviour_policy".into(), policy_path.display().to_string());
                 meta.insert("noise".into(), noise.to_string());
                 meta.insert("episode".into(), e.to_string());
-                let header = RecordingHeader {
-                    sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
-                    obs_dim: card.obs_dim,
-                    action_dim: card.action.action_dim(),
-                    actuator_names: plant
-                        .actuator_names()
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                    metadata: meta,
-                };
-                let (recorder, sink) = Recorder::start(
-                    &file,
-                    header,
-                    cfg.record.ring_capacity.max(16_384),
-                    std::time::Duration::from_millis(cfg.record.flush_every_ms),
+                let session = Session::new(
+                    &cfg,
+                    plant,
+                    Box::new(policy),
+                    SessionOptions {
+                        clock,
+                        limit: RunLimit {
+                            ticks: Some(1_000_000),
+                            seconds: None,
+                            until_episode_end: true,
+                        },
+                        record: Some(RecordTo {
+                            path: file.clone(),
+                            overwrite: args.overwrite,
+                            metadata: meta,
+                            min_ring_capacity: 16_384,
+                        }),
+                        realtime_thread: false,
+                        episode: e as u32,
+                        seed: episode_seed,
+                        plant_kind: plant_kind(&cfg.plant).to_string(),
+                    },
                 )?;
-                let mut lp = ControlLoop::new(&cfg, plant, Box::new(policy), clock, Some(sink))?;
-                lp.set_episode(e as u32);
-                lp.run(RunLimit {
-                    ticks: Some(1_000_000),
-                    seconds: None,
-                    until_episode_end: true,
-                });
-                drop(lp.take_sink());
-                let summary = recorder.finish()?;
-                if summary.dropped > 0 {
-                    bail!(
-                        "{}: the recorder dropped {} ticks",
-                        file.display(),
-                        summary.dropped
-                    );
+                let (report, _) = session.run()?;
+                let dropped = report.recording.as_ref().map_or(0, |r| r.dropped);
+                if dropped > 0 {
+                    bail!("{}: the recorder dropped {dropped} ticks", file.display());
                 }
-                returns.push(lp.episode_return());
+                returns.push(report.episode_return);
                 bar.inc(1);
             }
             let mean = returns.iter().sum::<f64>() / returns.len().max(1) as f64;

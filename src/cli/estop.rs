@@ -28,8 +28,8 @@ pub struct EstopArgs {
     #[arg(long)]
     pub reset: bool,
     /// How long to wait for the robot to confirm (s).
-    #[arg(long, default_value_t = 2.0)]
-    pub timeout: f64,
+    #[arg(long, default_value = "2", value_parser = crate::input::parse_positive_seconds)]
+    pub timeout: crate::input::Seconds,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
@@ -58,7 +58,7 @@ pub fn run(a: EstopArgs) -> Result<()> {
     // A client of the robot: the robot routes the e-stop on to its
     // controller (peers do not forward for other peers).
     let session = open(&Endpoints::client_of(&a.connect), &a.tls.security(), None)?;
-    let timeout = Duration::from_secs_f64(a.timeout.clamp(0.1, 600.0));
+    let timeout = Duration::from_secs_f64(a.timeout.get().clamp(0.1, 600.0));
     wait_for_peer(&session, timeout).map_err(|e| anyhow!("reaching {:?}: {e}", a.connect))?;
     let keys = Keys::new(&a.robot);
     let want = !a.reset;

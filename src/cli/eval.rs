@@ -69,6 +69,7 @@ pub fn load_policy(env_name: &str, path: &Path) -> Result<OnnxPolicy> {
     let action = ActionSpec::from_space(&spec.action);
     if crate::policy::card::card_path(path).exists() {
         let card = ModelCard::load_for(path)?;
+        card.verify_sha256(path)?;
         if card.obs_dim != obs_dim || card.action != action {
             anyhow::bail!(
                 "{}: the model card says obs_dim {} and action {:?}, but `{env_name}` has obs_dim {obs_dim} and action {:?}",
@@ -189,13 +190,16 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/demo-cartpole.mcap"));
     let cfg = super::run::load_config(&config)?;
-    let opts = super::run::RunOptions {
+    let opts = crate::assemble::RunOptions {
         limit: crate::runtime::RunLimit {
             ticks: None,
             seconds: Some(20.0),
             ..Default::default()
         },
         record: Some(record),
+        // The demo's own recording is replaced on each run (anything that is
+        // not a recording is still refused).
+        overwrite: true,
         fast: true,
         seed: None,
     };
@@ -204,7 +208,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         "control loop — {} through the safety filter, 20 s of sim time:",
         config.display()
     );
-    let report = super::run::execute(cfg, &opts)?;
+    let report = crate::assemble::execute(cfg, &opts)?;
     super::run::print_report(&report);
     println!("  (open the recording in Foxglove, or check it: ganglion replay --resim <file>)");
     println!();

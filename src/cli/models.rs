@@ -23,6 +23,30 @@ pub enum ModelsCommand {
     Fetch(FetchArgs),
     /// Check the cached language model files against their pinned sha256.
     Check(CheckArgs),
+    /// Re-measure what every model card in models/ claims: sha256, the
+    /// evaluation return (and a Decision Transformer's return per target),
+    /// affordance Brier score and ROC AUC on fresh executions. Non-zero exit
+    /// when any claim does not hold.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Folder of models and their cards (default: models/ of the repository).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Only one model (its .onnx path) instead of the whole folder.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Skip the minutes-long re-runs (DT targets, affordances).
+    #[arg(long)]
+    pub quick: bool,
+    /// Fresh labelled executions per affordance family.
+    #[arg(long, default_value_t = 200)]
+    pub affordance_executions: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -57,6 +81,7 @@ pub fn run(args: ModelsArgs) -> Result<()> {
     match args.command {
         ModelsCommand::Fetch(a) => fetch_cmd(a),
         ModelsCommand::Check(a) => check_cmd(a),
+        ModelsCommand::Verify(a) => verify_cmd(a),
     }
 }
 
@@ -109,6 +134,56 @@ fn check_cmd(a: CheckArgs) -> Result<()> {
             "{bad} model file(s) missing or corrupt: run `{}`",
             fetch::FETCH_COMMAND
         );
+    }
+    Ok(())
+}
+
+fn verify_cmd(a: VerifyArgs) -> Result<()> {
+    use crate::learn::verify::{VerifyOptions, verify_dir, verify_model};
+    let opts = VerifyOptions {
+        quick: a.quick,
+        affordance_executions: a.affordance_executions,
+        ..Default::default()
+    };
+    let checks = match &a.model {
+        Some(m) => verify_model(m, &opts)?,
+        None => {
+            let dir = a.dir.clone().unwrap_or_else(|| super::repo_path("models"));
+            verify_dir(&dir, &opts, |m| {
+                if !a.json {
+                    eprintln!("verifying {}", m.display());
+                }
+            })?
+        }
+    };
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if a.json {
+        println!(
+            "{}",
+            json!({"checks": checks, "failed": failed, "passed": checks.len() - failed})
+        );
+    } else {
+        for c in &checks {
+            let name = c.model.rsplit('/').next().unwrap_or(&c.model);
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            if c.claim == "sha256" {
+                let what = if c.ok {
+                    "matches the model"
+                } else {
+                    "DIFFERS from the model"
+                };
+                println!("{mark} {name:<30} sha256 {what}");
+            } else {
+                println!(
+                    "{mark} {name:<30} {:<34} card {:>11.4} now {:>11.4} (±{:.3})",
+                    c.claim, c.card, c.measured, c.tolerance
+                );
+            }
+        }
+        println!("{} passed, {failed} failed", checks.len() - failed);
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} card claim(s) do not hold");
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! simulated plant over the wire protocol on UDP. The node logic runs on
 //! the host (`--link udp:HOST:PORT`), or the real firmware image runs in
 //! qemu-system-arm (`--qemu`) with the plant here across its emulated UART.
-//! Link faults can be injected for drills (`--fault`).
+//! Link faults can be injected for drills (`--fault`). The node answers one
+//! controller: `--controller ADDR`, or the first to send a valid frame.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
 use crate::io::qemu::{BUILD_COMMAND, QEMU, default_firmware};
-use crate::io::{FaultKind, FaultPlan, NodeBackendKind, NodeClock, NodeOptions, serve};
+use crate::io::{
+    FaultKind, FaultPlan, NodeBackendKind, NodeBinding, NodeClock, NodeOptions, serve_bound,
+};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ClockArg {
@@ -28,6 +31,16 @@ pub struct NodeArgs {
     /// Where to listen: udp:HOST:PORT.
     #[arg(long, default_value = "udp:127.0.0.1:9000")]
     pub link: String,
+    /// Answer only the controller at this address (HOST:PORT, or
+    /// udp:HOST:PORT); datagrams from anywhere else are dropped unread.
+    /// Default: the first address that sends a valid frame, until it says
+    /// Bye or goes silent for --release-after-ms.
+    #[arg(long)]
+    pub controller: Option<String>,
+    /// Without --controller: release a controller silent this long (ms of
+    /// wall time), so another may bind.
+    #[arg(long, default_value_t = 1000)]
+    pub release_after_ms: u64,
     /// The plant the node drives (a sim plant with a joint layout).
     #[arg(long, default_value = "sim:cartpole")]
     pub plant: String,
@@ -67,8 +80,8 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
-    pub seconds: Option<f64>,
+    #[arg(long, value_parser = crate::input::parse_seconds)]
+    pub seconds: Option<crate::input::Seconds>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -133,24 +146,51 @@ pub fn node_options(args: &NodeArgs) -> Result<NodeOptions> {
     })
 }
 
+/// Which controller the node answers.
+pub fn node_binding(args: &NodeArgs) -> Result<NodeBinding> {
+    let controller = match &args.controller {
+        None => None,
+        Some(c) => {
+            let text = c.strip_prefix("udp:").unwrap_or(c);
+            Some(crate::io::link::addr(text).map_err(|e| anyhow::anyhow!("--controller: {e:#}"))?)
+        }
+    };
+    if args.release_after_ms == 0 {
+        bail!("--release-after-ms must be > 0");
+    }
+    Ok(NodeBinding {
+        controller,
+        release_after: Duration::from_millis(args.release_after_ms),
+    })
+}
+
 pub fn run(args: NodeArgs) -> Result<()> {
     let opts = node_options(&args)?;
+    let binding = node_binding(&args)?;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam::channel::bounded(1);
     let watcher = {
         let stop = stop.clone();
-        let limit = args.seconds.map(Duration::from_secs_f64);
+        let binding_text = binding.controller.map(|c| format!("udp:{c}"));
+        let limit = args.seconds.map(crate::input::Seconds::duration);
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
             let mut announced = false;
             while !stop.load(Ordering::Acquire) {
                 if !announced && let Ok(addr) = rx.try_recv() {
-                    eprintln!("node listening on udp:{addr}");
+                    match &binding_text {
+                        Some(c) => eprintln!("node listening on udp:{addr}, answering only {c}"),
+                        None => eprintln!(
+                            "node listening on udp:{addr}, answering the first controller \
+                             to send a valid frame"
+                        ),
+                    }
                     announced = true;
                 }
                 if SIGNALLED.load(Ordering::SeqCst) || limit.is_some_and(|l| started.elapsed() >= l)
@@ -161,7 +201,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
             }
         })
     };
-    let result = serve(&opts, stop.clone(), Some(tx));
+    let result = serve_bound(&opts, &binding, stop.clone(), Some(tx));
     stop.store(true, Ordering::Release);
     let _ = watcher.join();
     let summary = result?;
@@ -188,6 +228,19 @@ pub fn run(args: NodeArgs) -> Result<()> {
         for r in &summary.restarts {
             println!("  restart at {:.3} s", *r as f64 * 1e-6);
         }
+        let p = &summary.peer;
+        println!(
+            "  controller {} ({} bound, {} bye, {} released silent); ignored: {} foreign, \
+             {} undecodable datagrams, {} refused frames, {} refused steps",
+            p.controller.as_deref().unwrap_or("-"),
+            p.bindings,
+            p.byes,
+            p.released_silent,
+            p.foreign_datagrams,
+            p.undecodable,
+            p.refused_frames,
+            p.refused_steps
+        );
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::config;
 use crate::record::{compare_payloads, read_recording};
 use crate::runtime::RunLimit;
 
-use super::run::{RunOptions, execute};
+use crate::assemble::{RunOptions, execute};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -70,26 +70,38 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
     }
     let name = args.recording.display().to_string();
     if args.resim {
+        // Re-simulation re-runs the recorded config: never against live
+        // hardware (a HIL node, a remote robot) that a recording names.
+        let plant = crate::assemble::plant_kind(&cfg.plant);
+        if !plant.starts_with("sim:") {
+            bail!(
+                "{name}: --resim re-runs a simulated plant, but this recording drove `{plant}` \
+                 (live hardware or a remote robot is never driven by a replay); replay it \
+                 without --resim to re-check the policy"
+            );
+        }
         let seed: u64 = rec
             .metadata
             .get("seed")
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| anyhow!("{name}: no seed in the recording's metadata"))?;
-        let tmp = tempfile_path(&args.recording);
+        let tmp = TempRecording(tempfile_path(&args.recording));
         let opts = RunOptions {
             limit: RunLimit {
                 ticks: Some(rec.ticks.len() as u64),
                 seconds: None,
                 ..Default::default()
             },
-            record: Some(tmp.clone()),
+            record: Some(tmp.0.clone()),
+            overwrite: true,
             fast: true,
             seed: Some(seed),
         };
         execute(cfg, &opts).context("re-simulating")?;
-        let again = read_recording(&tmp);
-        let _ = std::fs::remove_file(&tmp);
-        let again = again?;
+        let again = read_recording(&tmp.0)?;
+        if again.ticks.is_empty() {
+            bail!("{name}: the re-simulation recorded no ticks; nothing was compared");
+        }
         let mismatch = compare_payloads(&rec, &again);
         return Ok(ReplayReport {
             recording: name,
@@ -103,8 +115,8 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
         });
     }
 
-    let mut policy = crate::runtime::setup::load_any_policy(&cfg)?;
-    let mut action = vec![0.0f32; cfg_action_dim(&cfg)];
+    let mut policy = crate::assemble::load_any_policy(&cfg)?;
+    let mut action = vec![0.0f32; cfg.action.mapping.dim()];
     let (mut checked, mut mismatches, mut first, mut detail) = (0, 0, None, None);
     let mut episode = None;
     for t in &rec.ticks {
@@ -140,6 +152,12 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
             }
         }
     }
+    if checked == 0 {
+        bail!(
+            "{name}: {} ticks, none in which the policy ran; nothing was checked",
+            rec.ticks.len()
+        );
+    }
     Ok(ReplayReport {
         recording: name,
         mode: "policy",
@@ -152,10 +170,12 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
     })
 }
 
-fn cfg_action_dim(cfg: &config::RobotConfig) -> usize {
-    match &cfg.action.mapping {
-        config::ActionMapping::Discrete { .. } => 1,
-        config::ActionMapping::Continuous { scale, .. } => scale.len(),
+/// The re-simulation's recording, removed however the replay ends.
+struct TempRecording(PathBuf);
+
+impl Drop for TempRecording {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -190,11 +210,11 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         }
     }
     if r.mismatches > 0 {
-        bail!(
-            "{} mismatch(es), first at tick {:?}",
-            r.mismatches,
-            r.first_mismatch_tick
-        );
+        let at = r
+            .first_mismatch_tick
+            .map(|t| format!(", first at tick {t}"))
+            .unwrap_or_default();
+        bail!("{} mismatch(es){at}", r.mismatches);
     }
     Ok(())
 }

@@ -12,8 +12,9 @@ use crossbeam::channel::{Receiver, Sender, bounded};
 use ganglion_sim::{SceneSpec, TabletopState, TabletopWorld};
 
 use super::repo_path;
-use crate::lang::ground::ColorMatcher;
-use crate::lang::saycan::{Plan, PlannerConfig, SymbolicWorld, World, plan};
+use crate::lang::ground::{Embedder, THRESHOLDS};
+use crate::lang::guard;
+use crate::lang::saycan::{Ablation, Plan, PlannerConfig, SymbolicWorld, World, plan};
 use crate::lang::{LmSpec, MiniLm, Scorer};
 use crate::skills::affordance::Affordances;
 use crate::skills::executor::REACH_MODEL;
@@ -46,9 +47,14 @@ pub struct LmArgs {
     /// OpenAI-compatible completion server with logprobs).
     #[arg(long, default_value = "default")]
     pub lm: String,
-    /// Match unknown colour words to the scene with MiniLM embeddings.
+    /// Match words outside the lexicon (colour shades, object names) with
+    /// MiniLM embeddings; `false` refuses every such word.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub minilm: bool,
+    /// Switch one planner factor off to measure it: none, uniform-lm,
+    /// no-affordance, no-detector.
+    #[arg(long, default_value = "none")]
+    pub ablate: String,
     /// Largest number of skills in a plan.
     #[arg(long, default_value_t = 10)]
     pub max_steps: usize,
@@ -65,7 +71,7 @@ pub struct LmArgs {
 pub struct PlannerParts {
     pub scorer: Box<dyn Scorer>,
     pub affordances: Affordances,
-    pub matcher: Option<MiniLmMatcher>,
+    pub matcher: Option<MiniLm>,
     pub config: PlannerConfig,
 }
 
@@ -75,9 +81,9 @@ impl PlannerParts {
         let affordances = Affordances::load(&repo_path(&a.affordances.to_string_lossy()))?;
         let matcher = if a.minilm {
             let dir = crate::lang::fetch::default_dir();
-            Some(MiniLmMatcher(MiniLm::load_default(&dir).context(
-                "loading MiniLM for colour matching (run `ganglion models fetch`, or pass --minilm false)",
-            )?))
+            Some(MiniLm::load_default(&dir).context(
+                "loading MiniLM for word matching (run `ganglion models fetch`, or pass --minilm false)",
+            )?)
         } else {
             None
         };
@@ -88,12 +94,14 @@ impl PlannerParts {
             config: PlannerConfig {
                 max_steps: a.max_steps,
                 threshold: a.threshold,
+                ablation: Ablation::parse(&a.ablate)?,
+                match_thresholds: THRESHOLDS,
             },
         })
     }
 
     pub fn plan(&mut self, instruction: &str, world: &mut dyn World) -> Result<Plan> {
-        let matcher = self.matcher.as_mut().map(|m| m as &mut dyn ColorMatcher);
+        let matcher = self.matcher.as_mut().map(|m| m as &mut dyn Embedder);
         plan(
             instruction,
             world,
@@ -102,21 +110,6 @@ impl PlannerParts {
             matcher,
             &self.config,
         )
-    }
-}
-
-/// MiniLM as a colour matcher: the scene colour whose embedding is closest
-/// to the unknown word's, if the cosine similarity reaches 0.5.
-pub struct MiniLmMatcher(pub MiniLm);
-
-impl ColorMatcher for MiniLmMatcher {
-    fn closest(&mut self, word: &str, colors: &[&str]) -> Option<String> {
-        let options: Vec<String> = colors.iter().map(|c| format!("{c} colour")).collect();
-        let best = self
-            .0
-            .best_match(&format!("{word} colour"), &options)
-            .ok()??;
-        (best.1 >= 0.5).then(|| best.0.trim_end_matches(" colour").to_string())
     }
 }
 
@@ -230,7 +223,9 @@ pub fn plan_symbolic(
 
 pub fn run(a: SayArgs) -> Result<()> {
     let scene = match &a.scene {
-        Some(s) => SceneSpec::parse(s).with_context(|| format!("--scene \"{s}\""))?,
+        Some(s) => {
+            SceneSpec::parse(s).with_context(|| format!("--scene \"{}\"", guard::escape(s)))?
+        }
         None => SceneSpec::random(a.seed),
     };
     let mut parts = PlannerParts::open(&a.lm)?;
@@ -245,9 +240,25 @@ pub fn run(a: SayArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&plan_json(&plan))?);
         return Ok(());
     }
+    // `plan.instruction` is already escaped: no control or bidi character
+    // reaches the terminal.
     println!("instruction  {}", plan.instruction);
-    if plan.grounded != plan.instruction.to_lowercase() {
-        println!("grounded     {}", plan.grounded);
+    if !plan.grounded.is_empty() && plan.grounded != plan.instruction.to_lowercase() {
+        println!("grounded     {}", guard::escape(&plan.grounded));
+    }
+    for m in &plan.matched {
+        println!("matched      {m}");
+    }
+    if !plan.goals.is_empty() {
+        let g: Vec<String> = plan
+            .goals
+            .iter()
+            .map(|(o, p)| format!("{o} → {p}"))
+            .collect();
+        println!("goals        {}", g.join(", "));
+    }
+    if !plan.keep.is_empty() {
+        println!("must stay    {}", plan.keep.join(", "));
     }
     println!(
         "  {:<3} {:<28} {:>7} {:>10} {:>8} {:>7}  {}",
@@ -275,7 +286,14 @@ pub fn run(a: SayArgs) -> Result<()> {
             s.score
         );
     }
-    println!("stopped      {}", plan.stopped_because);
+    let verdict = match plan.outcome {
+        crate::lang::saycan::Outcome::Refused => "REFUSED (nothing moved)",
+        crate::lang::saycan::Outcome::Stopped => "stopped as asked (nothing moved)",
+        _ if plan.success => "succeeded",
+        _ => "FAILED",
+    };
+    println!("outcome      {verdict}");
+    println!("stopped      {}", guard::escape(&plan.stopped_because));
     println!("final state");
     if let Some(m) = plan.final_state.as_object() {
         for (o, p) in m {
@@ -285,8 +303,9 @@ pub fn run(a: SayArgs) -> Result<()> {
     Ok(())
 }
 
-/// The `--json` shape: `{instruction, steps: [{skill, lm, affordance, score,
-/// success}], final_state, stopped_because}` (plus the grounded text).
+/// The `--json` shape: `{instruction, grounded, steps: [{skill, lm,
+/// affordance, score, success}], final_state, stopped_because, refused,
+/// outcome, success, goals, keep, matched}`; `instruction` is escaped.
 pub fn plan_json(plan: &Plan) -> serde_json::Value {
     serde_json::json!({
         "instruction": plan.instruction,
@@ -299,5 +318,10 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "final_state": plan.final_state,
         "stopped_because": plan.stopped_because,
         "refused": plan.refused,
+        "outcome": plan.outcome,
+        "success": plan.success,
+        "goals": plan.goals,
+        "keep": plan.keep,
+        "matched": plan.matched,
     })
 }

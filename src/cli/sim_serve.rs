@@ -2,6 +2,8 @@
 //! time. It publishes its sensors on `ganglion/{robot}/sensors`, obeys
 //! commands from `ganglion/{robot}/commands`, and falls back to zero force
 //! when its command watchdog fires. Events are printed as JSON lines.
+//! It obeys one controller at a time unless `--allow-multiple-controllers`,
+//! and warns on stderr when it accepts commands without mutual TLS.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,20 +53,35 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Physics steps and sensor frames per second.
-    #[arg(long, default_value_t = 1000.0)]
+    #[arg(long, default_value_t = 1000.0, value_parser = crate::input::parse_rate_hz)]
     pub rate_hz: f64,
     /// Command watchdog: zero force when no command came for this long (ms).
     #[arg(long, default_value_t = 100)]
     pub watchdog_ms: u64,
     /// Stop after this many seconds (default: until SIGINT/SIGTERM).
-    #[arg(long)]
-    pub seconds: Option<f64>,
+    #[arg(long, value_parser = crate::input::parse_seconds)]
+    pub seconds: Option<crate::input::Seconds>,
     #[command(flatten)]
     pub tls: TlsArgs,
     /// Only a peer whose certificate has this common name may command the
     /// robot (needs --mtls).
     #[arg(long, requires = "mtls")]
     pub controller_cn: Option<String>,
+    /// Obey only the first controller to command until it goes silent past
+    /// the watchdog; drop, count and report commands from any other
+    /// (`--single-controller=false` to allow several).
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub single_controller: bool,
+    /// Same as --single-controller=false: apply every controller's commands
+    /// (a second controller is still reported).
+    #[arg(long)]
+    pub allow_multiple_controllers: bool,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -112,12 +129,14 @@ fn run_serve(a: ServeArgs) -> Result<()> {
         seed: a.seed,
         rate_hz: a.rate_hz,
         watchdog: Duration::from_millis(a.watchdog_ms),
-        duration: a.seconds.map(Duration::from_secs_f64),
+        duration: a.seconds.map(crate::input::Seconds::duration),
+        single_controller: a.single_controller && !a.allow_multiple_controllers,
     };
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
     }
     let print = |v: &serde_json::Value| {
         let mut out = std::io::stdout().lock();
@@ -130,8 +149,24 @@ fn run_serve(a: ServeArgs) -> Result<()> {
         "listen": opts.endpoints.listen,
         "rate_hz": opts.rate_hz,
         "watchdog_ms": a.watchdog_ms,
+        "single_controller": opts.single_controller,
     }));
     let status = serve(&opts, &STOP, |e| {
+        if let Some(w) = &e.warning {
+            eprintln!("WARNING: {w}");
+        }
+        if e.event == "controller_refused" || e.event == "second_controller" {
+            eprintln!(
+                "WARNING: a second controller ({}) is commanding robot `{}`{}",
+                e.controller.as_deref().unwrap_or("?"),
+                opts.robot,
+                if opts.single_controller {
+                    "; its commands are dropped"
+                } else {
+                    " at the same time as the first"
+                }
+            );
+        }
         print(&serde_json::to_value(e).unwrap_or_default());
     })?;
     print(&serde_json::json!({ "event": "exit", "status": status }));

@@ -164,7 +164,7 @@ pub fn run_skills(a: SkillsArgs) -> Result<()> {
 
 fn read_reach(path: &Path) -> Result<(PathBuf, Arc<Vec<u8>>)> {
     let p = repo_path(&path.to_string_lossy());
-    let bytes = std::fs::read(&p).with_context(|| {
+    let bytes = crate::input::read_file(&p, crate::input::FileKind::Model).with_context(|| {
         format!(
             "reading the reaching policy {} (train it: `ganglion train arm-reach --out {REACH_MODEL}`)",
             p.display()

@@ -1,7 +1,9 @@
 //! `ganglion top`: a live view of every robot on the zenoh network — the
 //! controllers' telemetry (tick rate, lateness p99, deadline misses, safety
 //! events) and the robots' status (commands received, watchdog, safe state),
-//! refreshed in the terminal; `--once --json` prints one snapshot.
+//! refreshed in the terminal; `--once --json` prints one snapshot. A robot
+//! that accepts commands without mutual TLS, or that hears a second
+//! controller, is flagged (`warnings`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -36,8 +38,8 @@ pub struct TopArgs {
     #[arg(long)]
     pub json: bool,
     /// With --once: how long to listen before the snapshot (s).
-    #[arg(long, default_value_t = 2.0)]
-    pub seconds: f64,
+    #[arg(long, default_value = "2", value_parser = crate::input::parse_seconds)]
+    pub seconds: crate::input::Seconds,
     /// Refresh period (ms).
     #[arg(long, default_value_t = 500)]
     pub refresh_ms: u64,
@@ -54,6 +56,22 @@ pub struct RobotView {
     /// Seconds since anything was heard from it.
     pub last_heard_s: f64,
     pub bad_messages: u64,
+    /// What is unsafe about it: `insecure_commands` (no mutual TLS: any
+    /// peer may command it), `other_controllers` (a second controller
+    /// commanded it).
+    pub warnings: Vec<String>,
+}
+
+/// The warnings of a robot's status (`RobotView::warnings`).
+pub fn warnings(status: &RobotStatus) -> Vec<String> {
+    let mut w = Vec::new();
+    if status.command_auth == "none" {
+        w.push("insecure_commands".to_string());
+    }
+    if status.other_controller_commands > 0 {
+        w.push("other_controllers".to_string());
+    }
+    w
 }
 
 #[derive(Default)]
@@ -131,12 +149,13 @@ pub fn run(a: TopArgs) -> Result<()> {
             .map(|(v, at)| {
                 let mut v = v.clone();
                 v.last_heard_s = at.map_or(f64::INFINITY, |t| t.elapsed().as_secs_f64());
+                v.warnings = v.status.as_ref().map(warnings).unwrap_or_default();
                 v
             })
             .collect()
     };
     if a.once {
-        std::thread::sleep(Duration::from_secs_f64(a.seconds.max(0.0)));
+        std::thread::sleep(a.seconds.duration());
         let views = snapshot(&board);
         if a.json {
             println!("{}", serde_json::to_string(&views)?);
@@ -234,6 +253,27 @@ pub fn render(views: &[RobotView]) -> String {
                 String::new()
             }
         ));
+        if let Some(st) = &v.status {
+            if st.command_auth == "none" {
+                s.push_str(&format!(
+                    "  ! {}: INSECURE: accepts commands and e-stops from any peer (no mutual TLS)\n",
+                    v.robot
+                ));
+            }
+            if st.other_controller_commands > 0 {
+                s.push_str(&format!(
+                    "  ! {}: {} commands from a second controller{} (owner {})\n",
+                    v.robot,
+                    st.other_controller_commands,
+                    if st.single_controller {
+                        ", dropped"
+                    } else {
+                        ", applied"
+                    },
+                    st.controller.as_deref().unwrap_or("-")
+                ));
+            }
+        }
     }
     s
 }

@@ -7,7 +7,7 @@ use ganglion_firmware::SafeMode;
 use super::reader::{Item, Reporter, Table};
 use super::types::{LinkClock, Pace, PlantConfig};
 use super::validate::{Signature, or_default};
-use crate::io::joints::{LAYOUTS, layout};
+use crate::config::joints::{LAYOUTS, layout};
 
 /// Largest accepted `watchdog_ms`.
 pub const MAX_WATCHDOG_MS: u64 = 60_000;

@@ -16,7 +16,15 @@ pub(crate) struct Reporter {
     file: PathBuf,
     lines: LineIndex,
     pub(crate) problems: Vec<ConfigProblem>,
+    /// Problems past `MAX_PROBLEMS`, counted but not kept (a file with a
+    /// million bad entries gets a readable report, not a million lines).
+    pub(crate) omitted: usize,
+    /// Whether the policy file's sha256 must match its model card.
+    pub(crate) verify_model: bool,
 }
+
+/// The most problems kept for one file.
+pub(crate) const MAX_PROBLEMS: usize = 100;
 
 impl Reporter {
     pub(crate) fn new(file: &Path, text: &str) -> Self {
@@ -24,7 +32,13 @@ impl Reporter {
             file: file.to_path_buf(),
             lines: LineIndex::new(text),
             problems: Vec::new(),
+            omitted: 0,
+            verify_model: true,
         }
+    }
+
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
     }
 
     /// Records a problem at `span` (its start line), or with no line.
@@ -34,6 +48,10 @@ impl Reporter {
         span: Option<Range<usize>>,
         message: impl Into<String>,
     ) {
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.omitted += 1;
+            return;
+        }
         self.problems.push(ConfigProblem {
             file: self.file.clone(),
             line: span.map(|s| self.lines.line(s.start)),

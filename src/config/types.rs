@@ -135,6 +135,16 @@ pub enum ActionMapping {
     Continuous { scale: Vec<f32>, offset: Vec<f32> },
 }
 
+impl ActionMapping {
+    /// Width of the policy's action: one index, or one value per scale.
+    pub fn dim(&self) -> usize {
+        match self {
+            ActionMapping::Discrete { .. } => 1,
+            ActionMapping::Continuous { scale, .. } => scale.len(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActionConfig {
     pub actuators: Vec<String>,

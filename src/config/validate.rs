@@ -12,12 +12,16 @@ use toml::de::DeTable;
 use super::action::action_and_safety;
 use super::reader::{Item, Reporter, Table};
 use super::types::*;
+use crate::input::{FileError, FileKind, check_file, read_text};
 use crate::policy::card::{CARD_FORMAT, ModelCard, card_path};
 use crate::record::tick::{MAX_ACT, MAX_OBS, MAX_SENSORS};
 use crate::sim::{PLANT_KINDS, plant_signature};
 
 /// Highest accepted `rate_hz`.
 pub const MAX_RATE_HZ: f64 = 10_000.0;
+/// Lowest accepted `rate_hz` (a 100 s period): slower is no control loop,
+/// and a period must be representable as a wait the loop can interrupt.
+pub const MIN_RATE_HZ: f64 = 0.01;
 /// Largest accepted `[record] ring_capacity` (ticks).
 pub const MAX_RING_CAPACITY: u64 = 1 << 20;
 /// Smallest accepted `[record] ring_capacity` (ticks).
@@ -181,7 +185,8 @@ pub(crate) fn names(
                 items.len()
             ),
         );
-        ok = false;
+        // One problem for the list, not one per entry past the limit.
+        return None;
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for e in &items {
@@ -213,8 +218,19 @@ pub(crate) fn names(
     ok.then_some(out)
 }
 
+/// The longest robot name (it names zenoh keys, recordings and reports).
+pub const MAX_NAME_LEN: usize = 64;
+
 fn robot_name(rep: &mut Reporter, item: &Item<'_>) -> Option<String> {
     let name = item.str(rep)?;
+    if name.len() > MAX_NAME_LEN {
+        let msg = format!(
+            "must be at most {MAX_NAME_LEN} characters, got {}",
+            name.len()
+        );
+        item.report(rep, msg);
+        return None;
+    }
     let valid = !name.is_empty()
         && name
             .chars()
@@ -231,10 +247,10 @@ fn robot_name(rep: &mut Reporter, item: &Item<'_>) -> Option<String> {
 
 fn rate(rep: &mut Reporter, item: &Item<'_>) -> Option<f64> {
     let v = item.number(rep)?;
-    if !(v > 0.0 && v <= MAX_RATE_HZ) {
+    if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&v) {
         item.report(
             rep,
-            format!("must be > 0 and <= {MAX_RATE_HZ} (Hz), got {v}"),
+            format!("must be between {MIN_RATE_HZ} and {MAX_RATE_HZ} (Hz), got {v}"),
         );
         return None;
     }
@@ -313,16 +329,15 @@ fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Sign
 /// Reads a model card the way `ModelCard::load_for` does, from any path
 /// (`beside`: the default card next to the model, not one named in the file).
 fn load_card(path: &Path, beside: bool) -> Result<ModelCard, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_text(path, FileKind::Card).map_err(|e| {
         let hint = if beside {
             "; every model needs one beside it"
         } else {
             ""
         };
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!("model card {} not found{hint}", path.display())
-        } else {
-            format!("model card {} cannot be read: {e}", path.display())
+        match e {
+            FileError::NotFound { .. } => format!("{e}{hint}"),
+            e => e.to_string(),
         }
     })?;
     let card: ModelCard = toml::from_str(&text).map_err(|e| {
@@ -336,6 +351,8 @@ fn load_card(path: &Path, beside: bool) -> Result<ModelCard, String> {
             card.format
         ));
     }
+    card.check_sizes()
+        .map_err(|e| format!("model card {}: {e}", path.display()))?;
     Ok(card)
 }
 
@@ -358,8 +375,8 @@ fn policy(
     let path_item = t.require(rep, "path");
     let path = path_item.as_ref().and_then(|i| {
         let p = path_value(rep, i, base)?;
-        if !p.is_file() {
-            i.report(rep, format!("policy file {} not found", p.display()));
+        if let Err(e) = check_file(&p, FileKind::Model) {
+            i.report(rep, e.to_string());
             return None;
         }
         Some(p)
@@ -379,7 +396,7 @@ fn policy(
     let beside = !t.has("card");
     let (card_file, card_item) = match t.get("card") {
         Some(i) => (path_value(rep, &i, base), Some(i)),
-        None => (path.as_deref().map(card_path), path_item),
+        None => (path.as_deref().map(card_path), path_item.clone()),
     };
     let card = match (&card_file, &card_item) {
         (Some(file), Some(item)) => match load_card(file, beside) {
@@ -404,15 +421,51 @@ fn policy(
             item.report(rep, msg);
         }
     }
-    // A Decision Transformer is conditioned on the return it should achieve.
+    // The model must be the file its card describes (a swapped model is
+    // caught here, before anything runs it).
+    if let (Some(card), Some(path), Some(item)) = (&card, &path, &path_item)
+        && rep.verify_model
+    {
+        match crate::input::read_file(path, FileKind::Model) {
+            Ok(bytes) => {
+                let actual = crate::policy::card::sha256_hex(&bytes);
+                if actual != card.sha256 {
+                    let msg = format!(
+                        "policy file {} has sha256 {actual} but its model card says {} (the \
+                         model was replaced or the card is stale; `ganglion run \
+                         --allow-unverified` runs it anyway)",
+                        path.display(),
+                        if card.sha256.is_empty() {
+                            "nothing"
+                        } else {
+                            &card.sha256
+                        }
+                    );
+                    item.report(rep, msg);
+                }
+            }
+            Err(e) => item.report(rep, e.to_string()),
+        }
+    }
+    // A Decision Transformer is conditioned on the return it should achieve,
+    // within the range its dataset held.
     let target_item = t.get("target_return");
     let target_return = match (&target_item, kind) {
         (Some(i), _) => match i.number(rep) {
-            Some(v) if v.is_finite() => Some(v as f32),
-            Some(_) => {
-                i.report(rep, "must be a finite number");
-                None
-            }
+            Some(v) => match card.as_ref().and_then(|c| c.dt.as_ref()) {
+                Some(dt) => match dt.check_target(v as f32) {
+                    Ok(()) => Some(v as f32),
+                    Err(e) => {
+                        i.report(rep, e);
+                        None
+                    }
+                },
+                None if v.is_finite() && (v as f32).is_finite() => Some(v as f32),
+                None => {
+                    i.report(rep, "must be a finite number");
+                    None
+                }
+            },
             None => None,
         },
         (None, Some(PolicyKind::DecisionTransformer)) => {

@@ -9,7 +9,6 @@ use ganglion_sim::{PLANT_KINDS, plant_signature};
 use super::reader::{Item, Reporter, Table};
 use super::types::{PlantConfig, ZenohTls};
 use super::validate::{Signature, or_default};
-use crate::io::zenoh::{check_endpoint, valid_robot_name};
 
 fn endpoints(rep: &mut Reporter, item: Option<Item<'_>>) -> Option<Vec<String>> {
     let Some(item) = item else {
@@ -187,5 +186,32 @@ pub(crate) fn finish(
             }),
         }),
         p => p,
+    }
+}
+
+/// Whether `name` can be a robot name in a key expression.
+pub fn valid_robot_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Checks an endpoint like `tcp/127.0.0.1:7447` or `tls/localhost:7447`.
+pub fn check_endpoint(text: &str) -> Result<(), String> {
+    let Some((proto, addr)) = text.split_once('/') else {
+        return Err(format!(
+            "endpoint {text:?} must look like \"tcp/127.0.0.1:7447\" or \"tls/localhost:7447\""
+        ));
+    };
+    if proto != "tcp" && proto != "tls" {
+        return Err(format!(
+            "endpoint {text:?}: transport `{proto}` is not built in (tcp, tls)"
+        ));
+    }
+    let addr = addr.split('#').next().unwrap_or(addr);
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(format!("endpoint {text:?}: `{addr}` is not host:port")),
     }
 }

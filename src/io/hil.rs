@@ -12,11 +12,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use ganglion_sim::Plant;
 
-use super::node::{NodeOptions, NodeSummary, serve};
+use super::node::{NodeOptions, NodeSummary, serve_bound};
+use super::node_peer::NodeBinding;
+use crate::assemble::{build_plant, load_any_policy};
 use crate::config::{PlantConfig, RobotConfig};
-use crate::record::RecordSink;
-use crate::runtime::setup::{build_plant, load_any_policy};
-use crate::runtime::{ClockMode, ControlLoop, RunLimit};
+use crate::runtime::{ClockMode, ControlLoop, RunLimit, Session, SessionOptions};
 
 /// A node process running in a thread.
 pub struct NodeHandle {
@@ -28,13 +28,18 @@ pub struct NodeHandle {
 impl NodeHandle {
     /// Starts `serve(opts)` and waits until it listens.
     pub fn spawn(opts: NodeOptions) -> Result<Self> {
+        Self::spawn_bound(opts, NodeBinding::default())
+    }
+
+    /// Starts `serve_bound(opts, binding)` and waits until it listens.
+    pub fn spawn_bound(opts: NodeOptions, binding: NodeBinding) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = crossbeam::channel::bounded(1);
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("ganglion-node".into())
-                .spawn(move || serve(&opts, stop, Some(tx)))?
+                .spawn(move || serve_bound(&opts, &binding, stop, Some(tx)))?
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(addr) => Ok(NodeHandle {
@@ -95,22 +100,28 @@ pub fn episode(
     cfg: &RobotConfig,
     plant: Box<dyn Plant>,
     max_ticks: u64,
-    sink: Option<RecordSink>,
 ) -> Result<(f64, u64, ControlLoop)> {
     let policy = load_any_policy(cfg)?;
-    let mut lp = ControlLoop::new(
+    let session = Session::new(
         cfg,
         plant,
         policy,
-        ClockMode::Lockstep { paced: false },
-        sink,
+        SessionOptions {
+            clock: ClockMode::Lockstep { paced: false },
+            limit: RunLimit {
+                ticks: Some(max_ticks),
+                seconds: None,
+                until_episode_end: true,
+            },
+            record: None,
+            realtime_thread: false,
+            episode: 0,
+            seed: crate::assemble::plant_seed(&cfg.plant),
+            plant_kind: crate::assemble::plant_kind(&cfg.plant).to_string(),
+        },
     )?;
-    lp.run(RunLimit {
-        ticks: Some(max_ticks),
-        seconds: None,
-        until_episode_end: true,
-    });
-    Ok((lp.episode_return(), lp.ticks(), lp))
+    let (report, lp) = session.run()?;
+    Ok((report.episode_return, report.ticks, lp))
 }
 
 /// Returns of `episodes` episodes, seeds `seed`, `seed + 1`, …, of the
@@ -119,9 +130,9 @@ pub fn returns(cfg: &RobotConfig, seed: u64, episodes: usize, max_ticks: u64) ->
     let mut out = Vec::with_capacity(episodes);
     for k in 0..episodes {
         let mut c = cfg.clone();
-        crate::runtime::setup::set_plant_seed(&mut c.plant, seed + k as u64);
+        crate::assemble::set_plant_seed(&mut c.plant, seed + k as u64);
         let plant = build_plant(&c.plant).with_context(|| format!("episode {k}"))?;
-        let (ret, _, _) = episode(&c, plant, max_ticks, None)?;
+        let (ret, _, _) = episode(&c, plant, max_ticks)?;
         out.push(ret);
     }
     Ok(out)

@@ -12,10 +12,20 @@
 //! itself and stamps are receipt times. Either way a JointState that stops
 //! coming goes stale and the safety filter acts. A JointState from an
 //! unconfigured node (it rebooted) makes the plant send NodeConfig again.
+//!
+//! Health (`Plant::health`): the status bits of the newest JointState say
+//! whether the node obeys. A latched e-stop (whoever latched it) is
+//! `EStop`; a tripped watchdog, a sensor fault or a node that lost its
+//! configuration is `Fault`; the control loop raises `node_estop` /
+//! `node_fault` and sends the safe action. The node serves one controller
+//! at a time (`node_peer.rs`): the receiver thread sends a Heartbeat when
+//! the plant has been quiet for `KEEPALIVE` (while a policy loads, between
+//! episodes), so a live controller keeps its node, and the plant says
+//! `Bye` when dropped, so the next controller can bind at once.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,9 +36,9 @@ use ganglion_firmware::{
     FrameDecoder, Heartbeat, JointCommand, JointMode, JointState, Message, NodeConfig,
     STEP_IN_ENVELOPE, STEP_TERMINATED, STEP_TRUNCATED, SafeMode, StepDone, encode_frame, status,
 };
-use ganglion_sim::{Plant, TaskSignal};
+use ganglion_sim::{Plant, PlantHealth, TaskSignal};
 
-use super::joints::{JointLayout, layout};
+use crate::config::joints::{JointLayout, layout};
 
 /// How to reach a node and what to configure it with.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +53,23 @@ pub struct LinkOptions {
     pub safe_mode: SafeMode,
     /// How long to wait for the node to answer a Heartbeat / a SimStep.
     pub timeout: Duration,
+}
+
+/// A plant quiet this long sends a Heartbeat, so its node stays bound to it
+/// (a node releases a controller silent for a second).
+pub const KEEPALIVE: Duration = Duration::from_millis(200);
+
+/// What a JointState's status bits say about the node.
+pub fn node_health(bits: u16) -> PlantHealth {
+    if bits & status::ESTOP != 0 {
+        PlantHealth::EStop
+    } else if bits & (status::WATCHDOG | status::SENSOR_FAULT) != 0
+        || bits & status::CONFIGURED == 0
+    {
+        PlantHealth::Fault
+    } else {
+        PlantHealth::Ok
+    }
 }
 
 enum Inbound {
@@ -60,6 +87,9 @@ pub struct LinkPlant {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     rx_errors: Arc<AtomicU32>,
+    /// When the plant last sent (ms since `clock`), for the keepalive.
+    last_tx_ms: Arc<AtomicU64>,
+    clock: Instant,
     config: NodeConfig,
     seq: u16,
     last_state_seq: Option<u16>,
@@ -80,7 +110,7 @@ impl LinkPlant {
             bail!(
                 "no joint layout for `{}` (known: {})",
                 opts.joints,
-                super::joints::LAYOUTS.join(", ")
+                crate::config::joints::LAYOUTS.join(", ")
             );
         };
         let local = if opts.address.ip().is_loopback() {
@@ -99,15 +129,31 @@ impl LinkPlant {
         let (tx_done, done) = bounded(16);
         let stop = Arc::new(AtomicBool::new(false));
         let rx_errors = Arc::new(AtomicU32::new(0));
+        let clock = Instant::now();
+        let last_tx_ms = Arc::new(AtomicU64::new(0));
         let reader = {
             let stop = stop.clone();
             let rx_errors = rx_errors.clone();
+            let last_tx_ms = last_tx_ms.clone();
             std::thread::Builder::new()
                 .name("ganglion-link-rx".into())
                 .spawn(move || {
                     let mut buf = [0u8; 2048];
+                    let mut out = [0u8; MAX_ENCODED];
                     let mut dec = FrameDecoder::new();
+                    let mut ka_seq = 0u16;
                     while !stop.load(Ordering::Acquire) {
+                        let now_ms = clock.elapsed().as_millis() as u64;
+                        if now_ms.saturating_sub(last_tx_ms.load(Ordering::Relaxed))
+                            >= KEEPALIVE.as_millis() as u64
+                        {
+                            let hb = Message::Heartbeat(Heartbeat::default());
+                            if let Ok(k) = encode_frame(ka_seq, &hb, &mut out) {
+                                ka_seq = ka_seq.wrapping_add(1);
+                                let _ = rx.send(&out[..k]);
+                            }
+                            last_tx_ms.store(now_ms, Ordering::Relaxed);
+                        }
                         let Ok(n) = rx.recv(&mut buf) else { continue };
                         let at = Instant::now();
                         dec.feed(&buf[..n], |r| match r {
@@ -143,6 +189,8 @@ impl LinkPlant {
             stop,
             reader: Some(reader),
             rx_errors,
+            last_tx_ms,
+            clock,
             config,
             seq: 0,
             last_state_seq: None,
@@ -170,6 +218,8 @@ impl LinkPlant {
             // Non-blocking: a full buffer or an absent node loses the frame,
             // and the staleness check notices.
             let _ = self.socket.send(&self.buf[..n]);
+            let ms = self.clock.elapsed().as_millis() as u64;
+            self.last_tx_ms.store(ms, Ordering::Relaxed);
         }
     }
 
@@ -413,6 +463,14 @@ impl Plant for LinkPlant {
     fn task(&self) -> Option<TaskSignal> {
         (self.opts.lockstep && self.task.step > 0).then_some(self.task)
     }
+
+    /// What the newest JointState says (`node_health`); nothing heard yet
+    /// is the staleness check's business.
+    fn health(&self) -> PlantHealth {
+        self.state
+            .as_ref()
+            .map_or(PlantHealth::Ok, |(s, _)| node_health(s.status))
+    }
 }
 
 impl Drop for LinkPlant {
@@ -421,6 +479,8 @@ impl Drop for LinkPlant {
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
+        // The session ends: the node may take its next controller at once.
+        self.send(&Message::Bye);
     }
 }
 

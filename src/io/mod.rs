@@ -1,21 +1,27 @@
-//! The byte link between the control loop and firmware joint nodes
-//! (hardware-in-the-loop): the joint layout of each plant (`joints`), the
-//! node's `Hardware` over a simulated plant (`plant_hw`), the node process
-//! over UDP or with the real firmware in qemu-system-arm (`node`, `qemu`),
-//! link fault injection (`fault`), and the controller's `Plant` over the link
-//! (`link`). Both ends share the wire protocol of `ganglion_firmware`.
+//! Links between the control loop and robots outside the process. The byte
+//! link to firmware joint nodes (hardware-in-the-loop): the joint layout of
+//! each plant (`joints`), the node's `Hardware` over a simulated plant
+//! (`plant_hw`), the node process over UDP or with the real firmware in
+//! qemu-system-arm (`node`, its `node_backend`, `qemu`), the one controller a
+//! node answers (`node_peer`), link fault injection (`fault`), the
+//! controller's `Plant` over the link (`link`), and HIL runs as a library for
+//! the benchmark and tests (`hil`); both ends share the wire protocol of
+//! `ganglion_firmware`. Past one machine, `zenoh` carries sensors, commands,
+//! telemetry, the e-stop and distributed rollouts between processes and hosts.
 
 pub mod fault;
 pub mod hil;
-pub mod joints;
 pub mod link;
 pub mod node;
+mod node_backend;
+pub mod node_peer;
 pub mod plant_hw;
 pub mod qemu;
 pub mod zenoh;
 
+pub use crate::config::joints::{JointLayout, layout};
 pub use fault::{FaultKind, FaultPlan, FaultStats, LinkFaults};
-pub use joints::{JointLayout, layout};
 pub use link::{LinkOptions, LinkPlant};
-pub use node::{NodeBackendKind, NodeClock, NodeOptions, NodeSummary, serve};
+pub use node::{NodeBackendKind, NodeClock, NodeOptions, NodeSummary, serve, serve_bound};
+pub use node_peer::{NodeBinding, PeerStats};
 pub use plant_hw::PlantHardware;

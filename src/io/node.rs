@@ -12,6 +12,14 @@
 //! or the emulator's speed. `Realtime`: the node ticks at 1 kHz of wall time
 //! on its own. Link faults (`fault.rs`) act on the data frames between the
 //! controller and the node, in node time.
+//!
+//! Who it answers (`node_peer.rs`): one controller, fixed (`--controller`)
+//! or the first to send a valid frame; other senders are dropped unread and
+//! never redirect replies. Every field that sets an amount of work or time
+//! is bounded: a `SimStep` outside 1 µs – 1 s is refused with a `bad_step`
+//! fault, a real-time node handles at most `DATAGRAMS_PER_TICK` datagrams
+//! between ticks, and the node's own config checks refuse unbounded
+//! watchdogs and publish periods.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -19,18 +27,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use crossbeam::channel::{RecvTimeoutError, Sender};
+use anyhow::{Context, Result};
+use crossbeam::channel::Sender;
 use ganglion_firmware::wire::MAX_ENCODED;
 use ganglion_firmware::{
-    Frame, FrameDecoder, HW_SNAPSHOT, Hardware, Message, Node, STEP_IN_ENVELOPE, STEP_TERMINATED,
-    STEP_TRUNCATED, StepDone, encode_frame, fault,
+    Fault, Frame, FrameDecoder, Message, STEP_IN_ENVELOPE, STEP_TERMINATED, STEP_TRUNCATED,
+    StepDone, encode_frame, fault,
 };
 use serde::Serialize;
 
 use super::fault::{Dir, FaultPlan, FaultStats, LinkFaults};
+use super::node_backend::{Backend, HostNode, QemuBackend};
+use super::node_peer::{DATAGRAMS_PER_TICK, NodeBinding, Peer, PeerStats, sim_step_ok, to_node};
 use super::plant_hw::PlantHardware;
-use super::qemu::QemuNode;
 
 /// Node tick period (1 kHz).
 pub const TICK_US: u32 = 1000;
@@ -86,187 +95,13 @@ pub struct NodeSummary {
     pub restarts: Vec<u64>,
     pub link: FaultStats,
     pub final_time_us: u64,
-}
-
-/// What runs the node logic.
-trait Backend {
-    /// Hands a data frame (bytes as they came off the link) to the node.
-    fn deliver(&mut self, bytes: &[u8], hw: &mut PlantHardware, out: &mut Vec<Frame>)
-    -> Result<()>;
-    /// One node tick against the plant.
-    fn tick(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()>;
-    /// A JointState of the plant as it is, without a control tick.
-    fn snapshot(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()>;
-    /// Frames the node sent on its own since the last call.
-    fn drain(&mut self, out: &mut Vec<Frame>) -> Result<()>;
-    /// Reboots the node: all its state is lost.
-    fn restart(&mut self) -> Result<()>;
-}
-
-struct HostNode {
-    node: Node,
-    boot: u32,
-    started: Instant,
-    decoder: FrameDecoder,
-    decoded: Vec<Result<Frame, ganglion_firmware::DecodeError>>,
-}
-
-impl Backend for HostNode {
-    fn deliver(
-        &mut self,
-        bytes: &[u8],
-        hw: &mut PlantHardware,
-        out: &mut Vec<Frame>,
-    ) -> Result<()> {
-        let decoded = &mut self.decoded;
-        self.decoder.feed(bytes, |r| decoded.push(r));
-        let uptime = self.started.elapsed().as_millis() as u32;
-        for r in self.decoded.drain(..) {
-            match r {
-                Ok(f) => {
-                    if let Some(reply) = self.node.handle(&f, hw.now_us(), uptime) {
-                        out.push(Frame {
-                            seq: self.node.next_seq(),
-                            msg: reply,
-                        });
-                    }
-                }
-                Err(e) => self.node.frame_error(e),
-            }
-        }
-        Ok(())
-    }
-
-    fn tick(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()> {
-        let o = self.node.tick(hw);
-        if let Some(s) = o.state {
-            out.push(Frame {
-                seq: self.node.next_seq(),
-                msg: Message::JointState(s),
-            });
-        }
-        if let Some(f) = o.fault {
-            out.push(Frame {
-                seq: self.node.next_seq(),
-                msg: Message::Fault(f),
-            });
-        }
-        Ok(())
-    }
-
-    fn snapshot(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()> {
-        let s = self.node.snapshot(hw);
-        out.push(Frame {
-            seq: self.node.next_seq(),
-            msg: Message::JointState(s),
-        });
-        Ok(())
-    }
-
-    fn drain(&mut self, _out: &mut Vec<Frame>) -> Result<()> {
-        Ok(())
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        self.boot += 1;
-        self.node = Node::new(self.boot);
-        self.decoder.clear();
-        self.started = Instant::now();
-        Ok(())
-    }
-}
-
-/// How long the bridge waits for the emulated node to finish a tick.
-const QEMU_TICK_TIMEOUT: Duration = Duration::from_secs(5);
-
-struct QemuBackend {
-    qemu: String,
-    firmware: PathBuf,
-    node: QemuNode,
-    seq: u16,
-    buf: [u8; MAX_ENCODED],
-}
-
-impl QemuBackend {
-    fn send(&mut self, msg: &Message) -> Result<()> {
-        let n = encode_frame(self.seq, msg, &mut self.buf)
-            .map_err(|e| anyhow::anyhow!("encoding a frame for the qemu node: {e:?}"))?;
-        self.seq = self.seq.wrapping_add(1);
-        let bytes = self.buf;
-        self.node.write(&bytes[..n])
-    }
-
-    /// Waits for the frame that ends a tick (`until`), passing others on.
-    fn wait(
-        &mut self,
-        out: &mut Vec<Frame>,
-        mut until: impl FnMut(&Frame) -> bool,
-    ) -> Result<Frame> {
-        loop {
-            match self.node.frames().recv_timeout(QEMU_TICK_TIMEOUT) {
-                Ok(Ok(f)) if until(&f) => return Ok(f),
-                Ok(Ok(f)) => out.push(f),
-                // A garbled frame from the UART: the node resends nothing, so
-                // it is lost, as on a real serial line.
-                Ok(Err(_)) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    bail!("the qemu node did not answer within {QEMU_TICK_TIMEOUT:?}")
-                }
-                Err(RecvTimeoutError::Disconnected) => bail!("the qemu node's UART closed"),
-            }
-        }
-    }
-}
-
-impl Backend for QemuBackend {
-    fn deliver(
-        &mut self,
-        bytes: &[u8],
-        _hw: &mut PlantHardware,
-        _out: &mut Vec<Frame>,
-    ) -> Result<()> {
-        self.node.write(bytes)
-    }
-
-    fn tick(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()> {
-        let sample = hw.sample(0);
-        self.send(&Message::HwSample(sample))?;
-        let f = self.wait(out, |f| matches!(f.msg, Message::HwEffort(_)))?;
-        if let Message::HwEffort(e) = f.msg {
-            let n = (e.n as usize).min(e.effort.len());
-            hw.write_efforts(&e.effort[..n]);
-        }
-        Ok(())
-    }
-
-    fn snapshot(&mut self, hw: &mut PlantHardware, out: &mut Vec<Frame>) -> Result<()> {
-        let sample = hw.sample(HW_SNAPSHOT);
-        self.send(&Message::HwSample(sample))?;
-        let f = self.wait(out, |f| matches!(f.msg, Message::JointState(_)))?;
-        out.push(f);
-        Ok(())
-    }
-
-    fn drain(&mut self, out: &mut Vec<Frame>) -> Result<()> {
-        while let Ok(r) = self.node.frames().try_recv() {
-            if let Ok(f) = r
-                && !matches!(f.msg, Message::HwEffort(_))
-            {
-                out.push(f);
-            }
-        }
-        Ok(())
-    }
-
-    fn restart(&mut self) -> Result<()> {
-        self.node = QemuNode::launch(&self.qemu, &self.firmware)?;
-        Ok(())
-    }
+    /// Which controller it answered, and what it refused from whom.
+    pub peer: PeerStats,
 }
 
 struct Runner {
     socket: UdpSocket,
-    peer: Option<SocketAddr>,
+    peer: Peer,
     hw: PlantHardware,
     backend: Box<dyn Backend>,
     faults: LinkFaults,
@@ -276,6 +111,8 @@ struct Runner {
     step: u32,
     seq: u16,
     out: Vec<Frame>,
+    /// Frames of the datagram in hand that may reach the node.
+    inbound: Vec<Frame>,
     buf: [u8; MAX_ENCODED],
 }
 
@@ -285,7 +122,7 @@ impl Runner {
     }
 
     fn send_raw(&mut self, bytes: &[u8]) {
-        if let Some(peer) = self.peer {
+        if let Some(peer) = self.peer.addr() {
             // A full socket buffer loses the frame, as a link would.
             let _ = self.socket.send_to(bytes, peer);
         }
@@ -361,15 +198,43 @@ impl Runner {
         Ok(())
     }
 
-    fn step_done(&mut self, done: StepDone) {
-        let n = encode_frame(self.seq, &Message::SimStepDone(done), &mut self.buf).unwrap_or(0);
+    /// Sends a frame of the node process itself (the lockstep clock's
+    /// answers), outside the link faults.
+    fn send_now(&mut self, msg: Message) {
+        let n = encode_frame(self.seq, &msg, &mut self.buf).unwrap_or(0);
         self.seq = self.seq.wrapping_add(1);
         let bytes = self.buf;
         self.send_raw(&bytes[..n]);
     }
 
+    fn step_done(&mut self, done: StepDone) {
+        self.send_now(Message::SimStepDone(done));
+    }
+
+    /// A `SimStep` out of range: refused with a `bad_step` fault, not run.
+    fn refuse_step(&mut self, dt_us: u32) {
+        self.peer.stats.refused_steps += 1;
+        let f = Fault {
+            code: fault::BAD_STEP,
+            joint: 0xFF,
+            node_time_us: self.now(),
+            detail: dt_us as f32,
+        };
+        self.summary.faults.push(FaultEvent {
+            time_us: f.node_time_us,
+            code: f.code,
+            name: fault::name(f.code),
+            detail: f.detail,
+            last_command_us: self.last_command_us,
+        });
+        self.send_now(Message::Fault(f));
+    }
+
     fn sim(&mut self, msg: Message, lockstep: bool) -> Result<()> {
         match msg {
+            Message::SimStep { dt_us } if lockstep && !sim_step_ok(dt_us) => {
+                self.refuse_step(dt_us);
+            }
             Message::SimStep { dt_us } if lockstep => {
                 let n = (dt_us / TICK_US).max(1);
                 let mut reward = 0.0;
@@ -417,21 +282,66 @@ impl Runner {
     }
 
     fn datagram(&mut self, bytes: &[u8], src: SocketAddr, lockstep: bool) -> Result<()> {
-        self.peer = Some(src);
+        let now = Instant::now();
+        let known = self.peer.is_controller(src, now);
+        if !known && self.peer.addr().is_some() {
+            // Bound to another controller: dropped unread.
+            self.peer.stats.foreign_datagrams += 1;
+            return Ok(());
+        }
         let mut dec = FrameDecoder::new();
+        let (mut valid, mut refused, mut bye) = (false, 0u64, false);
         let mut sim = None;
+        let inbound = &mut self.inbound;
+        inbound.clear();
         dec.feed(bytes, |r| {
-            if let Ok(f) = r
-                && f.msg.is_sim_clock()
-            {
+            let Ok(f) = r else { return };
+            valid = true;
+            if f.msg.is_sim_clock() && !matches!(f.msg, Message::SimStepDone(_)) {
                 sim = Some(f.msg);
+            } else if f.msg == Message::Bye {
+                bye = true;
+            } else if to_node(&f.msg) {
+                inbound.push(f);
+            } else {
+                refused += 1;
             }
         });
+        if valid {
+            // Binds `src` if nobody is bound (it was unknown only then).
+            self.peer.heard_valid(src, now);
+        } else if !known {
+            // Undecodable, from a stranger: it binds nobody.
+            self.peer.stats.undecodable += 1;
+            return Ok(());
+        }
+        self.peer.stats.refused_frames += refused;
+        if bye {
+            self.peer.release();
+            return Ok(());
+        }
         if let Some(msg) = sim {
             return self.sim(msg, lockstep);
         }
         let t = self.now();
-        for b in self.faults.pass(Dir::ToNode, bytes.to_vec(), t) {
+        let bytes = if refused == 0 {
+            // As received: bytes the node cannot decode still reach it, so
+            // it counts and reports a corrupted link.
+            bytes.to_vec()
+        } else {
+            // Only what a controller may send goes on, re-encoded.
+            let mut v = Vec::with_capacity(self.inbound.len() * MAX_ENCODED);
+            for f in &self.inbound {
+                if let Ok(n) = encode_frame(f.seq, &f.msg, &mut self.buf) {
+                    v.extend_from_slice(&self.buf[..n]);
+                }
+            }
+            v
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        for b in self.faults.pass(Dir::ToNode, bytes, t) {
             self.deliver(&b)?;
         }
         Ok(())
@@ -478,7 +388,7 @@ impl Runner {
             if deadline > now {
                 std::thread::sleep(deadline - now);
             }
-            loop {
+            for _ in 0..DATAGRAMS_PER_TICK {
                 match self.socket.recv_from(&mut buf) {
                     Ok((n, src)) => self.datagram(&buf[..n], src, false)?,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -503,34 +413,33 @@ impl Runner {
 }
 
 /// Runs a node until `stop`; `ready` gets the bound address once it listens.
+/// It answers the first controller that sends it a valid frame.
 pub fn serve(
     opts: &NodeOptions,
     stop: Arc<AtomicBool>,
     ready: Option<Sender<SocketAddr>>,
 ) -> Result<NodeSummary> {
+    serve_bound(opts, &NodeBinding::default(), stop, ready)
+}
+
+/// `serve`, answering the controller `binding` says.
+pub fn serve_bound(
+    opts: &NodeOptions,
+    binding: &NodeBinding,
+    stop: Arc<AtomicBool>,
+    ready: Option<Sender<SocketAddr>>,
+) -> Result<NodeSummary> {
     let hw = PlantHardware::new(&opts.plant, opts.seed)?;
     let backend: Box<dyn Backend> = match &opts.backend {
-        NodeBackendKind::Host => Box::new(HostNode {
-            node: Node::new(1),
-            boot: 1,
-            started: Instant::now(),
-            decoder: FrameDecoder::new(),
-            decoded: Vec::with_capacity(8),
-        }),
-        NodeBackendKind::Qemu { qemu, firmware } => Box::new(QemuBackend {
-            node: QemuNode::launch(qemu, firmware)?,
-            qemu: qemu.clone(),
-            firmware: firmware.clone(),
-            seq: 0,
-            buf: [0; MAX_ENCODED],
-        }),
+        NodeBackendKind::Host => Box::new(HostNode::boot()),
+        NodeBackendKind::Qemu { qemu, firmware } => Box::new(QemuBackend::launch(qemu, firmware)?),
     };
     let socket = UdpSocket::bind(opts.bind)
         .with_context(|| format!("binding the node's UDP socket to {}", opts.bind))?;
     let local = socket.local_addr()?;
     let mut runner = Runner {
         socket,
-        peer: None,
+        peer: Peer::new(binding),
         hw,
         backend,
         faults: LinkFaults::new(opts.fault),
@@ -540,6 +449,7 @@ pub fn serve(
         step: 0,
         seq: 0,
         out: Vec::with_capacity(8),
+        inbound: Vec::with_capacity(8),
         buf: [0; MAX_ENCODED],
     };
     if let Some(r) = ready {
@@ -551,5 +461,6 @@ pub fn serve(
     }
     runner.summary.link = runner.faults.stats;
     runner.summary.final_time_us = runner.now();
+    runner.summary.peer = runner.peer.stats.clone();
     Ok(runner.summary)
 }

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use ganglion_firmware::{Hardware, HwSample, JointReadings, MAX_JOINTS};
 use ganglion_sim::{Plant, make_plant};
 
-use super::joints::{JointLayout, layout};
+use crate::config::joints::{JointLayout, layout};
 
 pub struct PlantHardware {
     plant: Box<dyn Plant>,
@@ -24,7 +24,7 @@ impl PlantHardware {
         let Some(layout) = layout(kind) else {
             bail!(
                 "plant `{kind}` has no joint layout (a node can serve: {})",
-                super::joints::LAYOUTS.join(", ")
+                crate::config::joints::LAYOUTS.join(", ")
             );
         };
         let Some(mut plant) = make_plant(kind) else {

@@ -1,107 +1,36 @@
-//! The planner's success detector: the goals a grounded instruction states
-//! ("the red block in the green bowl", "the blue block on the red block",
-//! "all the blocks in the yellow bowl", "… then go home"), read from the
-//! order of the objects it names, and a progress factor per candidate skill:
-//! `done` is unlikely until every goal holds; once they hold, anything but
-//! `done` is; picking a block whose goal holds, picking a block no goal
-//! names, or placing a held block somewhere its goal does not say, is
-//! discouraged. With no goals found the
-//! factor is 1 and the language model alone decides.
-
-use ganglion_sim::SceneSpec;
+//! The planner's success detector: the goals the parser (`parse`) read from
+//! a grounded instruction ("the red block in the green bowl", "the blue
+//! block on the red block", "… then go home"), the objects that must stay
+//! where they are, and a progress factor per candidate skill: `done` is
+//! unlikely until every goal holds; once they hold, anything but `done` is;
+//! picking a block whose goal holds is unlikely; picking a block that no goal
+//! names and that is in no goal's way, placing a held block anywhere but its
+//! goal, or going home when told not to, is forbidden (factor 0): nothing
+//! the instruction does not ask for may move.
 
 use crate::skills::{Places, Skill};
 
 /// A factor that makes a skill unlikely without forbidding it.
 pub const UNLIKELY: f32 = 0.02;
-/// The factor of a skill about an object the instruction's goals do not name.
-pub const OFF_TASK: f32 = 0.1;
+/// The factor of a skill that would move something the instruction does
+/// not ask to move.
+pub const FORBIDDEN: f32 = 0.0;
+/// The factor of `go to home` when the instruction does not ask for it.
+pub const UNASKED_HOME: f32 = 0.1;
 
 /// What the instruction asks for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Goals {
-    /// (object, place) pairs, places written as `Places` writes them.
+    /// (object, place) pairs, places written as `Places` writes them
+    /// ("green bowl", "on red block", "gripper", "table").
     pub goals: Vec<(String, String)>,
     /// The instruction ends at home.
     pub home: bool,
-}
-
-/// Reads the goals of a grounded instruction (scene names already
-/// substituted by `ground`).
-pub fn parse_goals(text: &str, scene: &SceneSpec) -> Goals {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut goals: Vec<(String, String)> = Vec::new();
-    let mut pending: Vec<String> = Vec::new();
-    let mut last: Option<String> = None;
-    let is_color = |w: &str, list: &[String]| list.iter().any(|c| c == w);
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i];
-        let next = words.get(i + 1).copied().unwrap_or("");
-        // "all the blocks", "every block", "both blocks", "each block".
-        if matches!(w, "all" | "every" | "both" | "each") {
-            let window: Vec<&str> = words[i + 1..words.len().min(i + 4)].to_vec();
-            if window.iter().any(|x| x.starts_with("block")) {
-                pending = scene.blocks.iter().map(|b| format!("{b} block")).collect();
-                i += 1;
-                continue;
-            }
-        }
-        if w == "it" || w == "them" {
-            if pending.is_empty()
-                && let Some(l) = &last
-            {
-                pending.push(l.clone());
-            }
-            i += 1;
-            continue;
-        }
-        if (next == "block" || next == "blocks") && is_color(w, &scene.blocks) {
-            let name = format!("{w} block");
-            let before: Vec<&str> = words[i.saturating_sub(4)..i].to_vec();
-            let onto = before
-                .iter()
-                .any(|x| matches!(*x, "on" | "onto" | "atop" | "upon" | "top"));
-            if onto && !pending.is_empty() {
-                for p in pending.drain(..) {
-                    if p != name {
-                        goals.push((p, format!("on {name}")));
-                    }
-                }
-            } else {
-                let joined = before.last().is_some_and(|x| *x == "and")
-                    || before.len() >= 2
-                        && before[before.len() - 2] == "and"
-                        && before[before.len() - 1] == "the";
-                if !joined {
-                    pending.clear();
-                }
-                pending.push(name.clone());
-            }
-            last = Some(name);
-            i += 2;
-            continue;
-        }
-        if next == "bowl" && is_color(w, &scene.bowls) {
-            let place = format!("{w} bowl");
-            for p in pending.drain(..) {
-                goals.push((p, place.clone()));
-            }
-            i += 2;
-            continue;
-        }
-        i += 1;
-    }
-    // A later goal for the same object replaces an earlier one.
-    let mut out: Vec<(String, String)> = Vec::new();
-    for (o, p) in goals {
-        out.retain(|(x, _)| *x != o);
-        out.push((o, p));
-    }
-    Goals {
-        goals: out,
-        home: words.contains(&"home"),
-    }
+    /// Blocks the instruction says must not move ("do not move the red
+    /// block", "leave the others where they are").
+    pub keep: Vec<String>,
+    /// "do not go home".
+    pub no_home: bool,
 }
 
 impl Goals {
@@ -120,18 +49,54 @@ impl Goals {
             && (!self.home || history.last().is_some_and(|h| h == "go to home"))
     }
 
+    /// The goal place of `object`, if a goal names it.
+    pub fn goal_of(&self, object: &str) -> Option<&str> {
+        self.goals
+            .iter()
+            .find(|(x, _)| x == object)
+            .map(|(_, p)| p.as_str())
+    }
+
+    /// Blocks that must be cleared of whatever rests on them: goal blocks
+    /// not yet at their goal, and blocks a pending goal stacks onto.
+    fn needed(&self, places: &Places) -> Vec<String> {
+        let mut out = Vec::new();
+        for (o, p) in &self.goals {
+            if places.get(o) != Some(p.as_str()) {
+                out.push(o.clone());
+                if let Some(b) = p.strip_prefix("on ") {
+                    out.push(b.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `block` rests (directly or up a stack) on a block a pending
+    /// goal needs clear.
+    pub fn in_the_way(&self, block: &str, places: &Places) -> bool {
+        let needed = self.needed(places);
+        let mut cur = block.to_string();
+        for _ in 0..places.0.len() {
+            match places.get(&cur).and_then(|p| p.strip_prefix("on ")) {
+                Some(below) => {
+                    if needed.iter().any(|n| n == below) {
+                        return true;
+                    }
+                    cur = below.to_string();
+                }
+                None => return false,
+            }
+        }
+        false
+    }
+
     /// The progress factor of `skill` in `places` after `history`.
     pub fn progress(&self, skill: &Skill, places: &Places, history: &[String]) -> f32 {
         if self.is_empty() {
             return 1.0;
         }
         let done = self.satisfied(places, history);
-        let goal_of = |o: &str| {
-            self.goals
-                .iter()
-                .find(|(x, _)| x == o)
-                .map(|(_, p)| p.as_str())
-        };
         match skill {
             Skill::Done => {
                 if done {
@@ -143,22 +108,27 @@ impl Goals {
             _ if done => UNLIKELY,
             Skill::Pick(c) => {
                 let name = format!("{c} block");
-                match goal_of(&name) {
-                    Some(p) if places.get(&name) == Some(p) => UNLIKELY,
-                    Some(_) => 1.0,
-                    // In the way: it sits on a block a goal still needs.
-                    None if places
-                        .get(&name)
-                        .and_then(|p| p.strip_prefix("on "))
-                        .is_some_and(|below| {
-                            goal_of(below).is_some_and(|g| places.get(below) != Some(g))
+                if self.keep.contains(&name) {
+                    return FORBIDDEN;
+                }
+                if self.in_the_way(&name, places) {
+                    return 1.0;
+                }
+                match self.goal_of(&name) {
+                    Some(p) if places.get(&name) == Some(p) => FORBIDDEN,
+                    // Towers go up from the bottom: not onto a block that
+                    // has yet to reach its own goal.
+                    Some(p)
+                        if p.strip_prefix("on ").is_some_and(|below| {
+                            self.goal_of(below)
+                                .is_some_and(|g| places.get(below) != Some(g))
                         }) =>
                     {
-                        1.0
+                        FORBIDDEN
                     }
+                    Some(_) => 1.0,
                     // Not what the instruction is about.
-                    None if !self.goals.is_empty() => OFF_TASK,
-                    None => 1.0,
+                    None => FORBIDDEN,
                 }
             }
             Skill::PlaceIn(c) | Skill::PlaceOn(c) => {
@@ -166,16 +136,33 @@ impl Goals {
                     Skill::PlaceIn(_) => format!("{c} bowl"),
                     _ => format!("on {c} block"),
                 };
-                match places.holding().as_deref().and_then(goal_of) {
-                    Some(p) if p != target => 0.1,
-                    _ => 1.0,
+                let Some(held) = places.holding() else {
+                    return 1.0;
+                };
+                match self.goal_of(&held) {
+                    Some(p) if p == target => 1.0,
+                    Some(_) => FORBIDDEN,
+                    // A block moved out of the way (or held at the start):
+                    // anywhere that blocks no goal.
+                    None => {
+                        let onto = target.strip_prefix("on ").map(str::to_string);
+                        if onto.is_some_and(|b| {
+                            self.needed(places).contains(&b) || self.goal_of(&b).is_some()
+                        }) {
+                            FORBIDDEN
+                        } else {
+                            1.0
+                        }
+                    }
                 }
             }
             Skill::Home => {
                 if self.home {
                     1.0
+                } else if self.no_home {
+                    FORBIDDEN
                 } else {
-                    0.1
+                    UNASKED_HOME
                 }
             }
         }
@@ -186,62 +173,30 @@ impl Goals {
 mod tests {
     use super::*;
 
-    fn scene() -> SceneSpec {
-        SceneSpec::parse("blocks=red,green,blue; bowls=green,yellow").unwrap()
-    }
-
-    fn g(text: &str) -> Vec<(String, String)> {
-        parse_goals(text, &scene()).goals
-    }
-
     fn pair(o: &str, p: &str) -> (String, String) {
         (o.to_string(), p.to_string())
     }
 
-    #[test]
-    fn reads_placements_stacks_and_quantifiers() {
-        assert_eq!(
-            g("put the red block in the green bowl"),
-            [pair("red block", "green bowl")]
-        );
-        assert_eq!(
-            g("stack the blue block on the red block then put the green block in the yellow bowl"),
-            [
-                pair("blue block", "on red block"),
-                pair("green block", "yellow bowl")
-            ]
-        );
-        assert_eq!(
-            g("put the red block in the green bowl and the blue block in the yellow bowl"),
-            [
-                pair("red block", "green bowl"),
-                pair("blue block", "yellow bowl")
-            ]
-        );
-        assert_eq!(g("put all the blocks in the yellow bowl").len(), 3);
-        assert_eq!(
-            g("put the red block and the blue block in the green bowl"),
-            [
-                pair("red block", "green bowl"),
-                pair("blue block", "green bowl")
-            ]
-        );
-        assert_eq!(
-            g("pick up the red block and put it on top of the green block"),
-            [pair("red block", "on green block")]
-        );
-        assert!(parse_goals("go to home", &scene()).home);
+    fn goals(g: &[(&str, &str)]) -> Goals {
+        Goals {
+            goals: g.iter().map(|(o, p)| pair(o, p)).collect(),
+            ..Goals::default()
+        }
     }
 
     #[test]
     fn done_waits_for_the_goals() {
-        let goals = parse_goals("put the red block in the green bowl", &scene());
+        let goals = goals(&[("red block", "green bowl")]);
         let mut places = Places(vec![
             pair("red block", "table"),
             pair("green block", "table"),
             pair("blue block", "table"),
         ]);
         assert_eq!(goals.progress(&Skill::Done, &places, &[]), UNLIKELY);
+        assert_eq!(
+            goals.progress(&Skill::Pick("blue".into()), &places, &[]),
+            FORBIDDEN
+        );
         places.set("red block", "green bowl");
         assert_eq!(goals.progress(&Skill::Done, &places, &[]), 1.0);
         assert_eq!(
@@ -252,7 +207,7 @@ mod tests {
 
     #[test]
     fn a_block_in_the_way_is_on_task() {
-        let goals = parse_goals("put the red block in the green bowl", &scene());
+        let goals = goals(&[("red block", "green bowl")]);
         let places = Places(vec![
             pair("red block", "table"),
             pair("green block", "on red block"),
@@ -264,7 +219,39 @@ mod tests {
         );
         assert_eq!(
             goals.progress(&Skill::Pick("blue".into()), &places, &[]),
-            OFF_TASK
+            FORBIDDEN
         );
+        // A block on the destination of a stacking goal is in the way too.
+        let stack = super::Goals {
+            goals: vec![pair("blue block", "on red block")],
+            ..Goals::default()
+        };
+        assert!(stack.in_the_way("green block", &places));
+    }
+
+    #[test]
+    fn kept_blocks_and_home_are_forbidden() {
+        let g = Goals {
+            goals: vec![pair("red block", "green bowl")],
+            keep: vec!["blue block".into()],
+            no_home: true,
+            ..Goals::default()
+        };
+        let places = Places(vec![
+            pair("red block", "table"),
+            pair("blue block", "table"),
+        ]);
+        assert_eq!(
+            g.progress(&Skill::Pick("blue".into()), &places, &[]),
+            FORBIDDEN
+        );
+        assert_eq!(g.progress(&Skill::Home, &places, &[]), FORBIDDEN);
+        let mut held = places.clone();
+        held.set("red block", "gripper");
+        assert_eq!(
+            g.progress(&Skill::PlaceIn("yellow".into()), &held, &[]),
+            FORBIDDEN
+        );
+        assert_eq!(g.progress(&Skill::PlaceIn("green".into()), &held, &[]), 1.0);
     }
 }

@@ -12,6 +12,7 @@ use tokenizers::Tokenizer;
 
 use super::bert::Bert;
 use super::fetch;
+use super::ground::Embedder;
 
 /// The embedder, with a cache of the sentences it has embedded.
 pub struct MiniLm {
@@ -105,5 +106,11 @@ impl MiniLm {
             }
         }
         Ok(best)
+    }
+}
+
+impl Embedder for MiniLm {
+    fn similarities(&mut self, query: &str, options: &[String]) -> Result<Vec<f32>> {
+        options.iter().map(|o| self.similarity(query, o)).collect()
     }
 }

@@ -1,18 +1,23 @@
 //! Language layer: scorers that say how relevant a candidate skill text is to
 //! an instruction (an on-device LLM read from GGUF, any OpenAI-compatible
 //! completion server, sentence embeddings for matching object names), and the
-//! model files they need (`models fetch`). The SayCan planner multiplies
-//! these relevances by skill affordances.
+//! model files they need (`models fetch`). Before planning, an instruction
+//! is checked (`guard`), grounded in the scene (`ground`, `lexicon`) and
+//! parsed into goals (`parse`, `goals`); the SayCan planner (`saycan`)
+//! multiplies the LM relevances by skill affordances and the goals' progress.
 
 pub mod bert;
 pub mod fetch;
 pub mod gguf_tok;
 pub mod goals;
 pub mod ground;
+pub mod guard;
+pub mod lexicon;
 pub mod llama;
 pub mod llm_scorer;
 pub mod minilm;
 pub mod openai;
+pub mod parse;
 pub mod prompt;
 pub mod ranking;
 pub mod saycan;

@@ -5,13 +5,16 @@
 //! a step limit, or nothing scores above the threshold. p_LM is the softmax
 //! over the candidates of the scorer's length-normalised log-likelihoods. The
 //! planner can only emit skills from the registry (`Skill::candidates`).
-//! Before any step the instruction is grounded (`ground`): a named object
-//! that is not in the scene stops the plan before anything moves. A success
-//! detector (`goals`, after Inner Monologue's scene feedback) reads the goals
-//! the instruction states and multiplies a third factor in: `done` is
-//! unlikely until they hold, and undoing one that holds is too. The 135M
-//! model alone does not know when to stop (it scores `done` below one more
-//! pick even right after the task is complete); see README for the numbers.
+//! Before any step the instruction is checked (`guard`), grounded (`ground`)
+//! and parsed into goals (`parse`): anything unreadable, unknown, absent or
+//! impossible stops the plan before anything moves, with the reason; "stop"
+//! and "do nothing" end it at once, as a success. A success detector
+//! (`goals`, after Inner Monologue's scene feedback) multiplies a third
+//! factor in: `done` is unlikely until the goals hold, and moving anything
+//! they do not ask to move is forbidden. The 135M model alone does not know
+//! when to stop (it scores `done` below one more pick even right after the
+//! task is complete); a plan that reaches the step limit is a failure.
+//! `Ablation` switches one factor off to measure it (`docs/language.md`).
 
 use std::time::Instant;
 
@@ -19,8 +22,9 @@ use anyhow::Result;
 use ganglion_sim::{SceneSpec, TabletopState};
 
 use super::Scorer;
-use super::goals::{Goals, parse_goals};
-use super::ground::{ColorMatcher, ground};
+use super::ground::{Embedder, MatchThresholds, THRESHOLDS, ground};
+use super::guard;
+use super::parse::{Reading, read};
 use crate::skills::affordance::Affordances;
 use crate::skills::{Places, Skill, SkillRunner};
 
@@ -133,12 +137,45 @@ pub fn imagine(scene: &SceneSpec, start: &TabletopState, places: &Places) -> Tab
     s
 }
 
+/// A part of the planner switched off, to measure what it contributes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ablation {
+    /// The full planner.
+    #[default]
+    Full,
+    /// Every candidate gets the same LM score (p_LM uniform).
+    UniformLm,
+    /// Every affordance is 1.
+    NoAffordance,
+    /// No success detector: progress is 1 and `done` is not forced when the
+    /// goals hold (the goal reader still refuses what it cannot read).
+    NoDetector,
+}
+
+impl Ablation {
+    /// Parses `none`, `uniform-lm`, `no-affordance` or `no-detector`.
+    pub fn parse(s: &str) -> Result<Ablation> {
+        Ok(match s {
+            "none" | "full" | "" => Ablation::Full,
+            "uniform-lm" => Ablation::UniformLm,
+            "no-affordance" => Ablation::NoAffordance,
+            "no-detector" => Ablation::NoDetector,
+            _ => anyhow::bail!(
+                "--ablate `{s}`: expected none, uniform-lm, no-affordance or no-detector"
+            ),
+        })
+    }
+}
+
 /// Planner settings.
 #[derive(Clone, Debug)]
 pub struct PlannerConfig {
     pub max_steps: usize,
     /// Stop when the best combined score is below this.
     pub threshold: f32,
+    pub ablation: Ablation,
+    /// How sure a MiniLM match of a word outside the lexicon must be.
+    pub match_thresholds: MatchThresholds,
 }
 
 impl Default for PlannerConfig {
@@ -146,6 +183,8 @@ impl Default for PlannerConfig {
         PlannerConfig {
             max_steps: 10,
             threshold: 0.01,
+            ablation: Ablation::Full,
+            match_thresholds: THRESHOLDS,
         }
     }
 }
@@ -160,7 +199,7 @@ pub struct PlanStep {
     pub lm: f32,
     pub affordance: f32,
     /// The success detector's factor: 1, or small for `done` before the
-    /// instruction's goals hold and for undoing a goal that holds.
+    /// instruction's goals hold, 0 for moving what must not move.
     pub progress: f32,
     pub score: f32,
     pub success: bool,
@@ -168,17 +207,47 @@ pub struct PlanStep {
     pub plan_seconds: f64,
 }
 
+/// How a plan ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The goals hold and the plan said `done`.
+    Done,
+    /// The instruction asked for no motion; nothing moved.
+    Stopped,
+    /// Refused before any motion.
+    Refused,
+    /// `done` was chosen, or nothing scored above the threshold, with the
+    /// goals not reached.
+    Failed,
+    /// The step limit came first.
+    StepLimit,
+}
+
 /// A finished plan.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Plan {
+    /// The instruction, escaped for printing (control and bidi characters
+    /// as `\u{…}`), cut to 200 characters.
     pub instruction: String,
     /// The instruction in the scene's words (what the LM saw).
     pub grounded: String,
+    /// The goals read from it, as (object, place).
+    pub goals: Vec<(String, String)>,
+    /// Blocks it says must not move.
+    pub keep: Vec<String>,
+    /// How words outside the lexicon were matched.
+    pub matched: Vec<String>,
     pub steps: Vec<PlanStep>,
     pub final_state: serde_json::Value,
     pub stopped_because: String,
-    /// True when the planner stopped before moving anything.
+    pub outcome: Outcome,
+    /// True when the planner stopped before moving anything because it
+    /// would not act on the instruction.
     pub refused: bool,
+    /// The instruction was carried out: the goals hold (or no motion was
+    /// asked for and none happened).
+    pub success: bool,
 }
 
 /// Plans (and executes, in `world`) `instruction`.
@@ -187,43 +256,102 @@ pub fn plan(
     world: &mut dyn World,
     scorer: &mut dyn Scorer,
     affordances: &mut Affordances,
-    matcher: Option<&mut dyn ColorMatcher>,
+    embedder: Option<&mut dyn Embedder>,
     cfg: &PlannerConfig,
 ) -> Result<Plan> {
     let scene = world.scene().clone();
-    let grounded = ground(instruction, &scene, matcher);
+    let shown = guard::quote(instruction, 200);
+    let refusal = |world: &mut dyn World, why: String, grounded: String| -> Result<Plan> {
+        Ok(Plan {
+            instruction: shown.clone(),
+            grounded,
+            goals: Vec::new(),
+            keep: Vec::new(),
+            matched: Vec::new(),
+            steps: Vec::new(),
+            final_state: world.places()?.to_json(),
+            stopped_because: why,
+            outcome: Outcome::Refused,
+            refused: true,
+            success: false,
+        })
+    };
+    if let Some(why) = guard::check(instruction) {
+        return refusal(world, why, String::new());
+    }
+    let grounded = match ground(instruction, &scene, embedder, &cfg.match_thresholds)? {
+        Ok(g) => g,
+        Err(why) => return refusal(world, why, String::new()),
+    };
+    let start = world.places()?;
+    let goals = match read(&grounded.tokens, &scene, &start) {
+        Reading::Act(g) => g,
+        Reading::Refuse(why) => return refusal(world, why, grounded.text.clone()),
+        Reading::Stop(why) => {
+            let mut p = refusal(world, why, grounded.text.clone())?;
+            p.outcome = Outcome::Stopped;
+            p.refused = false;
+            p.success = true;
+            p.matched = grounded.matched;
+            return Ok(p);
+        }
+    };
     let mut objects: Vec<String> = scene.blocks.iter().map(|b| format!("{b} block")).collect();
     objects.extend(scene.bowls.iter().map(|b| format!("{b} bowl")));
     scorer.set_scene(Some(objects.join(", ")));
-    let finish =
-        |world: &mut dyn World, steps: Vec<PlanStep>, why: String, refused: bool| -> Result<Plan> {
-            Ok(Plan {
-                instruction: instruction.to_string(),
-                grounded: grounded.text.clone(),
-                steps,
-                final_state: world.places()?.to_json(),
-                stopped_because: why,
-                refused,
-            })
-        };
-    if let Some(why) = grounded.missing() {
-        return finish(world, Vec::new(), why, true);
-    }
-    let goals: Goals = parse_goals(&grounded.text, &scene);
+    let finish = |world: &mut dyn World,
+                  steps: Vec<PlanStep>,
+                  why: String,
+                  outcome: Outcome,
+                  history: &[String]|
+     -> Result<Plan> {
+        let places = world.places()?;
+        let success = outcome == Outcome::Done && goals.satisfied(&places, history);
+        Ok(Plan {
+            instruction: shown.clone(),
+            grounded: grounded.text.clone(),
+            goals: goals.goals.clone(),
+            keep: goals.keep.clone(),
+            matched: grounded.matched.clone(),
+            steps,
+            final_state: places.to_json(),
+            stopped_because: why,
+            outcome: if outcome == Outcome::Done && !success {
+                Outcome::Failed
+            } else {
+                outcome
+            },
+            refused: outcome == Outcome::Refused,
+            success,
+        })
+    };
+    let detector = cfg.ablation != Ablation::NoDetector;
     let candidates = Skill::candidates(&scene);
     let texts: Vec<String> = candidates.iter().map(Skill::text).collect();
     let mut history: Vec<String> = Vec::new();
     let mut steps: Vec<PlanStep> = Vec::new();
     for _ in 0..cfg.max_steps {
         let t0 = Instant::now();
-        let lm = scorer.score(&grounded.text, &history, &texts)?;
+        let lm = if cfg.ablation == Ablation::UniformLm {
+            vec![0.0; texts.len()]
+        } else {
+            scorer.score(&grounded.text, &history, &texts)?
+        };
         let probs = softmax(&lm);
         let state = world.state()?;
         let places = world.places()?;
         let mut best: Option<(usize, f32, f32, f32)> = None;
         for (k, skill) in candidates.iter().enumerate() {
-            let a = affordances.predict(skill, &scene, &state)?;
-            let f = goals.progress(skill, &places, &history);
+            let a = if cfg.ablation == Ablation::NoAffordance {
+                1.0
+            } else {
+                affordances.predict(skill, &scene, &state)?
+            };
+            let f = if detector {
+                goals.progress(skill, &places, &history)
+            } else {
+                1.0
+            };
             let score = probs[k] * a * f;
             if best.is_none_or(|(_, s, _, _)| score > s) {
                 best = Some((k, score, a, f));
@@ -231,7 +359,8 @@ pub fn plan(
         }
         // When the success detector sees every goal hold, the plan is done
         // (the small LM rarely puts `done` first on its own).
-        if goals.satisfied(&places, &history)
+        if detector
+            && goals.satisfied(&places, &history)
             && let Some(d) = candidates.iter().position(|c| *c == Skill::Done)
         {
             let a = affordances.predict(&Skill::Done, &scene, &state)?;
@@ -239,17 +368,27 @@ pub fn plan(
         }
         let plan_seconds = t0.elapsed().as_secs_f64();
         let Some((k, score, affordance, progress)) = best else {
-            return finish(world, steps, "no candidate skills".into(), false);
+            return finish(
+                world,
+                steps,
+                "no candidate skills".into(),
+                Outcome::Failed,
+                &history,
+            );
         };
         // `done` chosen by the success detector ends the plan whatever the
         // LM thinks of it; anything else must clear the threshold.
         if score < cfg.threshold && candidates[k] != Skill::Done {
-            let refused = steps.is_empty();
             let why = format!(
                 "no skill scores above the threshold {:.2} (best: `{}` at {score:.3})",
                 cfg.threshold, texts[k]
             );
-            return finish(world, steps, why, refused);
+            let outcome = if steps.is_empty() {
+                Outcome::Refused
+            } else {
+                Outcome::Failed
+            };
+            return finish(world, steps, why, outcome, &history);
         }
         let skill = &candidates[k];
         let success = if *skill == Skill::Done {
@@ -268,15 +407,19 @@ pub fn plan(
             plan_seconds,
         });
         if *skill == Skill::Done {
-            return finish(world, steps, "done".into(), false);
+            return finish(world, steps, "done".into(), Outcome::Done, &history);
         }
         history.push(texts[k].clone());
     }
     finish(
         world,
         steps,
-        format!("step limit ({})", cfg.max_steps),
-        false,
+        format!(
+            "step limit ({}) reached before the goals held: a failure",
+            cfg.max_steps
+        ),
+        Outcome::StepLimit,
+        &history,
     )
 }
 

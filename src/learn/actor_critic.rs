@@ -9,7 +9,7 @@ use ganglion_sim::Rng;
 
 use crate::nn::onnx::{mlp_model, write_model};
 use crate::nn::{Activation, Mlp, MlpCache};
-use crate::policy::{ActionSpec, Policy, PolicyError, argmax};
+use crate::policy::{ActionSpec, Policy, PolicyError, argmax, check_finite};
 
 #[derive(Clone, Debug)]
 pub struct ActorCritic {
@@ -128,9 +128,10 @@ impl Policy for NativeActor<'_> {
         let discrete = matches!(self.model.action, ActionSpec::Discrete { .. });
         let out = self.output(obs);
         if discrete {
-            action[0] = argmax(out) as f32;
+            action[0] = argmax(out)? as f32;
         } else {
             let n = action.len().min(out.len());
+            check_finite(&out[..n])?;
             action[..n].copy_from_slice(&out[..n]);
         }
         Ok(())

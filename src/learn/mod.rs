@@ -1,6 +1,10 @@
-//! Trainers. PPO for actor-critic policies now; the Decision Transformer joins
-//! here later. Each trainer writes an ONNX model (through `nn::onnx`), a model
-//! card, and a learning curve (CSV + PNG) beside it.
+//! Trainers: PPO for actor-critic policies (`ppo`, `actor_critic`, `dist`,
+//! per-env `presets`; rollouts from a local `VecEnv` or remote workers through
+//! a `RolloutSource`) and the Decision Transformer (`dt_train`) on datasets
+//! read from recordings (`dataset`). `eval` is the one evaluation that `eval`,
+//! `demo` and the trainers share. Each trainer writes an ONNX model (through
+//! `nn::onnx`), a model card, and a learning or loss curve (CSV + PNG) beside
+//! it.
 
 pub mod actor_critic;
 pub mod curve;
@@ -10,6 +14,7 @@ pub mod dt_train;
 pub mod eval;
 pub mod ppo;
 pub mod presets;
+pub mod verify;
 
 pub use actor_critic::{ActorCritic, NativeActor};
 pub use curve::{CurvePoint, LearningCurve};

@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::input::{FileError, FileKind, read_file, read_text};
+
 pub const CARD_FORMAT: &str = "ganglion-model-card/1";
 
 /// The action a policy produces.
@@ -107,6 +109,67 @@ pub struct DtCard {
     pub dataset_returns: Vec<f64>,
 }
 
+/// The largest |target return| a Decision Transformer is conditioned on,
+/// as a multiple of the largest |return| in its dataset: far past what it
+/// ever saw, the return-to-go input means nothing to the network.
+pub const MAX_TARGET_FACTOR: f64 = 10.0;
+
+impl DtCard {
+    /// Checks a target return against what the dataset held.
+    pub fn check_target(&self, target: f32) -> Result<(), String> {
+        let scale = self
+            .dataset_return_min
+            .abs()
+            .max(self.dataset_return_max.abs())
+            .max(1.0);
+        let max = MAX_TARGET_FACTOR * scale;
+        if !target.is_finite() || (target as f64).abs() > max {
+            return Err(format!(
+                "{target} is outside ±{max} ({MAX_TARGET_FACTOR}× the largest return in the \
+                 model's dataset, {}..{})",
+                self.dataset_return_min, self.dataset_return_max
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The largest observation or action width a card may declare: ganglion's
+/// policies are small; a larger number is a damaged or hostile card, and
+/// buffers of that size are allocated before the model runs.
+pub const MAX_CARD_DIM: usize = 4096;
+/// The longest Decision Transformer context a card may declare.
+pub const MAX_DT_CONTEXT: usize = 1024;
+
+impl ModelCard {
+    /// Checks the sizes a card declares before anything is allocated from
+    /// them.
+    pub fn check_sizes(&self) -> Result<(), String> {
+        let in_range = |v: usize| (1..=MAX_CARD_DIM).contains(&v);
+        if !in_range(self.obs_dim) {
+            return Err(format!(
+                "obs_dim must be 1..={MAX_CARD_DIM}, got {}",
+                self.obs_dim
+            ));
+        }
+        if !in_range(self.action.head_dim()) {
+            return Err(format!(
+                "the action width must be 1..={MAX_CARD_DIM}, got {}",
+                self.action.head_dim()
+            ));
+        }
+        if let Some(dt) = &self.dt
+            && !(1..=MAX_DT_CONTEXT).contains(&dt.context)
+        {
+            return Err(format!(
+                "dt.context must be 1..={MAX_DT_CONTEXT}, got {}",
+                dt.context
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `models/x.onnx` → `models/x.card.toml`.
 pub fn card_path(model: &Path) -> PathBuf {
     model.with_extension("card.toml")
@@ -114,19 +177,24 @@ pub fn card_path(model: &Path) -> PathBuf {
 
 /// Hex sha256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
+    let bytes = read_file(path, FileKind::Model)?;
+    Ok(sha256_hex(&bytes))
+}
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 impl ModelCard {
     /// Reads the card beside `model`, with a clear error when missing or bad.
     pub fn load_for(model: &Path) -> Result<Self> {
         let path = card_path(model);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "model card {} not found (every model needs one beside it)",
-                path.display()
-            )
+        let text = read_text(&path, FileKind::Card).map_err(|e| match e {
+            FileError::NotFound { .. } => {
+                anyhow::anyhow!("{e} (every model needs one beside it)")
+            }
+            e => e.into(),
         })?;
         let card: ModelCard = toml::from_str(&text)
             .with_context(|| format!("invalid model card {}", path.display()))?;
@@ -137,6 +205,8 @@ impl ModelCard {
                 card.format
             );
         }
+        card.check_sizes()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Ok(card)
     }
 

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tract_onnx::prelude::*;
 
 use super::card::{ActionSpec, DtCard, ModelCard};
-use super::{Policy, PolicyError, argmax};
+use super::{Policy, PolicyError, argmax, check_finite};
 
 pub struct DtPolicy {
     state: TypedSimpleState,
@@ -71,13 +71,15 @@ impl DtPolicy {
             .dt
             .as_ref()
             .ok_or_else(|| anyhow!("{}: the model card has no [dt] section", path.display()))?;
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read policy file {}", path.display()))?;
-        let built = std::panic::catch_unwind(|| build(&bytes, card, dt, target));
-        match built {
+        if let Some(t) = target {
+            dt.check_target(t)
+                .map_err(|e| anyhow!("{}: target_return {e}", path.display()))?;
+        }
+        let bytes = crate::input::read_file(path, crate::input::FileKind::Model)?;
+        match super::catch_engine_panic(|| build(&bytes, card, dt, target)) {
             Ok(r) => r.with_context(|| format!("decision transformer {}", path.display())),
-            Err(_) => bail!(
-                "{}: the ONNX engine failed on this file (internal panic caught)",
+            Err(why) => bail!(
+                "{}: the ONNX engine failed on this file (internal error: {why})",
                 path.display()
             ),
         }
@@ -102,12 +104,14 @@ fn build(bytes: &[u8], card: &ModelCard, dt: &DtCard, target: Option<f32>) -> Re
     if k == 0 || sd == 0 || act_dim == 0 {
         bail!("context, state and action sizes must be > 0");
     }
+    card.check_sizes().map_err(|e| anyhow!("card: {e}"))?;
     if dt.state_mean.len() != sd || dt.state_std.len() != sd {
         bail!("card: state_mean/state_std must have {sd} values");
     }
     let mut model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(|e| anyhow!("not a readable ONNX model: {e:#}"))?;
+    super::onnx::reject_unknown_ops(&model)?;
     let names = [
         "states",
         "actions",
@@ -256,9 +260,12 @@ impl Policy for DtPolicy {
             .and_then(|v| v.as_slice::<f32>())
             .map_err(|e| PolicyError::Inference(e.to_string()))?;
         let row = &preds[last * ad..(last + 1) * ad];
+        // Checked before it enters the context: a NaN there would poison
+        // every later step of the episode too.
+        check_finite(row)?;
         let a = plain_f32(&mut self.actions)?;
         if self.discrete {
-            let idx = argmax(row);
+            let idx = argmax(row)?;
             action[0] = idx as f32;
             a[last * ad + idx] = 1.0;
         } else {

@@ -22,6 +22,54 @@ pub enum PolicyError {
     ActionSize { got: usize, want: usize },
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The model computed a NaN or an infinity (output `index`): nothing it
+    /// proposes this tick can be trusted.
+    #[error("the policy output {index} is not finite ({value})")]
+    NonFinite { index: usize, value: f32 },
+}
+
+thread_local! {
+    /// Set while a call runs under `catch_engine_panic`: its panics are
+    /// errors reported to the caller, not crashes to print.
+    static QUIET_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (an engine call on untrusted input: tract on a model file, the
+/// MCAP reader on a recording), turning a panic inside it into an error
+/// message without printing the panic or a backtrace. Panics elsewhere, and on
+/// other threads, are reported as usual.
+pub fn catch_engine_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANIC.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET_PANIC.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANIC.with(|q| q.set(was));
+    result.map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        crate::input::printable(&msg, 200)
+    })
+}
+
+/// Checks that every value a model produced is finite.
+pub fn check_finite(values: &[f32]) -> Result<(), PolicyError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(PolicyError::NonFinite {
+            index,
+            value: values[index],
+        }),
+        None => Ok(()),
+    }
 }
 
 /// A deterministic controller: observation in, action out.
@@ -38,23 +86,40 @@ pub trait Policy: Send {
     fn observe_reward(&mut self, _reward: f32) {}
 }
 
-/// Index of the largest value (first on ties); NaNs never win.
-pub fn argmax(values: &[f32]) -> usize {
+/// Index of the largest value (first on ties). Any non-finite value is an
+/// error: an argmax over NaN or infinite logits would pick an action the
+/// model never chose.
+pub fn argmax(values: &[f32]) -> Result<usize, PolicyError> {
+    check_finite(values)?;
     let mut best = 0;
     for (i, v) in values.iter().enumerate() {
-        if *v > values[best] || values[best].is_nan() {
+        if *v > values[best] {
             best = i;
         }
     }
-    best
+    Ok(best)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn argmax_picks_first_max() {
-        assert_eq!(super::argmax(&[0.1, 0.5, 0.5]), 1);
-        assert_eq!(super::argmax(&[f32::NAN, 0.5]), 1);
-        assert_eq!(super::argmax(&[2.0]), 0);
+        assert_eq!(super::argmax(&[0.1, 0.5, 0.5]).ok(), Some(1));
+        assert_eq!(super::argmax(&[2.0]).ok(), Some(0));
+    }
+
+    #[test]
+    fn argmax_refuses_non_finite_logits() {
+        for bad in [
+            [f32::NAN, 0.5],
+            [f32::NAN, f32::NAN],
+            [f32::INFINITY, 0.0],
+            [0.0, f32::NEG_INFINITY],
+        ] {
+            assert!(matches!(
+                super::argmax(&bad),
+                Err(super::PolicyError::NonFinite { .. })
+            ));
+        }
     }
 }

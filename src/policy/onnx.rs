@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tract_onnx::prelude::*;
 
 use super::card::{ActionSpec, ModelCard};
-use super::{Policy, PolicyError, argmax};
+use super::{Policy, PolicyError, argmax, check_finite};
 
 type Plan = TypedSimplePlan;
 type State = TypedSimpleState;
@@ -47,8 +47,7 @@ impl OnnxPolicy {
 
     /// Loads `path` expecting observations of `obs_dim` and producing `action`.
     pub fn load(path: &Path, obs_dim: usize, action: ActionSpec) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("cannot read policy file {}", path.display()))?;
+        let bytes = crate::input::read_file(path, crate::input::FileKind::Model)?;
         Self::from_bytes(&bytes, obs_dim, action)
             .with_context(|| format!("policy {}", path.display()))
     }
@@ -57,11 +56,10 @@ impl OnnxPolicy {
     pub fn from_bytes(bytes: &[u8], obs_dim: usize, action: ActionSpec) -> Result<Self> {
         // tract reports bad files as errors; the catch is a last line of defence
         // so that no input file can take the process down.
-        let built = std::panic::catch_unwind(|| build(bytes, obs_dim, &action));
-        match built {
+        match super::catch_engine_panic(|| build(bytes, obs_dim, &action)) {
             Ok(r) => r,
-            Err(_) => Err(anyhow!(
-                "the ONNX engine failed on this file (internal panic caught)"
+            Err(why) => Err(anyhow!(
+                "the ONNX engine failed on this file (internal error: {why})"
             )),
         }
     }
@@ -121,14 +119,42 @@ fn shape_text(fact: &InferenceFact) -> String {
     format!("{fact:?}")
 }
 
+/// Names the operators tract does not implement (custom or newer ops), so
+/// such a model is reported as what it is rather than as a shape mismatch.
+pub(crate) fn reject_unknown_ops(model: &InferenceModel) -> Result<()> {
+    let unknown: Vec<String> = model
+        .nodes()
+        .iter()
+        .filter_map(|n| {
+            let op = n.op.name();
+            op.strip_prefix("Unimplemented(")
+                .and_then(|s| s.strip_suffix(')'))
+                .map(|t| format!("`{}` (node `{}`)", t, n.name))
+        })
+        .take(5)
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "the model uses operator(s) the ONNX engine does not implement: {}",
+            unknown.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn build(bytes: &[u8], obs_dim: usize, action: &ActionSpec) -> Result<OnnxPolicy> {
-    if obs_dim == 0 {
-        bail!("observation size must be > 0");
+    let max = super::card::MAX_CARD_DIM;
+    if obs_dim == 0 || obs_dim > max || action.head_dim() == 0 || action.head_dim() > max {
+        bail!(
+            "observation and action sizes must be 1..={max}, got {obs_dim} and {}",
+            action.head_dim()
+        );
     }
     let head = action.head_dim();
     let mut model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(bytes))
         .map_err(|e| anyhow!("not a readable ONNX model: {e:#}"))?;
+    reject_unknown_ops(&model)?;
     let inputs = model.input_outlets()?.to_vec();
     let outputs = model.output_outlets()?.to_vec();
     if inputs.len() != 1 {
@@ -218,8 +244,17 @@ impl Policy for OnnxPolicy {
         let out = self.run(obs)?;
         let values = out_slice(&out)?;
         match self.action {
-            ActionSpec::Discrete { .. } => action[0] = argmax(values) as f32,
-            ActionSpec::Continuous { .. } => action.copy_from_slice(&values[..want]),
+            ActionSpec::Discrete { .. } => action[0] = argmax(values)? as f32,
+            ActionSpec::Continuous { .. } => {
+                let values = values.get(..want).ok_or_else(|| {
+                    PolicyError::Inference(format!(
+                        "the model wrote {} values, the action needs {want}",
+                        values.len()
+                    ))
+                })?;
+                check_finite(values)?;
+                action.copy_from_slice(values);
+            }
         }
         Ok(())
     }

@@ -9,6 +9,8 @@ pub mod schema;
 pub mod tick;
 pub mod writer;
 
-pub use reader::{Mismatch, RecordedTick, Recording, compare_payloads, read_recording};
+pub use reader::{
+    Mismatch, RecordedTick, Recording, compare_payloads, parse_recording, read_recording,
+};
 pub use tick::{MAX_ACT, MAX_OBS, MAX_SENSORS, SafetyEvents, SafetyState, TaskFields, TickRecord};
 pub use writer::{RecordSink, RecordSummary, Recorder, RecordingHeader};

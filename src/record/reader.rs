@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -160,15 +159,29 @@ struct Scan {
     saw_header: bool,
     saw_footer: bool,
     error: Option<String>,
+    /// Whether the reader had asked for bytes past the end of the file when
+    /// the error came: the file was cut short (a crash, a kill), which is
+    /// readable up to the cut; any other error is damage.
+    at_end: bool,
+    /// Bytes handed to the reader when the error came (the bad record lies
+    /// at or before this offset).
+    offset: usize,
     rec: Recording,
     merger: Merger,
 }
 
-/// Reads a recording, finished or cut short. A file that is not MCAP (or
-/// ends before its header) is an error naming it.
+/// Reads a recording, finished or cut short. A file that is not MCAP, ends
+/// before its header, or is damaged (a CRC mismatch, a malformed record
+/// anywhere before its end) is an error naming it and the offset of the
+/// damage: a damaged recording is never read as a shorter one.
 pub fn read_recording(path: &Path) -> Result<Recording> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading recording {}", path.display()))?;
+    let bytes = crate::input::read_file(path, crate::input::FileKind::Recording)?;
+    parse_recording(path, &bytes)
+}
+
+/// As `read_recording`, from the bytes of a file (`path` names it in
+/// errors and in the result).
+pub fn parse_recording(path: &Path, bytes: &[u8]) -> Result<Recording> {
     if !bytes.starts_with(mcap::MAGIC) {
         bail!("{} is not an MCAP file (bad magic bytes)", path.display());
     }
@@ -176,13 +189,28 @@ pub fn read_recording(path: &Path) -> Result<Recording> {
     // (it can hit an arithmetic overflow check); a panic there counts as a
     // bad record, like any other error.
     let mut scan = Scan::default();
-    let panicked = catch_unwind(AssertUnwindSafe(|| scan_records(&bytes, &mut scan))).is_err();
+    let panicked = crate::policy::catch_engine_panic(|| scan_records(bytes, &mut scan)).is_err();
     if panicked && scan.error.is_none() {
         scan.error = Some("malformed record (reader panicked)".into());
     }
     if !scan.saw_header {
         let why = scan.error.unwrap_or_else(|| "no header record".into());
-        bail!("{} is not a readable MCAP file: {why}", path.display());
+        bail!(
+            "{} is not a readable MCAP file (damaged at or before byte {} of {}): {why}",
+            path.display(),
+            scan.offset,
+            bytes.len()
+        );
+    }
+    if let Some(why) = &scan.error
+        && !scan.at_end
+    {
+        bail!(
+            "{} is damaged at or before byte {} of {}: {why}",
+            path.display(),
+            scan.offset,
+            bytes.len()
+        );
     }
     let mut rec = scan.rec;
     rec.path = path.to_path_buf();
@@ -197,6 +225,10 @@ pub fn read_recording(path: &Path) -> Result<Recording> {
     Ok(rec)
 }
 
+/// The longest unreadable tail a recording cut short by a crash can have:
+/// its recorder writes whole chunks of about 64 KiB.
+const MAX_CUT_TAIL: usize = 4 * 64 * 1024;
+
 fn scan_records(bytes: &[u8], scan: &mut Scan) {
     let opts = LinearReaderOptions::default()
         .with_prevalidate_chunk_crcs(true)
@@ -206,32 +238,62 @@ fn scan_records(bytes: &[u8], scan: &mut Scan) {
     let mut reader = LinearReader::new_with_options(opts);
     let mut rest = bytes;
     let mut channels: HashMap<u16, (String, String)> = HashMap::new();
+    let fail = |scan: &mut Scan, rest: &[u8], at_end: bool, why: String| {
+        scan.error = Some(why);
+        scan.at_end = at_end;
+        scan.offset = bytes.len() - rest.len();
+    };
+    let mut at_end = false;
+    // Bytes handed to the reader when the last whole record came out. A
+    // recorder that was killed leaves at most a part of one chunk after it;
+    // a much longer unreadable tail is a record whose length was damaged.
+    let mut last_record_at = 0;
     while let Some(event) = reader.next_event() {
         let (opcode, data) = match event {
             Ok(LinearReadEvent::ReadRequest(need)) => {
                 let n = need.min(rest.len());
+                if n == 0 {
+                    at_end = true;
+                }
                 reader.insert(n).copy_from_slice(&rest[..n]);
                 reader.notify_read(n);
                 rest = &rest[n..];
                 continue;
             }
-            Ok(LinearReadEvent::Record { opcode, data }) => (opcode, data),
+            Ok(LinearReadEvent::Record { opcode, data }) => {
+                last_record_at = bytes.len() - rest.len();
+                (opcode, data)
+            }
             Err(e) => {
-                scan.error = Some(e.to_string());
+                // A record whose declared length runs past the end of the
+                // file is what a cut leaves too (the reader refuses it before
+                // asking for the missing bytes).
+                let runs_past_end = matches!(
+                    e,
+                    mcap::McapError::RecordTooLarge { .. } | mcap::McapError::ChunkTooLarge(_)
+                );
+                let cut_short =
+                    (at_end || runs_past_end) && bytes.len() - last_record_at <= MAX_CUT_TAIL;
+                fail(scan, rest, cut_short, e.to_string());
                 return;
             }
         };
         let record = match mcap::parse_record(opcode, data) {
             Ok(r) => r,
             Err(e) => {
-                scan.error = Some(e.to_string());
+                fail(scan, rest, false, e.to_string());
                 return;
             }
         };
         if let Err(e) = handle(record, scan, &mut channels) {
-            scan.error = Some(format!("{e:#}"));
+            fail(scan, rest, false, format!("{e:#}"));
             return;
         }
+    }
+    let tail = bytes.len() - last_record_at;
+    if !scan.saw_footer && tail > MAX_CUT_TAIL {
+        let why = format!("{tail} bytes after the last readable record cannot be read");
+        fail(scan, rest, false, why);
     }
 }
 

@@ -22,9 +22,15 @@ impl SafetyEvents {
     pub const DEADLINE_MISS: u32 = 1 << 8;
     pub const RECORD_DROP: u32 = 1 << 9;
     pub const JOINT_LIMIT: u32 = 1 << 10;
+    /// The policy produced a non-finite output (NaN/inf logits or actions).
+    pub const POLICY_NAN: u32 = 1 << 11;
+    /// The joint node (HIL link) reports its own e-stop latched.
+    pub const NODE_ESTOP: u32 = 1 << 12;
+    /// The joint node reports a fault (watchdog, bad frame, limits).
+    pub const NODE_FAULT: u32 = 1 << 13;
 
     /// Every event, with its name as recorded and reported.
-    pub const ALL: [(u32, &'static str); 11] = [
+    pub const ALL: [(u32, &'static str); 14] = [
         (Self::NON_FINITE_SENSOR, "non_finite_sensor"),
         (Self::STALE_SENSOR, "stale_sensor"),
         (Self::POLICY_ERROR, "policy_error"),
@@ -36,6 +42,9 @@ impl SafetyEvents {
         (Self::DEADLINE_MISS, "deadline_miss"),
         (Self::RECORD_DROP, "record_drop"),
         (Self::JOINT_LIMIT, "joint_limit"),
+        (Self::POLICY_NAN, "policy_nan"),
+        (Self::NODE_ESTOP, "node_estop"),
+        (Self::NODE_FAULT, "node_fault"),
     ];
 
     pub fn set(&mut self, bit: u32) {

@@ -106,14 +106,54 @@ struct ChannelIds {
     task: u16,
 }
 
+/// Opens `path` for a new recording: created if absent; an existing file
+/// only when it is an MCAP recording and `overwrite` is set.
+fn create_recording_file(path: &Path, overwrite: bool) -> Result<File> {
+    use std::io::Read;
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // create_new: nothing can appear there between the check and now.
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_context(|| format!("creating recording {shown}"));
+        }
+        Err(e) => return Err(e).with_context(|| format!("checking {shown}")),
+        Ok(meta) if !meta.is_file() => {
+            bail!("refusing to record to {shown}: it exists and is not a regular file")
+        }
+        Ok(_) => {}
+    }
+    let mut magic = [0u8; 8];
+    let is_recording = File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *mcap::MAGIC;
+    if !is_recording {
+        bail!(
+            "refusing to record to {shown}: the file exists and is not a recording \
+             (choose another --record path)"
+        );
+    }
+    if !overwrite {
+        bail!("{shown} already holds a recording; pass --overwrite to replace it");
+    }
+    File::create(path).with_context(|| format!("replacing recording {shown}"))
+}
+
 impl Recorder {
     /// Creates `path` (and its parent directories), writes the MCAP header,
     /// run metadata, schemas and channels, and starts the recorder thread.
+    /// An existing file is never replaced, except an earlier recording when
+    /// `overwrite` is set (a config, a model, anything else is refused).
     pub fn start(
         path: &Path,
         header: RecordingHeader,
         ring_capacity: usize,
         flush_every: Duration,
+        overwrite: bool,
     ) -> Result<(Recorder, RecordSink)> {
         if ring_capacity == 0 {
             bail!("recorder ring capacity must be at least 1");
@@ -124,8 +164,7 @@ impl Recorder {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating directory {}", parent.display()))?;
         }
-        let file =
-            File::create(path).with_context(|| format!("creating recording {}", path.display()))?;
+        let file = create_recording_file(path, overwrite)?;
         let ctx = || format!("writing recording {}", path.display());
         let opts = WriteOptions::new()
             .compression(None)

@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use ganglion_sim::Plant;
+use ganglion_sim::{Plant, PlantHealth};
 
 use super::alloc_count::{self, Scope};
 use super::live::LiveStats;
 use super::safety::SafetyFilter;
 use super::stats::TickStats;
 use crate::config::{ActionMapping, RobotConfig};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::record::{
     MAX_ACT, MAX_OBS, MAX_SENSORS, RecordSink, SafetyEvents, SafetyState, TaskFields, TickRecord,
 };
@@ -146,10 +146,7 @@ impl ControlLoop {
                 cfg.action.actuators
             );
         }
-        let action_dim = match &cfg.action.mapping {
-            ActionMapping::Discrete { .. } => 1,
-            ActionMapping::Continuous { scale, .. } => scale.len(),
-        };
+        let action_dim = cfg.action.mapping.dim();
         if names.len() > MAX_SENSORS
             || obs_index.len() > MAX_OBS
             || actuators.len() > MAX_ACT
@@ -168,6 +165,14 @@ impl ControlLoop {
             ..Default::default()
         };
         record.raw_action.fill(f32::NAN);
+        // The config validates the rate; a config built in code is checked
+        // here too, so the loop's waits can never overflow a Duration.
+        if Duration::try_from_secs_f64(cfg.period_s()).is_err() || cfg.period_s() > 1e4 {
+            bail!(
+                "rate_hz = {} gives a period the loop cannot wait for",
+                cfg.rate_hz
+            );
+        }
         let mut filter = SafetyFilter::new(&cfg.safety);
         filter.set_period(cfg.period_s());
         Ok(ControlLoop {
@@ -287,6 +292,21 @@ impl ControlLoop {
             self.obs[i] = (v - self.obs_offset[i]) * self.obs_scale[i];
         }
 
+        // The plant's own controller (a joint node) may have stopped or
+        // faulted by itself: the policy's action would not be obeyed, and the
+        // operator must see why.
+        match self.plant.health() {
+            PlantHealth::Ok => {}
+            PlantHealth::EStop => {
+                events.set(SafetyEvents::NODE_ESTOP);
+                fault = true;
+            }
+            PlantHealth::Fault => {
+                events.set(SafetyEvents::NODE_FAULT);
+                fault = true;
+            }
+        }
+
         let mut policy_ns = 0;
         let mut policy_ran = false;
         if fault {
@@ -298,10 +318,20 @@ impl ControlLoop {
             alloc_count::enter(Scope::Loop);
             policy_ns = t.elapsed().as_nanos() as u64;
             policy_ran = true;
-            if result.is_err() {
-                events.set(SafetyEvents::POLICY_ERROR);
-                self.raw.fill(f32::NAN);
-                fault = true;
+            // A non-finite output (NaN logits, inf actions) never reaches
+            // the mapping: an argmax over NaNs would pick an index.
+            match result {
+                Ok(()) if self.raw.iter().all(|v| v.is_finite()) => {}
+                Ok(()) | Err(PolicyError::NonFinite { .. }) => {
+                    events.set(SafetyEvents::POLICY_NAN);
+                    self.raw.fill(f32::NAN);
+                    fault = true;
+                }
+                Err(_) => {
+                    events.set(SafetyEvents::POLICY_ERROR);
+                    self.raw.fill(f32::NAN);
+                    fault = true;
+                }
             }
         }
 
@@ -427,7 +457,9 @@ impl ControlLoop {
             }
             let deadline = if self.mode.paced() {
                 let d = t0 + period.mul_f64(deadline_index as f64);
-                wait_until(d, self.spin);
+                if !wait_until(d, self.spin, &self.controls) {
+                    break;
+                }
                 Some(d)
             } else {
                 None
@@ -438,7 +470,11 @@ impl ControlLoop {
                 ClockMode::Lockstep { .. } => self.plant.time(),
                 ClockMode::Wall => wall,
             };
-            if limit.seconds.is_some_and(|s| time - start_time >= s - 1e-9) {
+            // A limit that is not a number ends the run rather than never.
+            if limit
+                .seconds
+                .is_some_and(|s| !s.is_finite() || time - start_time >= s - 1e-9)
+            {
                 break;
             }
             self.tick(time, wall, started, deadline);
@@ -465,13 +501,25 @@ impl ControlLoop {
     }
 }
 
-/// Sleeps until shortly before `deadline`, then spins to it.
-fn wait_until(deadline: Instant, spin: Duration) {
-    let now = Instant::now();
-    if deadline > now + spin {
-        std::thread::sleep(deadline - now - spin);
+/// The longest single sleep while waiting for a tick: a stop request (a
+/// signal) is seen within this long at any loop rate.
+const WAIT_SLICE: Duration = Duration::from_millis(20);
+
+/// Sleeps until shortly before `deadline`, then spins to it. Long waits
+/// sleep in slices and return `false` as soon as a stop is requested.
+fn wait_until(deadline: Instant, spin: Duration, controls: &LoopControls) -> bool {
+    loop {
+        if controls.stop_requested() {
+            return false;
+        }
+        let now = Instant::now();
+        if deadline <= now + spin {
+            break;
+        }
+        std::thread::sleep((deadline - now - spin).min(WAIT_SLICE));
     }
     while Instant::now() < deadline {
         std::hint::spin_loop();
     }
+    true
 }

@@ -9,9 +9,10 @@ pub mod fault;
 pub mod live;
 pub mod rt;
 pub mod safety;
-pub mod setup;
+pub mod session;
 pub mod stats;
 
 pub use control_loop::{ClockMode, ControlLoop, LoopControls, RunLimit};
 pub use safety::SafetyFilter;
+pub use session::{AllocReport, RecordTo, RunReport, Session, SessionOptions};
 pub use stats::{Histogram, Summary, TickStats};

@@ -20,7 +20,8 @@ use super::motion::{self, Start, Until, Waypoint};
 use super::{Places, Skill};
 use crate::config::*;
 use crate::policy::{ActionSpec, OnnxPolicy, Policy, PolicyError};
-use crate::runtime::control_loop::{ClockMode, ControlLoop, LoopControls, RunLimit};
+use crate::runtime::control_loop::{ClockMode, LoopControls, RunLimit};
+use crate::runtime::{Session, SessionOptions};
 
 /// How a skill ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -208,7 +209,7 @@ impl SkillRunner {
     /// A world laid out from `scene` and `seed`, with the reaching policy in
     /// `reach_model` (its card must say obs 13, continuous action 3).
     pub fn new(scene: &SceneSpec, seed: u64, reach_model: &Path) -> Result<SkillRunner> {
-        let bytes = std::fs::read(reach_model).with_context(|| {
+        let bytes = crate::input::read_file(reach_model, crate::input::FileKind::Model).with_context(|| {
             format!(
                 "reading the reaching policy {} (train it with `ganglion train arm-reach --out {}`)",
                 reach_model.display(),
@@ -316,19 +317,26 @@ impl SkillRunner {
             .plant
             .take()
             .ok_or_else(|| anyhow!("the tabletop plant was lost in an earlier failed run"))?;
-        let mut ctl = ControlLoop::new(
+        let mut session = Session::new(
             &self.config,
             plant,
             Box::new(policy),
-            ClockMode::Lockstep { paced: false },
-            None,
+            SessionOptions {
+                clock: ClockMode::Lockstep { paced: false },
+                limit: RunLimit {
+                    ticks: Some(skill.family().time_limit_ticks()),
+                    ..RunLimit::default()
+                },
+                record: None,
+                realtime_thread: false,
+                episode: 0,
+                seed: 0,
+                plant_kind: "sim:tabletop".into(),
+            },
         )?;
-        ctl.set_controls(controls);
-        ctl.run(RunLimit {
-            ticks: Some(skill.family().time_limit_ticks()),
-            ..RunLimit::default()
-        });
-        let steps = ctl.ticks();
+        session.set_controls(controls);
+        let (report, ctl) = session.run()?;
+        let steps = report.ticks;
         let safety_events: Vec<(&'static str, u64)> =
             ctl.filter().counters().filter(|(_, n)| *n > 0).collect();
         self.plant = Some(ctl.into_plant());

@@ -231,7 +231,7 @@ pub fn reach_errors(
     seed: u64,
     threads: usize,
 ) -> Result<Vec<f32>> {
-    let bytes = std::fs::read(reach_path)?;
+    let bytes = crate::input::read_file(reach_path, crate::input::FileKind::Model)?;
     let errs = parallel(episodes, threads, |i| -> Result<f32> {
         let mut policy =
             OnnxPolicy::from_bytes(&bytes, OBS_DIM, ActionSpec::Continuous { dim: 3 })?;

@@ -16,9 +16,19 @@ pub fn cartpole_config() -> RobotConfig {
 }
 
 pub fn cartpole_policy(cfg: &RobotConfig) -> OnnxPolicy {
-    ganglion::runtime::setup::load_policy(cfg).expect("shipped policy loads")
+    ganglion::assemble::load_policy(cfg).expect("shipped policy loads")
 }
 
 pub fn tmp_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
+}
+
+/// A TCP port that was free a moment ago on loopback (the listener is
+/// dropped before the caller binds it, so another process could take it in
+/// between; the tests that use it retry or fail loudly).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }

@@ -9,7 +9,8 @@
 //! (`tcp/127.0.0.1:7447`, `tls/…`), the other connects; multicast scouting
 //! is off unless asked for. TLS, mutual TLS and an access-control rule (only
 //! the configured controller may put on a robot's commands) come from
-//! `LinkSecurity`.
+//! `LinkSecurity`. A robot without mutual TLS says so loudly, and by
+//! default obeys one controller at a time (`owner`).
 //!
 //! # Key space
 //!
@@ -22,6 +23,7 @@
 //! | `ganglion/{robot}/estop` | anyone → robot and controller | any payload latches the e-stop; `"reset"` clears it |
 //! | `ganglion/train/{run}/…` | learner ↔ rollout workers | see `rollout` |
 
+pub mod owner;
 pub mod plant;
 pub mod rollout;
 pub mod rollout_wire;
@@ -30,6 +32,7 @@ pub mod slot;
 pub mod telemetry;
 pub mod wire;
 
+pub use crate::config::zenoh::{check_endpoint, valid_robot_name};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -61,14 +64,6 @@ impl Keys {
             estop: k("estop"),
         }
     }
-}
-
-/// Whether `name` can be a robot name in a key expression.
-pub fn valid_robot_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// TLS files of one side of a link (PEM).
@@ -127,25 +122,6 @@ impl Endpoints {
             client: true,
             ..Self::peer_of(connect)
         }
-    }
-}
-
-/// Checks an endpoint like `tcp/127.0.0.1:7447` or `tls/localhost:7447`.
-pub fn check_endpoint(text: &str) -> Result<(), String> {
-    let Some((proto, addr)) = text.split_once('/') else {
-        return Err(format!(
-            "endpoint {text:?} must look like \"tcp/127.0.0.1:7447\" or \"tls/localhost:7447\""
-        ));
-    };
-    if proto != "tcp" && proto != "tls" {
-        return Err(format!(
-            "endpoint {text:?}: transport `{proto}` is not built in (tcp, tls)"
-        ));
-    }
-    let addr = addr.split('#').next().unwrap_or(addr);
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
-        _ => Err(format!("endpoint {text:?}: `{addr}` is not host:port")),
     }
 }
 

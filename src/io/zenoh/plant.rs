@@ -8,6 +8,12 @@
 //! first `read_sensors`, and each sensor's stamp is the frame's receipt time
 //! on that clock, so a stream that stops (the robot died, the link broke)
 //! goes stale and the safety filter acts.
+//!
+//! Each plant has a random controller id, sent with every command. Health
+//! (`Plant::health`) comes from the robot's sensor flags: its e-stop latched
+//! (by anyone, even before this controller started) is `EStop`; a
+//! single-controller robot owned by another controller (our commands are
+//! dropped) is `Fault`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,13 +21,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
-use ganglion_sim::{Plant, plant_signature};
+use ganglion_sim::{Plant, PlantHealth, plant_signature};
 use zenoh::Wait;
 use zenoh::pubsub::Subscriber;
 use zenoh::qos::CongestionControl;
 
+use super::owner::{new_controller_id, owned_by_other};
 use super::slot::LatestSlot;
-use super::wire::{FLAG_IN_ENVELOPE, Frame, Kind, MAX_VALUES};
+use super::wire::{FLAG_ESTOP, FLAG_IN_ENVELOPE, Frame, Kind, MAX_VALUES};
 use super::{Endpoints, Keys, LinkSecurity, open, wait_for_peer, zerr};
 
 /// How to reach a robot.
@@ -64,6 +71,8 @@ pub struct ZenohPlant {
     command_seq: u64,
     in_envelope: bool,
     robot_flags: u32,
+    /// This controller's id, in every command frame.
+    id: u32,
 }
 
 impl ZenohPlant {
@@ -161,6 +170,7 @@ impl ZenohPlant {
             command_seq: 0,
             in_envelope: true,
             robot_flags: 0,
+            id: new_controller_id(),
         };
         let until = Instant::now() + opts.connect_timeout;
         wait_for_peer(&plant.session, opts.connect_timeout).map_err(|e| {
@@ -196,6 +206,11 @@ impl ZenohPlant {
 
     pub fn counters(&self) -> Arc<LinkCounters> {
         self.counters.clone()
+    }
+
+    /// The id this controller sends with its commands.
+    pub fn controller_id(&self) -> u32 {
+        self.id
     }
 
     /// The robot's flags in its newest sensor frame (`wire::FLAG_*`).
@@ -253,7 +268,7 @@ impl Plant for ZenohPlant {
     fn write_commands(&mut self, commands: &[f32]) {
         let t = self.now();
         self.command_seq += 1;
-        let frame = Frame::new(self.command_seq, t, 0, commands);
+        let frame = Frame::new(self.command_seq, t, self.id, commands);
         self.command_slot.store(&frame, Instant::now());
         self.publisher_thread.unpark();
     }
@@ -266,6 +281,16 @@ impl Plant for ZenohPlant {
 
     fn in_envelope(&self) -> bool {
         self.in_envelope
+    }
+
+    fn health(&self) -> PlantHealth {
+        if self.robot_flags & FLAG_ESTOP != 0 {
+            PlantHealth::EStop
+        } else if owned_by_other(self.robot_flags, self.id) {
+            PlantHealth::Fault
+        } else {
+            PlantHealth::Ok
+        }
     }
 }
 

@@ -6,6 +6,12 @@
 //! and says so (flag in the sensor frames, an event line, the status key).
 //! Physics waits for the first command, so the robot does not fall while its
 //! controller starts.
+//!
+//! One controller at a time (`single_controller`, `owner.rs`): commands from
+//! a second controller are dropped, counted (`commands_refused`) and
+//! reported (a `controller_refused` event); its sensor frames name the
+//! owner. A robot without mutual TLS warns at start (`serving` event) and
+//! reports `command_auth: "none"` in every status message.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use zenoh::Wait;
 use zenoh::qos::CongestionControl;
 
+use super::owner::{CommandAuth, CommandOwner, id_text, owner_flags};
 use super::slot::LatestSlot;
 use super::wire::{FLAG_ESTOP, FLAG_IN_ENVELOPE, FLAG_WATCHDOG, Frame, Kind};
 use super::{Endpoints, Keys, LinkSecurity, open, zerr};
@@ -34,6 +41,9 @@ pub struct ServeOptions {
     pub watchdog: Duration,
     /// Stop after this long (None: until `stop`).
     pub duration: Option<Duration>,
+    /// Obey only the first controller to command, until it goes silent
+    /// past `watchdog`; drop and count the others' commands.
+    pub single_controller: bool,
 }
 
 /// What the robot reports on `ganglion/{robot}/status` (~10 Hz) and at exit.
@@ -54,15 +64,55 @@ pub struct RobotStatus {
     pub in_envelope: bool,
     /// Force (actuator values) applied in the last step.
     pub applied: Vec<f32>,
+    /// Who may command it: "none" (any peer: no mutual TLS), "mtls" (any
+    /// certificate of the CA), "mtls+cn" (only the named controller).
+    #[serde(default)]
+    pub command_auth: String,
+    /// Whether it obeys one controller at a time.
+    #[serde(default)]
+    pub single_controller: bool,
+    /// The controller that commands it (id), once one has.
+    #[serde(default)]
+    pub controller: Option<String>,
+    /// Commands from other controllers than the owner: dropped when
+    /// `single_controller`, applied otherwise.
+    #[serde(default)]
+    pub commands_refused: u64,
+    #[serde(default)]
+    pub other_controller_commands: u64,
 }
 
 /// One event line `serve` prints (JSON) as it happens.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct ServeEvent {
     pub event: String,
     pub time_s: f64,
     /// Watchdog: how old the newest command was when it fired (ms).
     pub command_age_ms: Option<f64>,
+    /// `serving`: who may command the robot (`RobotStatus::command_auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_auth: Option<String>,
+    /// `serving`: what is unsafe about how it is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// `controller_bound` / `controller_refused` / `second_controller`: whose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// `controller_refused` / `second_controller`: that controller's
+    /// commands so far (all other controllers together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commands: Option<u64>,
+}
+
+impl ServeEvent {
+    fn at(event: &str, time_s: f64, command_age_ms: Option<f64>) -> Self {
+        ServeEvent {
+            event: event.into(),
+            time_s,
+            command_age_ms,
+            ..Default::default()
+        }
+    }
 }
 
 /// Runs the robot until `stop` (or `duration`); `on_event` sees each event.
@@ -89,9 +139,12 @@ pub fn serve(
     let commands = Arc::new(LatestSlot::new(epoch));
     let decode_errors = Arc::new(AtomicU64::new(0));
     let estop = Arc::new(AtomicBool::new(false));
+    let gate = Arc::new(CommandOwner::new(opts.single_controller, opts.watchdog));
+    let auth = CommandAuth::of(&opts.endpoints, &opts.security);
     let _cmd_sub = {
         let slot = commands.clone();
         let errors = decode_errors.clone();
+        let gate = gate.clone();
         zerr(
             session
                 .declare_subscriber(keys.commands.clone())
@@ -99,7 +152,9 @@ pub fn serve(
                     let at = Instant::now();
                     match Frame::decode(Kind::Commands, &sample.payload().to_bytes()) {
                         Ok(f) if f.n == n_act && f.values().iter().all(|v| v.is_finite()) => {
-                            slot.store(&f, at)
+                            if gate.admit(f.flags, at) {
+                                slot.store(&f, at)
+                            }
                         }
                         _ => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -137,9 +192,9 @@ pub fn serve(
     )?;
 
     on_event(&ServeEvent {
-        event: "serving".into(),
-        time_s: 0.0,
-        command_age_ms: None,
+        command_auth: Some(auth.name().into()),
+        warning: auth.warning(&opts.robot, &opts.endpoints),
+        ..ServeEvent::at("serving", 0.0, None)
     });
     let period = Duration::from_secs_f64(1.0 / opts.rate_hz);
     let dt = period.as_secs_f64();
@@ -149,8 +204,11 @@ pub fn serve(
     let mut status = RobotStatus {
         robot: opts.robot.clone(),
         safe: true,
+        command_auth: auth.name().into(),
+        single_controller: opts.single_controller,
         ..Default::default()
     };
+    let (mut owner_changes, mut reported_other) = (0u64, None);
     let mut seq = 0u64;
     let mut started = false;
     let mut physics_t0 = Instant::now();
@@ -181,38 +239,64 @@ pub fn serve(
             if !started {
                 started = true;
                 physics_t0 = now;
-                on_event(&ServeEvent {
-                    event: "first_command".into(),
-                    time_s: plant.time(),
-                    command_age_ms: None,
-                });
+                on_event(&ServeEvent::at("first_command", plant.time(), None));
             }
         }
         let fresh = age.is_some_and(|a| a <= opts.watchdog.as_secs_f64());
         let estopped = estop.load(Ordering::Acquire);
         if estopped != status.estop {
-            on_event(&ServeEvent {
-                event: if estopped { "estop" } else { "estop_reset" }.into(),
-                time_s: plant.time(),
-                command_age_ms: age.map(|a| a * 1e3),
-            });
+            on_event(&ServeEvent::at(
+                if estopped { "estop" } else { "estop_reset" },
+                plant.time(),
+                age.map(|a| a * 1e3),
+            ));
         }
         if started && !fresh && !tripped {
             tripped = true;
             status.watchdog_trips += 1;
-            on_event(&ServeEvent {
-                event: "watchdog".into(),
-                time_s: plant.time(),
-                command_age_ms: age.map(|a| a * 1e3),
-            });
+            on_event(&ServeEvent::at(
+                "watchdog",
+                plant.time(),
+                age.map(|a| a * 1e3),
+            ));
         } else if tripped && fresh {
             tripped = false;
+            on_event(&ServeEvent::at(
+                "commands_resumed",
+                plant.time(),
+                age.map(|a| a * 1e3),
+            ));
+        }
+        if gate.changes() != owner_changes {
+            owner_changes = gate.changes();
+            status.controller = gate.owner().map(id_text);
+            reported_other = None;
             on_event(&ServeEvent {
-                event: "commands_resumed".into(),
-                time_s: plant.time(),
-                command_age_ms: age.map(|a| a * 1e3),
+                controller: status.controller.clone(),
+                ..ServeEvent::at("controller_bound", plant.time(), None)
             });
         }
+        let (others, other) = gate.others();
+        if others > 0 && reported_other != Some(other) && Some(other) != gate.owner() {
+            reported_other = Some(other);
+            on_event(&ServeEvent {
+                controller: Some(id_text(other)),
+                commands: Some(others),
+                ..ServeEvent::at(
+                    if gate.single() {
+                        "controller_refused"
+                    } else {
+                        "second_controller"
+                    },
+                    plant.time(),
+                    None,
+                )
+            });
+        }
+        if gate.single() {
+            status.commands_refused = others;
+        }
+        status.other_controller_commands = others;
         let safe = !fresh || estopped;
         match (&latest, safe) {
             (Some(l), false) => applied.copy_from_slice(&l.frame.values[..n_act]),
@@ -238,6 +322,11 @@ pub fn serve(
         }
         if estopped {
             flags |= FLAG_ESTOP;
+        }
+        if gate.single() && fresh {
+            // Owned while its owner's commands are fresh; after that the
+            // next controller to command takes it.
+            flags |= owner_flags(gate.owner());
         }
         seq += 1;
         let frame = Frame::new(seq, plant.time(), flags, &values);

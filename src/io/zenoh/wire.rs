@@ -8,7 +8,9 @@
 //!      4    8  seq    u64, +1 per message from one sender
 //!     12    8  time   f64, the sender's clock (s): robot time for sensors,
 //!                     the controller's loop time for commands
-//!     20    4  flags  u32 (sensors: FLAG_* below; commands: 0)
+//!     20    4  flags  u32 (sensors: FLAG_* below, and with FLAG_OWNED the
+//!                     low 16 bits of the owning controller's id in bits
+//!                     16..32; commands: the controller's id, `owner`)
 //!     24    2  n      u16, number of values (<= MAX_VALUES)
 //!     26    2  reserved, 0
 //!     28  4·n  values f32 each
@@ -30,6 +32,11 @@ pub const FLAG_IN_ENVELOPE: u32 = 1 << 0;
 pub const FLAG_WATCHDOG: u32 = 1 << 1;
 /// Sensor flag: the robot's e-stop is latched.
 pub const FLAG_ESTOP: u32 = 1 << 2;
+/// Sensor flag: a single-controller robot is owned; bits
+/// `OWNER_TAG_SHIFT..32` hold the low 16 bits of the owner's id.
+pub const FLAG_OWNED: u32 = 1 << 3;
+/// Where the owner's tag starts in the sensor flags.
+pub const OWNER_TAG_SHIFT: u32 = 16;
 
 /// Which stream a frame belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

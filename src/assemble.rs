@@ -1,5 +1,9 @@
-//! Building a run from a robot config: the plant it names, the policy it
-//! points at (with its model card), and the clock mode.
+//! Assembling a run from a robot config: the plant it names (a simulator,
+//! a joint node over a link, a robot over zenoh), the policy it points at
+//! (with its model card), the clock mode, and `execute`, which runs the
+//! whole of it (what `ganglion run` does). It sits outside `runtime` because
+//! it builds the `io` plants: `runtime` runs a plant and a policy it is
+//! given and knows nothing of how they were made.
 
 use anyhow::{Context, Result, bail};
 use ganglion_sim::{Plant, make_plant};
@@ -7,7 +11,12 @@ use ganglion_sim::{Plant, make_plant};
 use crate::config::{LinkClock, Pace, PlantConfig, PolicyKind, RobotConfig};
 use crate::policy::{DtPolicy, ModelCard, OnnxPolicy, Policy};
 
-use super::ClockMode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::runtime::session::{RecordTo, RunReport, Session, SessionOptions, recording_metadata};
+use crate::runtime::{ClockMode, RunLimit};
 
 /// The plant a config names, reset to its seeded initial state.
 pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
@@ -180,4 +189,110 @@ pub fn load_any_policy(cfg: &RobotConfig) -> Result<Box<dyn Policy>> {
             )?))
         }
     }
+}
+
+/// Options of one run besides the config.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub limit: RunLimit,
+    pub record: Option<std::path::PathBuf>,
+    /// Replace an earlier recording at `record`.
+    pub overwrite: bool,
+    pub fast: bool,
+    pub seed: Option<u64>,
+}
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal) end a run the same way:
+/// the loop stops at its next wait slice and the recording is finished.
+fn install_signal_handlers() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// Runs the robot `cfg` describes to completion: builds its plant and
+/// policy, records when asked, serves a zenoh robot's telemetry and network
+/// e-stop, stops on a signal, and runs the loop on its own real-time thread.
+pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
+    if let Some(seed) = opts.seed {
+        set_plant_seed(&mut cfg.plant, seed);
+    }
+    let seed = plant_seed(&cfg.plant);
+    let clock = clock_mode(&cfg.plant, opts.fast);
+    let (plant, zenoh_parts) = build_plant_linked(&cfg.plant)?;
+    let policy = load_any_policy(&cfg)?;
+    let kind = plant_kind(&cfg.plant).to_string();
+    let record_path = opts.record.clone().or_else(|| cfg.record.path.clone());
+    let limit = if opts.limit.ticks.is_none() && opts.limit.seconds.is_none() {
+        RunLimit {
+            seconds: Some(10.0),
+            ..opts.limit
+        }
+    } else {
+        opts.limit
+    };
+    let session = Session::new(
+        &cfg,
+        plant,
+        policy,
+        SessionOptions {
+            clock,
+            limit,
+            record: record_path.map(|path| RecordTo {
+                path,
+                overwrite: opts.overwrite,
+                metadata: recording_metadata(&cfg, &kind, seed, clock),
+                min_ring_capacity: 0,
+            }),
+            realtime_thread: true,
+            episode: 0,
+            seed,
+            plant_kind: kind,
+        },
+    )?;
+
+    install_signal_handlers();
+    let controls = session.controls();
+    // A zenoh robot: telemetry at ~10 Hz and the network e-stop.
+    let telemetry = match zenoh_parts {
+        Some(z) => Some(crate::io::zenoh::telemetry::TelemetryService::start(
+            z.session,
+            &z.robot,
+            session.live(),
+            controls.clone(),
+            z.counters,
+            Duration::from_millis(100),
+        )?),
+        None => None,
+    };
+    let watcher_done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let controls = controls.clone();
+        let done = watcher_done.clone();
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                if SIGNALLED.load(Ordering::SeqCst) {
+                    controls.request_stop();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let result = session.run();
+    watcher_done.store(true, Ordering::Release);
+    let _ = watcher.join();
+    if let Some(t) = telemetry {
+        t.stop();
+    }
+    Ok(result?.0)
 }

@@ -1,0 +1,107 @@
+//! Execution through the real simulator (issue 23 item 4, language part): a
+//! few instructions planned and run the way `say` runs them (planner thread,
+//! skills through the control loop and safety filter on the rapier
+//! tabletop), checked by the final simulated state: the goals hold and every
+//! other block is where it started (same place, moved < 2 cm). State
+//! perception is exact simulator state. Skips (with the command to run)
+//! when `models/lm/` has not been fetched.
+
+use std::path::{Path, PathBuf};
+
+use ganglion::cli::say::{LmArgs, PlannerParts, plan_and_execute};
+use ganglion::lang::saycan::Outcome;
+use ganglion::sim::SceneSpec;
+use ganglion::skills::SkillRunner;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn parts() -> Option<PlannerParts> {
+    let lm = repo("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !lm.exists() {
+        eprintln!(
+            "SKIPPED: {} is missing; run `ganglion models fetch`",
+            lm.display()
+        );
+        return None;
+    }
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
+    let args = LmArgs {
+        lm: "default".into(),
+        minilm: true,
+        ablate: "none".into(),
+        max_steps: 10,
+        threshold: 0.01,
+        reach: "models/arm-reach.onnx".into(),
+        affordances: "models".into(),
+    };
+    Some(PlannerParts::open(&args).expect("planner models load"))
+}
+
+/// (scene, seed, instruction, expected places, blocks that must not move)
+type Case = (
+    &'static str,
+    u64,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+const CASES: &[Case] = &[
+    (
+        "blocks=red,green,blue; bowls=green,yellow",
+        3,
+        "put the red cube in the green dish",
+        &[("red block", "green bowl")],
+        &["green block", "blue block"],
+    ),
+    (
+        "blocks=red,green,blue; bowls=yellow",
+        5,
+        "the blue block on the table and the red block in the yellow bowl",
+        &[("red block", "yellow bowl")],
+        &["green block", "blue block"],
+    ),
+    (
+        "blocks=red,green,blue; bowls=green",
+        7,
+        "stack the red block on the blue block but do not move the green block",
+        &[("red block", "on blue block")],
+        &["green block"],
+    ),
+];
+
+#[test]
+fn instructions_run_in_the_simulator_reach_their_goals_and_move_nothing_else() {
+    let Some(mut p) = parts() else { return };
+    for (scene, seed, text, expect, still) in CASES {
+        let spec = SceneSpec::parse(scene).unwrap();
+        let mut runner = SkillRunner::new(&spec, *seed, &repo("models/arm-reach.onnx")).unwrap();
+        let before = runner.state().unwrap();
+        let plan = plan_and_execute(&mut p, text, &mut runner).unwrap();
+        let skills: Vec<&str> = plan.steps.iter().map(|s| s.skill.as_str()).collect();
+        assert_eq!(
+            plan.outcome,
+            Outcome::Done,
+            "`{text}`: {skills:?} {}",
+            plan.stopped_because
+        );
+        assert!(plan.success, "`{text}`: {skills:?}");
+        let after = runner.state().unwrap();
+        let places = runner.places().unwrap();
+        for (o, want) in *expect {
+            assert_eq!(places.get(o), Some(*want), "`{text}`: {o} ({skills:?})");
+        }
+        for o in *still {
+            let i = spec
+                .blocks
+                .iter()
+                .position(|b| format!("{b} block") == *o)
+                .unwrap();
+            let (a, b) = (before.blocks[i], after.blocks[i]);
+            let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+            assert!(d < 0.02, "`{text}`: the {o} moved {d:.3} m ({skills:?})");
+        }
+    }
+}
