@@ -23,9 +23,10 @@ open(sys.argv[3], 'wb').write(len(card).to_bytes(2, 'little') + card + model)
 PY
 done
 if [ ! -f "$SEEDS/recording/seed.mcap" ]; then
-  "$BIN/../debug/ganglion" run --fast --ticks 300 --config "$ROOT/robots/cartpole.toml" \
-    --record "$SEEDS/recording/seed.mcap" >/dev/null 2>&1 || \
-  cargo run --quiet --manifest-path "$ROOT/Cargo.toml" -- run --fast --ticks 300 \
+  # The main build, in its own target dir and without RUSTC_BOOTSTRAP (which
+  # would invalidate that dir's dependency builds).
+  env -u RUSTC_BOOTSTRAP CARGO_TARGET_DIR="$HOME/.cache/ganglion-target" \
+    cargo run --quiet --manifest-path "$ROOT/Cargo.toml" -- run --fast --ticks 300 \
     --config "$ROOT/robots/cartpole.toml" --record "$SEEDS/recording/seed.mcap" >/dev/null
 fi
 for t in config card_model recording; do

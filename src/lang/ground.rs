@@ -224,9 +224,9 @@ fn words(instruction: &str) -> Vec<String> {
             cur.push(c);
         } else {
             flush(&mut cur, &mut out);
-            if matches!(c, ',' | ';' | '.' | '!' | '?' | ':') {
-                out.push(c.to_string());
-            } else if !c.is_whitespace() && !matches!(c, '"' | '(' | ')') {
+            // Punctuation is a token of its own; spaces, quotes and brackets
+            // only separate words.
+            if !c.is_whitespace() && !matches!(c, '"' | '(' | ')') {
                 out.push(c.to_string());
             }
         }
@@ -429,9 +429,9 @@ fn build(
         let first = (i..end)
             .find(|k| !matches!(tags[*k], Tag::Class(Class::Det)))
             .unwrap_or(i);
-        for k in i..first {
-            tokens.push(Token::Word(ws[k].clone(), Class::Det));
-            text.push(ws[k].clone());
+        for w in &ws[i..first] {
+            tokens.push(Token::Word(w.clone(), Class::Det));
+            text.push(w.clone());
         }
         let written = ws[first..end].join(" ");
         let color = colours.first().cloned();
