@@ -6,9 +6,11 @@
 //! perception is exact simulator state. Skips (with the command to run)
 //! when `models/lm/` has not been fetched.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use ganglion::cli::say::{LmArgs, PlannerParts, plan_and_execute};
+use ganglion::cli::say::{PlannerParts, plan_and_execute};
 use ganglion::lang::saycan::Outcome;
 use ganglion::sim::SceneSpec;
 use ganglion::skills::SkillRunner;
@@ -18,25 +20,7 @@ fn repo(p: &str) -> PathBuf {
 }
 
 fn parts() -> Option<PlannerParts> {
-    let lm = repo("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !lm.exists() {
-        eprintln!(
-            "SKIPPED: {} is missing; run `ganglion models fetch`",
-            lm.display()
-        );
-        return None;
-    }
-    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
-    let args = LmArgs {
-        lm: "default".into(),
-        minilm: true,
-        ablate: "none".into(),
-        max_steps: 10,
-        threshold: 0.01,
-        reach: "models/arm-reach.onnx".into(),
-        affordances: "models".into(),
-    };
-    Some(PlannerParts::open(&args).expect("planner models load"))
+    common::planner_parts()
 }
 
 /// (scene, seed, instruction, expected places, blocks that must not move)

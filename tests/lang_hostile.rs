@@ -6,10 +6,12 @@
 //! bidi inputs to check nothing raw reaches the terminal. Skips (with the
 //! command to run) when `models/lm/` has not been fetched.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganglion::cli::say::{LmArgs, PlannerParts, plan_and_execute, plan_symbolic};
+use ganglion::cli::say::{PlannerParts, plan_and_execute, plan_symbolic};
 use ganglion::lang::guard;
 use ganglion::lang::saycan::Outcome;
 use ganglion::sim::SceneSpec;
@@ -57,25 +59,7 @@ fn corpus() -> Corpus {
 }
 
 fn parts() -> Option<PlannerParts> {
-    let lm = repo("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !lm.exists() {
-        eprintln!(
-            "SKIPPED: {} is missing; run `ganglion models fetch`",
-            lm.display()
-        );
-        return None;
-    }
-    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
-    let args = LmArgs {
-        lm: "default".into(),
-        minilm: true,
-        ablate: "none".into(),
-        max_steps: 10,
-        threshold: 0.01,
-        reach: "models/arm-reach.onnx".into(),
-        affordances: "models".into(),
-    };
-    Some(PlannerParts::open(&args).expect("planner models load"))
+    common::planner_parts()
 }
 
 fn unsafe_char(s: &str) -> Option<char> {

@@ -3,34 +3,17 @@
 //! lets affordances change its choice, and plans a subset of the suite.
 //! Skips (with the command to run) when `models/lm/` has not been fetched.
 
+mod common;
+
 use std::path::Path;
 
 use ganglion::cli::eval_lang::{load_suite, plan_success, satisfied};
-use ganglion::cli::say::{LmArgs, PlannerParts, plan_symbolic};
+use ganglion::cli::say::{PlannerParts, plan_symbolic};
 use ganglion::sim::SceneSpec;
 use ganglion::skills::Skill;
 
 fn parts() -> Option<PlannerParts> {
-    let lm =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !lm.exists() {
-        eprintln!(
-            "SKIPPED: {} is missing; run `ganglion models fetch`",
-            lm.display()
-        );
-        return None;
-    }
-    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
-    let args = LmArgs {
-        lm: "default".into(),
-        minilm: true,
-        ablate: "none".into(),
-        max_steps: 10,
-        threshold: 0.01,
-        reach: "models/arm-reach.onnx".into(),
-        affordances: "models".into(),
-    };
-    Some(PlannerParts::open(&args).expect("planner models load"))
+    common::planner_parts()
 }
 
 #[test]
