@@ -165,10 +165,7 @@ pub fn load_policy(cfg: &RobotConfig) -> Result<OnnxPolicy> {
             cfg.source_path.display()
         );
     }
-    let text = std::fs::read_to_string(&cfg.policy.card)
-        .with_context(|| format!("reading model card {}", cfg.policy.card.display()))?;
-    let card: ModelCard = toml::from_str(&text)
-        .with_context(|| format!("invalid model card {}", cfg.policy.card.display()))?;
+    let card = ModelCard::load(&cfg.policy.card)?;
     OnnxPolicy::load(&cfg.policy.path, card.obs_dim, card.action)
 }
 
@@ -178,10 +175,7 @@ pub fn load_any_policy(cfg: &RobotConfig) -> Result<Box<dyn Policy>> {
     match cfg.policy.kind {
         PolicyKind::Mlp => Ok(Box::new(load_policy(cfg)?)),
         PolicyKind::DecisionTransformer => {
-            let text = std::fs::read_to_string(&cfg.policy.card)
-                .with_context(|| format!("reading model card {}", cfg.policy.card.display()))?;
-            let card: ModelCard = toml::from_str(&text)
-                .with_context(|| format!("invalid model card {}", cfg.policy.card.display()))?;
+            let card = ModelCard::load(&cfg.policy.card)?;
             Ok(Box::new(DtPolicy::load(
                 &cfg.policy.path,
                 &card,

@@ -190,13 +190,24 @@ impl ModelCard {
     /// Reads the card beside `model`, with a clear error when missing or bad.
     pub fn load_for(model: &Path) -> Result<Self> {
         let path = card_path(model);
-        let text = read_text(&path, FileKind::Card).map_err(|e| match e {
-            FileError::NotFound { .. } => {
-                anyhow::anyhow!("{e} (every model needs one beside it)")
+        match read_text(&path, FileKind::Card) {
+            Err(e @ FileError::NotFound { .. }) => {
+                bail!("{e} (every model needs one beside it)")
             }
-            e => e.into(),
-        })?;
-        let card: ModelCard = toml::from_str(&text)
+            Err(e) => Err(e.into()),
+            Ok(text) => Self::parse(&path, &text),
+        }
+    }
+
+    /// Reads the card at `path` (e.g. one a robot config names).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = read_text(path, FileKind::Card)?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and checks a card's text (`path` names it in errors).
+    fn parse(path: &Path, text: &str) -> Result<Self> {
+        let card: ModelCard = toml::from_str(text)
             .with_context(|| format!("invalid model card {}", path.display()))?;
         if card.format != CARD_FORMAT {
             bail!(

@@ -243,7 +243,7 @@ pub fn recording_metadata(
     seed: u64,
     clock: ClockMode,
 ) -> BTreeMap<String, String> {
-    use crate::input::{FileKind, read_file, read_text};
+    use crate::input::{FileKind, read_file};
     let mut m = BTreeMap::new();
     m.insert("ganglion_version".into(), env!("CARGO_PKG_VERSION").into());
     m.insert("robot".into(), cfg.robot.clone());
@@ -260,9 +260,8 @@ pub fn recording_metadata(
             crate::policy::card::sha256_hex(&bytes),
         );
     }
-    let card_sha = read_text(&cfg.policy.card, FileKind::Card)
+    let card_sha = crate::policy::ModelCard::load(&cfg.policy.card)
         .ok()
-        .and_then(|t| toml::from_str::<crate::policy::ModelCard>(&t).ok())
         .map(|c| c.sha256);
     if let Some(card_sha) = card_sha {
         let verified = m.get("policy_sha256") == Some(&card_sha);
