@@ -10,8 +10,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use ganglion::cli::say::{PlannerParts, plan_and_execute};
 use ganglion::lang::saycan::Outcome;
+use ganglion::lang::service::{PlannerParts, plan_and_execute};
 use ganglion::sim::SceneSpec;
 use ganglion::skills::SkillRunner;
 
@@ -88,4 +88,35 @@ fn instructions_run_in_the_simulator_reach_their_goals_and_move_nothing_else() {
             assert!(d < 0.02, "`{text}`: the {o} moved {d:.3} m ({skills:?})");
         }
     }
+}
+
+/// Issue 23's acceptance on the held-out half of the suite, executed in the
+/// simulator: at least 85% of cases end in the expected state with nothing
+/// else moved, and no case moves anything without succeeding. Slow in a
+/// debug build (66 cases through rapier), hence ignored:
+/// `cargo test --release --test lang_exec -- --ignored`.
+#[test]
+#[ignore]
+fn test_split_executes_at_least_85_percent_with_no_wrong_motion() {
+    let Some(mut p) = parts() else { return };
+    let suite = ganglion::lang::suite::load_suite(&repo("tests/lang/suite.toml")).unwrap();
+    let cases: Vec<_> = suite
+        .case
+        .iter()
+        .filter(|c| c.split.as_deref() == Some("test"))
+        .collect();
+    let reach = repo("models/arm-reach.onnx");
+    let report =
+        ganglion::lang::suite::evaluate(&mut p, &cases, Some(&reach), &mut |_, _| {}).unwrap();
+    let t = &report.overall;
+    for r in report.cases.iter().filter(|r| r.exec_ok != Some(true)) {
+        eprintln!(
+            "missed: {} `{}`: {}",
+            r.case.family, r.case.instruction, r.plan.stopped_because
+        );
+    }
+    assert_eq!(t.cases, 66);
+    assert_eq!(t.wrong_motion, 0, "{t:?}");
+    assert!(t.exec_ok * 100 >= t.cases * 85, "{t:?}");
+    assert!(t.plan_ok * 100 >= t.cases * 85, "{t:?}");
 }

@@ -11,9 +11,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ganglion::cli::say::{PlannerParts, plan_and_execute, plan_symbolic};
 use ganglion::lang::guard;
 use ganglion::lang::saycan::Outcome;
+use ganglion::lang::service::{PlannerParts, plan_and_execute, plan_symbolic};
 use ganglion::sim::SceneSpec;
 use ganglion::skills::SkillRunner;
 use serde::Deserialize;

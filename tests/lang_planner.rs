@@ -7,8 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use ganglion::cli::eval_lang::{load_suite, plan_success, satisfied};
-use ganglion::cli::say::{PlannerParts, plan_symbolic};
+use ganglion::lang::service::{PlannerParts, plan_symbolic};
+use ganglion::lang::suite::{load_suite, plan_success, satisfied};
 use ganglion::sim::SceneSpec;
 use ganglion::skills::Skill;
 

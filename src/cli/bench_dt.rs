@@ -15,14 +15,11 @@ use crate::nn::dt_model::DecisionTransformer;
 use crate::nn::{Adam, clip_grad_norm};
 use crate::policy::card::{CARD_FORMAT, DtCard, ModelCard};
 use crate::policy::{ActionSpec, DtPolicy, Policy};
+use crate::runtime::stats::quantile_sorted;
 use crate::sim::Rng;
 
 const STATE_DIM: usize = 10;
 const ACT_DIM: usize = 2;
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * q) as usize]
-}
 
 pub fn run(
     context: usize,
@@ -100,15 +97,15 @@ pub fn run(
     }
     samples.sort_by(f64::total_cmp);
     let latency = json!({
-        "median_us": quantile(&samples, 0.5),
-        "p99_us": quantile(&samples, 0.99),
+        "median_us": quantile_sorted(&samples, 0.5),
+        "p99_us": quantile_sorted(&samples, 0.99),
         "iters": iters,
         "target_median_us": 1000,
     });
     eprintln!(
         "tract DT step (K = {context}, E = {embed}, {layers} layers): median {:.0} µs, p99 {:.0} µs",
-        quantile(&samples, 0.5),
-        quantile(&samples, 0.99)
+        quantile_sorted(&samples, 0.5),
+        quantile_sorted(&samples, 0.99)
     );
 
     // Training throughput on synthetic batches (generated once).

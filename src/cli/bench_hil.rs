@@ -14,6 +14,7 @@ use crate::config::{self, RobotConfig};
 use crate::io::hil::{NodeHandle, at_address, returns};
 use crate::io::qemu::{QEMU, default_firmware, qemu_available};
 use crate::io::{LinkOptions, LinkPlant, NodeBackendKind, NodeClock, NodeOptions};
+use crate::runtime::stats::quantile_sorted;
 use ganglion_firmware::SafeMode;
 use ganglion_sim::Plant;
 
@@ -61,10 +62,7 @@ fn latency(node: &NodeHandle, lockstep: bool, n: usize) -> Result<Value> {
         }
     }
     us.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        us.get(((us.len() as f64 * q) as usize).min(us.len().saturating_sub(1)))
-            .copied()
-    };
+    let at = |q: f64| (!us.is_empty()).then(|| quantile_sorted(&us, q));
     Ok(json!({
         "exchanges": us.len(),
         "lost": lost,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::ort::{OrtSession, find_library};
 use crate::policy::{Policy, argmax};
+use crate::runtime::stats::quantile_sorted;
 use crate::sim::make_env;
 
 /// Calls per interleaved block.
@@ -176,7 +177,7 @@ fn fill(obs: &mut [f32], i: usize) {
 /// Adds median, p99 and mean (µs, rounded to ns) to `row`.
 fn add_stats(row: &mut Value, samples: &mut [f64]) {
     samples.sort_by(f64::total_cmp);
-    let q = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+    let q = |p: f64| quantile_sorted(samples, p);
     let ns = |x: f64| (x * 1000.0).round() / 1000.0;
     row["median_us"] = json!(ns(q(0.5)));
     row["p99_us"] = json!(ns(q(0.99)));

@@ -21,6 +21,7 @@ use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use crate::learn::{PpoConfig, train};
+use crate::runtime::stats::{quantile_sorted, sorted};
 use crate::sim::{Env, EnvSpec, StepResult, VecEnv, derive_seed, make_env};
 
 pub struct TrainBench<'a> {
@@ -200,18 +201,12 @@ fn summary(runs: &[Value], threads: Value) -> Value {
     out
 }
 
-fn spread(mut v: Vec<f64>) -> Value {
+fn spread(v: Vec<f64>) -> Value {
     if v.is_empty() {
         return Value::Null;
     }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    json!({"median": median, "min": v[0], "max": v[n - 1]})
+    let v = sorted(v);
+    json!({"median": quantile_sorted(&v, 0.5), "min": v[0], "max": v[v.len() - 1]})
 }
 
 #[cfg(test)]

@@ -19,16 +19,11 @@ use serde_json::{Value, json};
 
 use crate::io::zenoh::wire::{Frame, Kind};
 use crate::io::zenoh::{Endpoints, Keys, LinkSecurity, ZenohPlant, ZenohPlantOptions, open, zerr};
+use crate::runtime::stats::{quantile_sorted, sorted};
 
-fn quantiles(mut v: Vec<f64>) -> Value {
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        if v.is_empty() {
-            return 0.0;
-        }
-        let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
-        (v[i] * 10.0).round() / 10.0
-    };
+fn quantiles(v: Vec<f64>) -> Value {
+    let v = sorted(v);
+    let q = |p: f64| (quantile_sorted(&v, p) * 10.0).round() / 10.0;
     json!({ "n": v.len(), "p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99), "max_us": q(1.0) })
 }
 

@@ -8,20 +8,17 @@
 //! does not succeed is counted as a wrong motion. Reports per family and
 //! overall, per split (`--split dev|test`), and planning time per step.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::repo_path;
-use super::say::{LmArgs, PlannerParts, plan_symbolic};
-use crate::lang::saycan::Plan;
-use crate::sim::SceneSpec;
-use crate::skills::{Places, Skill, SkillRunner};
+use super::say::LmArgs;
+use crate::lang::guard::escape;
+use crate::lang::service::PlannerParts;
+use crate::lang::suite::{CaseResult, SuiteReport, evaluate, load_suite};
 
 #[derive(Args, Debug)]
 pub struct EvalLangArgs {
@@ -49,256 +46,133 @@ pub struct EvalLangArgs {
     pub json: bool,
 }
 
-#[derive(Deserialize, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    pub family: String,
-    pub scene: String,
-    #[serde(default)]
-    pub seed: u64,
-    pub instruction: String,
-    #[serde(default)]
-    pub expect: BTreeMap<String, String>,
-    #[serde(default)]
-    pub refuse: bool,
-    /// Objects that must end where they started.
-    #[serde(default)]
-    pub still: Vec<String>,
-    /// `dev` or `test`.
-    #[serde(default)]
-    pub split: Option<String>,
-}
-
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-pub struct Suite {
-    pub case: Vec<Case>,
-}
-
-/// Reads and checks a suite file: every scene parses, every case expects
-/// something or a refusal, expectations name objects of the scene.
-pub fn load_suite(path: &std::path::Path) -> Result<Suite> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let suite: Suite =
-        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    for (i, c) in suite.case.iter().enumerate() {
-        let at = format!("{} case {} (\"{}\")", path.display(), i + 1, c.instruction);
-        let scene = SceneSpec::parse(&c.scene).map_err(|e| anyhow::anyhow!("{at}: scene: {e}"))?;
-        if c.refuse != c.expect.is_empty() {
-            bail!("{at}: give either `expect = {{ ... }}` or `refuse = true`");
-        }
-        for obj in c.expect.keys().chain(c.still.iter()) {
-            let known = scene.blocks.iter().any(|b| format!("{b} block") == *obj)
-                || scene.bowls.iter().any(|b| format!("{b} bowl") == *obj);
-            if !known {
-                bail!("{at}: expect names `{obj}`, which is not in the scene");
-            }
-        }
-    }
-    Ok(suite)
-}
-
-/// Whether `places` satisfy every expectation.
-pub fn satisfied(expect: &BTreeMap<String, String>, places: &serde_json::Value) -> bool {
-    expect
-        .iter()
-        .all(|(o, p)| places.get(o).and_then(|v| v.as_str()) == Some(p.as_str()))
-}
-
-/// Whether every object in `still` has the same place in `end` as in
-/// `start`.
-pub fn unmoved(still: &[String], start: &serde_json::Value, end: &serde_json::Value) -> bool {
-    still
-        .iter()
-        .all(|o| start.get(o).is_some() && start.get(o) == end.get(o))
-}
-
-/// Whether a plan succeeded for `c`, given the start and final places.
-pub fn plan_success(c: &Case, plan: &Plan, start: &serde_json::Value) -> bool {
-    if c.refuse {
-        plan.steps.iter().all(|s| s.skill == "done") && (plan.refused || plan.success)
-    } else {
-        !plan.refused
-            && plan.success
-            && satisfied(&c.expect, &plan.final_state)
-            && unmoved(&c.still, start, &plan.final_state)
-    }
-}
-
-/// Largest displacement (m) of a block that must stay, in the simulator.
-const STILL_TOLERANCE: f32 = 0.02;
-
-#[derive(Default, Debug, serde::Serialize)]
-struct Tally {
-    cases: usize,
-    plan_ok: usize,
-    exec_ok: usize,
-    wrong_motion: usize,
-}
-
 pub fn run(a: EvalLangArgs) -> Result<()> {
     let path = repo_path(&a.suite.to_string_lossy());
     let suite = load_suite(&path)?;
-    let mut parts = PlannerParts::open(&a.lm)?;
+    let mut parts = PlannerParts::open(&a.lm.planner_options())?;
     let reach = repo_path(&a.lm.reach.to_string_lossy());
-    let cases: Vec<&Case> = suite
+    let cases: Vec<_> = suite
         .case
         .iter()
         .filter(|c| a.family.as_ref().is_none_or(|f| *f == c.family))
         .filter(|c| a.split.is_none() || a.split == c.split)
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
-    let mut by_family: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut step_times: Vec<f64> = Vec::new();
-    let mut rows = Vec::new();
-    let t0 = Instant::now();
-    for (i, c) in cases.iter().enumerate() {
-        let scene = SceneSpec::parse(&c.scene)?;
-        let start = crate::sim::TabletopWorld::new(&scene, c.seed).state();
-        let start_places = Places::of(&start, &scene).to_json();
-        let plan: Plan = plan_symbolic(&mut parts, &c.instruction, &scene, c.seed)?;
-        step_times.extend(plan.steps.iter().map(|s| s.plan_seconds));
-        let plan_ok = plan_success(c, &plan, &start_places);
-        let moves = plan.steps.iter().any(|s| s.skill != "done");
-        let exec_ok = if a.plan_only {
-            None
-        } else if c.refuse || !moves {
-            Some(plan_ok)
-        } else {
-            let mut runner = SkillRunner::new(&scene, c.seed, &reach)?;
-            let begin = runner.state()?;
-            let mut all = true;
-            for s in &plan.steps {
-                let skill = Skill::parse(&s.skill)?;
-                if skill == Skill::Done {
-                    break;
-                }
-                if !runner.run(&skill)?.outcome.success() {
-                    all = false;
-                    break;
-                }
-            }
-            let end = runner.state()?;
-            let places = Places::of(&end, &scene).to_json();
-            let still_ok = c.still.iter().all(|o| {
-                let i = scene.blocks.iter().position(|b| format!("{b} block") == *o);
-                i.is_none_or(|i| {
-                    let (p, q) = (begin.blocks[i], end.blocks[i]);
-                    let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2))
-                        .sqrt();
-                    d < STILL_TOLERANCE
-                })
-            });
-            Some(
-                all && plan_ok
-                    && satisfied(&c.expect, &places)
-                    && unmoved(&c.still, &start_places, &places)
-                    && still_ok,
-            )
-        };
-        let wrong = moves && !(plan_ok && exec_ok.unwrap_or(true));
-        let t = by_family.entry(c.family.clone()).or_default();
-        t.cases += 1;
-        t.plan_ok += plan_ok as usize;
-        t.exec_ok += exec_ok.unwrap_or(false) as usize;
-        t.wrong_motion += wrong as usize;
-        let skills: Vec<&str> = plan.steps.iter().map(|s| s.skill.as_str()).collect();
-        if a.verbose && !a.json {
-            println!(
-                "[{:>3}] {:<12} plan {} exec {}{}  \"{}\" -> {} ({})",
-                i + 1,
-                c.family,
-                if plan_ok { "ok  " } else { "FAIL" },
-                match exec_ok {
-                    None => "-   ",
-                    Some(true) => "ok  ",
-                    Some(false) => "FAIL",
-                },
-                if wrong { " WRONG-MOTION" } else { "" },
-                crate::lang::guard::escape(&c.instruction),
-                skills.join(" / "),
-                crate::lang::guard::escape(&plan.stopped_because)
-            );
+    let verbose = a.verbose && !a.json;
+    let mut print_case = |i: usize, r: &CaseResult| {
+        if verbose {
+            print_case(i, r)
         }
-        rows.push(json!({
-            "family": c.family, "instruction": c.instruction, "scene": c.scene, "seed": c.seed,
-            "split": c.split, "plan": skills, "stopped_because": plan.stopped_because,
-            "outcome": plan.outcome, "goals": plan.goals,
-            "plan_success": plan_ok, "execution_success": exec_ok, "wrong_motion": wrong,
-        }));
-    }
-    let total = Tally {
-        cases: by_family.values().map(|t| t.cases).sum(),
-        plan_ok: by_family.values().map(|t| t.plan_ok).sum(),
-        exec_ok: by_family.values().map(|t| t.exec_ok).sum(),
-        wrong_motion: by_family.values().map(|t| t.wrong_motion).sum(),
     };
-    step_times.sort_by(f64::total_cmp);
-    let q = |f: f64| {
-        step_times
-            .get(((step_times.len() as f64 - 1.0) * f).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    let pct = |n: usize, d: usize| 100.0 * n as f64 / d.max(1) as f64;
+    let reach = (!a.plan_only).then_some(reach.as_path());
+    let report = evaluate(&mut parts, &cases, reach, &mut print_case)?;
+    let lm = parts.scorer.describe();
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "suite": path, "lm": parts.scorer.describe(), "families": by_family, "overall": total,
-                "plan_only": a.plan_only, "split": a.split, "ablate": a.lm.ablate,
-                "planning_seconds_per_step": {"median": q(0.5), "p95": q(0.95), "steps": step_times.len()},
-                "cases": rows, "wall_s": t0.elapsed().as_secs_f64(),
-            }))?
+            serde_json::to_string_pretty(&report_json(&a, &path, &lm, &report))?
         );
         return Ok(());
     }
+    print_table(&a, &path, &lm, &report);
+    Ok(())
+}
+
+fn print_case(i: usize, r: &CaseResult) {
+    let skills: Vec<&str> = r.plan.steps.iter().map(|s| s.skill.as_str()).collect();
     println!(
-        "{} cases from {}{} with {} (ablation: {}):",
-        total.cases,
+        "[{:>3}] {:<12} plan {} exec {}{}  \"{}\" -> {} ({})",
+        i + 1,
+        r.case.family,
+        if r.plan_ok { "ok  " } else { "FAIL" },
+        match r.exec_ok {
+            None => "-   ",
+            Some(true) => "ok  ",
+            Some(false) => "FAIL",
+        },
+        if r.wrong_motion { " WRONG-MOTION" } else { "" },
+        escape(&r.case.instruction),
+        skills.join(" / "),
+        escape(&r.plan.stopped_because)
+    );
+}
+
+fn report_json(
+    a: &EvalLangArgs,
+    path: &std::path::Path,
+    lm: &str,
+    r: &SuiteReport,
+) -> serde_json::Value {
+    let rows: Vec<_> = r
+        .cases
+        .iter()
+        .map(|c| {
+            let skills: Vec<&str> = c.plan.steps.iter().map(|s| s.skill.as_str()).collect();
+            json!({
+                "family": c.case.family, "instruction": c.case.instruction, "scene": c.case.scene,
+                "seed": c.case.seed, "split": c.case.split, "plan": skills,
+                "stopped_because": c.plan.stopped_because, "outcome": c.plan.outcome,
+                "goals": c.plan.goals, "plan_success": c.plan_ok,
+                "execution_success": c.exec_ok, "wrong_motion": c.wrong_motion,
+            })
+        })
+        .collect();
+    json!({
+        "suite": path, "lm": lm, "families": r.by_family, "overall": r.overall,
+        "plan_only": a.plan_only, "split": a.split, "ablate": a.lm.ablate,
+        "planning_seconds_per_step": {
+            "median": r.step_quantile(0.5), "p95": r.step_quantile(0.95), "steps": r.step_seconds.len(),
+        },
+        "cases": rows, "wall_s": r.wall_s,
+    })
+}
+
+fn print_table(a: &EvalLangArgs, path: &std::path::Path, lm: &str, r: &SuiteReport) {
+    let pct = |n: usize, d: usize| 100.0 * n as f64 / d.max(1) as f64;
+    let split = a
+        .split
+        .as_ref()
+        .map_or(String::new(), |s| format!(" ({s} split)"));
+    println!(
+        "{} cases from {}{split} with {lm} (ablation: {}):",
+        r.overall.cases,
         path.display(),
-        a.split
-            .as_ref()
-            .map_or(String::new(), |s| format!(" ({s} split)")),
-        parts.scorer.describe(),
         a.lm.ablate
     );
     println!(
         "  {:<12} {:>5} {:>8} {:>10} {:>7}",
         "family", "cases", "plan", "execution", "wrong"
     );
-    for (f, t) in &by_family {
-        let exec = if a.plan_only {
+    let exec = |n: usize, d: usize, digits: usize| {
+        if a.plan_only {
             "-".to_string()
         } else {
-            format!("{:.0}%", pct(t.exec_ok, t.cases))
-        };
+            format!("{:.*}%", digits, pct(n, d))
+        }
+    };
+    for (f, t) in &r.by_family {
         println!(
-            "  {f:<12} {:>5} {:>7.0}% {exec:>10} {:>7}",
+            "  {f:<12} {:>5} {:>7.0}% {:>10} {:>7}",
             t.cases,
             pct(t.plan_ok, t.cases),
+            exec(t.exec_ok, t.cases, 0),
             t.wrong_motion
         );
     }
-    let exec = if a.plan_only {
-        "-".to_string()
-    } else {
-        format!("{:.1}%", pct(total.exec_ok, total.cases))
-    };
+    let t = &r.overall;
     println!(
-        "  {:<12} {:>5} {:>7.1}% {exec:>10} {:>7}",
+        "  {:<12} {:>5} {:>7.1}% {:>10} {:>7}",
         "overall",
-        total.cases,
-        pct(total.plan_ok, total.cases),
-        total.wrong_motion
+        t.cases,
+        pct(t.plan_ok, t.cases),
+        exec(t.exec_ok, t.cases, 1),
+        t.wrong_motion
     );
     println!(
         "planning time per step: median {:.2} s, p95 {:.2} s over {} steps ({:.0} s in all)",
-        q(0.5),
-        q(0.95),
-        step_times.len(),
-        t0.elapsed().as_secs_f64()
+        r.step_quantile(0.5),
+        r.step_quantile(0.95),
+        r.step_seconds.len(),
+        r.wall_s
     );
-    Ok(())
 }

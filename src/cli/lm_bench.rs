@@ -11,6 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::lang::{LlmScorer, Scorer, fetch, ranking};
+use crate::runtime::stats::{quantile_sorted, sorted};
 
 #[derive(Args, Debug)]
 pub struct LmBenchArgs {
@@ -46,11 +47,9 @@ fn candidates() -> Vec<String> {
     c
 }
 
-fn stats(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    let med = v[v.len() / 2];
-    let p95 = v[((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1];
-    (med, p95)
+fn stats(v: Vec<f64>) -> (f64, f64) {
+    let v = sorted(v);
+    (quantile_sorted(&v, 0.5), quantile_sorted(&v, 0.95))
 }
 
 pub fn run(a: LmBenchArgs) -> Result<()> {

@@ -87,13 +87,15 @@ pub const THRESHOLDS: MatchThresholds = MatchThresholds {
     noun_margin: 0.05,
 };
 
-/// Anchors an unknown noun is compared with: the two object kinds, and
-/// everyday things that are neither (a match to those is a refusal).
+/// Anchors an unknown noun is compared with: the two object kinds by their
+/// names (and the bowl by what it is for, a container), and everyday things
+/// that are neither (a match to those is a refusal).
 const NOUN_ANCHORS: &[(&str, Option<Kind>)] = &[
     ("block", Some(Kind::Block)),
     ("cube", Some(Kind::Block)),
     ("bowl", Some(Kind::Bowl)),
     ("dish", Some(Kind::Bowl)),
+    ("container", Some(Kind::Bowl)),
     ("tool", None),
     ("ball", None),
     ("person", None),

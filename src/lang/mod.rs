@@ -21,6 +21,8 @@ pub mod parse;
 pub mod prompt;
 pub mod ranking;
 pub mod saycan;
+pub mod service;
+pub mod suite;
 pub mod tensor;
 
 use std::path::PathBuf;

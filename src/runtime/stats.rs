@@ -22,6 +22,27 @@ impl Default for Histogram {
     }
 }
 
+/// The `q` quantile (0 ≤ q ≤ 1) of samples sorted ascending, interpolated
+/// linearly between the two nearest ranks (numpy's default), so the 0.5
+/// quantile of an even count is the mean of the middle two; NaN when empty.
+/// The one quantile helper for sample lists (benchmarks, planner timings);
+/// `Histogram` is for the control loop, where nothing may allocate.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Sorts `v` ascending (NaN last) for `quantile_sorted`.
+pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {
     pub count: u64,
@@ -110,6 +131,17 @@ impl TickStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantile_sorted_interpolates_between_ranks() {
+        assert!(quantile_sorted(&[], 0.5).is_nan());
+        assert_eq!(quantile_sorted(&[3.0], 0.99), 3.0);
+        let v = sorted(vec![4.0, 1.0, 3.0, 2.0]);
+        assert_eq!(quantile_sorted(&v, 0.5), 2.5);
+        assert_eq!(quantile_sorted(&v, 0.0), 1.0);
+        assert_eq!(quantile_sorted(&v, 1.0), 4.0);
+        assert!((quantile_sorted(&v, 0.9) - 3.7).abs() < 1e-12);
+    }
 
     #[test]
     fn quantiles_of_a_known_distribution() {

@@ -36,7 +36,7 @@ pub fn free_port() -> u16 {
 /// The SayCan planner's parts with the shipped models (the on-device LM,
 /// MiniLM, affordances, the reaching policy), or `None` with a SKIPPED line
 /// when `models/lm/` has not been fetched (`ganglion models fetch`).
-pub fn planner_parts() -> Option<ganglion::cli::say::PlannerParts> {
+pub fn planner_parts() -> Option<ganglion::lang::service::PlannerParts> {
     let lm = repo().join("models/lm/SmolLM2-135M-Instruct.Q4_1.gguf");
     if !lm.exists() {
         eprintln!(
@@ -46,14 +46,6 @@ pub fn planner_parts() -> Option<ganglion::cli::say::PlannerParts> {
         return None;
     }
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
-    let args = ganglion::cli::say::LmArgs {
-        lm: "default".into(),
-        minilm: true,
-        ablate: "none".into(),
-        max_steps: 10,
-        threshold: 0.01,
-        reach: "models/arm-reach.onnx".into(),
-        affordances: "models".into(),
-    };
-    Some(ganglion::cli::say::PlannerParts::open(&args).expect("planner models load"))
+    let options = ganglion::lang::service::PlannerOptions::default();
+    Some(ganglion::lang::service::PlannerParts::open(&options).expect("planner models load"))
 }

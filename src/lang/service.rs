@@ -1,0 +1,225 @@
+//! The planner as a service: its models opened once (`PlannerParts`), and
+//! the two ways a plan meets a world: with the skills' symbolic effects
+//! (`plan_symbolic`), or in a planner thread that asks the thread owning the
+//! robot to run each skill (`plan_and_execute`, the control thread keeps the
+//! simulator or hardware; the planner only sends requests over a channel).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use crossbeam::channel::{Receiver, Sender, bounded};
+use ganglion_sim::{SceneSpec, TabletopState, TabletopWorld};
+
+use super::ground::{Embedder, THRESHOLDS};
+use super::saycan::{Ablation, Plan, PlannerConfig, SymbolicWorld, World, plan};
+use super::{LmSpec, MiniLm, Scorer};
+use crate::skills::affordance::Affordances;
+use crate::skills::{Places, Skill, SkillRunner};
+
+/// What the planner is built from (the `say`/`eval-lang` options).
+#[derive(Clone, Debug)]
+pub struct PlannerOptions {
+    /// `default`, `gguf:PATH` or `openai:URL[#MODEL]` (see `LmSpec`).
+    pub lm: String,
+    /// Match words outside the lexicon with MiniLM; `false` refuses them.
+    pub minilm: bool,
+    /// `none`, `uniform-lm`, `no-affordance` or `no-detector`.
+    pub ablate: String,
+    pub max_steps: usize,
+    /// Stop (or refuse) when no skill's combined score reaches this.
+    pub threshold: f32,
+    /// The folder holding the affordance models.
+    pub affordances: PathBuf,
+}
+
+impl Default for PlannerOptions {
+    fn default() -> Self {
+        PlannerOptions {
+            lm: "default".into(),
+            minilm: true,
+            ablate: "none".into(),
+            max_steps: 10,
+            threshold: 0.01,
+            affordances: "models".into(),
+        }
+    }
+}
+
+/// The planner's models, opened once.
+pub struct PlannerParts {
+    pub scorer: Box<dyn Scorer>,
+    pub affordances: Affordances,
+    pub matcher: Option<MiniLm>,
+    pub config: PlannerConfig,
+}
+
+impl PlannerParts {
+    /// Opens the language model, the affordances and (unless
+    /// `o.minilm` is false) MiniLM.
+    pub fn open(o: &PlannerOptions) -> Result<PlannerParts> {
+        let scorer = LmSpec::parse(&o.lm)?.open()?;
+        let affordances = Affordances::load(&o.affordances)?;
+        let matcher = if o.minilm {
+            let dir = super::fetch::default_dir();
+            Some(MiniLm::load_default(&dir).context(
+                "loading MiniLM for word matching (run `ganglion models fetch`, or pass --minilm false)",
+            )?)
+        } else {
+            None
+        };
+        Ok(PlannerParts {
+            scorer,
+            affordances,
+            matcher,
+            config: PlannerConfig {
+                max_steps: o.max_steps,
+                threshold: o.threshold,
+                ablation: Ablation::parse(&o.ablate)?,
+                match_thresholds: THRESHOLDS,
+            },
+        })
+    }
+
+    pub fn plan(&mut self, instruction: &str, world: &mut dyn World) -> Result<Plan> {
+        let matcher = self.matcher.as_mut().map(|m| m as &mut dyn Embedder);
+        plan(
+            instruction,
+            world,
+            self.scorer.as_mut(),
+            &mut self.affordances,
+            matcher,
+            &self.config,
+        )
+    }
+}
+
+/// What the control thread is asked by the planner thread.
+enum Request {
+    State,
+    Places,
+    Execute(Skill),
+}
+
+enum Reply {
+    State(Result<TabletopState>),
+    Places(Result<Places>),
+    Executed(Result<bool>),
+}
+
+/// The planner's view of the robot: requests to the control thread.
+struct ChannelWorld {
+    scene: SceneSpec,
+    to_control: Sender<Request>,
+    from_control: Receiver<Reply>,
+}
+
+impl ChannelWorld {
+    fn ask(&self, r: Request) -> Result<Reply> {
+        self.to_control
+            .send(r)
+            .map_err(|_| anyhow!("the control thread has stopped"))?;
+        self.from_control
+            .recv()
+            .map_err(|_| anyhow!("the control thread has stopped"))
+    }
+}
+
+impl World for ChannelWorld {
+    fn scene(&self) -> &SceneSpec {
+        &self.scene
+    }
+    fn state(&mut self) -> Result<TabletopState> {
+        match self.ask(Request::State)? {
+            Reply::State(s) => s,
+            _ => Err(anyhow!("the control thread answered out of turn")),
+        }
+    }
+    fn places(&mut self) -> Result<Places> {
+        match self.ask(Request::Places)? {
+            Reply::Places(p) => p,
+            _ => Err(anyhow!("the control thread answered out of turn")),
+        }
+    }
+    fn execute(&mut self, skill: &Skill) -> Result<bool> {
+        match self.ask(Request::Execute(skill.clone()))? {
+            Reply::Executed(r) => r,
+            _ => Err(anyhow!("the control thread answered out of turn")),
+        }
+    }
+}
+
+/// Plans `instruction` in a planner thread while this thread runs the
+/// skills it asks for on `runner`.
+pub fn plan_and_execute(
+    parts: &mut PlannerParts,
+    instruction: &str,
+    runner: &mut SkillRunner,
+) -> Result<Plan> {
+    let (to_control, requests) = bounded::<Request>(1);
+    let (replies, from_control) = bounded::<Reply>(1);
+    let mut world = ChannelWorld {
+        scene: runner.scene().clone(),
+        to_control,
+        from_control,
+    };
+    std::thread::scope(|s| {
+        let planner = std::thread::Builder::new()
+            .name("planner".into())
+            .spawn_scoped(s, move || {
+                let r = parts.plan(instruction, &mut world);
+                drop(world);
+                r
+            })
+            .context("starting the planner thread")?;
+        for req in requests.iter() {
+            let reply = match req {
+                Request::State => Reply::State(runner.state()),
+                Request::Places => Reply::Places(runner.places()),
+                Request::Execute(skill) => {
+                    Reply::Executed(runner.run(&skill).map(|r| r.outcome.success()))
+                }
+            };
+            if replies.send(reply).is_err() {
+                break;
+            }
+        }
+        planner
+            .join()
+            .map_err(|_| anyhow!("the planner thread panicked"))?
+    })
+}
+
+/// Plans `instruction` with the skills' symbolic effects only.
+pub fn plan_symbolic(
+    parts: &mut PlannerParts,
+    instruction: &str,
+    scene: &SceneSpec,
+    seed: u64,
+) -> Result<Plan> {
+    let start = TabletopWorld::new(scene, seed).state();
+    let mut world = SymbolicWorld::new(scene.clone(), start);
+    parts.plan(instruction, &mut world)
+}
+
+/// The `--json` shape: `{instruction, grounded, steps: [{skill, lm,
+/// affordance, score, success}], final_state, stopped_because, refused,
+/// outcome, success, goals, keep, matched}`; `instruction` is escaped.
+pub fn plan_json(plan: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "instruction": plan.instruction,
+        "grounded": plan.grounded,
+        "steps": plan.steps.iter().map(|s| serde_json::json!({
+            "skill": s.skill, "lm": s.lm, "lm_logprob": s.lm_logprob,
+            "affordance": s.affordance, "progress": s.progress, "score": s.score, "success": s.success,
+            "plan_seconds": s.plan_seconds,
+        })).collect::<Vec<_>>(),
+        "final_state": plan.final_state,
+        "stopped_because": plan.stopped_because,
+        "refused": plan.refused,
+        "outcome": plan.outcome,
+        "success": plan.success,
+        "goals": plan.goals,
+        "keep": plan.keep,
+        "matched": plan.matched,
+    })
+}

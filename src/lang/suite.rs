@@ -1,0 +1,243 @@
+//! The language suite (`tests/lang/suite.toml`) and its scoring: which
+//! cases a plan got right (goals reached, nothing else moved, refusals
+//! refused), executed in the simulator or with symbolic effects, tallied by
+//! family. `ganglion eval-lang` prints what `evaluate` returns.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::saycan::Plan;
+use super::service::{PlannerParts, plan_symbolic};
+use crate::sim::SceneSpec;
+use crate::skills::{Places, Skill, SkillRunner};
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub family: String,
+    pub scene: String,
+    #[serde(default)]
+    pub seed: u64,
+    pub instruction: String,
+    #[serde(default)]
+    pub expect: BTreeMap<String, String>,
+    #[serde(default)]
+    pub refuse: bool,
+    /// Objects that must end where they started.
+    #[serde(default)]
+    pub still: Vec<String>,
+    /// `dev` or `test`.
+    #[serde(default)]
+    pub split: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub case: Vec<Case>,
+}
+
+/// Reads and checks a suite file: every scene parses, every case expects
+/// something or a refusal, expectations name objects of the scene.
+pub fn load_suite(path: &Path) -> Result<Suite> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let suite: Suite =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    for (i, c) in suite.case.iter().enumerate() {
+        let at = format!("{} case {} (\"{}\")", path.display(), i + 1, c.instruction);
+        let scene = SceneSpec::parse(&c.scene).map_err(|e| anyhow::anyhow!("{at}: scene: {e}"))?;
+        if c.refuse != c.expect.is_empty() {
+            bail!("{at}: give either `expect = {{ ... }}` or `refuse = true`");
+        }
+        for obj in c.expect.keys().chain(c.still.iter()) {
+            let known = scene.blocks.iter().any(|b| format!("{b} block") == *obj)
+                || scene.bowls.iter().any(|b| format!("{b} bowl") == *obj);
+            if !known {
+                bail!("{at}: expect names `{obj}`, which is not in the scene");
+            }
+        }
+    }
+    Ok(suite)
+}
+
+/// Whether `places` satisfy every expectation.
+pub fn satisfied(expect: &BTreeMap<String, String>, places: &serde_json::Value) -> bool {
+    expect
+        .iter()
+        .all(|(o, p)| places.get(o).and_then(|v| v.as_str()) == Some(p.as_str()))
+}
+
+/// Whether every object in `still` has the same place in `end` as in
+/// `start`.
+pub fn unmoved(still: &[String], start: &serde_json::Value, end: &serde_json::Value) -> bool {
+    still
+        .iter()
+        .all(|o| start.get(o).is_some() && start.get(o) == end.get(o))
+}
+
+/// Whether a plan succeeded for `c`, given the start and final places.
+pub fn plan_success(c: &Case, plan: &Plan, start: &serde_json::Value) -> bool {
+    if c.refuse {
+        plan.steps.iter().all(|s| s.skill == "done") && (plan.refused || plan.success)
+    } else {
+        !plan.refused
+            && plan.success
+            && satisfied(&c.expect, &plan.final_state)
+            && unmoved(&c.still, start, &plan.final_state)
+    }
+}
+
+/// Largest displacement (m) of a block that must stay, in the simulator.
+pub const STILL_TOLERANCE: f32 = 0.02;
+
+/// Cases and successes, for one family or overall.
+#[derive(Default, Debug, Clone, Serialize)]
+pub struct Tally {
+    pub cases: usize,
+    pub plan_ok: usize,
+    pub exec_ok: usize,
+    pub wrong_motion: usize,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.cases += o.cases;
+        self.plan_ok += o.plan_ok;
+        self.exec_ok += o.exec_ok;
+        self.wrong_motion += o.wrong_motion;
+    }
+}
+
+/// One case's result.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    pub case: Case,
+    pub plan: Plan,
+    pub plan_ok: bool,
+    /// `None` when planning only.
+    pub exec_ok: Option<bool>,
+    /// Something moved and the case did not succeed.
+    pub wrong_motion: bool,
+}
+
+/// A whole run over a suite.
+#[derive(Debug)]
+pub struct SuiteReport {
+    pub by_family: BTreeMap<String, Tally>,
+    pub overall: Tally,
+    pub cases: Vec<CaseResult>,
+    /// Planning seconds per step, sorted.
+    pub step_seconds: Vec<f64>,
+    pub wall_s: f64,
+}
+
+impl SuiteReport {
+    /// The `q` quantile of planning seconds per step (NaN with no steps).
+    pub fn step_quantile(&self, q: f64) -> f64 {
+        crate::runtime::stats::quantile_sorted(&self.step_seconds, q)
+    }
+}
+
+/// Runs `cases` through the planner; with `reach` (the arm-reach policy)
+/// each plan that moves something is executed in the simulator and judged
+/// on the simulator's final state, else plans are judged on their symbolic
+/// effects. `on_case` sees each result as it comes (progress, verbose output).
+pub fn evaluate(
+    parts: &mut PlannerParts,
+    cases: &[&Case],
+    reach: Option<&Path>,
+    on_case: &mut dyn FnMut(usize, &CaseResult),
+) -> Result<SuiteReport> {
+    let t0 = Instant::now();
+    let mut by_family: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut step_seconds = Vec::new();
+    let mut results = Vec::with_capacity(cases.len());
+    for (i, c) in cases.iter().enumerate() {
+        let scene = SceneSpec::parse(&c.scene)?;
+        let start = crate::sim::TabletopWorld::new(&scene, c.seed).state();
+        let start_places = Places::of(&start, &scene).to_json();
+        let plan = plan_symbolic(parts, &c.instruction, &scene, c.seed)?;
+        step_seconds.extend(plan.steps.iter().map(|s| s.plan_seconds));
+        let plan_ok = plan_success(c, &plan, &start_places);
+        let moves = plan.steps.iter().any(|s| s.skill != "done");
+        let exec_ok = match reach {
+            None => None,
+            Some(_) if c.refuse || !moves => Some(plan_ok),
+            Some(reach) => Some(plan_ok && execute(c, &scene, &plan, reach, &start_places)?),
+        };
+        let wrong_motion = moves && !(plan_ok && exec_ok.unwrap_or(true));
+        let t = by_family.entry(c.family.clone()).or_default();
+        t.add(&Tally {
+            cases: 1,
+            plan_ok: plan_ok as usize,
+            exec_ok: exec_ok.unwrap_or(false) as usize,
+            wrong_motion: wrong_motion as usize,
+        });
+        let r = CaseResult {
+            case: (*c).clone(),
+            plan,
+            plan_ok,
+            exec_ok,
+            wrong_motion,
+        };
+        on_case(i, &r);
+        results.push(r);
+    }
+    let mut overall = Tally::default();
+    for t in by_family.values() {
+        overall.add(t);
+    }
+    step_seconds.sort_by(f64::total_cmp);
+    Ok(SuiteReport {
+        by_family,
+        overall,
+        cases: results,
+        step_seconds,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Runs a plan's skills in a fresh simulated scene; whether every skill
+/// succeeded, the goals hold and every `still` block stayed within
+/// `STILL_TOLERANCE`.
+fn execute(
+    c: &Case,
+    scene: &SceneSpec,
+    plan: &Plan,
+    reach: &Path,
+    start_places: &serde_json::Value,
+) -> Result<bool> {
+    let mut runner = SkillRunner::new(scene, c.seed, reach)?;
+    let begin = runner.state()?;
+    let mut all = true;
+    for s in &plan.steps {
+        let skill = Skill::parse(&s.skill)?;
+        if skill == Skill::Done {
+            break;
+        }
+        if !runner.run(&skill)?.outcome.success() {
+            all = false;
+            break;
+        }
+    }
+    let end = runner.state()?;
+    let places = Places::of(&end, scene).to_json();
+    let still_ok = c.still.iter().all(|o| {
+        let i = scene.blocks.iter().position(|b| format!("{b} block") == *o);
+        i.is_none_or(|i| {
+            let (p, q) = (begin.blocks[i], end.blocks[i]);
+            let d = ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+            d < STILL_TOLERANCE
+        })
+    });
+    Ok(
+        all && satisfied(&c.expect, &places)
+            && unmoved(&c.still, start_places, &places)
+            && still_ok,
+    )
+}
