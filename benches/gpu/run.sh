@@ -36,8 +36,8 @@ echo "== build (release, --features cuda)"
 cargo build --release --features cuda --bench gpu_bench --tests 2>&1 | tail -3
 
 echo "== parity and training tests"
-timeout 300 cargo test --release --features cuda --test cuda_nvrtc --test cuda_parity \
-  --test cuda_train -- --nocapture --test-threads 1 > "$OUT/parity.txt" 2>&1
+timeout 300 cargo test --release --features cuda --test cuda \
+  -- --nocapture --test-threads 1 > "$OUT/parity.txt" 2>&1
 echo "tests exit $?" >> "$OUT/parity.txt"
 grep -E "SKIPPED|test result|panicked|FAILED|on NVIDIA|PPO CartPole" "$OUT/parity.txt"
 

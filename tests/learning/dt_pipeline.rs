@@ -3,7 +3,7 @@
 //! rewards and episode boundaries, `load_dataset` reads them back exactly, a
 //! tiny DT trained on them keeps the CartPole pole up in the control loop.
 
-mod common;
+use crate::common;
 
 use ganglion::assemble::{RunOptions, execute};
 use ganglion::cli::collect::{CollectArgs, run as collect};

@@ -2,7 +2,7 @@
 //! payloads; `replay` (policy re-run) and `replay --resim` report zero
 //! mismatches; a tampered recording is caught at the right tick.
 
-mod common;
+use crate::common;
 
 use ganglion::assemble::{RunOptions, execute};
 use ganglion::cli::replay::{ReplayArgs, replay};

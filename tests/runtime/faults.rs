@@ -4,7 +4,7 @@
 //! one tick after the timeout), the e-stop must stay latched until reset, and
 //! the event must be in the recording.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

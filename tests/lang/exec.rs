@@ -6,7 +6,7 @@
 //! perception is exact simulator state. Skips (with the command to run)
 //! when `models/lm/` has not been fetched.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -94,7 +94,7 @@ fn instructions_run_in_the_simulator_reach_their_goals_and_move_nothing_else() {
 /// simulator: at least 85% of cases end in the expected state with nothing
 /// else moved, and no case moves anything without succeeding. Slow in a
 /// debug build (66 cases through rapier), hence ignored:
-/// `cargo test --release --test lang_exec -- --ignored`.
+/// `cargo test --release --test lang -- exec:: --ignored`.
 #[test]
 #[ignore]
 fn test_split_executes_at_least_85_percent_with_no_wrong_motion() {

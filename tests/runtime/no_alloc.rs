@@ -3,7 +3,7 @@
 //! allocations in the loop's own code. The policy engine's allocations are
 //! counted separately and reported.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

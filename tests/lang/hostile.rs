@@ -6,7 +6,7 @@
 //! bidi inputs to check nothing raw reaches the terminal. Skips (with the
 //! command to run) when `models/lm/` has not been fetched.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

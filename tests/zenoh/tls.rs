@@ -6,8 +6,8 @@
 //! commands never arrive; a client with a certificate from another CA cannot
 //! connect at all; the controller's certificate commands the robot.
 
-mod common;
-use common::free_port;
+use crate::common;
+use crate::common::free_port;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -4,8 +4,8 @@
 //! robot's command watchdog (zero force); killing the robot makes the
 //! controller's safety filter act on the stale sensor stream.
 
-mod common;
-use common::free_port;
+use crate::common;
+use crate::common::free_port;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -182,7 +182,7 @@ impl<F: FnMut(&[f32]) -> [f32; 2] + Send> Policy for FnPolicy<F> {
 }
 
 /// Reference returns over the 100 episodes `ganglion eval reacher` uses
-/// (seed 0): `cargo test --release --test reacher_ppo -- --ignored --nocapture`.
+/// (seed 0): `cargo test --release --test learning -- reacher_ppo:: --ignored --nocapture`.
 #[test]
 #[ignore]
 fn reacher_reference_returns() {

@@ -9,8 +9,8 @@
 //! - a robot served without mutual TLS warns on stderr and in its `serving`
 //!   event and status, and `ganglion top` flags it.
 
-mod common;
-use common::free_port;
+use crate::common;
+use crate::common::free_port;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -47,7 +47,7 @@ fn every_card_quick_claims_hold() {
 
 /// All of every card's claims, the Decision Transformers' per-target returns
 /// and the affordances' Brier/AUC on fresh executions included (minutes:
-/// `cargo test --release --test shipped_model -- --ignored`, or
+/// `cargo test --release --test learning -- shipped_model:: --ignored`, or
 /// `ganglion models verify`).
 #[test]
 #[ignore]

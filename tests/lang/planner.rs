@@ -3,7 +3,7 @@
 //! lets affordances change its choice, and plans a subset of the suite.
 //! Skips (with the command to run) when `models/lm/` has not been fetched.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,8 +3,8 @@
 //! `ganglion worker` processes. For a fixed seed and worker count the
 //! trained model is the same, byte for byte, run after run.
 
-mod common;
-use common::free_port;
+use crate::common;
+use crate::common::free_port;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -117,7 +117,7 @@ fn two_workers_reproduce_the_same_model() {
 /// over 100 episodes. About 20–40 s on two cores, so it is not in the
 /// default `cargo test`.
 #[test]
-#[ignore = "trains to the solved return; cargo test --test zenoh_rollouts -- --ignored"]
+#[ignore = "trains to the solved return; cargo test --test zenoh -- rollouts:: --ignored"]
 fn two_workers_solve_cartpole() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, s) = train_with(dir.path(), "solve", 2, 1, &["--final-episodes", "100"]);

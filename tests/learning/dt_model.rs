@@ -327,7 +327,7 @@ fn thread_cpu_s() -> f64 {
 }
 
 /// Training throughput (forward + backward + AdamW) for the default-size model
-/// at batch 64; run with `cargo test --release --test dt_model -- --ignored`.
+/// at batch 64; run with `cargo test --release --test learning -- dt_model:: --ignored`.
 #[test]
 #[ignore]
 fn training_throughput() {

@@ -241,7 +241,7 @@ fn ppo_update_on_cuda_matches_the_cpu_update() {
     );
 }
 
-/// The acceptance threshold of tests/ppo_learns.rs, on the GPU.
+/// The acceptance threshold of tests/learning/ppo_learns.rs, on the GPU.
 #[test]
 fn ppo_on_cuda_learns_cartpole() {
     let Some(gpu) = gpu_or_skip("ppo_on_cuda_learns_cartpole") else {

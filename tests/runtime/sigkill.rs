@@ -1,7 +1,7 @@
 //! A run killed with SIGKILL mid-way leaves an MCAP file that reads back up to
 //! its last flushed chunk.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
