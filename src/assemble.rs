@@ -196,23 +196,6 @@ pub struct RunOptions {
     pub seed: Option<u64>,
 }
 
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    SIGNALLED.store(true, Ordering::SeqCst);
-}
-
-/// SIGINT, SIGTERM and SIGHUP (a closed terminal) end a run the same way:
-/// the loop stops at its next wait slice and the recording is finished.
-fn install_signal_handlers() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-}
-
 /// Runs the robot `cfg` describes to completion: builds its plant and
 /// policy, records when asked, serves a zenoh robot's telemetry and network
 /// e-stop, stops on a signal, and runs the loop on its own real-time thread.
@@ -254,7 +237,7 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
         },
     )?;
 
-    install_signal_handlers();
+    crate::signals::install();
     let controls = session.controls();
     // A zenoh robot: telemetry at ~10 Hz and the network e-stop.
     let telemetry = match zenoh_parts {
@@ -274,7 +257,7 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
         let done = watcher_done.clone();
         std::thread::spawn(move || {
             while !done.load(Ordering::Acquire) {
-                if SIGNALLED.load(Ordering::SeqCst) {
+                if crate::signals::stop_requested() {
                     controls.request_stop();
                     break;
                 }

@@ -113,6 +113,30 @@ pub fn check_file(path: &Path, kind: FileKind) -> Result<u64, FileError> {
 /// The file is opened non-blocking and checked again once open, so a path
 /// swapped for a FIFO between the check and the open cannot block the read.
 pub fn read_file(path: &Path, kind: FileKind) -> Result<Vec<u8>, FileError> {
+    let (file, size) = open_file(path, kind)?;
+    let k = kind.name();
+    let io = |source| FileError::Io {
+        kind: k,
+        path: path.display().to_string(),
+        source,
+    };
+    let max = kind.max_bytes();
+    let mut bytes = Vec::with_capacity(size.min(max) as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(FileError::TooLarge {
+            kind: k,
+            path: path.display().to_string(),
+            size: bytes.len() as u64,
+            max,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Opens a file of `kind` for reading after `check_file`, non-blocking, and
+/// checks again once open that it is a regular file; with its size.
+fn open_file(path: &Path, kind: FileKind) -> Result<(std::fs::File, u64), FileError> {
     use std::os::unix::fs::OpenOptionsExt;
     let size = check_file(path, kind)?;
     let k = kind.name();
@@ -133,18 +157,45 @@ pub fn read_file(path: &Path, kind: FileKind) -> Result<Vec<u8>, FileError> {
             path: path.display().to_string(),
         });
     }
-    let max = kind.max_bytes();
-    let mut bytes = Vec::with_capacity(size.min(max) as usize);
-    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > max {
-        return Err(FileError::TooLarge {
-            kind: k,
+    Ok((file, size))
+}
+
+/// The sha256 of a file of `kind` as lowercase hex, read in 1 MiB pieces
+/// (a 1 GiB model is hashed without holding it), with `read_file`'s checks.
+/// The one file hash: model cards, fetched language models, recordings.
+pub fn sha256_file(path: &Path, kind: FileKind) -> Result<String, FileError> {
+    use sha2::Digest;
+    let (mut file, _) = open_file(path, kind)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|source| FileError::Io {
+            kind: kind.name(),
             path: path.display().to_string(),
-            size: bytes.len() as u64,
-            max,
-        });
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
     }
-    Ok(bytes)
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The sha256 of bytes as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// As `read_file`, for text (UTF-8) files.

@@ -5,10 +5,13 @@
 //! (`record`). This crate also holds the training math (`nn`), trainers
 //! (`learn`), policy runners (`policy`), the tabletop skills (`skills`), the
 //! language layer (`lang`), the links to firmware nodes and over zenoh
-//! (`io`), the checks on input from outside (`input`) and the CLI's commands
-//! (`cli`). See docs/ARCHITECTURE.md for the map.
+//! (`io`), the checks on input from outside (`input`), building a run from a
+//! config (`assemble`), re-checking a recording (`replay`) and the CLI's
+//! commands (`cli`, which parse and print only). See docs/ARCHITECTURE.md
+//! for the map.
 
 pub mod assemble;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod input;
@@ -16,9 +19,29 @@ pub mod io;
 pub mod lang;
 pub mod learn;
 pub mod nn;
+pub mod plot;
 pub mod policy;
 pub mod record;
+pub mod replay;
 pub mod runtime;
+pub mod signals;
 pub mod skills;
 
 pub use ganglion_sim as sim;
+
+use std::path::{Path, PathBuf};
+
+/// Resolves a repository-relative path (e.g. `models/...`) from the working
+/// directory, falling back to the source tree so commands work from anywhere.
+pub fn repo_path(rel: &str) -> PathBuf {
+    let p = Path::new(rel);
+    if p.exists() || p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    if fallback.exists() {
+        fallback
+    } else {
+        p.to_path_buf()
+    }
+}

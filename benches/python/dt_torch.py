@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch baseline for ganglion's Decision Transformer training-throughput benchmark.
 
-Implements the same architecture as ganglion's Rust DT (src/nn/dt.rs,
-src/nn/dt_model.rs) so tokens/s compare fairly:
+Implements the same architecture as ganglion's Rust DT (src/nn/dt/config.rs,
+src/nn/dt/model.rs) so tokens/s compare fairly:
 
   * per timestep: return-to-go [1], state [state_dim], action [act_dim], each
     embedded by a Linear to E, plus a learned timestep embedding

@@ -3,23 +3,12 @@
 //! virtualenv made by `benches/python/setup_venv.sh`; without it they are
 //! reported as skipped. `docs/benchmarks.md` has the numbers and the rules.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
 
-use crate::sim::{Rng, VecEnv, make_env};
-
-// Kept beside this file as `bench_*.rs`.
-#[path = "bench_latency.rs"]
-mod latency;
-#[path = "bench_ort.rs"]
-mod ort;
-#[path = "bench_train.rs"]
-mod train;
+use crate::bench;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -147,7 +136,7 @@ pub enum BenchKind {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let python = find_python(args.python.as_deref());
+    let python = bench::find_python(args.python.as_deref());
     let result = match args.which {
         BenchKind::TrainCartpole {
             seed,
@@ -158,7 +147,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             threshold,
             max_steps,
             no_baseline,
-        } => train::train_cartpole(&train::TrainBench {
+        } => bench::train::train_cartpole(&bench::train::TrainBench {
             first_seed: seed,
             seeds,
             threads,
@@ -168,22 +157,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
             max_steps,
             python: if no_baseline { None } else { python.as_deref() },
         })?,
-        BenchKind::Vecenv { steps, threads } => vecenv(steps, threads),
-        BenchKind::Loop {
-            rate,
-            seconds,
-            load,
-            config,
-            spin_us,
-            rt,
-        } => control_loop(
-            &super::repo_path(&config.to_string_lossy()),
-            rate,
-            seconds,
-            load,
-            spin_us,
-            rt,
-        )?,
+        kind @ (BenchKind::Vecenv { .. }
+        | BenchKind::Loop { .. }
+        | BenchKind::Hil { .. }
+        | BenchKind::Zenoh { .. }) => {
+            let hil = matches!(kind, BenchKind::Hil { .. });
+            let v = runtime_bench(kind)?;
+            if hil && !args.json {
+                bench::hil::print(&v);
+                return Ok(());
+            }
+            v
+        }
         BenchKind::Dt {
             context,
             embed,
@@ -191,7 +176,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             batch,
             steps,
             iters,
-        } => super::bench_dt::run(
+        } => bench::dt::run(
             context,
             embed,
             layers,
@@ -200,28 +185,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             iters,
             python.as_deref(),
         )?,
-        BenchKind::Hil {
-            episodes,
-            seed,
-            exchanges,
-            no_qemu,
-            firmware,
-        } => {
-            let v = super::bench_hil::hil(episodes, seed, exchanges, !no_qemu, firmware)?;
-            if !args.json {
-                super::bench_hil::print(&v);
-                return Ok(());
-            }
-            v
-        }
-        BenchKind::Zenoh { exchanges, seconds } => {
-            super::bench_zenoh::zenoh_bench(exchanges, seconds)?
-        }
         BenchKind::Latency {
             policy,
             iters,
             ort_lib,
-        } => latency::latency(
+        } => bench::latency::latency(
             &super::repo_path(&policy.to_string_lossy()),
             iters,
             python.as_deref(),
@@ -236,135 +204,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
-    if let Some(p) = explicit {
-        return Some(p.to_path_buf());
-    }
-    if let Ok(p) = std::env::var("GANGLION_PYTHON") {
-        return Some(PathBuf::from(p));
-    }
-    let home = std::env::var("HOME").ok()?;
-    let p = Path::new(&home).join(".cache/ganglion-venv/bin/python");
-    p.exists().then_some(p)
-}
-
-pub(crate) fn python_json(python: &Path, script: &str, args: &[String]) -> Result<Value> {
-    let script = super::repo_path(script);
-    let out = Command::new(python)
-        .arg(&script)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {} {}", python.display(), script.display()))?;
-    if !out.status.success() {
-        bail!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .with_context(|| format!("{} printed no JSON", script.display()))?;
-    serde_json::from_str(line).with_context(|| format!("parsing {} output", script.display()))
-}
-
-fn vecenv(steps: usize, threads: usize) -> Value {
-    let mut rows = Vec::new();
-    for n in [1usize, 8, 64] {
-        let t = if n == 1 { 1 } else { threads };
-        let mut v = VecEnv::new(|| make_env("cartpole").expect("registered"), n, t, 0);
-        v.reset();
-        let mut rng = Rng::new(1);
-        let mut actions = vec![0.0f32; n];
-        let iters = (steps / n).max(1);
-        let start = Instant::now();
-        for _ in 0..iters {
-            for a in actions.iter_mut() {
-                *a = (rng.next_u64() & 1) as f32;
-            }
-            v.step(&actions);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        let sps = (iters * n) as f64 / secs;
-        eprintln!("N = {n:>2} ({t} thread(s)): {sps:>10.0} env-steps/s");
-        rows.push(json!({"n_envs": n, "threads": t, "env_steps": iters * n, "seconds": secs, "steps_per_s": sps}));
-    }
-    json!({"bench": "vecenv", "env": "cartpole", "results": rows, "target_steps_per_s_at_64": 100000})
-}
-
-fn control_loop(
-    config: &Path,
-    rate: f64,
-    seconds: f64,
-    load: bool,
-    spin_us: Option<u64>,
-    rt: bool,
-) -> Result<Value> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    let mut cfg = super::run::load_config(config)?;
-    if !(rate > 0.0 && rate <= 10_000.0) {
-        bail!("--rate must be in (0, 10000] Hz");
-    }
-    cfg.rate_hz = rate;
-    cfg.record.path = None;
-    if let Some(s) = spin_us {
-        cfg.clock.spin_us = s;
-    }
-    if rt {
-        cfg.realtime.enabled = true;
-        // The hog (if any) runs wherever the scheduler puts it; the loop gets CPU 1.
-        cfg.realtime.cpu.get_or_insert(1);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let hog = load.then(|| {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let mut x = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-                std::hint::black_box(x);
-            }
-        })
-    });
-    eprintln!(
-        "control loop at {rate} Hz for {seconds} s, sim plant paced to wall time{} ...",
-        if load { ", with a CPU-hog thread" } else { "" }
-    );
-    let opts = crate::assemble::RunOptions {
-        limit: crate::runtime::RunLimit {
-            ticks: None,
-            seconds: Some(seconds),
-            ..Default::default()
-        },
-        record: None,
-        overwrite: false,
-        fast: false,
-        seed: None,
-    };
-    let report = crate::assemble::execute(cfg, &opts);
-    stop.store(true, Ordering::Relaxed);
-    if let Some(h) = hog {
-        let _ = h.join();
-    }
-    let report = report?;
-    Ok(json!({
-        "bench": "loop",
-        "rate_hz": rate,
-        "seconds": seconds,
-        "cpu_hog": load,
-        "spin_us": spin_us,
-        "ticks": report.ticks,
-        "lateness_us": report.lateness,
-        "compute_us": report.compute,
-        "policy_us": report.policy,
-        "deadline_misses": report.deadline_misses,
-        "allocations": report.allocations,
-        "realtime": report.realtime,
-        "target_p99_lateness_us": 100,
-    }))
+/// The runtime benches: the VecEnv, the control loop, HIL and zenoh.
+fn runtime_bench(kind: BenchKind) -> Result<serde_json::Value> {
+    Ok(match kind {
+        BenchKind::Vecenv { steps, threads } => bench::control_loop::vecenv(steps, threads),
+        BenchKind::Loop {
+            rate,
+            seconds,
+            load,
+            config,
+            spin_us,
+            rt,
+        } => bench::control_loop::control_loop(
+            &super::repo_path(&config.to_string_lossy()),
+            rate,
+            seconds,
+            load,
+            spin_us,
+            rt,
+        )?,
+        BenchKind::Hil {
+            episodes,
+            seed,
+            exchanges,
+            no_qemu,
+            firmware,
+        } => bench::hil::hil(episodes, seed, exchanges, !no_qemu, firmware)?,
+        BenchKind::Zenoh { exchanges, seconds } => bench::zenoh::zenoh_bench(exchanges, seconds)?,
+        _ => anyhow::bail!("not a runtime benchmark"),
+    })
 }

@@ -1,15 +1,13 @@
 //! `ganglion eval` and `ganglion demo`: run an ONNX policy through tract in the
 //! rapier simulation for N seeded episodes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
 
-use crate::learn::{EvalReport, evaluate};
-use crate::policy::{ActionSpec, ModelCard, OnnxPolicy};
-use crate::sim::make_env;
+use crate::learn::eval::eval_policy_file;
+use crate::policy::ModelCard;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -49,56 +47,6 @@ pub struct DemoArgs {
     pub record: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
-}
-
-/// What `eval --json` prints.
-#[derive(Serialize, Debug)]
-pub struct EvalOutput {
-    pub env: String,
-    pub policy: String,
-    #[serde(flatten)]
-    pub report: EvalReport,
-}
-
-/// Loads a policy for `env`: with its card when there is one (checking that the
-/// card is for this env's spaces), else from the env's spaces alone.
-pub fn load_policy(env_name: &str, path: &Path) -> Result<OnnxPolicy> {
-    let env = make_env(env_name)?;
-    let spec = env.spec();
-    let obs_dim = spec.observation.flat_dim();
-    let action = ActionSpec::from_space(&spec.action);
-    if crate::policy::card::card_path(path).exists() {
-        let card = ModelCard::load_for(path)?;
-        card.verify_sha256(path)?;
-        if card.obs_dim != obs_dim || card.action != action {
-            anyhow::bail!(
-                "{}: the model card says obs_dim {} and action {:?}, but `{env_name}` has obs_dim {obs_dim} and action {:?}",
-                path.display(),
-                card.obs_dim,
-                card.action,
-                action
-            );
-        }
-    }
-    OnnxPolicy::load(path, obs_dim, action)
-}
-
-/// The one evaluation path shared by `eval`, `demo` and training reports.
-pub fn eval_policy_file(
-    env_name: &str,
-    path: &Path,
-    episodes: usize,
-    seed: u64,
-) -> Result<EvalOutput> {
-    let mut env = make_env(env_name)?;
-    let mut policy = load_policy(env_name, path)?;
-    let report = evaluate(&mut policy, env.as_mut(), episodes, seed)
-        .with_context(|| format!("running {}", path.display()))?;
-    Ok(EvalOutput {
-        env: env_name.to_string(),
-        policy: path.display().to_string(),
-        report,
-    })
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -158,10 +106,21 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&out)?);
         return Ok(());
     }
-    let r = &out.report;
+    print_demo_eval(&out.report, &path, card.as_ref(), &sha_note, wall);
+    demo_control_loop(&args)?;
+    super::skill::demo_pick_and_place(args.seed)
+}
+
+fn print_demo_eval(
+    r: &crate::learn::EvalReport,
+    path: &std::path::Path,
+    card: Option<&ModelCard>,
+    sha_note: &str,
+    wall: f64,
+) {
     println!("ganglion demo — CartPole on rapier3d, policy run by tract-onnx");
     println!("  policy   {} ({sha_note})", path.display());
-    if let Some(c) = &card {
+    if let Some(c) = card {
         println!("  trained  `{}`", c.command);
     }
     println!(
@@ -181,7 +140,10 @@ pub fn demo(args: DemoArgs) -> Result<()> {
         "not solved"
     };
     println!("  verdict  {verdict} (CartPole-v1 threshold: mean ≥ {SOLVED_RETURN})");
+}
 
+/// The same policy through the control loop, recorded; prints its report.
+fn demo_control_loop(args: &DemoArgs) -> Result<()> {
     // The same policy through the real-time control loop and safety filter,
     // lockstep with the simulator, recorded to MCAP.
     let config = super::repo_path("robots/cartpole.toml");
@@ -212,5 +174,5 @@ pub fn demo(args: DemoArgs) -> Result<()> {
     super::run::print_report(&report);
     println!("  (open the recording in Foxglove, or check it: ganglion replay --resim <file>)");
     println!();
-    super::skill::demo_pick_and_place(args.seed)
+    Ok(())
 }

@@ -10,8 +10,8 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
+use crate::bench::lm::time_scoring;
 use crate::lang::{LlmScorer, Scorer, fetch, ranking};
-use crate::runtime::stats::{quantile_sorted, sorted};
 
 #[derive(Args, Debug)]
 pub struct LmBenchArgs {
@@ -33,25 +33,6 @@ pub struct LmBenchArgs {
     pub style: String,
 }
 
-/// The 20 grounded skills of the scene "blocks=red,green,blue,yellow;
-/// bowls=green,yellow,blue" (pick x4, place in bowl x3, place on block x4 ...).
-fn candidates() -> Vec<String> {
-    let blocks = ["red", "green", "blue", "yellow"];
-    let bowls = ["green", "yellow", "blue", "red"];
-    let mut c = crate::lang::ranking::grounded_skills(&blocks, &bowls);
-    let extra = ["purple", "orange", "white", "black", "pink", "cyan"];
-    for e in extra {
-        c.push(format!("pick up the {e} block"));
-    }
-    c.truncate(20);
-    c
-}
-
-fn stats(v: Vec<f64>) -> (f64, f64) {
-    let v = sorted(v);
-    (quantile_sorted(&v, 0.5), quantile_sorted(&v, 0.95))
-}
-
 pub fn run(a: LmBenchArgs) -> Result<()> {
     let path = match a.gguf {
         Some(p) => p,
@@ -70,83 +51,36 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
         s.set_style(style);
         return ranking(&mut s, a.json);
     }
-    let cands = candidates();
-    let conts: Vec<Vec<u32>> = cands
-        .iter()
-        .map(|c| s.tokenizer().encode(&crate::lang::prompt::continuation(c)))
-        .collect::<Result<_>>()?;
-    let short = "The robot arm is at a table with red, green, blue and yellow blocks and green, yellow, blue and \
-                 red bowls. Human: put the red block in the green bowl\nRobot: 1.";
-    let short_ids = s.prompt_ids(short)?;
-    let runs = a.runs.max(1);
-    let (mut tree, mut single, mut step) = (Vec::new(), Vec::new(), Vec::new());
-    for r in 0..runs {
-        // Cold cache: a prompt that differs from the last one at its first token.
-        let mut ids = short_ids.clone();
-        ids[0] = if r % 2 == 0 {
-            ids[0]
-        } else {
-            s.prompt_ids("A")?[0]
-        };
-        s.score_ids(&[0], &conts[..1])?; // resets the cache to one token
-        let t = Instant::now();
-        s.score_ids(&ids, &conts)?;
-        tree.push(t.elapsed().as_secs_f64());
-        s.score_ids(&[0], &conts[..1])?;
-        let t = Instant::now();
-        for c in &conts {
-            s.score_ids(&ids, std::slice::from_ref(c))?;
-        }
-        single.push(t.elapsed().as_secs_f64());
-    }
-    s.set_scene(Some(
-        "red block, green block, blue block, yellow block, green bowl, yellow bowl, blue bowl"
-            .into(),
-    ));
-    s.score("warm up the few-shot cache", &[], &cands)?;
-    let instrs = [
-        "put the red block in the green bowl",
-        "stack the blue block on the yellow block",
-        "put all the blocks in the blue bowl",
-    ];
-    for r in 0..runs {
-        let t = Instant::now();
-        s.score(
-            instrs[r % instrs.len()],
-            &["pick up the red block".into()],
-            &cands,
-        )?;
-        step.push(t.elapsed().as_secs_f64());
-    }
-    let (tm, tp) = stats(tree);
-    let (sm, sp) = stats(single);
-    let (pm, pp) = stats(step);
-    let prompt_tokens = short_ids.len();
-    let few_shot_tokens = s
-        .prompt_ids(&crate::lang::prompt::build(None, "x", &[]))?
-        .len();
+    let r = time_scoring(&mut s, a.runs)?;
     if a.json {
-        println!(
-            "{}",
-            json!({"model": path.display().to_string(), "load_s": load_s, "candidates": cands.len(), "prompt_tokens": prompt_tokens,
-                   "tree_batch_s": {"median": tm, "p95": tp}, "one_by_one_s": {"median": sm, "p95": sp},
-                   "speedup": sm / tm, "planning_step_s": {"median": pm, "p95": pp}, "few_shot_prompt_tokens": few_shot_tokens})
-        );
-    } else {
-        println!(
-            "model {} loaded in {load_s:.2} s; {} candidates, {} runs",
-            path.display(),
-            cands.len(),
-            runs
-        );
-        println!(
-            "after a {prompt_tokens}-token prompt (cold cache): tree batch median {tm:.3} s p95 {tp:.3} s; one by one median {sm:.3} s p95 {sp:.3} s ({:.1}x)",
-            sm / tm
-        );
-        println!(
-            "planning step (few-shot prompt of ~{few_shot_tokens} tokens cached): median {pm:.3} s p95 {pp:.3} s"
-        );
+        let mut r = r;
+        r["model"] = json!(path.display().to_string());
+        r["load_s"] = json!(load_s);
+        println!("{r}");
+        return Ok(());
     }
+    let f = |k: &str, q: &str| r[k][q].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "model {} loaded in {load_s:.2} s; {} candidates, {} runs",
+        path.display(),
+        r["candidates"],
+        r["runs"]
+    );
+    println!(
+        "after a {}-token prompt (cold cache): tree batch median {:.3} s p95 {:.3} s; one by one median {:.3} s p95 {:.3} s ({:.1}x)",
+        r["prompt_tokens"],
+        f("tree_batch_s", "median"),
+        f("tree_batch_s", "p95"),
+        f("one_by_one_s", "median"),
+        f("one_by_one_s", "p95"),
+        r["speedup"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!(
+        "planning step (few-shot prompt of ~{} tokens cached): median {:.3} s p95 {:.3} s",
+        r["few_shot_prompt_tokens"],
+        f("planning_step_s", "median"),
+        f("planning_step_s", "p95")
+    );
     Ok(())
 }
 

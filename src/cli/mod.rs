@@ -1,15 +1,10 @@
 //! Command-line interface: argument definitions (clap) and dispatch. One module
 //! per command family.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
-pub mod bench_dt;
-pub mod bench_hil;
-pub mod bench_zenoh;
 pub mod check;
 pub mod collect;
 pub mod estop;
@@ -116,17 +111,29 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Resolves a repository-relative path (e.g. `models/...`) from the working
-/// directory, falling back to the source tree so commands work from anywhere.
-pub fn repo_path(rel: &str) -> PathBuf {
-    let p = Path::new(rel);
-    if p.exists() || p.is_absolute() {
-        return p.to_path_buf();
+pub use crate::repo_path;
+
+/// A progress bar over `len` units (`steps`, `episodes`), hidden with
+/// `--json` so machine-read output stays clean.
+pub fn progress_bar(len: u64, unit: &str, json: bool) -> indicatif::ProgressBar {
+    if json {
+        return indicatif::ProgressBar::hidden();
     }
-    let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    if fallback.exists() {
-        fallback
-    } else {
-        p.to_path_buf()
-    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{elapsed_precise}} [{{bar:30}}] {{pos}}/{{len}} {unit}  {{msg}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The command line as typed, for model cards and dataset manifests.
+pub fn command_line() -> String {
+    std::iter::once("ganglion".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

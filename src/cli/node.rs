@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
+use crate::io::NodeSummary;
 use crate::io::qemu::{BUILD_COMMAND, QEMU, default_firmware};
 use crate::io::{
     FaultKind, FaultPlan, NodeBackendKind, NodeBinding, NodeClock, NodeOptions, serve_bound,
@@ -85,12 +86,6 @@ pub struct NodeArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    SIGNALLED.store(true, Ordering::SeqCst);
 }
 
 pub fn node_options(args: &NodeArgs) -> Result<NodeOptions> {
@@ -167,40 +162,15 @@ pub fn node_binding(args: &NodeArgs) -> Result<NodeBinding> {
 pub fn run(args: NodeArgs) -> Result<()> {
     let opts = node_options(&args)?;
     let binding = node_binding(&args)?;
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
-    }
+    crate::signals::install();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam::channel::bounded(1);
-    let watcher = {
-        let stop = stop.clone();
-        let binding_text = binding.controller.map(|c| format!("udp:{c}"));
-        let limit = args.seconds.map(crate::input::Seconds::duration);
-        std::thread::spawn(move || {
-            let started = std::time::Instant::now();
-            let mut announced = false;
-            while !stop.load(Ordering::Acquire) {
-                if !announced && let Ok(addr) = rx.try_recv() {
-                    match &binding_text {
-                        Some(c) => eprintln!("node listening on udp:{addr}, answering only {c}"),
-                        None => eprintln!(
-                            "node listening on udp:{addr}, answering the first controller \
-                             to send a valid frame"
-                        ),
-                    }
-                    announced = true;
-                }
-                if SIGNALLED.load(Ordering::SeqCst) || limit.is_some_and(|l| started.elapsed() >= l)
-                {
-                    stop.store(true, Ordering::Release);
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let watcher = spawn_watcher(
+        stop.clone(),
+        rx,
+        binding.controller.map(|c| format!("udp:{c}")),
+        args.seconds.map(crate::input::Seconds::duration),
+    );
     let result = serve_bound(&opts, &binding, stop.clone(), Some(tx));
     stop.store(true, Ordering::Release);
     let _ = watcher.join();
@@ -208,39 +178,73 @@ pub fn run(args: NodeArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!(
-            "node: {} ticks, {} steps, {} episodes, {} commands in, {} states out; link faults {:?}",
-            summary.ticks,
-            summary.steps,
-            summary.episodes,
-            summary.commands_delivered,
-            summary.states_sent,
-            summary.link
-        );
-        for f in &summary.faults {
-            println!(
-                "  fault {:<12} at {:>10.3} s (detail {})",
-                f.name,
-                f.time_us as f64 * 1e-6,
-                f.detail
-            );
-        }
-        for r in &summary.restarts {
-            println!("  restart at {:.3} s", *r as f64 * 1e-6);
-        }
-        let p = &summary.peer;
-        println!(
-            "  controller {} ({} bound, {} bye, {} released silent); ignored: {} foreign, \
-             {} undecodable datagrams, {} refused frames, {} refused steps",
-            p.controller.as_deref().unwrap_or("-"),
-            p.bindings,
-            p.byes,
-            p.released_silent,
-            p.foreign_datagrams,
-            p.undecodable,
-            p.refused_frames,
-            p.refused_steps
-        );
+        print_summary(&summary);
     }
     Ok(())
+}
+
+/// Announces the bound address once the node is listening, and sets `stop`
+/// on a signal or when `limit` has passed.
+fn spawn_watcher(
+    stop: Arc<AtomicBool>,
+    rx: crossbeam::channel::Receiver<std::net::SocketAddr>,
+    binding_text: Option<String>,
+    limit: Option<Duration>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut announced = false;
+        while !stop.load(Ordering::Acquire) {
+            if !announced && let Ok(addr) = rx.try_recv() {
+                match &binding_text {
+                    Some(c) => eprintln!("node listening on udp:{addr}, answering only {c}"),
+                    None => eprintln!(
+                        "node listening on udp:{addr}, answering the first controller \
+                         to send a valid frame"
+                    ),
+                }
+                announced = true;
+            }
+            if crate::signals::stop_requested() || limit.is_some_and(|l| started.elapsed() >= l) {
+                stop.store(true, Ordering::Release);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+}
+
+fn print_summary(summary: &NodeSummary) {
+    println!(
+        "node: {} ticks, {} steps, {} episodes, {} commands in, {} states out; link faults {:?}",
+        summary.ticks,
+        summary.steps,
+        summary.episodes,
+        summary.commands_delivered,
+        summary.states_sent,
+        summary.link
+    );
+    for f in &summary.faults {
+        println!(
+            "  fault {:<12} at {:>10.3} s (detail {})",
+            f.name,
+            f.time_us as f64 * 1e-6,
+            f.detail
+        );
+    }
+    for r in &summary.restarts {
+        println!("  restart at {:.3} s", *r as f64 * 1e-6);
+    }
+    let p = &summary.peer;
+    println!(
+        "  controller {} ({} bound, {} bye, {} released silent); ignored: {} foreign, \
+         {} undecodable datagrams, {} refused frames, {} refused steps",
+        p.controller.as_deref().unwrap_or("-"),
+        p.bindings,
+        p.byes,
+        p.released_silent,
+        p.foreign_datagrams,
+        p.undecodable,
+        p.refused_frames,
+        p.refused_steps
+    );
 }

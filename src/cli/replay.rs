@@ -1,19 +1,12 @@
-//! `ganglion replay`: checks a recording. By default the recorded observations
-//! go through the policy again and every action must match bit for bit; with
-//! `--resim` the simulation is re-run from the recorded config and seed and
-//! the new recording's deterministic messages must equal the old ones.
+//! `ganglion replay`: checks a recording (see `crate::replay`) and prints
+//! what it found; a mismatch is an error (exit 1).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, bail};
 use clap::Args;
-use serde::Serialize;
 
-use crate::config;
-use crate::record::{compare_payloads, read_recording};
-use crate::runtime::RunLimit;
-
-use crate::assemble::{RunOptions, execute};
+use crate::replay::{ReplayOptions, replay};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -30,165 +23,12 @@ pub struct ReplayArgs {
     pub json: bool,
 }
 
-#[derive(Serialize, Debug)]
-pub struct ReplayReport {
-    pub recording: String,
-    pub mode: &'static str,
-    pub ticks: usize,
-    pub checked: usize,
-    pub mismatches: usize,
-    pub first_mismatch_tick: Option<u64>,
-    pub detail: Option<String>,
-    pub truncated: bool,
-}
-
-fn recorded_config(
-    meta: &std::collections::BTreeMap<String, String>,
-    rec: &Path,
-) -> Result<config::RobotConfig> {
-    let text = meta.get("config_text").ok_or_else(|| {
-        anyhow!(
-            "{}: no config_text in the recording's metadata",
-            rec.display()
-        )
-    })?;
-    let path = meta.get("config_path").ok_or_else(|| {
-        anyhow!(
-            "{}: no config_path in the recording's metadata",
-            rec.display()
-        )
-    })?;
-    config::parse(Path::new(path), text).map_err(|e| anyhow!("the recorded config: {e}"))
-}
-
-pub fn replay(args: &ReplayArgs) -> Result<ReplayReport> {
-    let rec = read_recording(&args.recording)?;
-    let mut cfg = recorded_config(&rec.metadata, &args.recording)?;
-    if let Some(p) = &args.policy {
-        cfg.policy.path = p.clone();
-        cfg.policy.card = crate::policy::card::card_path(p);
-    }
-    let name = args.recording.display().to_string();
-    if args.resim {
-        // Re-simulation re-runs the recorded config: never against live
-        // hardware (a HIL node, a remote robot) that a recording names.
-        let plant = crate::assemble::plant_kind(&cfg.plant);
-        if !plant.starts_with("sim:") {
-            bail!(
-                "{name}: --resim re-runs a simulated plant, but this recording drove `{plant}` \
-                 (live hardware or a remote robot is never driven by a replay); replay it \
-                 without --resim to re-check the policy"
-            );
-        }
-        let seed: u64 = rec
-            .metadata
-            .get("seed")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| anyhow!("{name}: no seed in the recording's metadata"))?;
-        let tmp = TempRecording(tempfile_path(&args.recording));
-        let opts = RunOptions {
-            limit: RunLimit {
-                ticks: Some(rec.ticks.len() as u64),
-                seconds: None,
-                ..Default::default()
-            },
-            record: Some(tmp.0.clone()),
-            overwrite: true,
-            fast: true,
-            seed: Some(seed),
-        };
-        execute(cfg, &opts).context("re-simulating")?;
-        let again = read_recording(&tmp.0)?;
-        if again.ticks.is_empty() {
-            bail!("{name}: the re-simulation recorded no ticks; nothing was compared");
-        }
-        let mismatch = compare_payloads(&rec, &again);
-        return Ok(ReplayReport {
-            recording: name,
-            mode: "resim",
-            ticks: rec.ticks.len(),
-            checked: again.ticks.len(),
-            mismatches: usize::from(mismatch.is_some()),
-            first_mismatch_tick: mismatch.as_ref().map(|m| m.tick),
-            detail: mismatch.map(|m| m.to_string()),
-            truncated: rec.truncated,
-        });
-    }
-
-    let mut policy = crate::assemble::load_any_policy(&cfg)?;
-    let mut action = vec![0.0f32; cfg.action.mapping.dim()];
-    let (mut checked, mut mismatches, mut first, mut detail) = (0, 0, None, None);
-    let mut episode = None;
-    for t in &rec.ticks {
-        if let Some(task) = t.task {
-            if episode.is_some_and(|e| e != task.episode) {
-                policy.reset();
-            }
-            episode = Some(task.episode);
-        }
-        if !t.policy_ran {
-            continue;
-        }
-        checked += 1;
-        let result = policy.act(&t.obs, &mut action);
-        // A Decision Transformer's return-to-go follows the recorded rewards.
-        if let Some(task) = t.task {
-            policy.observe_reward(task.reward);
-        }
-        let same = result.is_ok()
-            && action.len() == t.raw_action.len()
-            && action
-                .iter()
-                .zip(&t.raw_action)
-                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
-        if !same {
-            mismatches += 1;
-            if first.is_none() {
-                first = Some(t.tick);
-                detail = Some(format!(
-                    "tick {}: recorded action {:?}, policy now gives {:?}",
-                    t.tick, t.raw_action, action
-                ));
-            }
-        }
-    }
-    if checked == 0 {
-        bail!(
-            "{name}: {} ticks, none in which the policy ran; nothing was checked",
-            rec.ticks.len()
-        );
-    }
-    Ok(ReplayReport {
-        recording: name,
-        mode: "policy",
-        ticks: rec.ticks.len(),
-        checked,
-        mismatches,
-        first_mismatch_tick: first,
-        detail,
-        truncated: rec.truncated,
-    })
-}
-
-/// The re-simulation's recording, removed however the replay ends.
-struct TempRecording(PathBuf);
-
-impl Drop for TempRecording {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn tempfile_path(rec: &Path) -> PathBuf {
-    let stem = rec
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    std::env::temp_dir().join(format!("ganglion-resim-{}-{stem}.mcap", std::process::id()))
-}
-
 pub fn run(args: ReplayArgs) -> Result<()> {
-    let r = replay(&args)?;
+    let r = replay(&ReplayOptions {
+        recording: args.recording.clone(),
+        resim: args.resim,
+        policy: args.policy.clone(),
+    })?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

@@ -6,7 +6,6 @@
 //! and warns on stderr when it accepts commands without mutual TLS.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -84,12 +83,6 @@ pub struct ServeArgs {
     pub allow_multiple_controllers: bool,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
 pub fn run(args: SimArgs) -> Result<()> {
     match args.command {
         SimCommand::Serve(a) => run_serve(a),
@@ -97,47 +90,8 @@ pub fn run(args: SimArgs) -> Result<()> {
 }
 
 fn run_serve(a: ServeArgs) -> Result<()> {
-    let kind = format!("sim:{}", a.robot);
-    if ganglion_sim::plant_signature(&kind).is_none() {
-        bail!(
-            "unknown robot `{}` (known: {})",
-            a.robot,
-            ganglion_sim::PLANT_KINDS
-                .iter()
-                .map(|k| k.trim_start_matches("sim:"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if a.watchdog_ms == 0 {
-        bail!("--watchdog-ms must be > 0");
-    }
-    let opts = ServeOptions {
-        robot: a.name.clone().unwrap_or_else(|| a.robot.clone()),
-        kind,
-        endpoints: Endpoints {
-            listen: a.listen.clone(),
-            connect: a.connect.clone(),
-            multicast: a.multicast,
-            router: a.router,
-            client: false,
-        },
-        security: LinkSecurity {
-            tls: a.tls.files(),
-            controller_cn: a.controller_cn.clone(),
-        },
-        seed: a.seed,
-        rate_hz: a.rate_hz,
-        watchdog: Duration::from_millis(a.watchdog_ms),
-        duration: a.seconds.map(crate::input::Seconds::duration),
-        single_controller: a.single_controller && !a.allow_multiple_controllers,
-    };
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGHUP, on_signal as *const () as libc::sighandler_t);
-    }
+    let opts = serve_options(&a)?;
+    crate::signals::install();
     let print = |v: &serde_json::Value| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{v}");
@@ -151,7 +105,7 @@ fn run_serve(a: ServeArgs) -> Result<()> {
         "watchdog_ms": a.watchdog_ms,
         "single_controller": opts.single_controller,
     }));
-    let status = serve(&opts, &STOP, |e| {
+    let status = serve(&opts, crate::signals::stop_flag(), |e| {
         if let Some(w) = &e.warning {
             eprintln!("WARNING: {w}");
         }
@@ -171,4 +125,43 @@ fn run_serve(a: ServeArgs) -> Result<()> {
     })?;
     print(&serde_json::json!({ "event": "exit", "status": status }));
     Ok(())
+}
+
+/// The served robot the flags describe.
+fn serve_options(a: &ServeArgs) -> Result<ServeOptions> {
+    let kind = format!("sim:{}", a.robot);
+    if ganglion_sim::plant_signature(&kind).is_none() {
+        bail!(
+            "unknown robot `{}` (known: {})",
+            a.robot,
+            ganglion_sim::PLANT_KINDS
+                .iter()
+                .map(|k| k.trim_start_matches("sim:"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if a.watchdog_ms == 0 {
+        bail!("--watchdog-ms must be > 0");
+    }
+    Ok(ServeOptions {
+        robot: a.name.clone().unwrap_or_else(|| a.robot.clone()),
+        kind,
+        endpoints: Endpoints {
+            listen: a.listen.clone(),
+            connect: a.connect.clone(),
+            multicast: a.multicast,
+            router: a.router,
+            client: false,
+        },
+        security: LinkSecurity {
+            tls: a.tls.files(),
+            controller_cn: a.controller_cn.clone(),
+        },
+        seed: a.seed,
+        rate_hz: a.rate_hz,
+        watchdog: Duration::from_millis(a.watchdog_ms),
+        duration: a.seconds.map(crate::input::Seconds::duration),
+        single_controller: a.single_controller && !a.allow_multiple_controllers,
+    })
 }

@@ -4,13 +4,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::repo_path;
+use crate::runtime::stats::{quantile_sorted, sorted};
 use crate::sim::SceneSpec;
-use crate::skills::affordance::{self, Affordances, FitConfig, LEARNED, Sample, calibration};
+use crate::skills::affordance::{Affordances, LEARNED, Sample, calibration};
+use crate::skills::affordance_train::{self, AffordanceTraining};
 use crate::skills::executor::REACH_MODEL;
 use crate::skills::report::{labelled_samples, reach_errors, success_table};
 use crate::skills::{Skill, SkillRunner};
@@ -176,54 +178,17 @@ fn read_reach(path: &Path) -> Result<(PathBuf, Arc<Vec<u8>>)> {
 fn report(a: ReportArgs) -> Result<()> {
     let (reach_path, reach) = read_reach(&a.reach)?;
     let t0 = std::time::Instant::now();
-    let mut errs = reach_errors(&reach_path, a.reach_episodes, a.seed, a.threads)?;
-    errs.sort_by(f32::total_cmp);
-    let within = errs.iter().filter(|e| **e < 0.01).count();
-    let q = |f: f64| {
-        errs.get(((errs.len() as f64 - 1.0) * f).round() as usize)
-            .copied()
-            .unwrap_or(f32::NAN)
-    };
-    if !a.json {
-        println!(
-            "reaching policy {}: final cup error over {} targets: median {:.1} mm, p95 {:.1} mm, max {:.1} mm; < 1 cm on {:.1}%",
-            reach_path.display(),
-            errs.len(),
-            q(0.5) * 1000.0,
-            q(0.95) * 1000.0,
-            q(1.0) * 1000.0,
-            100.0 * within as f64 / errs.len().max(1) as f64
-        );
-    }
+    let errs = sorted_errors(reach_errors(
+        &reach_path,
+        a.reach_episodes,
+        a.seed,
+        a.threads,
+    )?);
+    let q = |f: f64| quantile_sorted(&errs, f);
+    let within = errs.iter().filter(|e| **e < 0.01).count() as f64 / errs.len().max(1) as f64;
     let rows = success_table(&reach, &reach_path, a.scenes, a.seed, a.threads)?;
-    if !a.json {
-        println!(
-            "\nskill success over {} random feasible scenes each (seed {}):",
-            a.scenes, a.seed
-        );
-        println!(
-            "  {:<28} {:>8} {:>9} {:>10}",
-            "skill", "success", "timed out", "mean steps"
-        );
-        for r in &rows {
-            println!(
-                "  {:<28} {:>7.1}% {:>9} {:>10.0}",
-                r.skill,
-                100.0 * r.successes as f64 / r.trials.max(1) as f64,
-                r.timed_out,
-                r.mean_steps
-            );
-        }
-        for r in &rows {
-            for f in &r.failures {
-                println!("  failed: {f}");
-            }
-        }
-    }
-    let mut aff_json = serde_json::Value::Null;
-    if a.affordance_cases > 0 {
-        let dir = repo_path(&a.affordances.to_string_lossy());
-        let mut aff = Affordances::load(&dir)?;
+    let aff = if a.affordance_cases > 0 {
+        let mut aff = Affordances::load(&repo_path(&a.affordances.to_string_lossy()))?;
         let samples = labelled_samples(
             &reach,
             &reach_path,
@@ -233,27 +198,65 @@ fn report(a: ReportArgs) -> Result<()> {
             |_| {},
         )?;
         let (p, y) = predict_samples(&mut aff, &samples)?;
-        let c = calibration(&p, &y);
-        if !a.json {
-            println!(
-                "\naffordances on {} fresh executions ({} succeeded): ROC AUC {:.3}, Brier {:.3}",
-                c.n, c.positives, c.auc, c.brier
-            );
-        }
-        aff_json = serde_json::to_value(&c)?;
-    }
+        Some(calibration(&p, &y))
+    } else {
+        None
+    };
     if a.json {
         let out = json!({
             "reach": {"targets": errs.len(), "median_m": q(0.5), "p95_m": q(0.95), "max_m": q(1.0),
-                      "within_1cm": within as f64 / errs.len().max(1) as f64},
+                      "within_1cm": within},
             "skills": rows,
-            "affordances": aff_json,
+            "affordances": aff,
             "seed": a.seed,
             "wall_s": t0.elapsed().as_secs_f64(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "reaching policy {}: final cup error over {} targets: median {:.1} mm, p95 {:.1} mm, max {:.1} mm; < 1 cm on {:.1}%",
+        reach_path.display(),
+        errs.len(),
+        q(0.5) * 1000.0,
+        q(0.95) * 1000.0,
+        q(1.0) * 1000.0,
+        100.0 * within
+    );
+    print_success_table(&rows, a.scenes, a.seed);
+    if let Some(c) = aff {
+        println!(
+            "\naffordances on {} fresh executions ({} succeeded): ROC AUC {:.3}, Brier {:.3}",
+            c.n, c.positives, c.auc, c.brier
+        );
     }
     Ok(())
+}
+
+fn sorted_errors(errs: Vec<f32>) -> Vec<f64> {
+    sorted(errs.into_iter().map(f64::from).collect())
+}
+
+fn print_success_table(rows: &[crate::skills::report::SuccessRow], scenes: usize, seed: u64) {
+    println!("\nskill success over {scenes} random feasible scenes each (seed {seed}):");
+    println!(
+        "  {:<28} {:>8} {:>9} {:>10}",
+        "skill", "success", "timed out", "mean steps"
+    );
+    for r in rows {
+        println!(
+            "  {:<28} {:>7.1}% {:>9} {:>10.0}",
+            r.skill,
+            100.0 * r.successes as f64 / r.trials.max(1) as f64,
+            r.timed_out,
+            r.mean_steps
+        );
+    }
+    for r in rows {
+        for f in &r.failures {
+            println!("  failed: {f}");
+        }
+    }
 }
 
 /// Predictions of the loaded models for labelled samples (their features
@@ -268,101 +271,66 @@ fn predict_samples(aff: &mut Affordances, samples: &[Sample]) -> Result<(Vec<f32
 
 fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
     let (reach_path, reach) = read_reach(&a.reach)?;
-    let out = repo_path(&a.out.to_string_lossy());
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let t0 = std::time::Instant::now();
-    let total = (a.cases + a.held_out) * LEARNED.len();
-    let bar = if a.json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(total as u64)
-    };
-    let train = labelled_samples(&reach, &reach_path, a.cases, a.seed, a.threads, |n| {
-        bar.set_position(n as u64)
-    })?;
-    let test = labelled_samples(
-        &reach,
-        &reach_path,
-        a.held_out,
-        a.seed ^ 0x5eed,
-        a.threads,
-        |n| bar.set_position((LEARNED.len() * a.cases + n) as u64),
-    )?;
-    bar.finish_and_clear();
-    let mut report = Vec::new();
-    let (mut all_p, mut all_y) = (Vec::new(), Vec::new());
-    for fam in LEARNED {
-        let tr: Vec<Sample> = train.iter().filter(|s| s.family == fam).cloned().collect();
-        let te: Vec<Sample> = test.iter().filter(|s| s.family == fam).cloned().collect();
-        if tr.is_empty() {
-            bail!("no training executions for {}", fam.name());
-        }
-        let fitted = affordance::fit(
-            &tr,
-            &FitConfig {
-                seed: a.seed,
-                ..FitConfig::default()
-            },
-        );
-        let xs: Vec<_> = te.iter().map(|s| s.x).collect();
-        let p = fitted.predict(&xs);
-        let y: Vec<f32> = te.iter().map(|s| s.y).collect();
-        let c = calibration(&p, &y);
-        all_p.extend_from_slice(&p);
-        all_y.extend_from_slice(&y);
-        let path = affordance::model_path(&out, fam);
-        let command = format!(
+    let training = AffordanceTraining {
+        reach,
+        reach_path,
+        out: repo_path(&a.out.to_string_lossy()),
+        cases: a.cases,
+        held_out: a.held_out,
+        seed: a.seed,
+        threads: a.threads,
+        command: format!(
             "ganglion skills train-affordances --out {} --cases {} --held-out {} --seed {}",
             a.out.display(),
             a.cases,
             a.held_out,
             a.seed
-        );
-        affordance::export(&fitted, fam, &path, &command, &c, tr.len())?;
-        report.push((fam, tr.len(), tr.iter().filter(|s| s.y > 0.5).count(), c));
-    }
-    let overall = calibration(&all_p, &all_y);
-    let plot = out.join("affordance-reliability.png");
-    affordance::reliability_png(&report, &overall, &plot)?;
+        ),
+    };
+    let total = (a.cases + a.held_out) * LEARNED.len();
+    let bar = super::progress_bar(total as u64, "executions", a.json);
+    let r = affordance_train::train_affordances(&training, &mut |n| bar.set_position(n as u64))?;
+    bar.finish_and_clear();
+    let wall_s = t0.elapsed().as_secs_f64();
     if a.json {
-        let fams: Vec<_> = report
+        let fams: Vec<_> = r
+            .families
             .iter()
-            .map(|(f, n, pos, c)| json!({"family": f.name(), "train": n, "train_successes": pos, "held_out": c}))
+            .map(|f| json!({"family": f.family.name(), "train": f.train, "train_successes": f.train_successes, "held_out": f.held_out}))
             .collect();
+        let out = json!({"families": fams, "overall": r.overall, "plot": r.plot, "wall_s": wall_s});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "affordances trained on {} executions in {wall_s:.0} s; held-out metrics:",
+        r.executions
+    );
+    for f in &r.families {
+        let c = &f.held_out;
+        let auc = if c.auc.is_nan() {
+            "n/a (every execution succeeded)".to_string()
+        } else {
+            format!("{:.3}", c.auc)
+        };
         println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"families": fams, "overall": overall, "plot": plot, "wall_s": t0.elapsed().as_secs_f64()})
-            )?
-        );
-    } else {
-        println!(
-            "affordances trained on {} executions in {:.0} s; held-out metrics:",
-            train.len(),
-            t0.elapsed().as_secs_f64()
-        );
-        for (f, n, pos, c) in &report {
-            let auc = if c.auc.is_nan() {
-                "n/a (every execution succeeded)".to_string()
-            } else {
-                format!("{:.3}", c.auc)
-            };
-            println!(
-                "  {:<9} train {n:>4} ({pos:>4} succeeded)  held-out {:>4} ({:>4} succeeded): Brier {:.3}  ROC AUC {auc}",
-                f.name(),
-                c.n,
-                c.positives,
-                c.brier
-            );
-        }
-        println!(
-            "  overall   held-out {}: Brier {:.3}  ROC AUC {:.3}\n  plot      {}",
-            overall.n,
-            overall.brier,
-            overall.auc,
-            plot.display()
+            "  {:<9} train {:>4} ({:>4} succeeded)  held-out {:>4} ({:>4} succeeded): Brier {:.3}  ROC AUC {auc}",
+            f.family.name(),
+            f.train,
+            f.train_successes,
+            c.n,
+            c.positives,
+            c.brier
         );
     }
+    println!(
+        "  overall   held-out {}: Brier {:.3}  ROC AUC {:.3}\n  plot      {}",
+        r.overall.n,
+        r.overall.brier,
+        r.overall.auc,
+        r.plot.display()
+    );
     Ok(())
 }
 

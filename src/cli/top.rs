@@ -5,19 +5,15 @@
 //! that accepts commands without mutual TLS, or that hears a second
 //! controller, is flagged (`warnings`).
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use clap::Args;
-use serde::Serialize;
 use zenoh::Wait;
 
 use super::tls_args::TlsArgs;
-use crate::io::zenoh::serve::RobotStatus;
-use crate::io::zenoh::telemetry::Telemetry;
+use crate::io::zenoh::fleet::{Fleet, RobotView};
 use crate::io::zenoh::{Endpoints, open};
 
 #[derive(Args, Debug)]
@@ -47,38 +43,6 @@ pub struct TopArgs {
     pub tls: TlsArgs,
 }
 
-/// What top knows about one robot.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct RobotView {
-    pub robot: String,
-    pub telemetry: Option<Telemetry>,
-    pub status: Option<RobotStatus>,
-    /// Seconds since anything was heard from it.
-    pub last_heard_s: f64,
-    pub bad_messages: u64,
-    /// What is unsafe about it: `insecure_commands` (no mutual TLS: any
-    /// peer may command it), `other_controllers` (a second controller
-    /// commanded it).
-    pub warnings: Vec<String>,
-}
-
-/// The warnings of a robot's status (`RobotView::warnings`).
-pub fn warnings(status: &RobotStatus) -> Vec<String> {
-    let mut w = Vec::new();
-    if status.command_auth == "none" {
-        w.push("insecure_commands".to_string());
-    }
-    if status.other_controller_commands > 0 {
-        w.push("other_controllers".to_string());
-    }
-    w
-}
-
-#[derive(Default)]
-struct Board {
-    robots: BTreeMap<String, (RobotView, Option<Instant>)>,
-}
-
 pub fn run(a: TopArgs) -> Result<()> {
     if a.connect.is_empty() && a.listen.is_empty() && !a.multicast {
         return Err(anyhow!(
@@ -96,67 +60,10 @@ pub fn run(a: TopArgs) -> Result<()> {
         &a.tls.security(),
         None,
     )?;
-    let board = Arc::new(Mutex::new(Board::default()));
-    let sub = {
-        let board = board.clone();
-        session
-            .declare_subscriber("ganglion/*/*")
-            .callback(move |sample| {
-                let key = sample.key_expr().as_str().to_string();
-                let mut parts = key.split('/');
-                let (Some(_), Some(robot), Some(topic)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
-                    return;
-                };
-                if topic != "telemetry" && topic != "status" {
-                    return;
-                }
-                let bytes = sample.payload().to_bytes();
-                let Ok(mut b) = board.lock() else { return };
-                let entry = b.robots.entry(robot.to_string()).or_insert_with(|| {
-                    (
-                        RobotView {
-                            robot: robot.to_string(),
-                            ..Default::default()
-                        },
-                        None,
-                    )
-                });
-                let ok = match topic {
-                    "telemetry" => serde_json::from_slice::<Telemetry>(&bytes)
-                        .map(|t| entry.0.telemetry = Some(t))
-                        .is_ok(),
-                    _ => serde_json::from_slice::<RobotStatus>(&bytes)
-                        .map(|s| entry.0.status = Some(s))
-                        .is_ok(),
-                };
-                if ok {
-                    entry.1 = Some(Instant::now());
-                } else {
-                    entry.0.bad_messages += 1;
-                }
-            })
-            .wait()
-            .map_err(|e| anyhow!("subscribing to ganglion/*/*: {e}"))?
-    };
-    let snapshot = |board: &Mutex<Board>| -> Vec<RobotView> {
-        let Ok(b) = board.lock() else {
-            return Vec::new();
-        };
-        b.robots
-            .values()
-            .map(|(v, at)| {
-                let mut v = v.clone();
-                v.last_heard_s = at.map_or(f64::INFINITY, |t| t.elapsed().as_secs_f64());
-                v.warnings = v.status.as_ref().map(warnings).unwrap_or_default();
-                v
-            })
-            .collect()
-    };
+    let fleet = Fleet::watch(&session)?;
     if a.once {
         std::thread::sleep(a.seconds.duration());
-        let views = snapshot(&board);
+        let views = fleet.snapshot();
         if a.json {
             println!("{}", serde_json::to_string(&views)?);
         } else {
@@ -164,7 +71,7 @@ pub fn run(a: TopArgs) -> Result<()> {
         }
     } else {
         loop {
-            let views = snapshot(&board);
+            let views = fleet.snapshot();
             let mut out = std::io::stdout().lock();
             // Clear the screen, cursor home.
             let _ = write!(out, "\x1b[2J\x1b[H{}", render(&views));
@@ -173,7 +80,7 @@ pub fn run(a: TopArgs) -> Result<()> {
             std::thread::sleep(Duration::from_millis(a.refresh_ms.max(50)));
         }
     }
-    drop(sub);
+    drop(fleet);
     let _ = session.close().wait();
     Ok(())
 }
@@ -197,6 +104,14 @@ pub fn render(views: &[RobotView]) -> String {
         s.push_str("(no robots heard yet)\n");
     }
     for v in views {
+        render_robot(&mut s, v);
+    }
+    s
+}
+
+/// One robot's row, and its warnings under it.
+fn render_robot(s: &mut String, v: &RobotView) {
+    {
         let (rate, late, comp, misses, state, events) = match &v.telemetry {
             Some(t) => (
                 format!("{:.1}", t.rate_hz),
@@ -253,6 +168,13 @@ pub fn render(views: &[RobotView]) -> String {
                 String::new()
             }
         ));
+        render_warnings(s, v);
+    }
+}
+
+/// The lines under a robot's row that say what is unsafe about it.
+fn render_warnings(s: &mut String, v: &RobotView) {
+    {
         if let Some(st) = &v.status {
             if st.command_auth == "none" {
                 s.push_str(&format!(
@@ -275,5 +197,4 @@ pub fn render(views: &[RobotView]) -> String {
             }
         }
     }
-    s
 }

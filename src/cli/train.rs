@@ -4,18 +4,18 @@
 //! from the env's preset (`learn::presets`); flags and `--hp key=value`
 //! override it, and `--checkpoint-every` keeps intermediate policies.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::learn::ppo::{LocalRollouts, PpoUpdater, RolloutSource, train_from};
+use super::{command_line, progress_bar};
+use crate::learn::dt_run::{DtRun, dt_preset};
+use crate::learn::ppo::RolloutSource;
+use crate::learn::ppo_run::{PpoRun, PpoRunReport, run_ppo};
 use crate::learn::{PpoConfig, ppo_preset};
 use crate::nn::device::{Device, Resolved};
-use crate::policy::ActionSpec;
-use crate::policy::card::{CARD_FORMAT, EvalRecord, ModelCard, sha256_file};
-use crate::sim::{VecEnv, make_env};
+use crate::sim::make_env;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -112,123 +112,74 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(note) = &selection.note {
         eprintln!("{note}");
     }
-    if args.algo == "dt" {
-        let data = args.data.clone().ok_or_else(|| {
-            anyhow::anyhow!("--algo dt needs --data DIR (recordings from `ganglion collect`)")
-        })?;
-        let mut cfg = super::train_dt::dt_preset(&args.env);
-        if let Some(steps) = args.dt_steps {
-            cfg.steps = steps;
-        }
-        if let Some(e) = args.dt_embed {
-            cfg.embed = e;
-        }
-        if let Some(l) = args.dt_layers {
-            cfg.layers = l;
-        }
-        if let Some(d) = args.dt_dropout {
-            cfg.dropout = d;
-        }
-        if let Some(u) = args.dt_uniform_episodes {
-            cfg.uniform_episodes = u.clamp(0.0, 1.0);
-        }
-        return super::train_dt::run_dt(super::train_dt::DtRun {
-            out: args
-                .out
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("models/{}-dt.onnx", args.env))),
-            env: args.env.clone(),
-            data,
-            seed: args.seed,
-            cfg,
-            targets: args.target_returns.clone(),
-            eval_episodes: args.final_episodes,
-            json: args.json,
-            device: selection.device,
-        });
+    match args.algo.as_str() {
+        "dt" => super::train_dt::train_and_report(&dt_run(&args, selection.device)?, args.json),
+        "ppo" => train_ppo(&args, selection.device),
+        other => bail!("unknown --algo `{other}` (available: ppo, dt)"),
     }
-    if args.algo != "ppo" {
-        bail!("unknown --algo `{}` (available: ppo, dt)", args.algo);
-    }
-    let env_name = args.env.clone();
-    let probe = make_env(&env_name)?;
-    let spec = probe.spec().clone();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("models/{env_name}-ppo.onnx")));
-    let cfg = ppo_config(&args)?;
-    if cfg.n_envs == 0 || cfg.n_steps == 0 {
-        bail!("n_envs and n_steps must be positive");
-    }
-    let ckpt_every = args.checkpoint_every.filter(|n| *n > 0);
-    let mut venv = VecEnv::new(
-        || make_env(&env_name).expect("env name checked above"),
-        cfg.n_envs,
-        cfg.threads,
-        args.seed,
-    );
-    let mut eval_env = make_env(&env_name)?;
+}
 
-    let bar = if args.json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(cfg.total_timesteps as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let mut checkpoints: Vec<(usize, PathBuf)> = Vec::new();
-    let mut ckpt_error: Option<anyhow::Error> = None;
-    let mut next_ckpt = ckpt_every.unwrap_or(usize::MAX);
-    let metadata = [
-        ("ganglion.env", env_name.clone()),
-        ("ganglion.algo", "ppo".to_string()),
-        ("ganglion.seed", args.seed.to_string()),
-    ];
-    #[cfg(feature = "cuda")]
-    let mut cuda_updater = match selection.device {
-        Resolved::Cuda => {
-            let gpu = crate::nn::cuda::Gpu::new(0)?;
-            eprintln!("PPO updates on {}", gpu.name);
-            Some(crate::nn::cuda::ppo::PpoCudaUpdater::new(gpu))
-        }
-        Resolved::Cpu => None,
-    };
-    #[cfg(feature = "cuda")]
-    let updater = cuda_updater.as_mut().map(|u| u as &mut dyn PpoUpdater);
-    #[cfg(not(feature = "cuda"))]
-    let updater: Option<&mut dyn PpoUpdater> = match selection.device {
-        Resolved::Cpu => None,
-        Resolved::Cuda => bail!("{}", crate::nn::device::DeviceError::NotBuilt),
-    };
+/// The DT run the flags describe: the env's preset with the overrides.
+fn dt_run(args: &TrainArgs, device: Resolved) -> Result<DtRun> {
+    let data = args.data.clone().ok_or_else(|| {
+        anyhow::anyhow!("--algo dt needs --data DIR (recordings from `ganglion collect`)")
+    })?;
+    let mut cfg = dt_preset(&args.env);
+    if let Some(steps) = args.dt_steps {
+        cfg.steps = steps;
+    }
+    if let Some(e) = args.dt_embed {
+        cfg.embed = e;
+    }
+    if let Some(l) = args.dt_layers {
+        cfg.layers = l;
+    }
+    if let Some(d) = args.dt_dropout {
+        cfg.dropout = d;
+    }
+    if let Some(u) = args.dt_uniform_episodes {
+        cfg.uniform_episodes = u.clamp(0.0, 1.0);
+    }
+    Ok(DtRun {
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("models/{}-dt.onnx", args.env))),
+        env: args.env.clone(),
+        data,
+        seed: args.seed,
+        cfg,
+        targets: args.target_returns.clone(),
+        eval_episodes: args.final_episodes,
+        device,
+        command: command_line(),
+    })
+}
+
+fn train_ppo(args: &TrainArgs, device: Resolved) -> Result<()> {
+    make_env(&args.env)?;
+    let cfg = ppo_config(args)?;
     let mut remote = if args.workers > 0 {
-        Some(super::worker::learner(&args, &env_name, &cfg)?)
+        Some(super::worker::learner(args, &args.env, &cfg)?)
     } else {
         None
     };
-    let mut local = LocalRollouts::new(&mut venv, cfg.gamma);
-    let source: &mut dyn RolloutSource = match remote.as_mut() {
-        Some(r) => r,
-        None => &mut local,
+    let bar = progress_bar(cfg.total_timesteps as u64, "steps", args.json);
+    let run = PpoRun {
+        env: args.env.clone(),
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("models/{}-ppo.onnx", args.env))),
+        seed: args.seed,
+        cfg,
+        checkpoint_every: args.checkpoint_every,
+        final_episodes: args.final_episodes,
+        device,
+        rollouts: remote.as_mut().map(|r| r as &mut dyn RolloutSource),
+        command: command_line(),
     };
-    let outcome = train_from(&cfg, source, eval_env.as_mut(), args.seed, updater, |p| {
-        if let Some(every) = ckpt_every
-            && p.steps >= next_ckpt
-        {
-            while next_ckpt <= p.steps {
-                next_ckpt = next_ckpt.saturating_add(every);
-            }
-            let path = checkpoint_path(&out, p.steps);
-            match p.model.export_onnx(&path, &metadata) {
-                Ok(_) => checkpoints.push((p.steps, path)),
-                Err(e) => {
-                    ckpt_error.get_or_insert(e.context(format!("writing {}", path.display())));
-                }
-            }
-        }
+    let report = run_ppo(run, &mut |p| {
         bar.set_position(p.steps as u64);
         let fmt = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "-".into());
         bar.set_message(format!(
@@ -243,154 +194,55 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eprintln!(
             "{} workers: {} env steps in {:.1} s, {:.0} env-steps/s at the learner",
             args.workers,
-            outcome.steps,
-            outcome.wall_s,
-            outcome.steps as f64 / outcome.wall_s.max(1e-9)
+            report.env_steps,
+            report.wall_s,
+            report.env_steps as f64 / report.wall_s.max(1e-9)
         );
         r.finish()?;
     }
-    if let Some(e) = ckpt_error {
-        return Err(e);
-    }
+    print_ppo(args, &report)
+}
 
-    let model = &outcome.model;
-    let critic_path = model
-        .export_onnx(&out, &metadata)
-        .with_context(|| format!("writing {}", out.display()))?;
-    let csv = out.with_extension("curve.csv");
-    let png = out.with_extension("curve.png");
-    outcome.curve.write_csv(&csv)?;
-    outcome
-        .curve
-        .write_png(&png, &format!("PPO on {env_name} (seed {})", args.seed))?;
-
-    // Measure the exported file the way `ganglion eval` does.
-    let final_eval = super::eval::eval_policy_file(&env_name, &out, args.final_episodes, 0)
-        .context("evaluating the exported policy")?;
-    let command = std::iter::once("ganglion".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut training = toml::Table::new();
-    training.insert("env_steps".into(), (outcome.steps as i64).into());
-    training.insert(
-        "wall_seconds".into(),
-        ((outcome.wall_s * 100.0).round() / 100.0).into(),
-    );
-    training.insert("solved_early".into(), outcome.solved.into());
-    if let Some(b) = &outcome.best_eval {
-        training.insert("best_eval_mean_return".into(), b.mean_return.into());
-    }
-    let hyperparameters =
-        tidy_floats(toml::Value::try_from(&cfg).context("recording hyperparameters")?);
-    training.insert("hyperparameters".into(), hyperparameters.clone());
-    let base_card = ModelCard {
-        format: CARD_FORMAT.into(),
-        name: out
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        kind: "mlp".into(),
-        env: env_name.clone(),
-        algo: "ppo".into(),
-        seed: args.seed,
-        ganglion_version: env!("CARGO_PKG_VERSION").into(),
-        command,
-        sha256: sha256_file(&out)?,
-        obs_dim: spec.observation.flat_dim(),
-        action: ActionSpec::from_space(&spec.action),
-        critic: critic_path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned()),
-        training: toml::Table::new(),
-        eval: Some(eval_record(&final_eval.report)),
-        dt: None,
-    };
-    // Checkpoints: their own cards (same command, their step count), and a
-    // table of them on the final card.
-    let mut ckpt_rows = Vec::new();
-    for (steps, path) in &checkpoints {
-        let ev = super::eval::eval_policy_file(&env_name, path, args.final_episodes, 0)
-            .with_context(|| format!("evaluating {}", path.display()))?;
-        let mut t = toml::Table::new();
-        t.insert("env_steps".into(), (*steps as i64).into());
-        t.insert("checkpoint_of".into(), file_name(&out).into());
-        t.insert("hyperparameters".into(), hyperparameters.clone());
-        let mut card = ModelCard {
-            training: t,
-            eval: Some(eval_record(&ev.report)),
-            ..base_card.clone()
-        };
-        card.name = stem(path);
-        card.sha256 = sha256_file(path)?;
-        card.critic = Some(file_name(&path.with_extension("critic.onnx")));
-        card.save_for(path)?;
-        let mut row = toml::Table::new();
-        row.insert("env_steps".into(), (*steps as i64).into());
-        row.insert("file".into(), file_name(path).into());
-        row.insert("eval_mean_return".into(), ev.report.mean_return.into());
-        row.insert("eval_std_return".into(), ev.report.std_return.into());
-        ckpt_rows.push((*steps, ev.report.mean_return, row));
-    }
-    if !ckpt_rows.is_empty() {
-        training.insert(
-            "checkpoints".into(),
-            toml::Value::Array(
-                ckpt_rows
-                    .iter()
-                    .map(|(_, _, r)| toml::Value::Table(r.clone()))
-                    .collect(),
-            ),
-        );
-    }
-    let card = ModelCard {
-        training,
-        ..base_card
-    };
-    card.save_for(&out)?;
-
+fn print_ppo(args: &TrainArgs, r: &PpoRunReport) -> Result<()> {
     if args.json {
+        let json = serde_json::json!({
+            "env": args.env, "algo": "ppo", "seed": args.seed,
+            "out": r.out.display().to_string(), "env_steps": r.env_steps, "wall_s": r.wall_s,
+            "solved_early": r.solved_early, "eval": r.eval,
+            "checkpoints": r.checkpoints.iter().map(|c| serde_json::json!({
+                "env_steps": c.env_steps, "path": c.path.display().to_string(),
+                "eval_mean_return": c.eval_mean_return,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{json}");
+        return Ok(());
+    }
+    println!(
+        "trained {} with PPO (seed {}) in {:.1} s, {} env steps",
+        args.env, args.seed, r.wall_s, r.env_steps
+    );
+    println!("  policy  {}", r.out.display());
+    println!("  critic  {}", r.critic.display());
+    println!(
+        "  card    {}",
+        crate::policy::card::card_path(&r.out).display()
+    );
+    println!(
+        "  curve   {} and {}",
+        r.curve_csv.display(),
+        r.curve_png.display()
+    );
+    let e = &r.eval;
+    println!(
+        "  eval    {} episodes (seed 0): mean return {:.1} ± {:.1}, min {:.0}",
+        e.episodes, e.mean_return, e.std_return, e.min_return
+    );
+    for c in &r.checkpoints {
         println!(
-            "{}",
-            serde_json::json!({
-                "env": env_name,
-                "algo": "ppo",
-                "seed": args.seed,
-                "out": out.display().to_string(),
-                "env_steps": outcome.steps,
-                "wall_s": outcome.wall_s,
-                "solved_early": outcome.solved,
-                "eval": final_eval.report,
-                "checkpoints": ckpt_rows.iter().map(|(steps, mean, _)| serde_json::json!({
-                    "env_steps": steps,
-                    "path": checkpoint_path(&out, *steps).display().to_string(),
-                    "eval_mean_return": mean,
-                })).collect::<Vec<_>>(),
-            })
+            "  ckpt    {} (mean return {:.1})",
+            c.path.display(),
+            c.eval_mean_return
         );
-    } else {
-        println!(
-            "trained {env_name} with PPO (seed {}) in {:.1} s, {} env steps",
-            args.seed, outcome.wall_s, outcome.steps
-        );
-        println!("  policy  {}", out.display());
-        println!("  critic  {}", critic_path.display());
-        println!(
-            "  card    {}",
-            crate::policy::card::card_path(&out).display()
-        );
-        println!("  curve   {} and {}", csv.display(), png.display());
-        let r = &final_eval.report;
-        println!(
-            "  eval    {} episodes (seed 0): mean return {:.1} ± {:.1}, min {:.0}",
-            r.episodes, r.mean_return, r.std_return, r.min_return
-        );
-        for (steps, mean, _) in &ckpt_rows {
-            println!(
-                "  ckpt    {} (mean return {mean:.1})",
-                checkpoint_path(&out, *steps).display()
-            );
-        }
     }
     Ok(())
 }
@@ -457,44 +309,4 @@ fn set_key(table: &mut toml::Table, kv: &str) -> Result<()> {
             .with_context(|| format!("--hp `{kv}`: `{part}` has no sub-keys"))?;
     }
     bail!("--hp `{kv}`: empty key")
-}
-
-/// `models/x.onnx`, 4096 → `models/x.ckpt-4096.onnx`.
-fn checkpoint_path(out: &Path, steps: usize) -> PathBuf {
-    out.with_file_name(format!("{}.ckpt-{steps}.onnx", stem(out)))
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn eval_record(r: &crate::learn::EvalReport) -> EvalRecord {
-    EvalRecord {
-        episodes: r.episodes,
-        seed: r.seed,
-        mean_return: r.mean_return,
-        std_return: r.std_return,
-        min_return: r.min_return,
-    }
-}
-
-/// f32 hyperparameters widen to f64 with noise digits (0.98 → 0.9800000190734863);
-/// print them as the f32 they were.
-fn tidy_floats(v: toml::Value) -> toml::Value {
-    match v {
-        toml::Value::Float(f) => toml::Value::Float(format!("{}", f as f32).parse().unwrap_or(f)),
-        toml::Value::Table(t) => {
-            toml::Value::Table(t.into_iter().map(|(k, v)| (k, tidy_floats(v))).collect())
-        }
-        toml::Value::Array(a) => toml::Value::Array(a.into_iter().map(tidy_floats).collect()),
-        other => other,
-    }
 }

@@ -428,7 +428,7 @@ fn policy(
     {
         match crate::input::read_file(path, FileKind::Model) {
             Ok(bytes) => {
-                let actual = crate::policy::card::sha256_hex(&bytes);
+                let actual = crate::input::sha256_hex(&bytes);
                 if actual != card.sha256 {
                     let msg = format!(
                         "policy file {} has sha256 {actual} but its model card says {} (the \

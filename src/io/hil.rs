@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use ganglion_sim::Plant;
 
-use super::node::{NodeOptions, NodeSummary, serve_bound};
 use super::node_peer::NodeBinding;
+use super::node_process::{NodeOptions, NodeSummary, serve_bound};
 use crate::assemble::{build_plant, load_any_policy};
 use crate::config::{PlantConfig, RobotConfig};
 use crate::runtime::{ClockMode, ControlLoop, RunLimit, Session, SessionOptions};

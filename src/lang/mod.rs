@@ -5,6 +5,9 @@
 //! is checked (`guard`), grounded in the scene (`ground`, `lexicon`) and
 //! parsed into goals (`parse`, `goals`); the SayCan planner (`saycan`)
 //! multiplies the LM relevances by skill affordances and the goals' progress.
+//! `service` opens the planner's models once and runs plans against a world
+//! (symbolic, or a robot owned by another thread); `suite` scores the
+//! planner on the language suite (`ganglion eval-lang`).
 
 pub mod bert;
 pub mod fetch;

@@ -1,5 +1,6 @@
-//! Learning curves: one row per training iteration, written as CSV and drawn
-//! as a PNG (plotters, with an embedded font so no system fonts are needed).
+//! Learning curves (one row per training iteration, as CSV and PNG), loss
+//! curves, and the Decision Transformer's target-vs-achieved chart; drawn
+//! through `plot`.
 
 use std::path::Path;
 
@@ -44,7 +45,6 @@ impl LearningCurve {
 
     /// Draws training and evaluation returns against environment steps.
     pub fn write_png(&self, path: &Path, title: &str) -> Result<()> {
-        register_font();
         let max_steps = self.points.last().map(|p| p.steps).unwrap_or(1).max(1) as f64;
         let max_ret = self
             .points
@@ -59,10 +59,8 @@ impl LearningCurve {
             .flat_map(|p| [p.train_mean_return, p.eval_mean_return])
             .flatten()
             .fold(0.0f64, f64::min);
-        let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
-        let draw = || -> Result<(), Box<dyn std::error::Error>> {
-            root.fill(&WHITE)?;
-            let mut chart = ChartBuilder::on(&root)
+        crate::plot::png(path, (900, 520), |root| {
+            let mut chart = ChartBuilder::on(root)
                 .caption(title, ("sans-serif", 24))
                 .margin(16)
                 .x_label_area_size(44)
@@ -95,41 +93,13 @@ impl LearningCurve {
                 .label("evaluation (deterministic)")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED.stroke_width(2)));
             chart.draw_series(eval.into_iter().map(|p| Circle::new(p, 3, RED.filled())))?;
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()?;
-            root.present()?;
-            Ok(())
-        };
-        draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+            crate::plot::legend(&mut chart, SeriesLabelPosition::LowerRight)
+        })
     }
-}
-
-/// Registers the embedded font for plots (idempotent).
-pub fn ensure_font() {
-    register_font();
-}
-
-fn register_font() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // DejaVu Sans is embedded by the `dejavu` crate; registering can only fail
-        // on a malformed font, which would show as missing text, not a crash.
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
-    });
 }
 
 /// Draws a training-loss curve (log scale) to a PNG.
 pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Result<()> {
-    register_font();
     let max_step = losses.last().map(|l| l.0).unwrap_or(1).max(1) as f64;
     let finite: Vec<(f64, f64)> = losses
         .iter()
@@ -146,10 +116,8 @@ pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Resu
         .map(|p| p.1)
         .fold(0.0f64, f64::max)
         .max(lo * 10.0);
-    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
+    crate::plot::png(path, (900, 520), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 24))
             .margin(16)
             .x_label_area_size(44)
@@ -173,8 +141,97 @@ pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Resu
             })
             .collect();
         chart.draw_series(LineSeries::new(smooth, BLUE.stroke_width(2)))?;
-        root.present()?;
         Ok(())
-    };
-    draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+    })
+}
+
+/// Target vs achieved (with ±1 std bars) over a histogram of dataset returns.
+pub fn plot_targets(
+    path: &Path,
+    results: &[super::dt_run::TargetResult],
+    dataset: &[f64],
+    env: &str,
+) -> Result<()> {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for v in dataset.iter().copied().chain(results.iter().flat_map(|r| {
+        [
+            r.target as f64,
+            r.mean_return - r.std_return,
+            r.mean_return + r.std_return,
+        ]
+    })) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() || !hi.is_finite() {
+        return Ok(());
+    }
+    let pad = ((hi - lo) * 0.05).max(1.0);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let bins = 30usize;
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for v in dataset {
+        let b = (((v - lo) / width) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let max_count = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    crate::plot::png(path, (900, 600), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("Decision Transformer on {env}: return conditioning"),
+                ("sans-serif", 22),
+            )
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(70)
+            .build_cartesian_2d(lo..hi, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("target return (conditioning)")
+            .y_desc("achieved return")
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        // Dataset return distribution as a histogram along the bottom, scaled
+        // to a quarter of the height.
+        let h = (hi - lo) * 0.25;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, c)| {
+                let x0 = lo + i as f64 * width;
+                Rectangle::new(
+                    [(x0, lo), (x0 + width, lo + h * *c as f64 / max_count)],
+                    RGBColor(150, 150, 150).mix(0.5).filled(),
+                )
+            }))?
+            .label("dataset returns (histogram)")
+            .legend(|(x, y)| {
+                Rectangle::new(
+                    [(x, y - 5), (x + 15, y + 5)],
+                    RGBColor(150, 150, 150).filled(),
+                )
+            });
+        chart
+            .draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.4)))?
+            .label("achieved = target")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        chart.draw_series(results.iter().map(|r| {
+            PathElement::new(
+                [
+                    (r.target as f64, r.mean_return - r.std_return),
+                    (r.target as f64, r.mean_return + r.std_return),
+                ],
+                RED.stroke_width(2),
+            )
+        }))?;
+        chart
+            .draw_series(
+                results
+                    .iter()
+                    .map(|r| Circle::new((r.target as f64, r.mean_return), 5, RED.filled())),
+            )?
+            .label("achieved mean ± std")
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, RED.filled()));
+        crate::plot::legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
 }

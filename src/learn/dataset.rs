@@ -11,6 +11,10 @@ use serde::Serialize;
 
 use crate::record::read_recording;
 
+/// File in a dataset directory recording the command that made it
+/// (written by `collect`, copied into a trained model's card).
+pub const DATASET_MANIFEST: &str = "dataset.toml";
+
 /// One episode.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trajectory {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::dataset::{Dataset, Trajectory};
 use crate::nn::device::Resolved;
+use crate::nn::dt::model::DecisionTransformer;
 use crate::nn::dt::{DtBatch, DtConfig};
-use crate::nn::dt_model::DecisionTransformer;
 use crate::nn::{Adam, clip_grad_norm};
 use crate::policy::ActionSpec;
 

@@ -2,10 +2,13 @@
 //! the returns. `ganglion eval`, `demo` and the trainers' periodic checks all
 //! use this one function, so their numbers are comparable.
 
-use ganglion_sim::{Env, derive_seed};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ganglion_sim::{Env, derive_seed, make_env};
 use serde::Serialize;
 
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{ActionSpec, ModelCard, OnnxPolicy, Policy, PolicyError};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalReport {
@@ -71,4 +74,54 @@ fn summarise(returns: Vec<f32>, lengths: &[usize], seed: u64) -> EvalReport {
         mean_length: lengths.iter().sum::<usize>() as f64 / n,
         returns,
     }
+}
+
+/// What `eval --json` prints.
+#[derive(Serialize, Debug)]
+pub struct EvalOutput {
+    pub env: String,
+    pub policy: String,
+    #[serde(flatten)]
+    pub report: EvalReport,
+}
+
+/// Loads a policy for `env`: with its card when there is one (checking that the
+/// card is for this env's spaces), else from the env's spaces alone.
+pub fn load_env_policy(env_name: &str, path: &Path) -> Result<OnnxPolicy> {
+    let env = make_env(env_name)?;
+    let spec = env.spec();
+    let obs_dim = spec.observation.flat_dim();
+    let action = ActionSpec::from_space(&spec.action);
+    if crate::policy::card::card_path(path).exists() {
+        let card = ModelCard::load_for(path)?;
+        card.verify_sha256(path)?;
+        if card.obs_dim != obs_dim || card.action != action {
+            anyhow::bail!(
+                "{}: the model card says obs_dim {} and action {:?}, but `{env_name}` has obs_dim {obs_dim} and action {:?}",
+                path.display(),
+                card.obs_dim,
+                card.action,
+                action
+            );
+        }
+    }
+    OnnxPolicy::load(path, obs_dim, action)
+}
+
+/// The one evaluation path shared by `ganglion eval`, `demo`, the trainers' final reports and the tests.
+pub fn eval_policy_file(
+    env_name: &str,
+    path: &Path,
+    episodes: usize,
+    seed: u64,
+) -> Result<EvalOutput> {
+    let mut env = make_env(env_name)?;
+    let mut policy = load_env_policy(env_name, path)?;
+    let report = evaluate(&mut policy, env.as_mut(), episodes, seed)
+        .with_context(|| format!("running {}", path.display()))?;
+    Ok(EvalOutput {
+        env: env_name.to_string(),
+        policy: path.display().to_string(),
+        report,
+    })
 }

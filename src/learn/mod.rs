@@ -1,20 +1,26 @@
 //! Trainers: PPO for actor-critic policies (`ppo`, `actor_critic`, `dist`,
 //! per-env `presets`; rollouts from a local `VecEnv` or remote workers through
-//! a `RolloutSource`) and the Decision Transformer (`dt_train`) on datasets
-//! read from recordings (`dataset`). `eval` is the one evaluation that `eval`,
-//! `demo` and the trainers share. Each trainer writes an ONNX model (through
-//! `nn::onnx`), a model card, and a learning or loss curve (CSV + PNG) beside
-//! it.
+//! a `RolloutSource`, the workers' side in `worker`) and the Decision
+//! Transformer (`dt_train`) on datasets read from recordings (`dataset`,
+//! written by `collect`). `ppo_run` and `dt_run` are whole training runs as
+//! `ganglion train` does them: export to ONNX (through `nn::onnx`), a model
+//! card, a learning or loss curve (CSV + PNG), and the exported file measured
+//! through tract. `eval` is the one evaluation that `eval`, `demo`, the
+//! trainers and the tests share; `verify` re-measures shipped cards.
 
 pub mod actor_critic;
+pub mod collect;
 pub mod curve;
 pub mod dataset;
 pub mod dist;
+pub mod dt_run;
 pub mod dt_train;
 pub mod eval;
 pub mod ppo;
+pub mod ppo_run;
 pub mod presets;
 pub mod verify;
+pub mod worker;
 
 pub use actor_critic::{ActorCritic, NativeActor};
 pub use curve::{CurvePoint, LearningCurve};

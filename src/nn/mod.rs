@@ -7,8 +7,6 @@ pub mod activation;
 pub mod attention;
 pub mod dropout;
 pub mod dt;
-pub mod dt_export;
-pub mod dt_model;
 pub mod embedding;
 pub mod gelu;
 pub mod gemm;
@@ -27,12 +25,9 @@ pub mod device;
 
 #[cfg(test)]
 mod gradcheck;
-#[cfg(test)]
-mod gradcheck_dt;
 
 pub use activation::Activation;
-pub use dt::{DtBatch, DtConfig, DtError, DtLayout};
-pub use dt_model::{DecisionTransformer, DtCache};
+pub use dt::{DecisionTransformer, DtBatch, DtCache, DtConfig, DtError, DtLayout};
 pub use gelu::BlockActivation;
 pub use linear::Linear;
 pub use mlp::{Mlp, MlpCache};

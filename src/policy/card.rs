@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::input::{FileError, FileKind, read_file, read_text};
+use crate::input::{FileError, FileKind, read_text};
 
 pub const CARD_FORMAT: &str = "ganglion-model-card/1";
 
@@ -175,17 +174,6 @@ pub fn card_path(model: &Path) -> PathBuf {
     model.with_extension("card.toml")
 }
 
-/// Hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = read_file(path, FileKind::Model)?;
-    Ok(sha256_hex(&bytes))
-}
-
-/// Hex sha256 of bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
 impl ModelCard {
     /// Reads the card beside `model`, with a clear error when missing or bad.
     pub fn load_for(model: &Path) -> Result<Self> {
@@ -229,7 +217,7 @@ impl ModelCard {
 
     /// Checks that `model` is the file this card describes.
     pub fn verify_sha256(&self, model: &Path) -> Result<()> {
-        let actual = sha256_file(model)?;
+        let actual = crate::input::sha256_file(model, FileKind::Model)?;
         if actual != self.sha256 {
             bail!(
                 "{}: sha256 {actual} does not match its card ({})",

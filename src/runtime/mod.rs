@@ -5,8 +5,8 @@
 
 pub mod alloc_count;
 pub mod control_loop;
-pub mod fault;
 pub mod live;
+pub mod plant_fault;
 pub mod rt;
 pub mod safety;
 pub mod session;

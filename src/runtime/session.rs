@@ -255,10 +255,7 @@ pub fn recording_metadata(
     m.insert("clock".into(), clock.name().into());
     m.insert("policy_path".into(), cfg.policy.path.display().to_string());
     if let Ok(bytes) = read_file(&cfg.policy.path, FileKind::Model) {
-        m.insert(
-            "policy_sha256".into(),
-            crate::policy::card::sha256_hex(&bytes),
-        );
+        m.insert("policy_sha256".into(), crate::input::sha256_hex(&bytes));
     }
     let card_sha = crate::policy::ModelCard::load(&cfg.policy.card)
         .ok()

@@ -338,7 +338,7 @@ pub fn export(
     train_n: usize,
 ) -> Result<()> {
     use crate::nn::onnx::{mlp_model, write_model};
-    use crate::policy::card::{CARD_FORMAT, sha256_file};
+    use crate::policy::card::CARD_FORMAT;
     let meta = [
         ("ganglion.kind", "affordance".to_string()),
         ("ganglion.skill", family.template().to_string()),
@@ -375,7 +375,7 @@ pub fn export(
         seed: 0,
         ganglion_version: env!("CARGO_PKG_VERSION").into(),
         command: command.to_string(),
-        sha256: sha256_file(path)?,
+        sha256: crate::input::sha256_file(path, crate::input::FileKind::Model)?,
         obs_dim: FEATURES,
         action: ActionSpec::Continuous { dim: 1 },
         critic: None,
@@ -394,15 +394,12 @@ pub fn reliability_png(
     path: &Path,
 ) -> Result<()> {
     use plotters::prelude::*;
-    crate::learn::curve::ensure_font();
-    let root = BitMapBackend::new(path, (760, 620)).into_drawing_area();
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        root.fill(&WHITE)?;
+    crate::plot::png(path, (760, 620), |root| {
         let title = format!(
             "Affordance reliability (held-out {}: AUC {:.3}, Brier {:.3})",
             overall.n, overall.auc, overall.brier
         );
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 20))
             .margin(16)
             .x_label_area_size(44)
@@ -435,15 +432,6 @@ pub fn reliability_png(
                 });
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()?;
-        root.present()?;
-        Ok(())
-    };
-    draw().map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))
+        crate::plot::legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
 }

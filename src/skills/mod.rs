@@ -7,6 +7,7 @@
 //! (`affordance`).
 
 pub mod affordance;
+pub mod affordance_train;
 pub mod executor;
 pub mod features;
 pub mod motion;

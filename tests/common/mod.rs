@@ -1,4 +1,6 @@
-//! Shared set-up for the runtime tests: the shipped CartPole config and policy.
+//! Shared set-up for every test binary: the shipped configs and policy, a
+//! recording header for CartPole, a lockstep joint node, free ports, the
+//! real-time serialisation lock and the planner's parts.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -48,4 +50,45 @@ pub fn planner_parts() -> Option<ganglion::lang::service::PlannerParts> {
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).ok()?;
     let options = ganglion::lang::service::PlannerOptions::default();
     Some(ganglion::lang::service::PlannerParts::open(&options).expect("planner models load"))
+}
+
+/// One real-time test at a time within a test binary: tests that run a
+/// robot or a controller at its real rate (their own processes, 1 kHz) take
+/// this lock, so their timing checks measure the link, not several robots
+/// sharing two cores. Grouping the test files into one binary per area made
+/// this a binary-wide lock rather than one per file.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The shipped HIL config (`robots/cartpole-hil.toml`).
+pub fn hil_config() -> RobotConfig {
+    config::load(&repo().join("robots/cartpole-hil.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A recording header for a CartPole run on `plant` (4 observations, the
+/// cart force).
+pub fn cartpole_header(plant: &dyn ganglion::sim::Plant) -> ganglion::record::RecordingHeader {
+    ganglion::record::RecordingHeader {
+        sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
+        obs_dim: 4,
+        action_dim: 1,
+        actuator_names: vec!["cart.force".into()],
+        metadata: Default::default(),
+    }
+}
+
+/// A host joint node over a CartPole in lockstep on a free loopback port,
+/// ending its episodes after `max_steps` (0: never).
+pub fn lockstep_node(max_steps: u32) -> ganglion::io::NodeOptions {
+    ganglion::io::NodeOptions {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        plant: "sim:cartpole".into(),
+        seed: 0,
+        clock: ganglion::io::NodeClock::Lockstep,
+        backend: ganglion::io::NodeBackendKind::Host,
+        max_steps,
+        fault: None,
+    }
 }

@@ -1,4 +1,5 @@
-//! The `cuda` feature: NVRTC compiles every kernel, GPU and CPU agree, training on the GPU. Each test skips with its reason where there is no GPU.
+//! The `cuda` feature: NVRTC compiles every kernel, GPU and CPU agree, training
+//! on the GPU. Each test skips with its reason where there is no GPU.
 //!
 //! One test binary per area (issue 15): each links tract, candle and
 //! zenoh once. Run one file with `cargo test --test cuda <module>::`.

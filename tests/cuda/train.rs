@@ -14,27 +14,15 @@ use ganglion::learn::dataset::{Dataset, Trajectory};
 use ganglion::learn::dt_train::{DtTrainConfig, train_dt, train_dt_on};
 use ganglion::learn::ppo::{PpoUpdater, train_on};
 use ganglion::learn::{PpoConfig, train};
-use ganglion::nn::cuda::Gpu;
 use ganglion::nn::cuda::dt::DtCuda;
 use ganglion::nn::cuda::ppo::PpoCudaUpdater;
 use ganglion::nn::device::Resolved;
+use ganglion::nn::dt::model::DecisionTransformer;
 use ganglion::nn::dt::{DtBatch, DtConfig};
-use ganglion::nn::dt_model::DecisionTransformer;
 use ganglion::nn::{Adam, clip_grad_norm};
 use ganglion::sim::{Rng, VecEnv, make_env};
 
-fn gpu_or_skip(test: &str) -> Option<Gpu> {
-    match Gpu::new(0) {
-        Ok(g) => {
-            eprintln!("{test}: on {}", g.name);
-            Some(g)
-        }
-        Err(e) => {
-            eprintln!("SKIPPED {test}: {e}");
-            None
-        }
-    }
-}
+use super::parity::gpu_or_skip;
 
 fn max_rel(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);

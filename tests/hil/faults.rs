@@ -5,14 +5,13 @@
 //! 100 ms + one 20 ms control tick), be visible in the recording, and the
 //! loop must recover once the link does.
 
-use std::path::PathBuf;
+use crate::common;
 use std::time::Duration;
 
 use ganglion::assemble::{build_plant, load_any_policy};
-use ganglion::config::{self, RobotConfig};
 use ganglion::io::hil::{NodeHandle, at_address};
-use ganglion::io::{FaultKind, FaultPlan, NodeBackendKind, NodeClock, NodeOptions, NodeSummary};
-use ganglion::record::{Recorder, RecordingHeader, SafetyEvents, SafetyState, read_recording};
+use ganglion::io::{FaultKind, FaultPlan, NodeOptions, NodeSummary};
+use ganglion::record::{Recorder, SafetyEvents, SafetyState, read_recording};
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 use ganglion_firmware::status;
 
@@ -24,11 +23,6 @@ const WATCHDOG_US: u64 = 60_000;
 const NODE_STATUS: usize = 4;
 const RX_ERRORS: usize = 6;
 
-fn hil_config() -> RobotConfig {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("robots/cartpole-hil.toml");
-    config::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
-
 struct Outcome {
     rec: ganglion::record::Recording,
     node: NodeSummary,
@@ -38,12 +32,6 @@ struct Outcome {
 
 fn run_with(kind: FaultKind, delay_ms: u64) -> Outcome {
     let node = NodeHandle::spawn(NodeOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        plant: "sim:cartpole".into(),
-        seed: 0,
-        clock: NodeClock::Lockstep,
-        backend: NodeBackendKind::Host,
-        max_steps: 0,
         fault: Some(FaultPlan {
             kind,
             at_us: (WINDOW_AT * 1e6) as u64,
@@ -52,19 +40,14 @@ fn run_with(kind: FaultKind, delay_ms: u64) -> Outcome {
             delay_us: delay_ms * 1000,
             seed: 5,
         }),
+        ..common::lockstep_node(0)
     })
     .unwrap();
-    let cfg = at_address(&hil_config(), node.addr).unwrap();
+    let cfg = at_address(&common::hil_config(), node.addr).unwrap();
     let plant = build_plant(&cfg.plant).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hil-fault.mcap");
-    let header = RecordingHeader {
-        sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
-        obs_dim: 4,
-        action_dim: 1,
-        actuator_names: vec!["cart.force".into()],
-        metadata: Default::default(),
-    };
+    let header = common::cartpole_header(plant.as_ref());
     let (recorder, sink) =
         Recorder::start(&path, header, 4096, Duration::from_millis(50), false).unwrap();
     let policy = load_any_policy(&cfg).unwrap();

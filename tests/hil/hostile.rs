@@ -11,6 +11,7 @@
 //! - a spoofed `EStop` from another socket: ignored; an e-stop latched at the
 //!   node anyway shows in the controller's run as `node_estop` events.
 
+use crate::common;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use ganglion::assemble::{build_plant, load_any_policy};
 use ganglion::config;
 use ganglion::io::hil::{NodeHandle, at_address};
-use ganglion::io::{NodeBackendKind, NodeBinding, NodeClock, NodeOptions};
+use ganglion::io::{NodeBinding, NodeOptions};
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 use ganglion_firmware::wire::MAX_ENCODED;
 use ganglion_firmware::{
@@ -58,15 +59,7 @@ fn decode_all(bytes: &[u8]) -> Vec<Result<Frame, ganglion_firmware::DecodeError>
 }
 
 fn lockstep_node() -> NodeOptions {
-    NodeOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        plant: "sim:cartpole".into(),
-        seed: 0,
-        clock: NodeClock::Lockstep,
-        backend: NodeBackendKind::Host,
-        max_steps: 0,
-        fault: None,
-    }
+    common::lockstep_node(0)
 }
 
 /// A socket speaking the wire protocol by hand: a controller or a stranger.

@@ -1,4 +1,5 @@
-//! Hardware in the loop: the firmware node over UDP and in qemu, its config, faults on the link, and hostile frames.
+//! Hardware in the loop: the firmware node over UDP and in qemu, its config,
+//! faults on the link, and hostile frames.
 //!
 //! One test binary per area (issue 15): each links tract, candle and
 //! zenoh once. Run one file with `cargo test --test hil <module>::`.

@@ -3,12 +3,13 @@
 //! filter as pure simulation (robots/cartpole-hil.toml). Lockstep, so the
 //! runs are deterministic.
 
+use crate::common;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ganglion::config;
 use ganglion::io::hil::{NodeHandle, at_address, returns};
-use ganglion::io::{LinkOptions, LinkPlant, NodeBackendKind, NodeClock, NodeOptions};
+use ganglion::io::{LinkOptions, LinkPlant, NodeClock, NodeOptions};
 use ganglion_firmware::SafeMode;
 
 fn repo(rel: &str) -> PathBuf {
@@ -16,15 +17,7 @@ fn repo(rel: &str) -> PathBuf {
 }
 
 pub fn host_node() -> NodeOptions {
-    NodeOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        plant: "sim:cartpole".into(),
-        seed: 0,
-        clock: NodeClock::Lockstep,
-        backend: NodeBackendKind::Host,
-        max_steps: 500,
-        fault: None,
-    }
+    common::lockstep_node(500)
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn a_swapped_model_is_caught_by_check_and_run() {
     let want = ganglion::policy::ModelCard::load_for(&repo("models/cartpole-ppo.onnx"))
         .unwrap()
         .sha256;
-    let got = ganglion::policy::card::sha256_file(&model).unwrap();
+    let got = ganglion::input::sha256_file(&model, ganglion::input::FileKind::Model).unwrap();
     let cfg = cartpole_config_with(dir.path(), "swapped", &policy_lines(&model, "mlp"));
 
     let mut check = ganglion();

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use ganglion::input::{FileKind, sha256_file};
 use ganglion::policy::ModelCard;
-use ganglion::policy::card::sha256_file;
 use prost::Message;
 use tract_onnx::pb;
 
@@ -136,7 +136,7 @@ pub fn poisoned_model(src: &Path, dir: &Path, name: &str, how: Poison) -> PathBu
     let out = dir.join(format!("{name}.onnx"));
     std::fs::write(&out, model.encode_to_vec()).expect("write model");
     let mut card = ModelCard::load_for(src).expect("shipped card");
-    card.sha256 = sha256_file(&out).expect("sha");
+    card.sha256 = sha256_file(&out, FileKind::Model).expect("sha");
     card.save_for(&out).expect("write card");
     out
 }

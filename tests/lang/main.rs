@@ -1,4 +1,6 @@
-//! The language layer with the real models: fetching them, the LM and MiniLM against references, an OpenAI-compatible server, the planner, execution in the simulator, and hostile instructions.
+//! The language layer with the real models: fetching them, the LM and MiniLM
+//! against references, an OpenAI-compatible server, the planner, execution in
+//! the simulator, and hostile instructions.
 //!
 //! One test binary per area (issue 15): each links tract, candle and
 //! zenoh once. Run one file with `cargo test --test lang <module>::`.

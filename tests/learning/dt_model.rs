@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use ganglion::nn::dt_export::export_dt;
+use ganglion::nn::dt::export::export_dt;
 use ganglion::nn::{Adam, DecisionTransformer, DtBatch, DtConfig, DtError, clip_grad_norm};
 use ganglion::sim::Rng;
 use tract_onnx::prelude::*;

@@ -6,26 +6,29 @@
 use crate::common;
 
 use ganglion::assemble::{RunOptions, execute};
-use ganglion::cli::collect::{CollectArgs, run as collect};
-use ganglion::cli::train_dt::{DtRun, run_dt};
 use ganglion::config::{PolicyConfig, PolicyKind};
+use ganglion::learn::collect::{CollectOptions, collect};
 use ganglion::learn::dataset::load_dataset;
+use ganglion::learn::dt_run::{DtRun, run_dt};
 use ganglion::learn::dt_train::DtTrainConfig;
 use ganglion::policy::card::card_path;
 use ganglion::runtime::RunLimit;
 
 fn collect_into(dir: &std::path::Path, noise: &[f32], episodes: usize) {
-    collect(CollectArgs {
-        env: "cartpole".into(),
-        policy: vec![common::repo().join("models/cartpole-ppo.onnx")],
-        episodes,
-        noise: noise.to_vec(),
-        seed: 3,
-        out: dir.to_path_buf(),
-        config: Some(common::repo().join("robots/cartpole.toml")),
-        json: true,
-        overwrite: false,
-    })
+    collect(
+        &CollectOptions {
+            env: "cartpole".into(),
+            config: common::cartpole_config(),
+            policies: vec![common::repo().join("models/cartpole-ppo.onnx")],
+            episodes,
+            noise: noise.to_vec(),
+            seed: 3,
+            out: dir.to_path_buf(),
+            overwrite: false,
+            command: "dt_pipeline test".into(),
+        },
+        &mut |_| {},
+    )
     .unwrap();
 }
 
@@ -65,29 +68,32 @@ fn tiny_dt_balances_in_the_control_loop() {
     collect_into(data.path(), &[0.0], 4);
     let out = tempfile::tempdir().unwrap();
     let model = out.path().join("tiny-dt.onnx");
-    run_dt(DtRun {
-        env: "cartpole".into(),
-        data: data.path().to_path_buf(),
-        out: model.clone(),
-        seed: 1,
-        cfg: DtTrainConfig {
-            context: 5,
-            embed: 16,
-            layers: 1,
-            heads: 1,
-            dropout: 0.0,
-            batch_size: 16,
-            steps: 300,
-            learning_rate: 3e-3,
-            warmup_steps: 20,
-            rtg_scale: Some(500.0),
-            ..Default::default()
+    run_dt(
+        &DtRun {
+            env: "cartpole".into(),
+            data: data.path().to_path_buf(),
+            out: model.clone(),
+            seed: 1,
+            cfg: DtTrainConfig {
+                context: 5,
+                embed: 16,
+                layers: 1,
+                heads: 1,
+                dropout: 0.0,
+                batch_size: 16,
+                steps: 300,
+                learning_rate: 3e-3,
+                warmup_steps: 20,
+                rtg_scale: Some(500.0),
+                ..Default::default()
+            },
+            device: ganglion::nn::device::Resolved::Cpu,
+            targets: Some(vec![500.0]),
+            eval_episodes: 1,
+            command: "dt_pipeline test".into(),
         },
-        device: ganglion::nn::device::Resolved::Cpu,
-        targets: Some(vec![500.0]),
-        eval_episodes: 1,
-        json: true,
-    })
+        &mut |_, _| {},
+    )
     .unwrap();
     let mut cfg = common::cartpole_config();
     // Nothing is written into the repository's runs/.

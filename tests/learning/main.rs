@@ -1,4 +1,6 @@
-//! Training and shipped models: PPO learns CartPole and Reacher, the Decision Transformer (model, pipeline from recordings, shipped DTs), the SB3 fixture, and the shipped models' card numbers.
+//! Training and shipped models: PPO learns CartPole and Reacher, the Decision
+//! Transformer (model, pipeline from recordings, shipped DTs), the SB3 fixture,
+//! and the shipped models' card numbers.
 //!
 //! One test binary per area (issue 15): each links tract, candle and
 //! zenoh once. Run one file with `cargo test --test learning <module>::`.

@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ganglion::cli::eval::eval_policy_file;
+use ganglion::learn::eval::eval_policy_file;
 use ganglion::learn::{
     ActorCritic, EvalReport, NativeActor, PpoConfig, evaluate, ppo_preset, train,
 };

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ganglion::cli::eval::eval_policy_file;
+use ganglion::learn::eval::eval_policy_file;
 use ganglion::policy::ModelCard;
 
 #[test]

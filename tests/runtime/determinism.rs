@@ -5,8 +5,8 @@
 use crate::common;
 
 use ganglion::assemble::{RunOptions, execute};
-use ganglion::cli::replay::{ReplayArgs, replay};
 use ganglion::record::{compare_payloads, read_recording};
+use ganglion::replay::{ReplayOptions, replay};
 use ganglion::runtime::RunLimit;
 
 fn record(path: &std::path::Path, seed: u64) {
@@ -51,11 +51,10 @@ fn same_seed_same_recording_and_replays_match() {
     );
 
     for resim in [false, true] {
-        let r = replay(&ReplayArgs {
+        let r = replay(&ReplayOptions {
             recording: a.clone(),
             resim,
             policy: None,
-            json: false,
         })
         .unwrap();
         assert_eq!(r.mismatches, 0, "{r:?}");

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use ganglion::config::{ActionMapping, RobotConfig, SafeAction};
 use ganglion::policy::Policy;
-use ganglion::record::{Recorder, RecordingHeader, SafetyEvents, SafetyState, read_recording};
-use ganglion::runtime::fault::{FaultyPlant, FaultyPolicy, PolicyFault, SensorFault};
+use ganglion::record::{Recorder, SafetyEvents, SafetyState, read_recording};
+use ganglion::runtime::plant_fault::{FaultyPlant, FaultyPolicy, PolicyFault, SensorFault};
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 use ganglion::sim::{CartPolePlant, Plant};
 
@@ -34,13 +34,7 @@ fn run(
 ) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("faults.mcap");
-    let header = RecordingHeader {
-        sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
-        obs_dim: 4,
-        action_dim: 1,
-        actuator_names: vec!["cart.force".into()],
-        metadata: Default::default(),
-    };
+    let header = common::cartpole_header(plant.as_ref());
     let (recorder, sink) =
         Recorder::start(&path, header, 4096, Duration::from_millis(50), false).unwrap();
     let mut lp = ControlLoop::new(

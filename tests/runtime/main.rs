@@ -1,4 +1,7 @@
-//! The control loop and everything around one run: the CLI, config checks, determinism and replay, no allocation in a tick, policy errors, MCAP recordings, plant faults, SIGKILL mid-run, the tabletop skills, and ONNX round trips.
+//! The control loop and everything around one run: the CLI, config checks,
+//! determinism and replay, no allocation in a tick, policy errors, MCAP
+//! recordings, plant faults, SIGKILL mid-run, the tabletop skills, and ONNX
+//! round trips.
 //!
 //! One test binary per area (issue 15): each links tract, candle and
 //! zenoh once. Run one file with `cargo test --test runtime <module>::`.
@@ -9,10 +12,10 @@ mod common;
 mod cli;
 mod config_check;
 mod determinism;
+mod faults;
 mod no_alloc;
+mod onnx_roundtrip;
 mod policy_errors;
 mod record_mcap;
-mod faults;
 mod sigkill;
 mod skills;
-mod onnx_roundtrip;

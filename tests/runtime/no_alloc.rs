@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use ganglion::assemble::build_plant;
-use ganglion::record::{Recorder, RecordingHeader};
+use ganglion::record::Recorder;
 use ganglion::runtime::alloc_count::{self, CountingAlloc};
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 
@@ -20,13 +20,7 @@ fn no_allocation_in_ticks() {
     let cfg = common::cartpole_config();
     let dir = tempfile::tempdir().unwrap();
     let plant = build_plant(&cfg.plant).unwrap();
-    let header = RecordingHeader {
-        sensor_names: plant.sensor_names().iter().map(|s| s.to_string()).collect(),
-        obs_dim: 4,
-        action_dim: 1,
-        actuator_names: vec!["cart.force".into()],
-        metadata: Default::default(),
-    };
+    let header = common::cartpole_header(plant.as_ref());
     let (recorder, sink) = Recorder::start(
         &dir.path().join("a.mcap"),
         header,

@@ -9,118 +9,14 @@
 //! - a robot served without mutual TLS warns on stderr and in its `serving`
 //!   event and status, and `ganglion top` flags it.
 
-use crate::common;
-use crate::common::free_port;
+use super::sim_robot::{BIN, Robot, config};
+use crate::common::{free_port, serial};
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
-
-/// One real-time robot at a time (they check real-time behaviour).
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The shipped zenoh config, pointed at `port`, with absolute model paths.
-fn config(dir: &Path, port: u16) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("robots/cartpole-zenoh.toml"))
-        .expect("robots/cartpole-zenoh.toml")
-        .replace("tcp/127.0.0.1:7447", &format!("tcp/127.0.0.1:{port}"))
-        .replace("../models/", &format!("{}/models/", root.display()));
-    let path = dir.join("cartpole-zenoh.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-struct Robot {
-    child: Child,
-    events: Receiver<Value>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Robot {
-    fn start(port: u16, watchdog_ms: u64) -> Robot {
-        let mut child = Command::new(BIN)
-            .args(["sim", "serve", "--robot", "cartpole", "--listen"])
-            .arg(format!("tcp/127.0.0.1:{port}"))
-            .args([
-                "--watchdog-ms",
-                &watchdog_ms.to_string(),
-                "--seconds",
-                "120",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sim serve");
-        let out = child.stdout.take().expect("stdout");
-        let err = child.stderr.take().expect("stderr");
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        {
-            let stderr = stderr.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    if let Ok(mut s) = stderr.lock() {
-                        s.push_str(&line);
-                        s.push('\n');
-                    }
-                }
-            });
-        }
-        Robot {
-            child,
-            events: rx,
-            stderr,
-        }
-    }
-
-    /// The next event named `name` (others are skipped).
-    fn wait_for(&self, name: &str, secs: u64) -> Value {
-        let until = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(v) if v["event"] == name => return v,
-                Ok(_) => {}
-                Err(e) => panic!("no `{name}` event from sim serve: {e}"),
-            }
-        }
-    }
-
-    /// SIGTERM, then the `exit` event's status.
-    fn stop(&self) -> Value {
-        // SAFETY: plain kill(2) on our own child.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        self.wait_for("exit", 10)["status"].clone()
-    }
-}
-
-impl Drop for Robot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(cfg: &Path, seconds: &str) -> Child {
     Command::new(BIN)

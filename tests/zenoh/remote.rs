@@ -4,97 +4,18 @@
 //! robot's command watchdog (zero force); killing the robot makes the
 //! controller's safety filter act on the stale sensor stream.
 
-use crate::common;
-use crate::common::free_port;
+use super::sim_robot::{BIN, Robot, config};
+use crate::common::{free_port, serial};
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use ganglion::record::SafetyEvents;
 use ganglion::record::reader::read_recording;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
-
-/// Each test runs a real-time robot (1 kHz) and a controller in processes of
-/// their own: one test at a time, so the timing checks measure the link and
-/// not six robots sharing two cores.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 const WATCHDOG_MS: u64 = 100;
-
-/// The shipped zenoh config, pointed at `port`, with absolute model paths.
-fn config(dir: &Path, port: u16) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("robots/cartpole-zenoh.toml"))
-        .expect("robots/cartpole-zenoh.toml")
-        .replace("tcp/127.0.0.1:7447", &format!("tcp/127.0.0.1:{port}"))
-        .replace("../models/", &format!("{}/models/", root.display()));
-    let path = dir.join("cartpole-zenoh.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
-struct Robot {
-    child: Child,
-    events: Receiver<Value>,
-}
-
-impl Robot {
-    fn start(port: u16) -> Robot {
-        let mut child = Command::new(BIN)
-            .args(["sim", "serve", "--robot", "cartpole", "--listen"])
-            .arg(format!("tcp/127.0.0.1:{port}"))
-            .args([
-                "--watchdog-ms",
-                &WATCHDOG_MS.to_string(),
-                "--seconds",
-                "120",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn sim serve");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let robot = Robot { child, events: rx };
-        robot.wait_for("serving", 30);
-        robot
-    }
-
-    /// The next event named `name` (others are skipped).
-    fn wait_for(&self, name: &str, secs: u64) -> Value {
-        let until = std::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let left = until.saturating_duration_since(std::time::Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(v) if v["event"] == name => return v,
-                Ok(_) => {}
-                Err(e) => panic!("no `{name}` event from sim serve: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Robot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn controller(cfg: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
@@ -108,7 +29,8 @@ fn robot_on_a_free_port() -> (tempfile::TempDir, u16, PathBuf, Robot) {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let cfg = config(dir.path(), port);
-    let robot = Robot::start(port);
+    let robot = Robot::start(port, WATCHDOG_MS);
+    robot.wait_for("serving", 30);
     (dir, port, cfg, robot)
 }
 

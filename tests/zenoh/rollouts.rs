@@ -3,7 +3,6 @@
 //! `ganglion worker` processes. For a fixed seed and worker count the
 //! trained model is the same, byte for byte, run after run.
 
-use crate::common;
 use crate::common::free_port;
 
 use std::path::{Path, PathBuf};

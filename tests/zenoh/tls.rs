@@ -6,8 +6,7 @@
 //! commands never arrive; a client with a certificate from another CA cannot
 //! connect at all; the controller's certificate commands the robot.
 
-use crate::common;
-use crate::common::free_port;
+use crate::common::{free_port, serial};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,15 +21,6 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use zenoh::Wait;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ganglion");
-
-/// Each test runs a real-time robot (1 kHz) and a controller in processes of
-/// their own: one test at a time, so the timing checks measure the link and
-/// not six robots sharing two cores.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 struct Pki {
     dir: tempfile::TempDir,

@@ -23,6 +23,8 @@
 //! | `ganglion/{robot}/estop` | anyone → robot and controller | any payload latches the e-stop; `"reset"` clears it |
 //! | `ganglion/train/{run}/…` | learner ↔ rollout workers | see `rollout` |
 
+pub mod estop;
+pub mod fleet;
 pub mod owner;
 pub mod plant;
 pub mod rollout;

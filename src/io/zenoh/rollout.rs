@@ -12,11 +12,11 @@
 //! | `weights` | learner → workers | "GWT1", iteration u64, n u32, n × f32 (LE) |
 //! | `batch` | worker → learner | "GRB1" and one iteration's rollout of the worker's envs (`encode_batch`) |
 //!
-//! Reproducible for a fixed seed and worker count: worker `w` (its index,
-//! not its id) runs envs seeded from `derive_seed(seed, ENV_STREAM + w)` and
-//! samples actions from `derive_seed(seed, ACT_STREAM + w)`; the learner
+//! Reproducible for a fixed seed and worker count: each worker computes as
+//! `learn::worker` says (seeded by its index, not its id); the learner
 //! waits for every worker's batch of iteration k, acting with weights k,
 //! and lays them out in worker order. Arrival order and timing do not enter.
+//! This file is the transport only.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
@@ -25,17 +25,14 @@ use ::zenoh::Wait;
 use ::zenoh::pubsub::Subscriber;
 use ::zenoh::qos::CongestionControl;
 use anyhow::{Context, Result, anyhow, bail};
-use ganglion_sim::{EnvSpec, Rng, VecEnv, derive_seed, make_env};
+use ganglion_sim::{EnvSpec, Rng, make_env};
 use serde::{Deserialize, Serialize};
 
 use super::rollout_wire::{Batch, decode_batch, decode_weights, encode_batch, encode_weights};
 use super::zerr;
-use crate::learn::ppo::{CollectScratch, Rollout, RolloutSource, collect_rollout};
+use crate::learn::ppo::{Rollout, RolloutSource};
+use crate::learn::worker::{RolloutWorker, place_worker_rollout};
 use crate::learn::{ActorCritic, PpoConfig};
-use crate::policy::ActionSpec;
-
-pub const ENV_STREAM: u64 = 0x3000;
-pub const ACT_STREAM: u64 = 0x4000;
 
 /// What the learner tells its workers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -247,22 +244,7 @@ impl RolloutSource for RemoteRollouts {
         finished.clear();
         for (w, b) in got.into_iter().enumerate() {
             let b = b.ok_or_else(|| anyhow!("worker {w}: no batch"))?;
-            let r = &b.rollout;
-            for t in 0..out.n_steps {
-                for e in 0..epw {
-                    let (src, dst) = (t * epw + e, t * self.n_envs + w * epw + e);
-                    out.obs[dst * od..(dst + 1) * od]
-                        .copy_from_slice(&r.obs[src * od..(src + 1) * od]);
-                    out.actions[dst * ad..(dst + 1) * ad]
-                        .copy_from_slice(&r.actions[src * ad..(src + 1) * ad]);
-                    out.logp[dst] = r.logp[src];
-                    out.values[dst] = r.values[src];
-                    out.rewards[dst] = r.rewards[src];
-                    out.dones[dst] = r.dones[src];
-                }
-            }
-            let g = w * epw;
-            out.last_obs[g * od..(g + epw) * od].copy_from_slice(&r.last_obs);
+            place_worker_rollout(out, w, &b.rollout);
             finished.extend_from_slice(&b.finished);
         }
         Ok(())
@@ -331,33 +313,7 @@ pub fn run_worker(session: ::zenoh::Session, run: &str, wait: Duration) -> Resul
             );
         }
     };
-    let env = job.env.clone();
-    make_env(&env)?;
-    let mut venv = VecEnv::new(
-        || make_env(&env).expect("env checked above"),
-        job.envs_per_worker,
-        job.ppo.threads.max(1),
-        derive_seed(job.seed, ENV_STREAM + index as u64),
-    );
-    venv.reset();
-    let spec = venv.spec().clone();
-    let mut rng = Rng::new(derive_seed(job.seed, ACT_STREAM + index as u64));
-    let mut model = ActorCritic::new(
-        spec.observation.flat_dim(),
-        ActionSpec::from_space(&spec.action),
-        &job.ppo.hidden,
-        job.ppo.activation,
-        job.ppo.log_std_init,
-        &mut Rng::new(0),
-    );
-    let mut ro = Rollout::new(
-        job.ppo.n_steps,
-        job.envs_per_worker,
-        spec.observation.flat_dim(),
-        spec.action.flat_dim(),
-    );
-    let mut scratch = CollectScratch::default();
-    let mut finished = Vec::new();
+    let mut worker = RolloutWorker::new(&job.env, job.seed, index, &job.ppo, job.envs_per_worker)?;
     let mut params = Vec::new();
     let mut done_iteration = 0u64;
     let mut last_batch: Vec<u8> = Vec::new();
@@ -406,25 +362,8 @@ pub fn run_worker(session: ::zenoh::Session, run: &str, wait: Duration) -> Resul
         if k != done_iteration + 1 {
             bail!("weights of iteration {k} after {done_iteration}: out of step with the learner");
         }
-        if params.len() != model.params.len() {
-            bail!(
-                "weights have {} parameters, the model {}",
-                params.len(),
-                model.params.len()
-            );
-        }
-        model.params.copy_from_slice(&params);
-        finished.clear();
-        collect_rollout(
-            job.ppo.gamma,
-            &model,
-            &mut venv,
-            &mut rng,
-            &mut ro,
-            &mut finished,
-            &mut scratch,
-        );
-        last_batch = encode_batch(k, index, &ro, &finished);
+        let (ro, finished) = worker.collect(&params)?;
+        last_batch = encode_batch(k, index, ro, finished);
         zerr(batch_pub.put(last_batch.clone()).wait(), "sending a batch")?;
         done_iteration = k;
         summary.iterations += 1;

@@ -17,8 +17,8 @@ use super::dt_cache::GpuDtCache;
 use super::gpu::{Buf, Gpu};
 use super::ops::{GpuAdam, GradClip, i, launch};
 use crate::nn::attention::CausalAttention;
+use crate::nn::dt::model::DecisionTransformer;
 use crate::nn::dt::{DtBatch, DtConfig, DtLayout};
-use crate::nn::dt_model::DecisionTransformer;
 use crate::nn::loss::{class_index, is_valid};
 use cudarc::driver::PushKernelArg;
 

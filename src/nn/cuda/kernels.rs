@@ -70,7 +70,7 @@ kernel_table! {
     "src/nn/loss.cu" => include_str!("../loss.cu") =>
         [mse_forward_backward, cross_entropy_forward_backward, sum_scaled],
     "src/nn/optim.cu" => include_str!("../optim.cu") => [sq_sum_partial, clip_scale, adamw_step],
-    "src/nn/dt_model.cu" => include_str!("../dt_model.cu") => [
+    "src/nn/dt/model.cu" => include_str!("../dt/model.cu") => [
         dt_interleave, dt_deinterleave, dt_token_meta, gather_token_rows, scatter_token_rows,
         add_into,
     ],

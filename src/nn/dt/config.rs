@@ -11,11 +11,11 @@ use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::embedding::Embedding;
-use super::gelu::BlockActivation;
-use super::layernorm::LayerNorm;
-use super::linear::Linear;
-use super::loss::{class_index, is_valid};
+use crate::nn::embedding::Embedding;
+use crate::nn::gelu::BlockActivation;
+use crate::nn::layernorm::LayerNorm;
+use crate::nn::linear::Linear;
+use crate::nn::loss::{class_index, is_valid};
 
 fn default_context() -> usize {
     20
@@ -350,7 +350,7 @@ impl DtLayout {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::nn::*;
 
     #[test]
     fn groups_tile_the_buffer() {

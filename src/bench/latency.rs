@@ -32,7 +32,7 @@ pub fn latency(
     if iters == 0 {
         bail!("--iters must be > 0");
     }
-    let mut policy = crate::cli::eval::load_policy("cartpole", policy_path)?;
+    let mut policy = crate::learn::eval::load_env_policy("cartpole", policy_path)?;
     let env = make_env("cartpole")?;
     let obs_dim = env.spec().observation.flat_dim();
     let head = policy.action_spec().head_dim();

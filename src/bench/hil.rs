@@ -78,8 +78,8 @@ pub fn hil(
     qemu: bool,
     firmware: Option<PathBuf>,
 ) -> Result<Value> {
-    let sim_cfg = load(&super::repo_path("robots/cartpole.toml"))?;
-    let hil_cfg = load(&super::repo_path("robots/cartpole-hil.toml"))?;
+    let sim_cfg = load(&crate::repo_path("robots/cartpole.toml"))?;
+    let hil_cfg = load(&crate::repo_path("robots/cartpole-hil.toml"))?;
     let max_ticks = 600;
     eprintln!("pure simulation: {episodes} episodes");
     let sim = returns(&sim_cfg, seed, episodes, max_ticks)?;

@@ -36,7 +36,7 @@ use ganglion_firmware::{
 };
 use serde::Serialize;
 
-use super::fault::{Dir, FaultPlan, FaultStats, LinkFaults};
+use super::link_fault::{Dir, FaultPlan, FaultStats, LinkFaults};
 use super::node_backend::{Backend, HostNode, QemuBackend};
 use super::node_peer::{DATAGRAMS_PER_TICK, NodeBinding, Peer, PeerStats, sim_step_ok, to_node};
 use super::plant_hw::PlantHardware;

@@ -5,13 +5,13 @@
 
 use ganglion_sim::Rng;
 
-use super::activation::fast_tanh;
-use super::attention::{AttnCache, AttnScratch, CausalAttention, key_bias};
-use super::dropout::{apply_mask, dropout_mask};
-use super::dt::{DtBatch, DtConfig, DtError, DtLayout};
-use super::gelu::BlockActivation;
-use super::linear::Linear;
-use super::loss::{cross_entropy, mse};
+use crate::nn::activation::fast_tanh;
+use crate::nn::attention::{AttnCache, AttnScratch, CausalAttention, key_bias};
+use crate::nn::dropout::{apply_mask, dropout_mask};
+use crate::nn::dt::config::{DtBatch, DtConfig, DtError, DtLayout};
+use crate::nn::gelu::BlockActivation;
+use crate::nn::linear::Linear;
+use crate::nn::loss::{cross_entropy, mse};
 
 /// GPT-2's init scale.
 const INIT_STD: f32 = 0.02;

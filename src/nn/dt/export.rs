@@ -17,12 +17,12 @@ use std::path::Path;
 use tract_onnx::pb;
 use tract_onnx::pb::tensor_proto::DataType;
 
-use super::attention::PAD_BIAS;
-use super::dt_model::DecisionTransformer;
-use super::gelu::{BlockActivation, GELU_A, GELU_C};
-use super::layernorm::{LN_EPS, LayerNorm};
-use super::linear::Linear;
-use super::onnx::{
+use crate::nn::attention::PAD_BIAS;
+use crate::nn::dt::model::DecisionTransformer;
+use crate::nn::gelu::{BlockActivation, GELU_A, GELU_C};
+use crate::nn::layernorm::{LN_EPS, LayerNorm};
+use crate::nn::linear::Linear;
+use crate::nn::onnx::{
     fixed_value, float_tensor, int_attr, int64_tensor, ints_attr, model_from_graph, node,
     write_model,
 };

@@ -10,8 +10,8 @@ use std::time::Instant;
 use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
 
+use crate::nn::dt::model::DecisionTransformer;
 use crate::nn::dt::{DtBatch, DtConfig};
-use crate::nn::dt_model::DecisionTransformer;
 use crate::nn::{Adam, clip_grad_norm};
 use crate::policy::card::{CARD_FORMAT, DtCard, ModelCard};
 use crate::policy::{ActionSpec, DtPolicy, Policy};
@@ -44,7 +44,7 @@ pub fn run(
     let dir = std::env::temp_dir().join(format!("ganglion-bench-dt-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("dt.onnx");
-    crate::nn::dt_export::export_dt(&model, &path, &[])?;
+    crate::nn::dt::export::export_dt(&model, &path, &[])?;
     let card = ModelCard {
         format: CARD_FORMAT.into(),
         name: "bench".into(),
@@ -161,7 +161,7 @@ pub fn run(
     let mut torch = Vec::new();
     if let Some(py) = python {
         for threads in [1, 2] {
-            let r = super::bench::python_json(
+            let r = super::python_json(
                 py,
                 "benches/python/dt_torch.py",
                 &[

@@ -4,14 +4,14 @@
 //! and discrete, w.r.t. every parameter. Layer losses are `L = Σ r ⊙ y` as in
 //! `gradcheck`.
 
-use super::attention::{AttnCache, AttnScratch, CausalAttention, PAD_BIAS, key_bias};
-use super::dt::{DtBatch, DtConfig};
-use super::dt_model::DecisionTransformer;
-use super::embedding::Embedding;
-use super::gelu::BlockActivation;
-use super::gradcheck::{check, check_with as check_tight, dot, random};
-use super::layernorm::LayerNorm;
-use super::loss::{cross_entropy, mse};
+use crate::nn::attention::{AttnCache, AttnScratch, CausalAttention, PAD_BIAS, key_bias};
+use crate::nn::dt::config::{DtBatch, DtConfig};
+use crate::nn::dt::model::DecisionTransformer;
+use crate::nn::embedding::Embedding;
+use crate::nn::gelu::BlockActivation;
+use crate::nn::gradcheck::{check, check_with as check_tight, dot, random};
+use crate::nn::layernorm::LayerNorm;
+use crate::nn::loss::{cross_entropy, mse};
 use ganglion_sim::Rng;
 
 #[test]
