@@ -6,13 +6,13 @@
 //! (`learn`), policy runners (`policy`), the tabletop skills (`skills`), the
 //! language layer (`lang`), the links to firmware nodes and over zenoh
 //! (`io`), the checks on input from outside (`input`), building a run from a
-//! config (`assemble`), re-checking a recording (`replay`) and the CLI's
-//! commands (`cli`, which parse and print only). See docs/ARCHITECTURE.md
-//! for the map.
+//! config (`assemble`), re-checking a recording (`replay`), the benchmarks
+//! (`bench`), charts (`plot`) and stop signals (`signals`). The command line
+//! lives in the binary (`src/main.rs`, `src/cli/`): it parses, calls this
+//! crate and prints. See docs/ARCHITECTURE.md for the map.
 
 pub mod assemble;
 pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod input;
 pub mod io;

@@ -1,10 +1,14 @@
-//! The `ganglion` command line. Each subcommand lives in `ganglion::cli`.
+//! The `ganglion` command line: `cli` parses the arguments, calls the
+//! library (`ganglion`) and prints. It lives in the binary, not the library,
+//! so nothing else can depend on it.
 
 use clap::Parser;
 
+mod cli;
+
 fn main() {
-    let cli = ganglion::cli::Cli::parse();
-    if let Err(err) = ganglion::cli::run(cli) {
+    let cli = cli::Cli::parse();
+    if let Err(err) = cli::run(cli) {
         eprintln!("error: {err}");
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");

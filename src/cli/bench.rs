@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::bench;
+use ganglion::bench;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

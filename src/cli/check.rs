@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use crate::config::{self, ConfigErrors, PlantConfig, RobotConfig};
+use ganglion::config::{self, ConfigErrors, PlantConfig, RobotConfig};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {

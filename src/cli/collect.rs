@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{command_line, progress_bar};
-use crate::learn::collect::{CollectOptions, collect};
+use ganglion::learn::collect::{CollectOptions, collect};
 
 #[derive(Args, Debug)]
 pub struct CollectArgs {

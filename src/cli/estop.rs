@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use super::tls_args::TlsArgs;
-use crate::io::zenoh::estop::send;
-use crate::io::zenoh::valid_robot_name;
+use ganglion::io::zenoh::estop::send;
+use ganglion::io::zenoh::valid_robot_name;
 
 #[derive(Args, Debug)]
 pub struct EstopArgs {
@@ -23,8 +23,8 @@ pub struct EstopArgs {
     #[arg(long)]
     pub reset: bool,
     /// How long to wait for the robot to confirm (s).
-    #[arg(long, default_value = "2", value_parser = crate::input::parse_positive_seconds)]
-    pub timeout: crate::input::Seconds,
+    #[arg(long, default_value = "2", value_parser = ganglion::input::parse_positive_seconds)]
+    pub timeout: ganglion::input::Seconds,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,

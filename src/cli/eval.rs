@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::learn::eval::eval_policy_file;
-use crate::policy::ModelCard;
+use ganglion::learn::eval::eval_policy_file;
+use ganglion::policy::ModelCard;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -112,7 +112,7 @@ pub fn demo(args: DemoArgs) -> Result<()> {
 }
 
 fn print_demo_eval(
-    r: &crate::learn::EvalReport,
+    r: &ganglion::learn::EvalReport,
     path: &std::path::Path,
     card: Option<&ModelCard>,
     sha_note: &str,
@@ -152,8 +152,8 @@ fn demo_control_loop(args: &DemoArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/demo-cartpole.mcap"));
     let cfg = super::run::load_config(&config)?;
-    let opts = crate::assemble::RunOptions {
-        limit: crate::runtime::RunLimit {
+    let opts = ganglion::assemble::RunOptions {
+        limit: ganglion::runtime::RunLimit {
             ticks: None,
             seconds: Some(20.0),
             ..Default::default()
@@ -170,7 +170,7 @@ fn demo_control_loop(args: &DemoArgs) -> Result<()> {
         "control loop — {} through the safety filter, 20 s of sim time:",
         config.display()
     );
-    let report = crate::assemble::execute(cfg, &opts)?;
+    let report = ganglion::assemble::execute(cfg, &opts)?;
     super::run::print_report(&report);
     println!("  (open the recording in Foxglove, or check it: ganglion replay --resim <file>)");
     println!();

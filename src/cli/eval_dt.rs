@@ -5,9 +5,9 @@
 use anyhow::{Result, anyhow};
 
 use super::eval::EvalArgs;
-use crate::learn::curve::plot_targets;
-use crate::learn::dt_run::evaluate_targets;
-use crate::policy::ModelCard;
+use ganglion::learn::curve::plot_targets;
+use ganglion::learn::dt_run::evaluate_targets;
+use ganglion::policy::ModelCard;
 
 pub fn run(args: &EvalArgs, card: &ModelCard) -> Result<()> {
     let dt = card

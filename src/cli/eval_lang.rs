@@ -16,9 +16,9 @@ use serde_json::json;
 
 use super::repo_path;
 use super::say::LmArgs;
-use crate::lang::guard::escape;
-use crate::lang::service::PlannerParts;
-use crate::lang::suite::{CaseResult, SuiteReport, evaluate, load_suite};
+use ganglion::lang::guard::escape;
+use ganglion::lang::service::PlannerParts;
+use ganglion::lang::suite::{CaseResult, SuiteReport, evaluate, load_suite};
 
 #[derive(Args, Debug)]
 pub struct EvalLangArgs {

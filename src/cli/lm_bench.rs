@@ -10,8 +10,8 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use crate::bench::lm::time_scoring;
-use crate::lang::{LlmScorer, Scorer, fetch, ranking};
+use ganglion::bench::lm::time_scoring;
+use ganglion::lang::{LlmScorer, Scorer, fetch, ranking};
 
 #[derive(Args, Debug)]
 pub struct LmBenchArgs {
@@ -46,7 +46,7 @@ pub fn run(a: LmBenchArgs) -> Result<()> {
     let mut s = LlmScorer::load(&path)?;
     let load_s = t.elapsed().as_secs_f64();
     if a.ranking {
-        let style = crate::lang::prompt::Style::parse(&a.style)
+        let style = ganglion::lang::prompt::Style::parse(&a.style)
             .ok_or_else(|| anyhow::anyhow!("--style {}: expected saycan or next-step", a.style))?;
         s.set_style(style);
         return ranking(&mut s, a.json);

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use crate::lang::LmSpec;
+use ganglion::lang::LmSpec;
 
 #[derive(Args, Debug)]
 pub struct LmScoreArgs {
@@ -54,7 +54,7 @@ pub fn run(a: LmScoreArgs) -> Result<()> {
     scorer.set_scene(a.scene.clone());
     if let Some(st) = &a.style {
         scorer.set_style(
-            crate::lang::prompt::Style::parse(st).ok_or_else(|| {
+            ganglion::lang::prompt::Style::parse(st).ok_or_else(|| {
                 anyhow::anyhow!("--style {st}: expected saycan, next-step or chat")
             })?,
         );

@@ -111,7 +111,7 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-pub use crate::repo_path;
+pub use ganglion::repo_path;
 
 /// A progress bar over `len` units (`steps`, `episodes`), hidden with
 /// `--json` so machine-read output stays clean.

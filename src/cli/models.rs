@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::lang::fetch::{self, Source};
+use ganglion::lang::fetch::{self, Source};
 
 #[derive(Args, Debug)]
 pub struct ModelsArgs {
@@ -139,7 +139,7 @@ fn check_cmd(a: CheckArgs) -> Result<()> {
 }
 
 fn verify_cmd(a: VerifyArgs) -> Result<()> {
-    use crate::learn::verify::{VerifyOptions, verify_dir, verify_model};
+    use ganglion::learn::verify::{VerifyOptions, verify_dir, verify_model};
     let opts = VerifyOptions {
         quick: a.quick,
         affordance_executions: a.affordance_executions,

@@ -13,9 +13,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 
-use crate::io::NodeSummary;
-use crate::io::qemu::{BUILD_COMMAND, QEMU, default_firmware};
-use crate::io::{
+use ganglion::io::NodeSummary;
+use ganglion::io::qemu::{BUILD_COMMAND, QEMU, default_firmware};
+use ganglion::io::{
     FaultKind, FaultPlan, NodeBackendKind, NodeBinding, NodeClock, NodeOptions, serve_bound,
 };
 
@@ -81,8 +81,8 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long, value_parser = crate::input::parse_seconds)]
-    pub seconds: Option<crate::input::Seconds>,
+    #[arg(long, value_parser = ganglion::input::parse_seconds)]
+    pub seconds: Option<ganglion::input::Seconds>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -95,7 +95,7 @@ pub fn node_options(args: &NodeArgs) -> Result<NodeOptions> {
             args.link
         );
     };
-    let bind = crate::io::link::addr(addr)?;
+    let bind = ganglion::io::link::addr(addr)?;
     let backend = if args.qemu {
         let firmware = match args.firmware.clone().or_else(default_firmware) {
             Some(f) => f,
@@ -147,7 +147,10 @@ pub fn node_binding(args: &NodeArgs) -> Result<NodeBinding> {
         None => None,
         Some(c) => {
             let text = c.strip_prefix("udp:").unwrap_or(c);
-            Some(crate::io::link::addr(text).map_err(|e| anyhow::anyhow!("--controller: {e:#}"))?)
+            Some(
+                ganglion::io::link::addr(text)
+                    .map_err(|e| anyhow::anyhow!("--controller: {e:#}"))?,
+            )
         }
     };
     if args.release_after_ms == 0 {
@@ -162,14 +165,14 @@ pub fn node_binding(args: &NodeArgs) -> Result<NodeBinding> {
 pub fn run(args: NodeArgs) -> Result<()> {
     let opts = node_options(&args)?;
     let binding = node_binding(&args)?;
-    crate::signals::install();
+    ganglion::signals::install();
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam::channel::bounded(1);
     let watcher = spawn_watcher(
         stop.clone(),
         rx,
         binding.controller.map(|c| format!("udp:{c}")),
-        args.seconds.map(crate::input::Seconds::duration),
+        args.seconds.map(ganglion::input::Seconds::duration),
     );
     let result = serve_bound(&opts, &binding, stop.clone(), Some(tx));
     stop.store(true, Ordering::Release);
@@ -205,7 +208,8 @@ fn spawn_watcher(
                 }
                 announced = true;
             }
-            if crate::signals::stop_requested() || limit.is_some_and(|l| started.elapsed() >= l) {
+            if ganglion::signals::stop_requested() || limit.is_some_and(|l| started.elapsed() >= l)
+            {
                 stop.store(true, Ordering::Release);
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -1,4 +1,4 @@
-//! `ganglion replay`: checks a recording (see `crate::replay`) and prints
+//! `ganglion replay`: checks a recording (see `ganglion::replay`) and prints
 //! what it found; a mismatch is an error (exit 1).
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::replay::{ReplayOptions, replay};
+use ganglion::replay::{ReplayOptions, replay};
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {

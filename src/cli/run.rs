@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 use clap::Args;
 
-use crate::assemble::{RunOptions, execute};
-use crate::config::{self, RobotConfig};
-use crate::runtime::{RunLimit, RunReport, Summary};
+use ganglion::assemble::{RunOptions, execute};
+use ganglion::config::{self, RobotConfig};
+use ganglion::runtime::{RunLimit, RunReport, Summary};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -21,8 +21,8 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "seconds")]
     pub ticks: Option<u64>,
     /// Stop after this many seconds of loop time (default 10).
-    #[arg(long, value_parser = crate::input::parse_seconds)]
-    pub seconds: Option<crate::input::Seconds>,
+    #[arg(long, value_parser = ganglion::input::parse_seconds)]
+    pub seconds: Option<ganglion::input::Seconds>,
     /// Record every tick to this MCAP file (overrides the config's record.path).
     /// An existing file is never replaced unless it is an earlier recording
     /// and --overwrite is given.
@@ -124,7 +124,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let opts = RunOptions {
         limit: RunLimit {
             ticks: args.ticks,
-            seconds: args.seconds.map(crate::input::Seconds::get),
+            seconds: args.seconds.map(ganglion::input::Seconds::get),
             ..Default::default()
         },
         record: args.record.clone(),

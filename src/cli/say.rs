@@ -9,12 +9,12 @@ use clap::Args;
 use ganglion_sim::SceneSpec;
 
 use super::repo_path;
-use crate::lang::guard;
-use crate::lang::service::{
+use ganglion::lang::guard;
+use ganglion::lang::service::{
     PlannerOptions, PlannerParts, plan_and_execute, plan_json, plan_symbolic,
 };
-use crate::skills::SkillRunner;
-use crate::skills::executor::REACH_MODEL;
+use ganglion::skills::SkillRunner;
+use ganglion::skills::executor::REACH_MODEL;
 
 #[derive(Args, Debug)]
 pub struct SayArgs {
@@ -103,7 +103,7 @@ pub fn run(a: SayArgs) -> Result<()> {
 
 /// The plan as a table: grounding, goals, each step's scores, the outcome
 /// and the final state.
-fn print_plan(plan: &crate::lang::saycan::Plan, plan_only: bool) {
+fn print_plan(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
     // `plan.instruction` is already escaped: no control or bidi character
     // reaches the terminal.
     println!("instruction  {}", plan.instruction);
@@ -151,8 +151,8 @@ fn print_plan(plan: &crate::lang::saycan::Plan, plan_only: bool) {
         );
     }
     let verdict = match plan.outcome {
-        crate::lang::saycan::Outcome::Refused => "REFUSED (nothing moved)",
-        crate::lang::saycan::Outcome::Stopped => "stopped as asked (nothing moved)",
+        ganglion::lang::saycan::Outcome::Refused => "REFUSED (nothing moved)",
+        ganglion::lang::saycan::Outcome::Stopped => "stopped as asked (nothing moved)",
         _ if plan.success => "succeeded",
         _ => "FAILED",
     };

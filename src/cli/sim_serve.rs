@@ -12,8 +12,8 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 
 use super::tls_args::TlsArgs;
-use crate::io::zenoh::serve::{ServeOptions, serve};
-use crate::io::zenoh::{Endpoints, LinkSecurity};
+use ganglion::io::zenoh::serve::{ServeOptions, serve};
+use ganglion::io::zenoh::{Endpoints, LinkSecurity};
 
 #[derive(Args, Debug)]
 pub struct SimArgs {
@@ -52,14 +52,14 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Physics steps and sensor frames per second.
-    #[arg(long, default_value_t = 1000.0, value_parser = crate::input::parse_rate_hz)]
+    #[arg(long, default_value_t = 1000.0, value_parser = ganglion::input::parse_rate_hz)]
     pub rate_hz: f64,
     /// Command watchdog: zero force when no command came for this long (ms).
     #[arg(long, default_value_t = 100)]
     pub watchdog_ms: u64,
     /// Stop after this many seconds (default: until SIGINT/SIGTERM).
-    #[arg(long, value_parser = crate::input::parse_seconds)]
-    pub seconds: Option<crate::input::Seconds>,
+    #[arg(long, value_parser = ganglion::input::parse_seconds)]
+    pub seconds: Option<ganglion::input::Seconds>,
     #[command(flatten)]
     pub tls: TlsArgs,
     /// Only a peer whose certificate has this common name may command the
@@ -91,7 +91,7 @@ pub fn run(args: SimArgs) -> Result<()> {
 
 fn run_serve(a: ServeArgs) -> Result<()> {
     let opts = serve_options(&a)?;
-    crate::signals::install();
+    ganglion::signals::install();
     let print = |v: &serde_json::Value| {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{v}");
@@ -105,7 +105,7 @@ fn run_serve(a: ServeArgs) -> Result<()> {
         "watchdog_ms": a.watchdog_ms,
         "single_controller": opts.single_controller,
     }));
-    let status = serve(&opts, crate::signals::stop_flag(), |e| {
+    let status = serve(&opts, ganglion::signals::stop_flag(), |e| {
         if let Some(w) = &e.warning {
             eprintln!("WARNING: {w}");
         }
@@ -161,7 +161,7 @@ fn serve_options(a: &ServeArgs) -> Result<ServeOptions> {
         seed: a.seed,
         rate_hz: a.rate_hz,
         watchdog: Duration::from_millis(a.watchdog_ms),
-        duration: a.seconds.map(crate::input::Seconds::duration),
+        duration: a.seconds.map(ganglion::input::Seconds::duration),
         single_controller: a.single_controller && !a.allow_multiple_controllers,
     })
 }

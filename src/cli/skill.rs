@@ -9,13 +9,13 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::repo_path;
-use crate::runtime::stats::{quantile_sorted, sorted};
-use crate::sim::SceneSpec;
-use crate::skills::affordance::{Affordances, LEARNED, Sample, calibration};
-use crate::skills::affordance_train::{self, AffordanceTraining};
-use crate::skills::executor::REACH_MODEL;
-use crate::skills::report::{labelled_samples, reach_errors, success_table};
-use crate::skills::{Skill, SkillRunner};
+use ganglion::runtime::stats::{quantile_sorted, sorted};
+use ganglion::sim::SceneSpec;
+use ganglion::skills::affordance::{Affordances, LEARNED, Sample, calibration};
+use ganglion::skills::affordance_train::{self, AffordanceTraining};
+use ganglion::skills::executor::REACH_MODEL;
+use ganglion::skills::report::{labelled_samples, reach_errors, success_table};
+use ganglion::skills::{Skill, SkillRunner};
 
 #[derive(Args, Debug)]
 pub struct SkillArgs {
@@ -137,7 +137,7 @@ pub fn run_skill(a: SkillArgs) -> Result<()> {
             None => println!("affordance  (no model)"),
         }
         let why = match &run.outcome {
-            crate::skills::SkillOutcome::Failed(w) => format!(" ({w})"),
+            ganglion::skills::SkillOutcome::Failed(w) => format!(" ({w})"),
             _ => String::new(),
         };
         println!("outcome     {}{why}", run.outcome.label());
@@ -166,7 +166,7 @@ pub fn run_skills(a: SkillsArgs) -> Result<()> {
 
 fn read_reach(path: &Path) -> Result<(PathBuf, Arc<Vec<u8>>)> {
     let p = repo_path(&path.to_string_lossy());
-    let bytes = crate::input::read_file(&p, crate::input::FileKind::Model).with_context(|| {
+    let bytes = ganglion::input::read_file(&p, ganglion::input::FileKind::Model).with_context(|| {
         format!(
             "reading the reaching policy {} (train it: `ganglion train arm-reach --out {REACH_MODEL}`)",
             p.display()
@@ -237,7 +237,7 @@ fn sorted_errors(errs: Vec<f32>) -> Vec<f64> {
     sorted(errs.into_iter().map(f64::from).collect())
 }
 
-fn print_success_table(rows: &[crate::skills::report::SuccessRow], scenes: usize, seed: u64) {
+fn print_success_table(rows: &[ganglion::skills::report::SuccessRow], scenes: usize, seed: u64) {
     println!("\nskill success over {scenes} random feasible scenes each (seed {seed}):");
     println!(
         "  {:<28} {:>8} {:>9} {:>10}",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::io::zenoh::{LinkSecurity, TlsFiles};
+use ganglion::io::zenoh::{LinkSecurity, TlsFiles};
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct TlsArgs {

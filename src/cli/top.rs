@@ -13,8 +13,8 @@ use clap::Args;
 use zenoh::Wait;
 
 use super::tls_args::TlsArgs;
-use crate::io::zenoh::fleet::{Fleet, RobotView};
-use crate::io::zenoh::{Endpoints, open};
+use ganglion::io::zenoh::fleet::{Fleet, RobotView};
+use ganglion::io::zenoh::{Endpoints, open};
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
@@ -34,8 +34,8 @@ pub struct TopArgs {
     #[arg(long)]
     pub json: bool,
     /// With --once: how long to listen before the snapshot (s).
-    #[arg(long, default_value = "2", value_parser = crate::input::parse_seconds)]
-    pub seconds: crate::input::Seconds,
+    #[arg(long, default_value = "2", value_parser = ganglion::input::parse_seconds)]
+    pub seconds: ganglion::input::Seconds,
     /// Refresh period (ms).
     #[arg(long, default_value_t = 500)]
     pub refresh_ms: u64,

@@ -10,12 +10,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::{command_line, progress_bar};
-use crate::learn::dt_run::{DtRun, dt_preset};
-use crate::learn::ppo::RolloutSource;
-use crate::learn::ppo_run::{PpoRun, PpoRunReport, run_ppo};
-use crate::learn::{PpoConfig, ppo_preset};
-use crate::nn::device::{Device, Resolved};
-use crate::sim::make_env;
+use ganglion::learn::dt_run::{DtRun, dt_preset};
+use ganglion::learn::ppo::RolloutSource;
+use ganglion::learn::ppo_run::{PpoRun, PpoRunReport, run_ppo};
+use ganglion::learn::{PpoConfig, ppo_preset};
+use ganglion::nn::device::{Device, Resolved};
+use ganglion::sim::make_env;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -225,7 +225,7 @@ fn print_ppo(args: &TrainArgs, r: &PpoRunReport) -> Result<()> {
     println!("  critic  {}", r.critic.display());
     println!(
         "  card    {}",
-        crate::policy::card::card_path(&r.out).display()
+        ganglion::policy::card::card_path(&r.out).display()
     );
     println!(
         "  curve   {} and {}",

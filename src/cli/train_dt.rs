@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::progress_bar;
-use crate::learn::dt_run::{DtRun, run_dt};
+use ganglion::learn::dt_run::{DtRun, run_dt};
 
 pub fn train_and_report(run: &DtRun, json: bool) -> Result<()> {
     let bar = progress_bar(run.cfg.steps as u64, "steps", json);
@@ -37,7 +37,7 @@ pub fn train_and_report(run: &DtRun, json: bool) -> Result<()> {
     println!("  model  {}", r.out.display());
     println!(
         "  card   {}",
-        crate::policy::card::card_path(&r.out).display()
+        ganglion::policy::card::card_path(&r.out).display()
     );
     println!(
         "  loss   {} (final {:.4})",

@@ -9,9 +9,9 @@ use anyhow::Result;
 use clap::Args;
 
 use super::tls_args::TlsArgs;
-use crate::io::zenoh::rollout::{RemoteRollouts, run_worker};
-use crate::io::zenoh::{Endpoints, open};
-use crate::learn::PpoConfig;
+use ganglion::io::zenoh::rollout::{RemoteRollouts, run_worker};
+use ganglion::io::zenoh::{Endpoints, open};
+use ganglion::learn::PpoConfig;
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {

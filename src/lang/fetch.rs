@@ -87,7 +87,7 @@ pub const FETCH_COMMAND: &str = "ganglion models fetch";
 
 /// The default cache directory: `models/lm/` of the repository.
 pub fn default_dir() -> PathBuf {
-    crate::cli::repo_path("models/lm")
+    crate::repo_path("models/lm")
 }
 
 /// What happened to one file during a fetch.

@@ -64,10 +64,13 @@ fn plans_use_registry_skills_refuse_absent_objects_and_follow_affordances() {
     ));
 }
 
-/// A slice of the suite's dev half (plan-only), two cases per family.
+/// A slice of the suite's dev half (plan-only), two cases per family,
+/// planned on two threads (each with its own models) to use both cores.
 #[test]
 fn plans_a_suite_subset() {
-    let Some(mut p) = parts() else { return };
+    if parts().is_none() {
+        return;
+    }
     let suite =
         load_suite(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lang/suite.toml")).unwrap();
     let mut picked = Vec::new();
@@ -83,23 +86,31 @@ fn plans_a_suite_subset() {
             picked.push(c.clone());
         }
     }
-    let mut ok = 0;
-    for c in &picked {
-        let scene = SceneSpec::parse(&c.scene).unwrap();
-        let plan = plan_symbolic(&mut p, &c.instruction, &scene, c.seed).unwrap();
-        let start = ganglion::sim::TabletopWorld::new(&scene, c.seed).state();
-        let start = ganglion::skills::Places::of(&start, &scene).to_json();
-        let good = plan_success(c, &plan, &start);
-        if !good {
-            eprintln!(
-                "missed: {} `{}` -> {:?}",
-                c.family,
-                c.instruction,
-                plan.steps.iter().map(|s| &s.skill).collect::<Vec<_>>()
-            );
+    let plan_half = |half: usize| {
+        let mut p = parts().expect("models present");
+        let mut ok = 0;
+        for c in picked.iter().skip(half).step_by(2) {
+            let scene = SceneSpec::parse(&c.scene).unwrap();
+            let plan = plan_symbolic(&mut p, &c.instruction, &scene, c.seed).unwrap();
+            let start = ganglion::sim::TabletopWorld::new(&scene, c.seed).state();
+            let start = ganglion::skills::Places::of(&start, &scene).to_json();
+            let good = plan_success(c, &plan, &start);
+            if !good {
+                eprintln!(
+                    "missed: {} `{}` -> {:?}",
+                    c.family,
+                    c.instruction,
+                    plan.steps.iter().map(|s| &s.skill).collect::<Vec<_>>()
+                );
+            }
+            ok += good as usize;
         }
-        ok += good as usize;
-    }
+        ok
+    };
+    let ok: usize = std::thread::scope(|s| {
+        let halves: Vec<_> = (0..2).map(|h| s.spawn(move || plan_half(h))).collect();
+        halves.into_iter().map(|h| h.join().unwrap()).sum()
+    });
     assert!(
         ok * 10 >= picked.len() * 8,
         "{ok} of {} suite cases planned right",

@@ -28,15 +28,25 @@ fn shipped_cartpole_dt_is_return_conditioned() {
         dataset_command.is_some_and(|c| c.starts_with("ganglion collect cartpole")),
         "the card says how to regenerate the dataset"
     );
-    let mut achieved = Vec::new();
     // The card holds the 100-episode measurement (`ganglion eval`); the test
-    // re-measures a seeded subset to stay fast (~0.3 ms per DT step).
-    for (target, episodes) in [(100.0, 15), (250.0, 15), (500.0, 25)] {
-        let mut policy = DtPolicy::load(&path, &card, Some(target)).unwrap();
-        let mut env = make_env("cartpole").unwrap();
-        let r = evaluate(&mut policy, env.as_mut(), episodes, 0).unwrap();
-        achieved.push(r.mean_return);
-    }
+    // re-measures a seeded subset to stay fast (~0.3 ms per DT step), one
+    // thread per target.
+    let achieved: Vec<f64> = std::thread::scope(|s| {
+        let runs: Vec<_> = [(100.0, 15), (250.0, 15), (500.0, 25)]
+            .into_iter()
+            .map(|(target, episodes)| {
+                let (path, card) = (&path, &card);
+                s.spawn(move || {
+                    let mut policy = DtPolicy::load(path, card, Some(target)).unwrap();
+                    let mut env = make_env("cartpole").unwrap();
+                    evaluate(&mut policy, env.as_mut(), episodes, 0)
+                        .unwrap()
+                        .mean_return
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
     assert!(achieved[2] >= 475.0, "conditioned on 500: {achieved:?}");
     assert!(
         achieved[0] < achieved[1] && achieved[1] < achieved[2],
