@@ -27,10 +27,6 @@ fn quantiles(v: Vec<f64>) -> Value {
     json!({ "n": v.len(), "p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99), "max_us": q(1.0) })
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Plain TCP ping-pong, 64-byte messages, on loopback (the baseline).
 fn tcp_pingpong(n: usize) -> Result<Value> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -64,7 +60,7 @@ fn tcp_pingpong(n: usize) -> Result<Value> {
 }
 
 pub fn zenoh_bench(exchanges: usize, stream_seconds: f64) -> Result<Value> {
-    let port = free_port()?;
+    let port = crate::io::zenoh::free_local_port()?;
     let ep = format!("tcp/127.0.0.1:{port}");
     let robot = "bench";
     let keys = Keys::new(robot);

@@ -138,25 +138,7 @@ pub enum BenchKind {
 pub fn run(args: BenchArgs) -> Result<()> {
     let python = bench::find_python(args.python.as_deref());
     let result = match args.which {
-        BenchKind::TrainCartpole {
-            seed,
-            seeds,
-            threads,
-            eval_every,
-            eval_episodes,
-            threshold,
-            max_steps,
-            no_baseline,
-        } => bench::train::train_cartpole(&bench::train::TrainBench {
-            first_seed: seed,
-            seeds,
-            threads,
-            eval_every,
-            eval_episodes,
-            threshold,
-            max_steps,
-            python: if no_baseline { None } else { python.as_deref() },
-        })?,
+        kind @ BenchKind::TrainCartpole { .. } => train_cartpole(kind, python.as_deref())?,
         kind @ (BenchKind::Vecenv { .. }
         | BenchKind::Loop { .. }
         | BenchKind::Hil { .. }
@@ -232,5 +214,32 @@ fn runtime_bench(kind: BenchKind) -> Result<serde_json::Value> {
         } => bench::hil::hil(episodes, seed, exchanges, !no_qemu, firmware)?,
         BenchKind::Zenoh { exchanges, seconds } => bench::zenoh::zenoh_bench(exchanges, seconds)?,
         _ => anyhow::bail!("not a runtime benchmark"),
+    })
+}
+
+/// Time-to-solve CartPole against Stable-Baselines3.
+fn train_cartpole(kind: BenchKind, python: Option<&std::path::Path>) -> Result<serde_json::Value> {
+    let BenchKind::TrainCartpole {
+        seed,
+        seeds,
+        threads,
+        eval_every,
+        eval_episodes,
+        threshold,
+        max_steps,
+        no_baseline,
+    } = kind
+    else {
+        anyhow::bail!("not the train-cartpole benchmark")
+    };
+    bench::train::train_cartpole(&bench::train::TrainBench {
+        first_seed: seed,
+        seeds,
+        threads,
+        eval_every,
+        eval_episodes,
+        threshold,
+        max_steps,
+        python: if no_baseline { None } else { python },
     })
 }

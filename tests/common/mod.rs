@@ -25,14 +25,11 @@ pub fn tmp_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A TCP port that was free a moment ago on loopback (the listener is
-/// dropped before the caller binds it, so another process could take it in
-/// between; the tests that use it retry or fail loudly).
+/// A TCP port that was free a moment ago on loopback (see
+/// `io::zenoh::free_local_port`; the tests that use it fail loudly if it was
+/// taken in between).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    ganglion::io::zenoh::free_local_port().expect("a free loopback port")
 }
 
 /// The SayCan planner's parts with the shipped models (the on-device LM,

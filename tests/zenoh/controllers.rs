@@ -9,7 +9,7 @@
 //! - a robot served without mutual TLS warns on stderr and in its `serving`
 //!   event and status, and `ganglion top` flags it.
 
-use super::sim_robot::{BIN, Robot, config};
+use super::sim_robot::{BIN, Robot, config, top_view_of_cartpole};
 use crate::common::{free_port, serial};
 
 use std::path::Path;
@@ -98,21 +98,7 @@ fn a_robot_without_mutual_tls_warns_and_top_shows_it() {
         "{serving}"
     );
 
-    let out = Command::new(BIN)
-        .args(["top", "--once", "--json", "--seconds", "1.5", "--connect"])
-        .arg(format!("tcp/127.0.0.1:{port}"))
-        .output()
-        .expect("top");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let views: Value = serde_json::from_slice(&out.stdout).expect("top --json");
-    let v = views
-        .as_array()
-        .and_then(|a| a.iter().find(|v| v["robot"] == "cartpole"))
-        .unwrap_or_else(|| panic!("no cartpole in {views}"));
+    let v = top_view_of_cartpole(port);
     assert_eq!(v["status"]["command_auth"], "none", "{v}");
     assert!(
         v["warnings"]

@@ -4,7 +4,7 @@
 //! robot's command watchdog (zero force); killing the robot makes the
 //! controller's safety filter act on the stale sensor stream.
 
-use super::sim_robot::{BIN, Robot, config};
+use super::sim_robot::{BIN, Robot, config, top_view_of_cartpole};
 use crate::common::{free_port, serial};
 
 use std::path::{Path, PathBuf};
@@ -162,23 +162,9 @@ fn top_sees_the_controller_telemetry_and_the_robot_status() {
         Stdio::null(),
         &robot,
     );
-    let out = Command::new(BIN)
-        .args(["top", "--once", "--json", "--seconds", "1.5", "--connect"])
-        .arg(format!("tcp/127.0.0.1:{port}"))
-        .output()
-        .expect("top");
+    let v = top_view_of_cartpole(port);
     let _ = ctl.kill();
     let _ = ctl.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let views: Value = serde_json::from_slice(&out.stdout).expect("top --json");
-    let v = views
-        .as_array()
-        .and_then(|a| a.iter().find(|v| v["robot"] == "cartpole"))
-        .unwrap_or_else(|| panic!("no cartpole in {views}"));
     let t = &v["telemetry"];
     assert!(t["ticks"].as_u64().unwrap_or(0) > 0, "{v}");
     assert!(t["rate_hz"].as_f64().unwrap_or(0.0) > 0.0, "{v}");

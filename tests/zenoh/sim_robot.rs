@@ -106,3 +106,24 @@ impl Drop for Robot {
         let _ = self.child.wait();
     }
 }
+
+/// `ganglion top --once --json` against the robot on `port`: the view of
+/// the robot called `cartpole`.
+pub fn top_view_of_cartpole(port: u16) -> Value {
+    let out = Command::new(BIN)
+        .args(["top", "--once", "--json", "--seconds", "1.5", "--connect"])
+        .arg(format!("tcp/127.0.0.1:{port}"))
+        .output()
+        .expect("top");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let views: Value = serde_json::from_slice(&out.stdout).expect("top --json");
+    views
+        .as_array()
+        .and_then(|a| a.iter().find(|v| v["robot"] == "cartpole"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no cartpole in {views}"))
+}

@@ -304,3 +304,12 @@ pub(crate) fn zerr<T>(r: zenoh::Result<T>, what: &str) -> Result<T> {
     r.map_err(|e| anyhow!("{e}"))
         .with_context(|| what.to_string())
 }
+
+/// A TCP port that was free a moment ago on loopback, for a zenoh endpoint
+/// (the probe listener is dropped before the caller binds, so another
+/// process could take it in between). The benchmark and the tests share it.
+pub fn free_local_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
