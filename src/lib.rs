@@ -13,6 +13,7 @@
 
 pub mod assemble;
 pub mod bench;
+pub mod camera;
 pub mod config;
 pub mod input;
 pub mod io;

@@ -6,6 +6,7 @@ pub mod env;
 pub mod plant;
 pub mod reacher;
 pub mod reacher_plant;
+pub mod render;
 pub mod rng;
 pub mod space;
 pub mod tabletop;

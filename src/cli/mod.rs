@@ -15,6 +15,7 @@ pub mod lm_bench;
 pub mod lm_score;
 pub mod models;
 pub mod node;
+pub mod render;
 pub mod replay;
 pub mod run;
 pub mod say;
@@ -75,6 +76,8 @@ pub enum Command {
     /// Evaluate the language layer on a suite of instructions (plan and
     /// execution success per family, planning time per step).
     EvalLang(eval_lang::EvalLangArgs),
+    /// One frame of the simulated RGB-D camera on a tabletop scene, as a PNG.
+    Render(render::RenderArgs),
     /// Simulated robots on the zenoh network (`sim serve`).
     Sim(sim_serve::SimArgs),
     /// Live view of every robot on the zenoh network.
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LmScore(a) => lm_score::run(a),
         Command::LmBench(a) => lm_bench::run(a),
         Command::Say(a) => say::run(a),
+        Command::Render(a) => render::run(a),
         Command::EvalLang(a) => eval_lang::run(a),
         Command::Sim(a) => sim_serve::run(a),
         Command::Top(a) => top::run(a),

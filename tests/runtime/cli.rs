@@ -114,3 +114,39 @@ fn bad_inputs_are_errors_not_panics() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// `render` writes one PNG, colour and depth side by side; a bad scene is a
+/// usage error naming it, not a panic.
+#[test]
+fn render_writes_an_rgbd_png_and_refuses_a_bad_scene() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("frame.png");
+    let st = ganglion()
+        .args(["render", "--scene", "blocks=red,green; bowls=blue"])
+        .args(["--seed", "2", "--width", "64", "--height", "48", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let png = std::fs::read(&out).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // IHDR: width then height, big-endian, right after the signature.
+    assert_eq!(
+        u32::from_be_bytes([png[16], png[17], png[18], png[19]]),
+        128
+    );
+    assert_eq!(u32::from_be_bytes([png[20], png[21], png[22], png[23]]), 48);
+
+    let bad = ganglion()
+        .args(["render", "--scene", "blocks=teal", "--out"])
+        .arg(dir.path().join("bad.png"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("teal") && !err.contains("panicked"), "{err}");
+}
