@@ -10,5 +10,4 @@ mod common;
 mod config;
 mod faults;
 mod hostile;
-mod qemu;
 mod udp;
