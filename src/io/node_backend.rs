@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use crossbeam::channel::RecvTimeoutError;
 use ganglion_firmware::wire::MAX_ENCODED;
-use ganglion_firmware::{Frame, FrameDecoder, HW_SNAPSHOT, Hardware, Message, Node, encode_frame};
+use ganglion_firmware::{
+    Frame, FrameDecoder, HW_SNAPSHOT, Hardware, Heartbeat, Message, Node, encode_frame,
+};
 
 use super::plant_hw::PlantHardware;
 use super::qemu::QemuNode;
@@ -105,6 +107,8 @@ impl Backend for HostNode {
 
 /// How long the bridge waits for the emulated node to finish a tick.
 const QEMU_TICK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a freshly launched image may take to answer its first probe.
+const QEMU_BOOT_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(super) struct QemuBackend {
     qemu: String,
@@ -121,6 +125,39 @@ impl QemuBackend {
         self.seq = self.seq.wrapping_add(1);
         let bytes = self.buf;
         self.node.write(&bytes[..n])
+    }
+
+    /// Probes a freshly launched image until it answers a Heartbeat. Bytes
+    /// that reach the UART before the firmware has enabled it are lost or
+    /// cut (the firmware counts a receive error and answers nothing), so the
+    /// first frame after a boot must not be a tick's: under load the boot
+    /// takes longer and a lost `HwSample` would stall the link.
+    fn wait_ready(&mut self) -> Result<()> {
+        let until = Instant::now() + QEMU_BOOT_TIMEOUT;
+        loop {
+            self.send(&Message::Heartbeat(Heartbeat::default()))?;
+            match self.node.frames().recv_timeout(Duration::from_millis(200)) {
+                Ok(Ok(f)) if matches!(f.msg, Message::Heartbeat(_)) => break,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) if Instant::now() < until => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("the qemu node did not answer within {QEMU_BOOT_TIMEOUT:?} of booting")
+                }
+                Err(RecvTimeoutError::Disconnected) => bail!("the qemu node's UART closed"),
+            }
+        }
+        // Late answers to earlier probes are the bridge's own business.
+        while let Ok(r) = self.node.frames().recv_timeout(Duration::from_millis(100)) {
+            if let Ok(f) = r
+                && !matches!(f.msg, Message::Heartbeat(_))
+            {
+                bail!(
+                    "the qemu node sent {:?} before it was asked anything",
+                    f.msg
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Waits for the frame that ends a tick (`until`), passing others on.
@@ -187,7 +224,7 @@ impl Backend for QemuBackend {
 
     fn restart(&mut self) -> Result<()> {
         self.node = QemuNode::launch(&self.qemu, &self.firmware)?;
-        Ok(())
+        self.wait_ready()
     }
 }
 
@@ -207,12 +244,14 @@ impl HostNode {
 impl QemuBackend {
     /// Launches the firmware `firmware` in the emulator `qemu`.
     pub(super) fn launch(qemu: &str, firmware: &std::path::Path) -> Result<Self> {
-        Ok(QemuBackend {
+        let mut backend = QemuBackend {
             node: QemuNode::launch(qemu, firmware)?,
             qemu: qemu.to_string(),
             firmware: firmware.to_path_buf(),
             seq: 0,
             buf: [0; MAX_ENCODED],
-        })
+        };
+        backend.wait_ready()?;
+        Ok(backend)
     }
 }

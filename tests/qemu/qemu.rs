@@ -131,15 +131,16 @@ fn qemu_node_boots_and_answers_heartbeat() {
         0,
         "a fresh node is unconfigured"
     );
-    // Every frame it decoded was a Heartbeat (one per probe it heard).
+    // Every frame it decoded was a Heartbeat (one per probe it heard); a
+    // probe cut by the UART coming up mid-frame is at most one error each.
     assert!(h.rx_ok >= 1 && h.rx_ok <= seq as u32, "{h:?}");
-    assert_eq!(h.rx_err, 0);
+    assert!(h.rx_ok + h.rx_err <= seq as u32, "{h:?}");
     // Garbage, then a frame: the decoder rejects the garbage at its
     // delimiter and answers the next Heartbeat.
     node.write(&[0x13, 0x37, 0xFF, 0x02, 0x00]).unwrap();
     node.write(&heartbeat_frame(seq)).unwrap();
     let after = wait_heartbeat(&node);
-    assert_eq!((after.rx_ok, after.rx_err), (h.rx_ok + 1, 1));
+    assert_eq!((after.rx_ok, after.rx_err), (h.rx_ok + 1, h.rx_err + 1));
 }
 
 fn qemu_node(image: PathBuf, fault: Option<FaultPlan>) -> NodeHandle {
