@@ -126,7 +126,7 @@ pub fn run_ppo(
     let eval = eval_policy_file(&run.env, &run.out, run.final_episodes, 0)
         .context("evaluating the exported policy")?
         .report;
-    let base = base_card(&run, &outcome, &critic, &eval)?;
+    let base = base_card(&run, eval_env.spec(), &outcome, &critic, &eval)?;
     let checkpoints = write_checkpoint_cards(&run, &base, &saved)?;
     let mut training = base.training.clone();
     if !checkpoints.is_empty() {
@@ -235,11 +235,11 @@ impl<'a> CheckpointSaver<'a> {
 /// The final model's card, without the checkpoint table.
 fn base_card(
     run: &PpoRun<'_>,
+    spec: &crate::sim::EnvSpec,
     outcome: &PpoOutcome,
     critic: &Path,
     eval: &EvalReport,
 ) -> Result<ModelCard> {
-    let spec = make_env(&run.env)?.spec().clone();
     let mut training = toml::Table::new();
     training.insert("env_steps".into(), (outcome.steps as i64).into());
     training.insert(
@@ -284,7 +284,10 @@ fn write_checkpoint_cards(
         let mut t = toml::Table::new();
         t.insert("env_steps".into(), (*steps as i64).into());
         t.insert("checkpoint_of".into(), file_name(&run.out).into());
-        t.insert("hyperparameters".into(), hyperparameters(&run.cfg)?);
+        // The same hyperparameters as the final card's.
+        if let Some(hp) = base.training.get("hyperparameters") {
+            t.insert("hyperparameters".into(), hp.clone());
+        }
         let card = ModelCard {
             name: stem(path),
             sha256: sha256_file(path, FileKind::Model)?,
