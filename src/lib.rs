@@ -20,6 +20,7 @@ pub mod io;
 pub mod lang;
 pub mod learn;
 pub mod nn;
+pub mod perception;
 pub mod plot;
 pub mod policy;
 pub mod record;

@@ -16,7 +16,7 @@
 
 use crate::rng::{Rng, derive_seed};
 use crate::tabletop::arm::{FOREARM, SHOULDER_HEIGHT, TOOL, UPPER_ARM};
-use crate::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS, BOWL_WALL};
+use crate::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS, BOWL_WALL, MAX_BLOCKS};
 use crate::tabletop::{SceneSpec, TabletopState};
 
 type V3 = [f32; 3];
@@ -71,8 +71,52 @@ impl Camera {
         )
     }
 
+    /// The same camera moved by `shift` (metres) and turned by the small
+    /// angles `turn` (radians: about the camera's right and down axes; a
+    /// camera here has no roll).
+    pub fn perturbed(&self, shift: V3, turn: [f32; 2]) -> Camera {
+        let (r, d, f) = self.basis();
+        let dist = dot(sub(self.target, self.eye), f);
+        // Small rotations of the optical axis: about `r` tilts it along `d`,
+        // about `d` swings it along `r`.
+        let f2 = norm(add(f, add(scale(d, -turn[0]), scale(r, turn[1]))));
+        let eye = add(self.eye, shift);
+        Camera {
+            eye,
+            target: add(eye, scale(f2, dist)),
+            ..self.clone()
+        }
+    }
+
+    /// The world point seen at pixel centre `(u, v)` (column, row; `+0.5`
+    /// for the centre) at `depth` metres along the optical axis.
+    pub fn back_project(&self, u: f32, v: f32, depth: f32) -> V3 {
+        let (r, d, f) = self.basis();
+        let x = (u - self.cx) / self.fx * depth;
+        let y = (v - self.cy) / self.fy * depth;
+        add(
+            self.eye,
+            add(add(scale(r, x), scale(d, y)), scale(f, depth)),
+        )
+    }
+
+    /// Where world point `p` lands: pixel `(u, v)` and depth, or `None`
+    /// behind the camera.
+    pub fn project(&self, p: V3) -> Option<(f32, f32, f32)> {
+        let (r, d, f) = self.basis();
+        let rel = sub(p, self.eye);
+        let z = dot(rel, f);
+        (z > NEAR).then(|| {
+            (
+                self.fx * dot(rel, r) / z + self.cx,
+                self.fy * dot(rel, d) / z + self.cy,
+                z,
+            )
+        })
+    }
+
     /// The camera frame: right, down, forward (unit vectors in the world).
-    fn basis(&self) -> (V3, V3, V3) {
+    pub fn basis(&self) -> (V3, V3, V3) {
         let f = norm(sub(self.target, self.eye));
         let up = if cross(f, [0.0, 0.0, 1.0]) == [0.0; 3] {
             [1.0, 0.0, 0.0]
@@ -107,6 +151,45 @@ pub struct Noise {
 struct Tri {
     v: [V3; 3],
     color: V3,
+    /// Which object drew it (`NO_OBJECT`, a block or a bowl: see `object_ids`).
+    id: u16,
+}
+
+/// How the scene is lit and tinted: the light's direction (towards the
+/// light), the ambient share, an overall intensity, and a multiplicative tint
+/// per object (blocks then bowls, as the scene lists them; missing entries
+/// are white). Perception training draws these at random (domain
+/// randomization); the default is the fixed studio light.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appearance {
+    pub light: V3,
+    pub ambient: f32,
+    pub intensity: f32,
+    pub tints: Vec<V3>,
+}
+
+impl Default for Appearance {
+    fn default() -> Self {
+        Appearance {
+            light: [0.3, 0.2, 0.93],
+            ambient: 0.35,
+            intensity: 1.0,
+            tints: Vec::new(),
+        }
+    }
+}
+
+/// The id of pixels that show no object (table, arm, background).
+pub const NO_OBJECT: u16 = 0;
+
+/// The id block `i` draws with.
+pub fn block_id(i: usize) -> u16 {
+    1 + i as u16
+}
+
+/// The id bowl `k` draws with.
+pub fn bowl_id(k: usize) -> u16 {
+    1 + (MAX_BLOCKS + k) as u16
 }
 
 /// Renders frames; its buffers are allocated once, at the camera's size.
@@ -114,11 +197,11 @@ pub struct Renderer {
     camera: Camera,
     frame: Frame,
     shade: Vec<V3>,
+    ids: Vec<u16>,
     tris: Vec<Tri>,
+    look: Appearance,
 }
 
-const AMBIENT: f32 = 0.35;
-const LIGHT: V3 = [0.3, 0.2, 0.93];
 const BACKGROUND: V3 = [0.78, 0.82, 0.88];
 const NEAR: f32 = 0.01;
 
@@ -133,13 +216,38 @@ impl Renderer {
                 depth: vec![0.0; n],
             },
             shade: vec![[0.0; 3]; n],
+            ids: vec![NO_OBJECT; n],
             tris: Vec::with_capacity(1024),
+            look: Appearance::default(),
             camera,
         }
     }
 
     pub fn camera(&self) -> &Camera {
         &self.camera
+    }
+
+    /// Sets the lighting and tints for the next renders.
+    pub fn set_appearance(&mut self, look: Appearance) {
+        self.look = look;
+    }
+
+    /// Replaces the whole camera (intrinsics and pose) with one of the same
+    /// size.
+    pub fn set_camera(&mut self, camera: Camera) {
+        debug_assert_eq!(
+            (camera.width, camera.height),
+            (self.camera.width, self.camera.height)
+        );
+        if (camera.width, camera.height) == (self.camera.width, self.camera.height) {
+            self.camera = camera;
+        }
+    }
+
+    /// Per pixel of the last frame, the object it shows: `NO_OBJECT`,
+    /// `block_id(i)` or `bowl_id(k)` (ground truth for learning perception).
+    pub fn object_ids(&self) -> &[u16] {
+        &self.ids
     }
 
     /// Moves the camera (a mounted camera follows its link); the size stays.
@@ -157,17 +265,25 @@ impl Renderer {
         noise: Option<Noise>,
     ) -> &Frame {
         self.tris.clear();
-        tabletop_triangles(scene, state, &mut self.tris);
+        tabletop_triangles(scene, state, &self.look.tints, &mut self.tris);
         self.shade.fill(BACKGROUND);
+        self.ids.fill(NO_OBJECT);
         self.frame.depth.fill(0.0);
         let (r, d, f) = self.camera.basis();
+        let light = Light {
+            dir: norm(self.look.light),
+            ambient: self.look.ambient,
+            intensity: self.look.intensity,
+        };
         for t in &self.tris {
             draw(
                 &self.camera,
                 (r, d, f),
+                &light,
                 t,
                 &mut self.frame.depth,
                 &mut self.shade,
+                &mut self.ids,
             );
         }
         let mut rng = noise.map(|n| Rng::new(derive_seed(n.seed, 0xca3)));
@@ -195,8 +311,22 @@ fn gauss(rng: &mut Rng) -> f32 {
     s * (3.0f32 / 4.0).sqrt()
 }
 
-/// Rasterizes one triangle into the depth and colour buffers.
-fn draw(cam: &Camera, (r, d, f): (V3, V3, V3), t: &Tri, depth: &mut [f32], shade: &mut [V3]) {
+struct Light {
+    dir: V3,
+    ambient: f32,
+    intensity: f32,
+}
+
+/// Rasterizes one triangle into the depth, colour and object-id buffers.
+fn draw(
+    cam: &Camera,
+    (r, d, f): (V3, V3, V3),
+    light: &Light,
+    t: &Tri,
+    depth: &mut [f32],
+    shade: &mut [V3],
+    ids: &mut [u16],
+) {
     let mut p = [[0.0f32; 3]; 3];
     for (k, v) in t.v.iter().enumerate() {
         let rel = sub(*v, cam.eye);
@@ -216,7 +346,8 @@ fn draw(cam: &Camera, (r, d, f): (V3, V3, V3), t: &Tri, depth: &mut [f32], shade
     if dot(n, sub(cam.eye, t.v[0])) < 0.0 {
         n = [-n[0], -n[1], -n[2]];
     }
-    let lambert = AMBIENT + (1.0 - AMBIENT) * dot(n, norm(LIGHT)).max(0.0);
+    let lambert =
+        light.intensity * (light.ambient + (1.0 - light.ambient) * dot(n, light.dir).max(0.0));
     let color = [
         t.color[0] * lambert,
         t.color[1] * lambert,
@@ -268,6 +399,7 @@ fn draw(cam: &Camera, (r, d, f): (V3, V3, V3), t: &Tri, depth: &mut [f32], shade
             if depth[i] == 0.0 || z < depth[i] {
                 depth[i] = z;
                 shade[i] = color;
+                ids[i] = t.id;
             }
         }
     }
@@ -294,20 +426,32 @@ const TABLE: V3 = [0.62, 0.50, 0.38];
 const ARM: V3 = [0.62, 0.63, 0.68];
 
 /// Every triangle of the tabletop in `state`.
-fn tabletop_triangles(scene: &SceneSpec, state: &TabletopState, out: &mut Vec<Tri>) {
+fn tabletop_triangles(scene: &SceneSpec, state: &TabletopState, tints: &[V3], out: &mut Vec<Tri>) {
     // The table top (its collider: centre (0.25, 0, -0.02), half 0.6×0.7×0.02).
-    add_box(out, [-0.35, -0.7, -0.04], [0.85, 0.7, 0.0], TABLE);
+    add_box(
+        out,
+        [-0.35, -0.7, -0.04],
+        [0.85, 0.7, 0.0],
+        TABLE,
+        NO_OBJECT,
+    );
     let h = BLOCK_SIZE * 0.5;
-    for (color, p) in scene.blocks.iter().zip(&state.blocks) {
+    let tinted = |k: usize, c: V3| -> V3 {
+        let t = tints.get(k).copied().unwrap_or([1.0; 3]);
+        [c[0] * t[0], c[1] * t[1], c[2] * t[2]]
+    };
+    for (i, (color, p)) in scene.blocks.iter().zip(&state.blocks).enumerate() {
         add_box(
             out,
             [p[0] - h, p[1] - h, p[2] - h],
             [p[0] + h, p[1] + h, p[2] + h],
-            color_rgb(color),
+            tinted(i, color_rgb(color)),
+            block_id(i),
         );
     }
-    for (color, p) in scene.bowls.iter().zip(&state.bowls) {
-        add_bowl(out, *p, color_rgb(color));
+    let n = scene.blocks.len();
+    for (k, (color, p)) in scene.bowls.iter().zip(&state.bowls).enumerate() {
+        add_bowl(out, *p, tinted(n + k, color_rgb(color)), bowl_id(k));
     }
     add_arm(out, &state.q);
 }
@@ -333,7 +477,7 @@ fn add_arm(out: &mut Vec<Tri>, q: &[f32; 4]) {
 }
 
 /// An axis-aligned box from `lo` to `hi`.
-fn add_box(out: &mut Vec<Tri>, lo: V3, hi: V3, color: V3) {
+fn add_box(out: &mut Vec<Tri>, lo: V3, hi: V3, color: V3, id: u16) {
     let c = |i: usize| -> V3 {
         [
             if i & 1 == 0 { lo[0] } else { hi[0] },
@@ -341,7 +485,12 @@ fn add_box(out: &mut Vec<Tri>, lo: V3, hi: V3, color: V3) {
             if i & 4 == 0 { lo[2] } else { hi[2] },
         ]
     };
-    add_cuboid(out, [c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7)], color);
+    add_cuboid(
+        out,
+        [c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7)],
+        color,
+        id,
+    );
 }
 
 /// A box of half-width `half` around the segment `a`–`b`.
@@ -361,12 +510,12 @@ fn add_segment(out: &mut Vec<Tri>, a: V3, b: V3, half: f32, color: V3) {
         add(base, add(scale(u, su), scale(v, sv)))
     };
     let corners = [0, 1, 2, 3, 4, 5, 6, 7].map(corner);
-    add_cuboid(out, corners, color);
+    add_cuboid(out, corners, color, NO_OBJECT);
 }
 
 /// The 12 triangles of a hexahedron whose corners are indexed by bits
 /// (x: 1, y: 2, z: 4).
-fn add_cuboid(out: &mut Vec<Tri>, c: [V3; 8], color: V3) {
+fn add_cuboid(out: &mut Vec<Tri>, c: [V3; 8], color: V3, id: u16) {
     const FACES: [[usize; 4]; 6] = [
         [0, 1, 3, 2],
         [4, 5, 7, 6],
@@ -379,16 +528,18 @@ fn add_cuboid(out: &mut Vec<Tri>, c: [V3; 8], color: V3) {
         out.push(Tri {
             v: [c[f[0]], c[f[1]], c[f[2]]],
             color,
+            id,
         });
         out.push(Tri {
             v: [c[f[0]], c[f[2]], c[f[3]]],
             color,
+            id,
         });
     }
 }
 
 /// A bowl at `p` (its base centre): a floor disc and a cylindrical wall.
-fn add_bowl(out: &mut Vec<Tri>, p: V3, color: V3) {
+fn add_bowl(out: &mut Vec<Tri>, p: V3, color: V3, id: u16) {
     const N: usize = 24;
     let inner = [color[0] * 0.8, color[1] * 0.8, color[2] * 0.8];
     let at = |k: usize, z: f32| -> V3 {
@@ -405,14 +556,17 @@ fn add_bowl(out: &mut Vec<Tri>, p: V3, color: V3) {
         out.push(Tri {
             v: [centre, at(a, BOWL_FLOOR), at(b, BOWL_FLOOR)],
             color: inner,
+            id,
         });
         out.push(Tri {
             v: [at(a, 0.0), at(b, 0.0), at(b, BOWL_WALL)],
             color,
+            id,
         });
         out.push(Tri {
             v: [at(a, 0.0), at(b, BOWL_WALL), at(a, BOWL_WALL)],
             color,
+            id,
         });
     }
 }

@@ -65,7 +65,14 @@ pub fn run(a: EvalLangArgs) -> Result<()> {
         }
     };
     let reach = (!a.plan_only).then_some(reach.as_path());
-    let report = evaluate(&mut parts, &cases, reach, &mut print_case)?;
+    let camera = a.lm.sight.camera_model()?;
+    let report = evaluate(
+        &mut parts,
+        &cases,
+        reach,
+        camera.as_deref(),
+        &mut print_case,
+    )?;
     let lm = parts.scorer.describe();
     if a.json {
         println!(
@@ -120,6 +127,7 @@ fn report_json(
     json!({
         "suite": path, "lm": lm, "families": r.by_family, "overall": r.overall,
         "plan_only": a.plan_only, "split": a.split, "ablate": a.lm.ablate,
+        "perception": a.lm.sight.perception,
         "planning_seconds_per_step": {
             "median": r.step_quantile(0.5), "p95": r.step_quantile(0.95), "steps": r.step_seconds.len(),
         },

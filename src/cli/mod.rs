@@ -15,6 +15,7 @@ pub mod lm_bench;
 pub mod lm_score;
 pub mod models;
 pub mod node;
+pub mod perception;
 pub mod render;
 pub mod replay;
 pub mod run;
@@ -78,6 +79,8 @@ pub enum Command {
     EvalLang(eval_lang::EvalLangArgs),
     /// One frame of the simulated RGB-D camera on a tabletop scene, as a PNG.
     Render(render::RenderArgs),
+    /// Camera perception: train the model on rendered views, or score it.
+    Perception(perception::PerceptionArgs),
     /// Simulated robots on the zenoh network (`sim serve`).
     Sim(sim_serve::SimArgs),
     /// Live view of every robot on the zenoh network.
@@ -107,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LmBench(a) => lm_bench::run(a),
         Command::Say(a) => say::run(a),
         Command::Render(a) => render::run(a),
+        Command::Perception(a) => perception::run(a),
         Command::EvalLang(a) => eval_lang::run(a),
         Command::Sim(a) => sim_serve::run(a),
         Command::Top(a) => top::run(a),

@@ -11,7 +11,7 @@ use ganglion_sim::SceneSpec;
 use super::repo_path;
 use ganglion::lang::guard;
 use ganglion::lang::service::{
-    PlannerOptions, PlannerParts, plan_and_execute, plan_json, plan_symbolic,
+    PlannerOptions, PlannerParts, plan_and_execute, plan_json, plan_symbolic, plan_symbolic_in,
 };
 use ganglion::skills::SkillRunner;
 use ganglion::skills::executor::REACH_MODEL;
@@ -61,6 +61,8 @@ pub struct LmArgs {
     pub reach: PathBuf,
     #[arg(long, default_value = "models")]
     pub affordances: PathBuf,
+    #[command(flatten)]
+    pub sight: super::perception::SightArgs,
 }
 
 impl LmArgs {
@@ -86,12 +88,22 @@ pub fn run(a: SayArgs) -> Result<()> {
         None => SceneSpec::random(a.seed),
     };
     let mut parts = PlannerParts::open(&a.lm.planner_options())?;
-    let plan = if a.plan_only {
+    let camera = a.lm.sight.camera_model()?;
+    let plan = if a.plan_only && camera.is_none() {
         plan_symbolic(&mut parts, &a.instruction, &scene, a.seed)?
     } else {
         let reach = repo_path(&a.lm.reach.to_string_lossy());
         let mut runner = SkillRunner::new(&scene, a.seed, &reach)?;
-        plan_and_execute(&mut parts, &a.instruction, &mut runner)?
+        if let Some(model) = &camera {
+            runner.use_camera(model, a.seed)?;
+        }
+        if a.plan_only {
+            let start = runner.state()?;
+            let seen = runner.scene().clone();
+            plan_symbolic_in(&mut parts, &a.instruction, &seen, start)?
+        } else {
+            plan_and_execute(&mut parts, &a.instruction, &mut runner)?
+        }
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&plan_json(&plan))?);

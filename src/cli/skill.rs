@@ -35,6 +35,8 @@ pub struct SkillArgs {
     /// Directory of the affordance models.
     #[arg(long, default_value = "models")]
     pub affordances: PathBuf,
+    #[command(flatten)]
+    pub sight: super::perception::SightArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -108,25 +110,34 @@ pub fn run_skill(a: SkillArgs) -> Result<()> {
     };
     let reach = repo_path(&a.reach.to_string_lossy());
     let mut runner = SkillRunner::new(&scene, a.seed, &reach)?;
+    let camera = a.sight.camera_model()?;
+    if let Some(model) = &camera {
+        runner.use_camera(model, a.seed)?;
+    }
     let start = runner.state()?;
+    let seen = runner.scene().clone();
     // The skill runs without affordance models; it just cannot say how likely
     // it was to succeed.
     let affordance = match Affordances::load(&repo_path(&a.affordances.to_string_lossy())) {
-        Ok(mut aff) => Some(aff.predict(&skill, &scene, &start)?),
+        Ok(mut aff) => Some(aff.predict(&skill, &seen, &start)?),
         Err(e) => {
             eprintln!("note: no affordance: {e:#}");
             None
         }
     };
     let run = runner.run(&skill)?;
+    let truth = runner.true_state()?;
+    let true_places = ganglion::skills::Places::of(&truth, runner.true_scene());
     if a.json {
         let out = json!({
             "skill": skill.text(),
+            "perception": a.sight.perception,
             "affordance": affordance,
             "success": run.outcome.success(),
             "outcome": run.outcome.label(),
             "steps": run.steps,
             "final_state": run.final_state.to_json(),
+            "true_final_state": true_places.to_json(),
             "safety_events": run.safety_events.iter().map(|(n, c)| json!({"event": n, "ticks": c})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -149,9 +160,18 @@ pub fn run_skill(a: SkillArgs) -> Result<()> {
         for (n, c) in &run.safety_events {
             println!("safety      {n} on {c} ticks");
         }
-        println!("final state");
+        println!(
+            "final state{}",
+            if camera.is_some() { " (perceived)" } else { "" }
+        );
         for (o, p) in &run.final_state.0 {
             println!("  {o:<14} {p}");
+        }
+        if camera.is_some() {
+            println!("true final state");
+            for (o, p) in &true_places.0 {
+                println!("  {o:<14} {p}");
+            }
         }
     }
     Ok(())

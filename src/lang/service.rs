@@ -197,6 +197,17 @@ pub fn plan_symbolic(
     seed: u64,
 ) -> Result<Plan> {
     let start = TabletopWorld::new(scene, seed).state();
+    plan_symbolic_in(parts, instruction, scene, start)
+}
+
+/// Plans `instruction` with the skills' symbolic effects from `start` (e.g.
+/// a perceived state and the scene perception found).
+pub fn plan_symbolic_in(
+    parts: &mut PlannerParts,
+    instruction: &str,
+    scene: &SceneSpec,
+    start: TabletopState,
+) -> Result<Plan> {
     let mut world = SymbolicWorld::new(scene.clone(), start);
     parts.plan(instruction, &mut world)
 }

@@ -11,8 +11,9 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::saycan::Plan;
-use super::service::{PlannerParts, plan_symbolic};
+use super::service::{PlannerParts, plan_symbolic, plan_symbolic_in};
 use crate::sim::SceneSpec;
+use crate::skills::executor::REACH_MODEL;
 use crate::skills::{Places, Skill, SkillRunner};
 
 #[derive(Deserialize, Debug, Clone)]
@@ -147,10 +148,15 @@ impl SuiteReport {
 /// each plan that moves something is executed in the simulator and judged
 /// on the simulator's final state, else plans are judged on their symbolic
 /// effects. `on_case` sees each result as it comes (progress, verbose output).
+///
+/// With `camera` (a perception model), each case is planned from what the
+/// camera perceives and its skills run in camera mode; the outcome is still
+/// judged on the simulator's true state.
 pub fn evaluate(
     parts: &mut PlannerParts,
     cases: &[&Case],
     reach: Option<&Path>,
+    camera: Option<&Path>,
     on_case: &mut dyn FnMut(usize, &CaseResult),
 ) -> Result<SuiteReport> {
     let t0 = Instant::now();
@@ -161,14 +167,32 @@ pub fn evaluate(
         let scene = SceneSpec::parse(&c.scene)?;
         let start = crate::sim::TabletopWorld::new(&scene, c.seed).state();
         let start_places = Places::of(&start, &scene).to_json();
-        let plan = plan_symbolic(parts, &c.instruction, &scene, c.seed)?;
+        let mut seeing = match camera {
+            Some(model) => {
+                let reach = reach.map_or_else(|| crate::repo_path(REACH_MODEL), Path::to_path_buf);
+                let mut runner = SkillRunner::new(&scene, c.seed, &reach)?;
+                runner.use_camera(model, c.seed)?;
+                Some(runner)
+            }
+            None => None,
+        };
+        let plan = match seeing.as_mut() {
+            Some(runner) => {
+                let seen = runner.state()?;
+                let seen_scene = runner.scene().clone();
+                plan_symbolic_in(parts, &c.instruction, &seen_scene, seen)?
+            }
+            None => plan_symbolic(parts, &c.instruction, &scene, c.seed)?,
+        };
         step_seconds.extend(plan.steps.iter().map(|s| s.plan_seconds));
         let plan_ok = plan_success(c, &plan, &start_places);
         let moves = plan.steps.iter().any(|s| s.skill != "done");
         let exec_ok = match reach {
             None => None,
             Some(_) if c.refuse || !moves => Some(plan_ok),
-            Some(reach) => Some(plan_ok && execute(c, &scene, &plan, reach, &start_places)?),
+            Some(reach) => {
+                Some(plan_ok && execute(c, &scene, &plan, reach, &start_places, seeing)?)
+            }
         };
         let wrong_motion = moves && !(plan_ok && exec_ok.unwrap_or(true));
         let t = by_family.entry(c.family.clone()).or_default();
@@ -202,18 +226,23 @@ pub fn evaluate(
     })
 }
 
-/// Runs a plan's skills in a fresh simulated scene; whether every skill
-/// succeeded, the goals hold and every `still` block stayed within
-/// `STILL_TOLERANCE`.
+/// Runs a plan's skills in a fresh simulated scene (or in `runner`, one
+/// already in camera mode); whether every skill succeeded, the goals hold
+/// and every `still` block stayed within `STILL_TOLERANCE`, all judged on
+/// the simulator's true state.
 fn execute(
     c: &Case,
     scene: &SceneSpec,
     plan: &Plan,
     reach: &Path,
     start_places: &serde_json::Value,
+    runner: Option<SkillRunner>,
 ) -> Result<bool> {
-    let mut runner = SkillRunner::new(scene, c.seed, reach)?;
-    let begin = runner.state()?;
+    let mut runner = match runner {
+        Some(r) => r,
+        None => SkillRunner::new(scene, c.seed, reach)?,
+    };
+    let begin = runner.true_state()?;
     let mut all = true;
     for s in &plan.steps {
         let skill = Skill::parse(&s.skill)?;
@@ -225,7 +254,7 @@ fn execute(
             break;
         }
     }
-    let end = runner.state()?;
+    let end = runner.true_state()?;
     let places = Places::of(&end, scene).to_json();
     let still_ok = c.still.iter().all(|o| {
         let i = scene.blocks.iter().position(|b| format!("{b} block") == *o);

@@ -96,6 +96,9 @@ pub fn verify_dir(
 
 /// The checks of one model's card.
 pub fn verify_model(model: &Path, opts: &VerifyOptions) -> Result<Vec<Check>> {
+    if crate::perception::card::PerceptionCard::is_perception(model) {
+        return verify_perception(model);
+    }
     let card = ModelCard::load_for(model)?;
     let mut checks = Vec::new();
     let sha_ok = card.verify_sha256(model).is_ok();
@@ -251,6 +254,63 @@ fn verify_affordance(
         let mut ch = close(model, "held_out_roc_auc".into(), auc, c.auc, 0.03, how);
         ch.ok = c.auc >= auc - 0.03;
         checks.push(ch);
+    }
+    Ok(checks)
+}
+
+/// A perception card's claims: its sha256, and its held-out evaluation
+/// re-run on the same views (deterministic, so only engine rounding may
+/// differ).
+fn verify_perception(model: &Path) -> Result<Vec<Check>> {
+    let card = crate::perception::card::PerceptionCard::load_for(model)?;
+    let actual = crate::input::sha256_file(model, crate::input::FileKind::Model)?;
+    let sha_ok = actual == card.sha256;
+    let mut checks = vec![Check {
+        model: model.display().to_string(),
+        claim: "sha256".into(),
+        card: 1.0,
+        measured: f64::from(u8::from(sha_ok)),
+        tolerance: 0.0,
+        ok: sha_ok,
+        how: "sha256 of the model file".into(),
+    }];
+    let Some(e) = card.eval.as_ref().filter(|_| sha_ok) else {
+        return Ok(checks);
+    };
+    let r = crate::perception::eval::evaluate(model, e.scenes, e.seed, false, |_| {})?;
+    let how = format!(
+        "ganglion perception eval --model {} --scenes {} --seed {}",
+        model.display(),
+        e.scenes,
+        e.seed
+    );
+    for (claim, want, got, tol) in [
+        (
+            "eval.position_error_median_m",
+            e.position_error_median_m,
+            r.position_error_median_m,
+            5e-4,
+        ),
+        (
+            "eval.position_error_p95_m",
+            e.position_error_p95_m,
+            r.position_error_p95_m,
+            2e-3,
+        ),
+        (
+            "eval.color_accuracy",
+            e.color_accuracy,
+            r.color_accuracy,
+            0.01,
+        ),
+        (
+            "eval.relation_accuracy",
+            e.relation_accuracy,
+            r.relation_accuracy,
+            0.01,
+        ),
+    ] {
+        checks.push(close(model, claim.into(), want, got, tol, how.clone()));
     }
     Ok(checks)
 }

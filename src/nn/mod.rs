@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod conv;
 pub mod dropout;
 pub mod dt;
 pub mod embedding;
@@ -27,6 +28,7 @@ pub mod device;
 mod gradcheck;
 
 pub use activation::Activation;
+pub use conv::Conv2d;
 pub use dt::{DecisionTransformer, DtBatch, DtCache, DtConfig, DtError, DtLayout};
 pub use gelu::BlockActivation;
 pub use linear::Linear;

@@ -210,3 +210,74 @@ pub fn write_model(model: &pb::ModelProto, path: &Path) -> std::io::Result<()> {
     }
     std::fs::write(path, model.encode_to_vec())
 }
+
+/// One convolution of a `conv_stack_model`: the layer, its weights in the
+/// flat buffer, and whether a ReLU follows it.
+pub struct ConvStage<'a> {
+    pub conv: &'a super::conv::Conv2d,
+    pub relu: bool,
+}
+
+/// Builds an ONNX model running `stages` (stride-1 "same" convolutions with
+/// dilation, each optionally followed by ReLU) over one `[1, cin, h, w]`
+/// image `input`, producing `output` `[1, cout, h, w]`.
+pub fn conv_stack_model(
+    stages: &[ConvStage],
+    params: &[f32],
+    (input, output): (&str, &str),
+    (h, w): (usize, usize),
+    metadata: &[(&str, String)],
+) -> pb::ModelProto {
+    let mut nodes = Vec::new();
+    let mut inits = Vec::new();
+    let mut current = input.to_string();
+    let last = stages.len().saturating_sub(1);
+    for (i, s) in stages.iter().enumerate() {
+        let c = s.conv;
+        let (wn, bn) = (format!("conv{i}.weight"), format!("conv{i}.bias"));
+        inits.push(float_tensor(
+            &wn,
+            &[c.cout, c.cin, c.k, c.k],
+            c.weight(params),
+        ));
+        inits.push(float_tensor(&bn, &[c.cout], c.bias(params)));
+        let out = if i == last && !s.relu {
+            output.to_string()
+        } else {
+            format!("conv{i}.out")
+        };
+        let mut n = node("Conv", &format!("conv{i}"), &[&current, &wn, &bn], &out);
+        let (k, d, p) = (c.k as i64, c.dilation as i64, c.pad() as i64);
+        n.attribute.push(ints_attr("kernel_shape", &[k, k]));
+        n.attribute.push(ints_attr("dilations", &[d, d]));
+        n.attribute.push(ints_attr("pads", &[p, p, p, p]));
+        n.attribute.push(ints_attr("strides", &[1, 1]));
+        nodes.push(n);
+        current = out;
+        if s.relu {
+            let out = if i == last {
+                output.to_string()
+            } else {
+                format!("relu{i}.out")
+            };
+            nodes.push(node("Relu", &format!("relu{i}"), &[&current], &out));
+            current = out;
+        }
+    }
+    let (cin, cout) = (
+        stages.first().map_or(0, |s| s.conv.cin),
+        stages.last().map_or(0, |s| s.conv.cout),
+    );
+    let f = pb::tensor_proto::DataType::Float;
+    model_from_graph(
+        pb::GraphProto {
+            name: "ganglion_conv".into(),
+            node: nodes,
+            initializer: inits,
+            input: vec![fixed_value(input, f, &[1, cin, h, w])],
+            output: vec![fixed_value(output, f, &[1, cout, h, w])],
+            ..Default::default()
+        },
+        metadata,
+    )
+}

@@ -4,7 +4,7 @@
 //! `ControlLoop`, so every command passes the safety filter (limits, rate
 //! limits, joint position limits). The loop ends when the skill's last
 //! waypoint is done or its time limit runs out; then the termination test
-//! reads the exact state.
+//! reads the state — exact, or in camera mode perceived (`sight`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use ganglion_sim::tabletop::state::{ACTUATORS, SENSORS};
 use ganglion_sim::{Plant, SceneSpec, TabletopPlant, TabletopState};
 
 use super::motion::{self, Start, Until, Waypoint};
+use super::sight::Eyes;
 use super::{Places, Skill};
 use crate::config::*;
 use crate::policy::{ActionSpec, OnnxPolicy, Policy, PolicyError};
@@ -198,6 +199,8 @@ impl Policy for SkillPolicy {
 /// Runs skills one after another in one tabletop world.
 pub struct SkillRunner {
     scene: SceneSpec,
+    /// Camera mode: perception in place of the simulator's object state.
+    eyes: Option<Eyes>,
     plant: Option<Box<dyn Plant>>,
     reach_bytes: Arc<Vec<u8>>,
     config: RobotConfig,
@@ -233,6 +236,7 @@ impl SkillRunner {
         let plant: Box<dyn Plant> = Box::new(TabletopPlant::new(Some(scene.clone()), seed));
         Ok(SkillRunner {
             scene: scene.clone(),
+            eyes: None,
             plant: Some(plant),
             reach_bytes,
             config: tabletop_config(reach_model, seed),
@@ -241,7 +245,26 @@ impl SkillRunner {
         })
     }
 
+    /// Switches to camera mode: from now on `scene`, `state` and `places`
+    /// (and so grounding, affordances, waypoints and the termination tests)
+    /// come from the perception model in `model` looking at the world.
+    pub fn use_camera(&mut self, model: &Path, seed: u64) -> Result<()> {
+        let truth = self.true_state()?;
+        self.eyes = Some(Eyes::open(model, seed, &self.scene, &truth)?);
+        Ok(())
+    }
+
+    /// The objects the skills work with: the scene as given, or in camera
+    /// mode as perception found it.
     pub fn scene(&self) -> &SceneSpec {
+        match &self.eyes {
+            Some(e) => e.scene(),
+            None => &self.scene,
+        }
+    }
+
+    /// The simulator's scene (for judging outcomes, never for acting).
+    pub fn true_scene(&self) -> &SceneSpec {
         &self.scene
     }
 
@@ -250,8 +273,19 @@ impl SkillRunner {
         &mut self.config
     }
 
-    /// The exact state now.
+    /// The state the skills act on: exact, or in camera mode perceived (a
+    /// fresh frame each call).
     pub fn state(&mut self) -> Result<TabletopState> {
+        let truth = self.true_state()?;
+        match self.eyes.as_mut() {
+            Some(eyes) => eyes.perceive(&self.scene, &truth),
+            None => Ok(truth),
+        }
+    }
+
+    /// The simulator's exact state (for judging outcomes, and the arm's
+    /// proprioception).
+    pub fn true_state(&mut self) -> Result<TabletopState> {
         let plant = self
             .plant
             .as_mut()
@@ -266,7 +300,8 @@ impl SkillRunner {
     }
 
     pub fn places(&mut self) -> Result<Places> {
-        Ok(Places::of(&self.state()?, &self.scene))
+        let state = self.state()?;
+        Ok(Places::of(&state, self.scene()))
     }
 
     /// Executes `skill` through the control loop and reports how it ended.
@@ -275,14 +310,15 @@ impl SkillRunner {
         let start = Start {
             held: start_state.held,
         };
-        let waypoints = match motion::waypoints(skill, &self.scene, &start_state) {
+        let scene = self.scene().clone();
+        let waypoints = match motion::waypoints(skill, &scene, &start_state) {
             Ok(w) => w,
             Err(why) => {
                 return Ok(SkillRun {
                     skill: skill.clone(),
                     outcome: SkillOutcome::Failed(why),
                     steps: 0,
-                    final_state: Places::of(&start_state, &self.scene),
+                    final_state: Places::of(&start_state, &scene),
                     safety_events: Vec::new(),
                 });
             }
@@ -292,7 +328,7 @@ impl SkillRunner {
                 skill: skill.clone(),
                 outcome: SkillOutcome::Succeeded,
                 steps: 0,
-                final_state: Places::of(&start_state, &self.scene),
+                final_state: Places::of(&start_state, &scene),
                 safety_events: Vec::new(),
             });
         }
@@ -343,7 +379,7 @@ impl SkillRunner {
         let end = self.state()?;
         let outcome = if !finished.load(Ordering::Acquire) {
             SkillOutcome::TimedOut
-        } else if motion::succeeded(skill, &self.scene, &start, &end) {
+        } else if motion::succeeded(skill, &scene, &start, &end) {
             SkillOutcome::Succeeded
         } else {
             SkillOutcome::Failed(format!("the termination test of `{skill}` failed"))
@@ -352,7 +388,7 @@ impl SkillRunner {
             skill: skill.clone(),
             outcome,
             steps,
-            final_state: Places::of(&end, &self.scene),
+            final_state: Places::of(&end, &scene),
             safety_events,
         })
     }

@@ -12,6 +12,7 @@ pub mod executor;
 pub mod features;
 pub mod motion;
 pub mod report;
+pub mod sight;
 
 use std::fmt;
 
@@ -19,6 +20,7 @@ use ganglion_sim::tabletop::scene::COLORS;
 use ganglion_sim::{SceneSpec, TabletopState};
 
 pub use executor::{SkillOutcome, SkillRun, SkillRunner};
+pub use sight::PerceptionMode;
 
 /// A grounded skill: a template with its parameters filled in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

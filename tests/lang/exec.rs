@@ -107,7 +107,8 @@ fn test_split_executes_at_least_85_percent_with_no_wrong_motion() {
         .collect();
     let reach = repo("models/arm-reach.onnx");
     let report =
-        ganglion::lang::suite::evaluate(&mut p, &cases, Some(&reach), &mut |_, _| {}).unwrap();
+        ganglion::lang::suite::evaluate(&mut p, &cases, Some(&reach), None, &mut |_, _| {})
+            .unwrap();
     let t = &report.overall;
     for r in report.cases.iter().filter(|r| r.exec_ok != Some(true)) {
         eprintln!(

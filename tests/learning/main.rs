@@ -10,6 +10,7 @@ mod common;
 
 mod dt_model;
 mod dt_pipeline;
+mod perception;
 mod ppo_learns;
 mod reacher_ppo;
 mod sb3_fixture;

@@ -9,6 +9,7 @@ pub mod plant;
 pub mod reach;
 pub mod scene;
 pub mod state;
+pub mod views;
 pub mod world;
 
 pub use plant::TabletopPlant;
