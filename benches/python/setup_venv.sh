@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create the Python dev/benchmark virtualenv for ganglion and install the
 # pinned deps from requirements.txt (torch, stable-baselines3, gymnasium,
-# onnx, onnxruntime, numpy). Python is never a ganglion runtime dependency;
+# onnx, onnxruntime, numpy, pybullet). Python is never a ganglion runtime dependency;
 # this venv only serves the baseline benchmarks in benches/python/ and the
 # fixture generator in tests/fixtures/.
 #

@@ -5,7 +5,8 @@
 //! `dt` (the Decision Transformer's training and inference against PyTorch),
 //! `hil` (the firmware node over UDP and in qemu), `zenoh` (round trips and
 //! remote control against plain TCP), `lm` (scoring skills with the on-device
-//! LM) and `control_loop` (the VecEnv and the loop's lateness). Python
+//! LM), `control_loop` (the VecEnv and the loop's lateness) and `render` (the
+//! simulated camera against PyBullet's TinyRenderer). Python
 //! baselines run as separate processes (`python_json`).
 
 pub mod control_loop;
@@ -14,6 +15,7 @@ pub mod hil;
 pub mod latency;
 pub mod lm;
 pub mod ort;
+pub mod render;
 pub mod train;
 pub mod zenoh;
 

@@ -1,5 +1,5 @@
 //! `ganglion bench`: speed measurements, each against a baseline measured in the
-//! same run. Python baselines (Stable-Baselines3, onnxruntime) run from the
+//! same run. Python baselines (Stable-Baselines3, onnxruntime, PyBullet) run from the
 //! virtualenv made by `benches/python/setup_venv.sh`; without it they are
 //! reported as skipped. `docs/benchmarks.md` has the numbers and the rules.
 
@@ -133,6 +133,24 @@ pub enum BenchKind {
         #[arg(long)]
         ort_lib: Option<PathBuf>,
     },
+    /// Camera frames per second at 128×128 RGB-D on the tabletop, one thread:
+    /// ganglion's CPU rasterizer vs PyBullet's TinyRenderer drawing the same
+    /// primitives from the same camera pose.
+    Render {
+        /// Timed frames per side (median and p95 ms/frame are reported).
+        #[arg(long, default_value_t = 500)]
+        frames: usize,
+        /// Untimed frames first (default: min(50, frames)).
+        #[arg(long)]
+        warmup: Option<usize>,
+        /// Skip the PyBullet baseline.
+        #[arg(long)]
+        no_baseline: bool,
+        /// Write ganglion.png and pybullet.png (the first frame, RGB | depth)
+        /// into this directory.
+        #[arg(long)]
+        png: Option<PathBuf>,
+    },
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -167,6 +185,25 @@ pub fn run(args: BenchArgs) -> Result<()> {
             iters,
             python.as_deref(),
         )?,
+        BenchKind::Render {
+            frames,
+            warmup,
+            no_baseline,
+            png,
+        } => {
+            let v = bench::render::render_bench(&bench::render::RenderBench {
+                frames,
+                warmup: warmup.unwrap_or(frames.min(50)),
+                python: python.as_deref(),
+                no_baseline,
+                png_dir: png.as_deref(),
+            })?;
+            if !args.json {
+                bench::render::print(&v);
+                return Ok(());
+            }
+            v
+        }
         BenchKind::Latency {
             policy,
             iters,

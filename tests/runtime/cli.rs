@@ -150,3 +150,68 @@ fn render_writes_an_rgbd_png_and_refuses_a_bad_scene() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("teal") && !err.contains("panicked"), "{err}");
 }
+
+/// `ganglion bench render --frames 5 --json`: one JSON object with both
+/// sides. The PyBullet side is measured where the benchmark Python has
+/// pybullet and otherwise skipped with a reason, so this needs no pybullet.
+#[test]
+fn bench_render_json_has_both_sides_and_skips_a_missing_baseline() {
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let out = ganglion()
+            .args(["bench", "render", "--frames", "5", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = run(&[]);
+    for key in [
+        "bench",
+        "scene",
+        "width",
+        "height",
+        "frames",
+        "warmup",
+        "camera",
+        "ganglion",
+        "pybullet",
+        "fps_ratio_ganglion_over_pybullet",
+        "goal_fps_ratio",
+    ] {
+        assert!(v.get(key).is_some(), "no {key:?} in {v}");
+    }
+    assert_eq!(v["bench"], "render");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(128), Some(128))
+    );
+    let g = &v["ganglion"];
+    assert_eq!(g["threads"], 1);
+    assert_eq!(g["frames"], 5);
+    assert!(g["fps"].as_f64().unwrap() > 0.0, "{g}");
+    for k in ["median", "p95", "mean"] {
+        assert!(g["ms_per_frame"][k].as_f64().unwrap() > 0.0, "{g}");
+    }
+    let p = &v["pybullet"];
+    if p.get("skipped").is_some() {
+        assert!(p["skipped"].as_str().is_some_and(|s| !s.is_empty()), "{p}");
+        assert!(v["fps_ratio_ganglion_over_pybullet"].is_null());
+    } else {
+        assert!(p["fps"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["ms_per_frame"]["p95"].as_f64().is_some(), "{p}");
+        assert!(v["fps_ratio_ganglion_over_pybullet"].as_f64().unwrap() > 0.0);
+    }
+
+    // No usable Python: still ganglion's numbers, and why the baseline is missing.
+    let v = run(&["--python", "/nonexistent/ganglion-test-python"]);
+    assert!(v["ganglion"]["fps"].as_f64().unwrap() > 0.0);
+    let why = v["pybullet"]["skipped"].as_str().unwrap();
+    assert!(why.contains("failed"), "{why}");
+    assert!(v["fps_ratio_ganglion_over_pybullet"].is_null());
+    assert!(v["meets_goal"].is_null());
+}
