@@ -130,6 +130,7 @@ pub fn render_bench(b: &RenderBench) -> Result<Value> {
             }
         },
     };
+    let perception = perception_side(&scene, &states[b.warmup..], &mut renderer);
     let ratio = match (ganglion["fps"].as_f64(), pybullet["fps"].as_f64()) {
         (Some(g), Some(p)) if p > 0.0 => Some(g / p),
         _ => None,
@@ -148,8 +149,45 @@ pub fn render_bench(b: &RenderBench) -> Result<Value> {
         "fps_ratio_ganglion_over_pybullet": ratio,
         "goal_fps_ratio": GOAL_RATIO,
         "meets_goal": ratio.map(|r| r >= GOAL_RATIO),
+        "perception": perception,
     }))
 }
+
+/// Perception's latency on the same frames, one thread: the network in
+/// tract alone, and the whole `perceive` (input planes, network, decoding).
+fn perception_side(scene: &SceneSpec, states: &[TabletopState], renderer: &mut Renderer) -> Value {
+    let model = crate::repo_path(crate::perception::MODEL);
+    let cam = renderer.camera().clone();
+    let mut engine = match crate::perception::Perception::load(&model, cam.width, cam.height) {
+        Ok(e) => e,
+        Err(e) => return json!({"skipped": format!("{e:#}")}),
+    };
+    let (mut infer, mut whole) = (Vec::new(), Vec::new());
+    for s in states.iter().take(200) {
+        let frame = renderer.render(scene, s, None);
+        let t0 = Instant::now();
+        if engine.maps(frame, &cam).is_err() {
+            return json!({"skipped": "the perception model failed on a frame"});
+        }
+        infer.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        std::hint::black_box(engine.perceive(frame, &cam, s).ok());
+        whole.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    let infer = ms_stats(infer);
+    let met = infer["median"].as_f64().map(|m| m <= PERCEPTION_GOAL_MS);
+    json!({
+        "model": model.display().to_string(),
+        "threads": 1,
+        "ms_network": infer,
+        "ms_perceive": ms_stats(whole),
+        "goal_ms": PERCEPTION_GOAL_MS,
+        "meets_goal": met,
+    })
+}
+
+/// Perception's latency goal at 128×128 on one core (issue 16).
+const PERCEPTION_GOAL_MS: f64 = 5.0;
 
 /// The baseline: the scene file, the script, its JSON.
 fn pybullet_side(
@@ -328,6 +366,21 @@ pub fn print(v: &Value) {
             if r >= GOAL_RATIO { "met" } else { "not met" }
         ),
         None => println!("  ganglion / PyBullet fps: n/a (no baseline)"),
+    }
+    let p = &v["perception"];
+    match p["skipped"].as_str() {
+        Some(why) => println!("  perception: skipped: {why}"),
+        None => println!(
+            "  perception in tract, one thread: network {:.2} ms median (p95 {:.2}), whole perceive {:.2} ms (goal ≤ {PERCEPTION_GOAL_MS} ms: {})",
+            p["ms_network"]["median"].as_f64().unwrap_or(f64::NAN),
+            p["ms_network"]["p95"].as_f64().unwrap_or(f64::NAN),
+            p["ms_perceive"]["median"].as_f64().unwrap_or(f64::NAN),
+            if p["meets_goal"].as_bool() == Some(true) {
+                "met"
+            } else {
+                "not met"
+            }
+        ),
     }
 }
 

@@ -318,43 +318,90 @@ pub fn perceive_state(detections: Vec<Detection>, arm: &TabletopState) -> Percei
 /// new detections: each object where it is seen now, or where `previous`
 /// had it when it is hidden (under the gripper, behind the arm); the arm
 /// from `arm`. Detections of objects `scene` does not hold are ignored.
+///
+/// The gripper's load sensor (`arm.held.is_some()`: a vacuum gripper knows
+/// it holds *something*, not what) keeps a hidden held block in the
+/// gripper, and names the block under the cup when the camera cannot see
+/// it there (the arm hides it).
 pub fn align(
     detections: &[Detection],
     scene: &SceneSpec,
     previous: &TabletopState,
     arm: &TabletopState,
 ) -> TabletopState {
-    let find = |kind: Kind, color: &str, before: Option<[f32; 3]>| -> [f32; 3] {
+    let seen = |kind: Kind, color: &str| -> Option<[f32; 3]> {
         detections
             .iter()
             .find(|d| d.kind == kind && d.color == color)
             .map(|d| d.position)
-            .or(before)
-            .unwrap_or([0.0, 0.0, -1.0])
     };
-    let blocks: Vec<[f32; 3]> = scene
-        .blocks
-        .iter()
-        .enumerate()
-        .map(|(i, c)| find(Kind::Block, c, previous.blocks.get(i).copied()))
-        .collect();
+    let loaded = arm.held.is_some();
+    let under_cup = [
+        arm.cup[0],
+        arm.cup[1],
+        arm.cup[2] - BLOCK_SIZE * 0.5 - 0.002,
+    ];
+    let mut hidden = Vec::new();
+    let mut blocks: Vec<[f32; 3]> = Vec::with_capacity(scene.blocks.len());
+    for (i, c) in scene.blocks.iter().enumerate() {
+        let p = match seen(Kind::Block, c) {
+            Some(p) => p,
+            None => {
+                hidden.push(i);
+                if loaded && previous.held == Some(i) {
+                    under_cup
+                } else {
+                    previous.blocks.get(i).copied().unwrap_or([0.0, 0.0, -1.0])
+                }
+            }
+        };
+        blocks.push(p);
+    }
     let bowls = scene
         .bowls
         .iter()
         .enumerate()
-        .map(|(k, c)| find(Kind::Bowl, c, previous.bowls.get(k).copied()))
+        .map(|(k, c)| {
+            seen(Kind::Bowl, c)
+                .or_else(|| previous.bowls.get(k).copied())
+                .unwrap_or([0.0, 0.0, -1.0])
+        })
         .collect();
+    // The load sensor says whether something is held; the camera says
+    // which: a block seen at the cup (a held block can swing up to the
+    // cup's own height), else a hidden one that was under it.
+    let held = if loaded {
+        let horizontal = |i: usize| (blocks[i][0] - arm.cup[0]).hypot(blocks[i][1] - arm.cup[1]);
+        held_block(&blocks, arm.cup).or_else(|| {
+            (0..blocks.len())
+                .filter(|i| {
+                    if hidden.contains(i) {
+                        horizontal(*i) < 0.05
+                    } else {
+                        horizontal(*i) < 0.03
+                            && (arm.cup[2] - blocks[*i][2]).abs() < 1.5 * BLOCK_SIZE
+                    }
+                })
+                .min_by(|a, b| horizontal(*a).total_cmp(&horizontal(*b)))
+        })
+    } else {
+        None
+    };
+    if let Some(i) = held
+        && hidden.contains(&i)
+    {
+        blocks[i] = under_cup;
+    }
     TabletopState {
         q: arm.q,
         v: arm.v,
         cup: arm.cup,
         suction: arm.suction,
-        held: held_block(&blocks, arm.cup),
+        held,
         blocks,
         bowls,
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::super::net::OUT_CHANNELS;
@@ -430,5 +477,60 @@ mod tests {
         let blocks = [[0.3, 0.1, 0.02], [0.301, 0.099, 0.177], [0.36, 0.1, 0.177]];
         assert_eq!(held_block(&blocks, cup), Some(1));
         assert_eq!(held_block(&blocks[..1], cup), None);
+    }
+
+    /// The load sensor: a held block the arm hides stays in the gripper
+    /// (under the cup); a hidden block near the cup becomes the held one
+    /// when the gripper reports a load; with no load nothing is held.
+    #[test]
+    fn align_keeps_a_hidden_held_block_in_the_gripper() {
+        let scene = SceneSpec::parse("blocks=red,blue; bowls=green").unwrap();
+        let mut arm = TabletopState {
+            q: [0.0; 4],
+            v: [0.0; 4],
+            cup: [0.30, 0.10, 0.20],
+            suction: true,
+            held: None,
+            blocks: Vec::new(),
+            bowls: Vec::new(),
+        };
+        let previous = TabletopState {
+            blocks: vec![[0.30, 0.10, 0.02], [0.40, -0.1, 0.02]],
+            bowls: vec![[0.2, 0.2, 0.0]],
+            held: Some(0),
+            ..arm.clone()
+        };
+        let seen = |color: &'static str, kind: Kind, position: [f32; 3]| Detection {
+            kind,
+            color,
+            position,
+            pixels: 30,
+        };
+        // Red is hidden by the arm; blue and the bowl are seen.
+        let dets = [
+            seen("blue", Kind::Block, [0.40, -0.1, 0.02]),
+            seen("green", Kind::Bowl, [0.2, 0.2, 0.0]),
+        ];
+        arm.held = Some(0);
+        let s = align(&dets, &scene, &previous, &arm);
+        assert_eq!(s.held, Some(0));
+        assert!((s.blocks[0][2] - (0.20 - BLOCK_SIZE * 0.5 - 0.002)).abs() < 1e-6);
+        // The same, but the previous state had nothing held: the hidden block
+        // that was under the cup is named.
+        let s = align(
+            &dets,
+            &scene,
+            &TabletopState {
+                held: None,
+                ..previous.clone()
+            },
+            &arm,
+        );
+        assert_eq!(s.held, Some(0));
+        // No load: nothing is held, and the hidden block stays where it was.
+        arm.held = None;
+        let s = align(&dets, &scene, &previous, &arm);
+        assert_eq!(s.held, None);
+        assert_eq!(s.blocks[0], [0.30, 0.10, 0.02]);
     }
 }

@@ -136,7 +136,7 @@ fn build(bytes: &[u8], w: usize, h: usize) -> Result<Arc<Plan>> {
             "the model's output is {out:?}, expected [1, {OUT_CHANNELS}, {h}, {w}] (a ganglion perception model)"
         );
     }
-    Ok(model.into_optimized()?.into_runnable()?)
+    model.into_optimized()?.into_runnable()
 }
 
 #[cfg(test)]

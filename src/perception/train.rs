@@ -104,11 +104,11 @@ impl Sampler {
             )
         });
         let objects: Vec<(u16, usize, [f32; 3])> = blocks.into_iter().chain(bowls).collect();
-        for i in 0..ids.len() {
+        for (i, &id) in ids.iter().enumerate() {
             s.valid[i] = s.frame.depth[i] > 0.0;
             s.labels[i] = 0;
             s.offsets[i] = [0.0; 3];
-            if let Some((_, class, centre)) = objects.iter().find(|o| o.0 == ids[i]) {
+            if let Some((_, class, centre)) = objects.iter().find(|o| o.0 == id) {
                 s.labels[i] = *class as u8;
                 s.offsets[i] = std::array::from_fn(|a| (centre[a] - s.points[i][a]) / UNIT_M);
             }
@@ -227,12 +227,13 @@ struct Worker {
     parts: LossParts,
 }
 
+/// A trained network: its shape, its parameters, and the loss curve
+/// (class loss, vote loss per step).
+pub type Trained = (PerceptionNet, Vec<f32>, Vec<(f64, f64)>);
+
 /// Trains a network; `progress` hears (step, class loss, vote loss) after
-/// every step. Returns the network, its parameters and the loss curve.
-pub fn train(
-    opts: &TrainOptions,
-    mut progress: impl FnMut(usize, f64, f64),
-) -> Result<(PerceptionNet, Vec<f32>, Vec<(f64, f64)>)> {
+/// every step.
+pub fn train(opts: &TrainOptions, mut progress: impl FnMut(usize, f64, f64)) -> Result<Trained> {
     opts.check()?;
     let mut curve = Vec::with_capacity(opts.steps);
     let net = PerceptionNet::new();
