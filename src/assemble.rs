@@ -9,7 +9,10 @@ use anyhow::{Context, Result, bail};
 use ganglion_sim::{Plant, make_plant};
 
 use crate::config::{LinkClock, Pace, PlantConfig, PolicyKind, RobotConfig};
-use crate::policy::{DtPolicy, ModelCard, OnnxPolicy, Policy};
+use crate::policy::onnx::OnnxChunks;
+use crate::policy::{
+    ChunkSchedule, ChunkedPolicy, DtPolicy, ModelCard, OnnxPolicy, Policy, Timing,
+};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -170,8 +173,46 @@ pub fn load_policy(cfg: &RobotConfig) -> Result<OnnxPolicy> {
 }
 
 /// The policy a config names, of either kind: an MLP actor, or a Decision
-/// Transformer conditioned on the config's `target_return`.
+/// Transformer conditioned on the config's `target_return`. A chunked one
+/// (`chunk = …`) that runs asynchronously uses simulated-time latency, as in
+/// an unpaced lockstep run (what tests and `replay` need).
 pub fn load_any_policy(cfg: &RobotConfig) -> Result<Box<dyn Policy>> {
+    load_policy_for(cfg, ClockMode::Lockstep { paced: false })
+}
+
+/// As `load_any_policy`, for a loop that keeps time as `clock` does: an
+/// asynchronous chunked policy waits for nothing in a real-time loop (its
+/// chunks land when ready) and models its latency in ticks in an unpaced
+/// simulation (so the run is reproducible).
+pub fn load_policy_for(cfg: &RobotConfig, clock: ClockMode) -> Result<Box<dyn Policy>> {
+    let Some(ch) = &cfg.policy.chunking else {
+        return load_unchunked(cfg);
+    };
+    if cfg.policy.kind != PolicyKind::Mlp {
+        bail!(
+            "{}: chunked execution (`chunk`) needs an mlp-kind model that writes a whole chunk",
+            cfg.source_path.display()
+        );
+    }
+    let card = ModelCard::load(&cfg.policy.card)?;
+    let onnx = OnnxPolicy::load(&cfg.policy.path, card.obs_dim, card.action)?;
+    let model = OnnxChunks::new(onnx, ch.horizon, cfg.action.mapping.dim())?;
+    let timing = match (ch.asynchronous, clock) {
+        (false, _) => Timing::Inline,
+        (true, ClockMode::Lockstep { paced: false }) => Timing::Lockstep {
+            latency: ch.latency_ticks,
+        },
+        (true, _) => Timing::Wall,
+    };
+    let schedule = ChunkSchedule {
+        every: ch.every,
+        decay: ch.decay,
+        timing,
+    };
+    Ok(Box::new(ChunkedPolicy::new(Box::new(model), schedule)))
+}
+
+fn load_unchunked(cfg: &RobotConfig) -> Result<Box<dyn Policy>> {
     match cfg.policy.kind {
         PolicyKind::Mlp => Ok(Box::new(load_policy(cfg)?)),
         PolicyKind::DecisionTransformer => {
@@ -206,7 +247,7 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
     let seed = plant_seed(&cfg.plant);
     let clock = clock_mode(&cfg.plant, opts.fast);
     let (plant, zenoh_parts) = build_plant_linked(&cfg.plant)?;
-    let policy = load_any_policy(&cfg)?;
+    let policy = load_policy_for(&cfg, clock)?;
     let kind = plant_kind(&cfg.plant).to_string();
     let record_path = opts.record.clone().or_else(|| cfg.record.path.clone());
     let limit = if opts.limit.ticks.is_none() && opts.limit.seconds.is_none() {

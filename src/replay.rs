@@ -132,6 +132,9 @@ fn replay_policy(cfg: config::RobotConfig, rec: &Recording, name: String) -> Res
     let mut action = vec![0.0f32; cfg.action.mapping.dim()];
     let (mut checked, mut mismatches, mut first, mut detail) = (0, 0, None, None);
     let mut episode = None;
+    if let Some(first) = rec.ticks.iter().find(|t| t.policy_ran) {
+        policy.warm_up(&first.obs);
+    }
     for t in &rec.ticks {
         if let Some(task) = t.task {
             if episode.is_some_and(|e| e != task.episode) {
@@ -148,12 +151,18 @@ fn replay_policy(cfg: config::RobotConfig, rec: &Recording, name: String) -> Res
         if let Some(task) = t.task {
             policy.observe_reward(task.reward);
         }
-        let same = result.is_ok()
-            && action.len() == t.raw_action.len()
-            && action
-                .iter()
-                .zip(&t.raw_action)
-                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+        // A tick where the policy failed (or a chunked one had no action)
+        // was recorded with NaN actions.
+        let same = match result {
+            Ok(()) => {
+                action.len() == t.raw_action.len()
+                    && action
+                        .iter()
+                        .zip(&t.raw_action)
+                        .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
+            }
+            Err(_) => t.raw_action.iter().all(|v| v.is_nan()),
+        };
         if !same {
             mismatches += 1;
             if first.is_none() {

@@ -5,6 +5,7 @@
 //! at the top of `robots/cartpole.toml`.
 
 mod action;
+mod chunking;
 mod error;
 pub mod joints;
 mod link;
@@ -18,6 +19,7 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
+pub use chunking::{Chunking, MAX_CHUNK};
 pub use error::{ConfigErrors, ConfigProblem};
 pub use span::field_line;
 pub use types::*;

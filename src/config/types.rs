@@ -117,6 +117,8 @@ pub struct PolicyConfig {
     pub card: PathBuf,
     /// Decision Transformer: the return to condition on.
     pub target_return: Option<f32>,
+    /// A chunk-predicting model, and how it runs (`chunk = …`).
+    pub chunking: Option<super::Chunking>,
 }
 
 /// Observation = (sensor[field] − offset) × scale, in `fields` order.

@@ -371,7 +371,10 @@ fn policy(
     t: &Table<'_>,
     base: &Path,
 ) -> (Option<PolicyConfig>, Option<ModelCard>) {
-    t.check_keys(rep, &["path", "kind", "card", "target_return"]);
+    let mut keys = vec!["path", "kind", "card", "target_return"];
+    keys.extend(super::chunking::KEYS);
+    t.check_keys(rep, &keys);
+    let chunking = super::chunking::parse(rep, t);
     let path_item = t.require(rep, "path");
     let path = path_item.as_ref().and_then(|i| {
         let p = path_value(rep, i, base)?;
@@ -479,12 +482,19 @@ fn policy(
         }
         (None, _) => None,
     };
+    // A chunk model's card declares the whole chunk; the rest of the config
+    // (the action mapping) sees one tick's action.
+    let card = match (card, &chunking) {
+        (Some(c), Some(ch)) => super::chunking::per_tick(rep, t, ch, c),
+        (c, _) => c,
+    };
     let config = match (path, kind, card_file) {
         (Some(path), Some(kind), Some(card)) => Some(PolicyConfig {
             path,
             kind,
             card,
             target_return,
+            chunking,
         }),
         _ => None,
     };

@@ -4,11 +4,13 @@
 //! model expects.
 
 pub mod card;
+pub mod chunked;
 pub mod dt;
 pub mod noisy;
 pub mod onnx;
 
 pub use card::{ActionSpec, DtCard, ModelCard};
+pub use chunked::{ChunkModel, ChunkSchedule, ChunkStats, ChunkedPolicy, Ensemble, Timing};
 pub use dt::DtPolicy;
 pub use noisy::NoisyPolicy;
 pub use onnx::OnnxPolicy;
@@ -26,6 +28,14 @@ pub enum PolicyError {
     /// proposes this tick can be trusted.
     #[error("the policy output {index} is not finite ({value})")]
     NonFinite { index: usize, value: f32 },
+    /// A chunked policy has no action for this tick: no chunk delivered so
+    /// far covers it (the model is slower than its chunks last).
+    #[error("the action queue is empty: no chunk covers this tick")]
+    Starved,
+    /// A chunked policy's model failed on a chunk (an error, a non-finite
+    /// value, or its service thread ended).
+    #[error("the chunk model failed")]
+    ChunkFailed,
 }
 
 thread_local! {
@@ -81,6 +91,17 @@ pub fn check_finite(values: &[f32]) -> Result<(), PolicyError> {
 pub trait Policy: Send {
     fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<(), PolicyError>;
     fn reset(&mut self) {}
+    /// Called once before a run's first tick, outside any tick, with the
+    /// observation the plant gives then: a policy that needs time before its
+    /// first action (a chunked one waiting for its first chunk) takes it
+    /// here rather than in a tick.
+    fn warm_up(&mut self, _obs: &[f32]) {}
+    /// Whether `warm_up` does anything: the loop reads the sensors for it
+    /// only then (an extra read would shift a fault plan or a noisy
+    /// sensor's draws for every other policy).
+    fn needs_warm_up(&self) -> bool {
+        false
+    }
     /// The reward that followed the last action, when the plant reports one
     /// (a Decision Transformer lowers its return-to-go by it).
     fn observe_reward(&mut self, _reward: f32) {}

@@ -78,6 +78,21 @@ impl OnnxPolicy {
         out_slice(&out).map(|s| s.to_vec())
     }
 
+    /// Runs the network and copies its whole output row into `out`, which
+    /// must be exactly as long (a chunk model writes H × A values).
+    pub fn output_into(&mut self, obs: &[f32], out: &mut [f32]) -> Result<(), PolicyError> {
+        let t = self.run(obs)?;
+        let values = out_slice(&t)?;
+        if values.len() != out.len() {
+            return Err(PolicyError::ActionSize {
+                got: out.len(),
+                want: values.len(),
+            });
+        }
+        out.copy_from_slice(values);
+        Ok(())
+    }
+
     fn run(&mut self, obs: &[f32]) -> Result<TValue, PolicyError> {
         if obs.len() != self.obs_dim {
             return Err(PolicyError::ObsSize {
@@ -257,5 +272,48 @@ impl Policy for OnnxPolicy {
             }
         }
         Ok(())
+    }
+}
+
+/// An ONNX model whose output row is a chunk of `horizon` actions (H × A,
+/// row-major), as a `ChunkModel` for `ChunkedPolicy`.
+pub struct OnnxChunks {
+    policy: OnnxPolicy,
+    horizon: usize,
+    dim: usize,
+}
+
+impl OnnxChunks {
+    /// A policy loaded with a continuous head of `horizon` × `dim` values
+    /// (its card's action width is the whole chunk) as chunks of `horizon`
+    /// actions of `dim`.
+    pub fn new(policy: OnnxPolicy, horizon: usize, dim: usize) -> Result<Self> {
+        let width = policy.action_spec().action_dim();
+        if horizon == 0 || dim == 0 || width != horizon * dim {
+            bail!(
+                "chunk = {horizon} actions of {dim} needs a model that writes {} values; this one writes {width}",
+                horizon * dim
+            );
+        }
+        Ok(OnnxChunks {
+            policy,
+            horizon,
+            dim,
+        })
+    }
+}
+
+impl super::ChunkModel for OnnxChunks {
+    fn obs_dim(&self) -> usize {
+        self.policy.obs_dim()
+    }
+    fn action_dim(&self) -> usize {
+        self.dim
+    }
+    fn horizon(&self) -> usize {
+        self.horizon
+    }
+    fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError> {
+        self.policy.output_into(obs, chunk)
     }
 }

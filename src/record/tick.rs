@@ -28,9 +28,12 @@ impl SafetyEvents {
     pub const NODE_ESTOP: u32 = 1 << 12;
     /// The joint node reports a fault (watchdog, bad frame, limits).
     pub const NODE_FAULT: u32 = 1 << 13;
+    /// A chunked policy had no action for the tick (its model is slower
+    /// than its chunks last): the safe action applied.
+    pub const QUEUE_EMPTY: u32 = 1 << 14;
 
     /// Every event, with its name as recorded and reported.
-    pub const ALL: [(u32, &'static str); 14] = [
+    pub const ALL: [(u32, &'static str); 15] = [
         (Self::NON_FINITE_SENSOR, "non_finite_sensor"),
         (Self::STALE_SENSOR, "stale_sensor"),
         (Self::POLICY_ERROR, "policy_error"),
@@ -45,6 +48,7 @@ impl SafetyEvents {
         (Self::POLICY_NAN, "policy_nan"),
         (Self::NODE_ESTOP, "node_estop"),
         (Self::NODE_FAULT, "node_fault"),
+        (Self::QUEUE_EMPTY, "action_queue_empty"),
     ];
 
     pub fn set(&mut self, bit: u32) {

@@ -327,6 +327,11 @@ impl ControlLoop {
                     self.raw.fill(f32::NAN);
                     fault = true;
                 }
+                Err(PolicyError::Starved) => {
+                    events.set(SafetyEvents::QUEUE_EMPTY);
+                    self.raw.fill(f32::NAN);
+                    fault = true;
+                }
                 Err(_) => {
                     events.set(SafetyEvents::POLICY_ERROR);
                     self.raw.fill(f32::NAN);
@@ -435,6 +440,16 @@ impl ControlLoop {
         self.episode_return
     }
 
+    /// Gives the policy the plant's current observation before the first
+    /// tick (a chunked policy fetches its first chunk), outside any tick.
+    fn warm_up_policy(&mut self) {
+        self.plant.read_sensors(&mut self.sensors, &mut self.stamps);
+        for (i, &s) in self.obs_index.iter().enumerate() {
+            self.obs[i] = (self.sensors[s] - self.obs_offset[i]) * self.obs_scale[i];
+        }
+        self.policy.warm_up(&self.obs);
+    }
+
     /// Sets the episode number recorded with task signals.
     pub fn set_episode(&mut self, episode: u32) {
         self.episode = episode;
@@ -444,6 +459,10 @@ impl ControlLoop {
     /// tick k is released at `start + k·period`; a tick that overran the next
     /// release is a deadline miss, and whole periods already past are skipped.
     pub fn run(&mut self, limit: RunLimit) {
+        // Before the clock starts: a policy's warm-up is not a late tick.
+        if self.tick == 0 && self.policy.needs_warm_up() {
+            self.warm_up_policy();
+        }
         let t0 = Instant::now();
         let period = Duration::from_secs_f64(self.period);
         let mut deadline_index: u64 = 0;

@@ -95,6 +95,7 @@ pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
             kind: PolicyKind::Mlp,
             card: crate::policy::card::card_path(reach_model),
             target_return: None,
+            chunking: None,
         },
         observation: ObservationConfig {
             fields: SENSORS.iter().map(|s| s.to_string()).collect(),

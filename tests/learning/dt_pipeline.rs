@@ -103,6 +103,7 @@ fn tiny_dt_balances_in_the_control_loop() {
         kind: PolicyKind::DecisionTransformer,
         card: card_path(&model),
         target_return: Some(500.0),
+        chunking: None,
     };
     let report = execute(
         cfg,

@@ -1,0 +1,688 @@
+//! Action chunks: a model that predicts the next H actions at once (ACT, a
+//! vision-language-action policy), the temporal ensembling that blends the
+//! chunks that overlap a tick, and the asynchronous service that lets a
+//! model slower than the loop drive it. The tick never waits for the model:
+//! it takes the next action from the chunks already delivered, and when
+//! none covers the tick it reports `PolicyError::Starved`, so the safety
+//! filter's safe action applies and the loop counts the tick.
+//!
+//! Two timings:
+//! - `Timing::Wall` (paced and hardware runs): the service thread predicts
+//!   from the freshest observation as soon as it is free; chunks land when
+//!   they are ready.
+//! - `Timing::Lockstep` (unpaced simulation, recordings, `replay --resim`):
+//!   a chunk requested at tick t is used from tick t + `latency` on, waiting
+//!   for it then if need be. The model's latency is modelled in ticks, so a
+//!   run is the same every time.
+//!
+//! Buffers (observations, chunks, the ensemble) are allocated when the
+//! policy is built; a tick moves boxes between lock-free queues and copies
+//! numbers, nothing more.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam::queue::ArrayQueue;
+
+use super::{Policy, PolicyError, check_finite};
+
+/// A model that predicts a chunk of future actions from one observation.
+pub trait ChunkModel: Send {
+    fn obs_dim(&self) -> usize;
+    fn action_dim(&self) -> usize;
+    /// Actions per chunk (H).
+    fn horizon(&self) -> usize;
+    /// Writes H × A actions, row-major: row i is the action for the tick
+    /// i ticks after the observation's.
+    fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError>;
+    /// Clears per-episode state.
+    fn reset(&mut self) {}
+}
+
+/// Temporal ensembling (ACT, Zhao et al. 2023): every chunk that holds an
+/// action for this tick votes, older predictions weighted by
+/// exp(−decay × (start − oldest start)), so a small decay averages them and
+/// a large one keeps the oldest, which makes motion smooth across chunks.
+#[derive(Clone, Debug)]
+pub struct Ensemble {
+    horizon: usize,
+    dim: usize,
+    decay: f32,
+    starts: Vec<Option<u64>>,
+    data: Vec<f32>,
+    next: usize,
+}
+
+impl Ensemble {
+    /// Room for `slots` chunks; the oldest is replaced when a new one comes.
+    pub fn new(horizon: usize, dim: usize, slots: usize, decay: f32) -> Self {
+        let slots = slots.max(1);
+        Ensemble {
+            horizon,
+            dim,
+            decay: decay.max(0.0),
+            starts: vec![None; slots],
+            data: vec![0.0; slots * horizon * dim],
+            next: 0,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.starts.fill(None);
+        self.next = 0;
+    }
+
+    /// Adds a chunk whose first action is for tick `start`.
+    pub fn insert(&mut self, start: u64, chunk: &[f32]) {
+        let n = self.horizon * self.dim;
+        let at = self.next;
+        self.data[at * n..(at + 1) * n].copy_from_slice(&chunk[..n]);
+        self.starts[at] = Some(start);
+        self.next = (at + 1) % self.starts.len();
+    }
+
+    fn covers(&self, start: u64, tick: u64) -> bool {
+        tick >= start && tick - start < self.horizon as u64
+    }
+
+    /// How many ticks from `tick` on some chunk still covers.
+    pub fn ticks_left(&self, tick: u64) -> u64 {
+        self.starts
+            .iter()
+            .flatten()
+            .map(|s| (s + self.horizon as u64).saturating_sub(tick))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The blended action for `tick`; false when no chunk covers it.
+    pub fn action_at(&self, tick: u64, out: &mut [f32]) -> bool {
+        let oldest = self
+            .starts
+            .iter()
+            .flatten()
+            .filter(|s| self.covers(**s, tick))
+            .min();
+        let Some(&oldest) = oldest else {
+            return false;
+        };
+        out.fill(0.0);
+        let n = self.horizon * self.dim;
+        let mut total = 0.0f32;
+        for (slot, start) in self.starts.iter().enumerate() {
+            let Some(start) = *start else { continue };
+            if !self.covers(start, tick) {
+                continue;
+            }
+            let w = (-self.decay * (start - oldest) as f32).exp();
+            let row = (tick - start) as usize;
+            let a = &self.data[slot * n + row * self.dim..slot * n + (row + 1) * self.dim];
+            for (o, v) in out.iter_mut().zip(a) {
+                *o += w * v;
+            }
+            total += w;
+        }
+        for o in out.iter_mut() {
+            *o /= total;
+        }
+        true
+    }
+}
+
+/// How a chunked policy runs its model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timing {
+    /// In the tick (the model is fast enough).
+    Inline,
+    /// In a service thread, chunks used when they arrive (real time).
+    Wall,
+    /// In a service thread, a chunk asked for at tick t used from tick
+    /// t + `latency` (deterministic simulation).
+    Lockstep { latency: u32 },
+}
+
+/// How often to ask for a chunk, how to blend them, how to run the model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChunkSchedule {
+    /// Ticks between requests (inline and lockstep; a wall-clock service
+    /// asks again as soon as it is free).
+    pub every: u32,
+    pub decay: f32,
+    pub timing: Timing,
+}
+
+/// Counters a chunked policy keeps (read after a run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub chunks: u64,
+    pub failed: u64,
+    pub starved_ticks: u64,
+}
+
+struct Request {
+    epoch: u64,
+    tick: u64,
+    obs: Box<[f32]>,
+}
+
+struct Reply {
+    epoch: u64,
+    tick: u64,
+    chunk: Box<[f32]>,
+    ok: bool,
+}
+
+/// What the tick and the service thread share: queues of preallocated
+/// boxes (free and full), and flags.
+struct Shared {
+    requests: ArrayQueue<Request>,
+    free_obs: ArrayQueue<Box<[f32]>>,
+    replies: ArrayQueue<Reply>,
+    free_chunks: ArrayQueue<Box<[f32]>>,
+    stop: AtomicBool,
+    /// The service thread ended (it panicked, or never started).
+    dead: AtomicBool,
+}
+
+const OBS_BUFFERS: usize = 3;
+/// The longest a run waits, before its first tick, for the first chunk.
+const PRIME_TIMEOUT: Duration = Duration::from_secs(30);
+const CHUNK_BUFFERS: usize = 4;
+
+/// A `ChunkModel` as a loop `Policy`: inline, or in a service thread.
+pub struct ChunkedPolicy {
+    schedule: ChunkSchedule,
+    dim: usize,
+    horizon: usize,
+    obs_dim: usize,
+    ensemble: Ensemble,
+    tick: u64,
+    epoch: u64,
+    /// Lockstep: the tick the chunk in flight is due.
+    due: Option<u64>,
+    /// Wall: a request is in flight (the service is busy).
+    in_flight: bool,
+    stats: ChunkStats,
+    engine: Engine,
+}
+
+enum Engine {
+    Inline {
+        model: Box<dyn ChunkModel>,
+        chunk: Vec<f32>,
+    },
+    Service {
+        shared: Arc<Shared>,
+        worker: Option<JoinHandle<()>>,
+    },
+}
+
+impl ChunkedPolicy {
+    pub fn new(model: Box<dyn ChunkModel>, schedule: ChunkSchedule) -> Self {
+        let (dim, horizon, obs_dim) = (model.action_dim(), model.horizon(), model.obs_dim());
+        let every = schedule.every.max(1) as usize;
+        // Enough slots for every chunk that can overlap one tick.
+        let slots = horizon.div_ceil(every) + 1;
+        let ensemble = Ensemble::new(horizon, dim, slots, schedule.decay);
+        let engine = match schedule.timing {
+            Timing::Inline => Engine::Inline {
+                model,
+                chunk: vec![0.0; horizon * dim],
+            },
+            Timing::Wall | Timing::Lockstep { .. } => {
+                let shared = Arc::new(Shared {
+                    requests: ArrayQueue::new(1),
+                    free_obs: ArrayQueue::new(OBS_BUFFERS),
+                    replies: ArrayQueue::new(CHUNK_BUFFERS),
+                    free_chunks: ArrayQueue::new(CHUNK_BUFFERS),
+                    stop: AtomicBool::new(false),
+                    dead: AtomicBool::new(false),
+                });
+                for _ in 0..OBS_BUFFERS {
+                    let _ = shared.free_obs.push(vec![0.0; obs_dim].into_boxed_slice());
+                }
+                for _ in 0..CHUNK_BUFFERS {
+                    let _ = shared
+                        .free_chunks
+                        .push(vec![0.0; horizon * dim].into_boxed_slice());
+                }
+                let s = shared.clone();
+                let worker = std::thread::Builder::new()
+                    .name("ganglion-chunks".into())
+                    .spawn(move || {
+                        // A panic in the model ends the service; the loop
+                        // sees `dead` and reports the policy failed.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            serve(model, &s)
+                        }));
+                        if r.is_err() {
+                            s.dead.store(true, Ordering::Release);
+                        }
+                    })
+                    .ok();
+                if worker.is_none() {
+                    shared.dead.store(true, Ordering::Release);
+                }
+                Engine::Service { shared, worker }
+            }
+        };
+        ChunkedPolicy {
+            schedule,
+            dim,
+            horizon,
+            obs_dim,
+            ensemble,
+            tick: 0,
+            epoch: 0,
+            due: None,
+            in_flight: false,
+            stats: ChunkStats::default(),
+            engine,
+        }
+    }
+
+    pub fn stats(&self) -> ChunkStats {
+        self.stats
+    }
+
+    pub fn horizon(&self) -> usize {
+        self.horizon
+    }
+
+    /// Blocks (outside any tick) until the first chunk for the current
+    /// observation is in, so a run starts with actions queued. `obs` is the
+    /// observation the first tick will see. Gives up after `timeout`.
+    pub fn prime(&mut self, obs: &[f32], timeout: Duration) -> Result<(), PolicyError> {
+        let t0 = std::time::Instant::now();
+        match &mut self.engine {
+            Engine::Inline { .. } => Ok(()),
+            Engine::Service { shared, .. } => {
+                let shared = shared.clone();
+                self.request(&shared, self.tick, obs)?;
+                while self.in_flight {
+                    if !self.collect(&shared, true)? && t0.elapsed() > timeout {
+                        return Err(PolicyError::Starved);
+                    }
+                }
+                self.due = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Posts `obs`, taken at `tick`, for the service (replacing a request
+    /// it has not taken yet).
+    fn request(&mut self, shared: &Shared, tick: u64, obs: &[f32]) -> Result<(), PolicyError> {
+        if obs.len() != self.obs_dim {
+            return Err(PolicyError::ObsSize {
+                got: obs.len(),
+                want: self.obs_dim,
+            });
+        }
+        let buf = shared
+            .free_obs
+            .pop()
+            .or_else(|| shared.requests.pop().map(|r| r.obs));
+        let Some(mut buf) = buf else {
+            return Err(PolicyError::Starved);
+        };
+        buf.copy_from_slice(obs);
+        let req = Request {
+            epoch: self.epoch,
+            tick,
+            obs: buf,
+        };
+        if let Err(old) = shared.requests.push(req) {
+            let _ = shared.free_obs.push(old.obs);
+        }
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Takes delivered chunks into the ensemble; with `wait` and nothing
+    /// delivered, sleeps a little first (lockstep only: simulated time).
+    /// Whether one came; a failed prediction is an error.
+    fn collect(&mut self, shared: &Shared, wait: bool) -> Result<bool, PolicyError> {
+        let (mut got, mut failed) = (false, false);
+        while let Some(r) = shared.replies.pop() {
+            if r.epoch == self.epoch {
+                if r.ok {
+                    self.ensemble.insert(r.tick, &r.chunk);
+                    self.stats.chunks += 1;
+                } else {
+                    self.stats.failed += 1;
+                    failed = true;
+                }
+                got = true;
+                self.in_flight = false;
+            }
+            let _ = shared.free_chunks.push(r.chunk);
+        }
+        if failed {
+            return Err(PolicyError::ChunkFailed);
+        }
+        if !got && self.in_flight && shared.dead.load(Ordering::Acquire) {
+            return Err(PolicyError::ChunkFailed);
+        }
+        if !got && wait {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        Ok(got)
+    }
+
+    /// Lockstep: waits for the chunk in flight.
+    fn wait_in_flight(&mut self, shared: &Shared) -> Result<(), PolicyError> {
+        while self.in_flight {
+            self.collect(shared, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// The service thread: predicts a chunk for each request it takes.
+fn serve(mut model: Box<dyn ChunkModel>, shared: &Shared) {
+    while !shared.stop.load(Ordering::Acquire) {
+        let Some(req) = shared.requests.pop() else {
+            std::thread::park_timeout(Duration::from_millis(1));
+            continue;
+        };
+        let mut chunk = loop {
+            if let Some(c) = shared.free_chunks.pop() {
+                break Some(c);
+            }
+            if shared.stop.load(Ordering::Acquire) {
+                break None;
+            }
+            std::thread::park_timeout(Duration::from_millis(1));
+        };
+        let Some(buf) = chunk.as_mut() else { break };
+        let ok = model.predict(&req.obs, buf).is_ok() && check_finite(buf).is_ok();
+        let _ = shared.free_obs.push(req.obs);
+        if let Some(chunk) = chunk {
+            let reply = Reply {
+                epoch: req.epoch,
+                tick: req.tick,
+                chunk,
+                ok,
+            };
+            if let Err(r) = shared.replies.push(reply) {
+                let _ = shared.free_chunks.push(r.chunk);
+            }
+        }
+    }
+}
+
+impl Policy for ChunkedPolicy {
+    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<(), PolicyError> {
+        if action.len() != self.dim {
+            return Err(PolicyError::ActionSize {
+                got: action.len(),
+                want: self.dim,
+            });
+        }
+        let tick = self.tick;
+        self.tick += 1;
+        let every = self.schedule.every.max(1) as u64;
+        let mut result = Ok(());
+        match &mut self.engine {
+            Engine::Inline { model, chunk } => {
+                if tick.is_multiple_of(every) || self.ensemble.ticks_left(tick) == 0 {
+                    let r = model.predict(obs, chunk).and_then(|()| check_finite(chunk));
+                    match r {
+                        Ok(()) => {
+                            self.ensemble.insert(tick, chunk);
+                            self.stats.chunks += 1;
+                        }
+                        Err(e) => {
+                            self.stats.failed += 1;
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
+            Engine::Service { shared, worker } => {
+                if let Some(w) = worker {
+                    w.thread().unpark();
+                }
+                let shared = shared.clone();
+                match self.schedule.timing {
+                    Timing::Lockstep { latency } => {
+                        // Deterministic: the chunk asked for at t is used
+                        // from t + latency, waiting for it if need be.
+                        if self.due.is_some_and(|due| tick >= due) {
+                            result = self.wait_in_flight(&shared);
+                            self.due = None;
+                        }
+                        if result.is_ok() && self.due.is_none() && tick.is_multiple_of(every) {
+                            result = self.request(&shared, tick, obs);
+                            if result.is_ok() {
+                                if latency == 0 {
+                                    result = self.wait_in_flight(&shared);
+                                } else {
+                                    self.due = Some(tick + latency as u64);
+                                }
+                            }
+                        }
+                    }
+                    Timing::Wall | Timing::Inline => {
+                        result = self.collect(&shared, false).map(|_| ());
+                        if result.is_ok() && !self.in_flight {
+                            result = self.request(&shared, tick, obs);
+                        }
+                    }
+                }
+            }
+        }
+        result?;
+        if self.ensemble.action_at(tick, action) {
+            Ok(())
+        } else {
+            self.stats.starved_ticks += 1;
+            Err(PolicyError::Starved)
+        }
+    }
+
+    fn needs_warm_up(&self) -> bool {
+        true
+    }
+
+    fn warm_up(&mut self, obs: &[f32]) {
+        if self.stats.chunks == 0 {
+            // A model that never answers leaves the ticks starved, counted.
+            let _ = self.prime(obs, PRIME_TIMEOUT);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.ensemble.clear();
+        self.tick = 0;
+        self.due = None;
+        self.in_flight = false;
+        // Chunks still coming for the old episode are dropped by epoch.
+        self.epoch += 1;
+        if let Engine::Inline { model, .. } = &mut self.engine {
+            model.reset();
+        }
+    }
+}
+
+impl Drop for ChunkedPolicy {
+    fn drop(&mut self) {
+        if let Engine::Service { shared, worker } = &mut self.engine {
+            shared.stop.store(true, Ordering::Release);
+            if let Some(w) = worker.take() {
+                w.thread().unpark();
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunk row i for an observation o: [o + i, −(o + i)].
+    struct Counting {
+        horizon: usize,
+        delay: Duration,
+    }
+
+    impl ChunkModel for Counting {
+        fn obs_dim(&self) -> usize {
+            1
+        }
+        fn action_dim(&self) -> usize {
+            2
+        }
+        fn horizon(&self) -> usize {
+            self.horizon
+        }
+        fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError> {
+            std::thread::sleep(self.delay);
+            for (i, a) in chunk.chunks_mut(2).enumerate() {
+                a[0] = obs[0] + i as f32;
+                a[1] = -a[0];
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_ensemble_weights_older_chunks_by_decay() {
+        let mut e = Ensemble::new(3, 1, 4, 0.0);
+        let mut out = [0.0];
+        assert!(!e.action_at(0, &mut out));
+        e.insert(0, &[1.0, 2.0, 3.0]);
+        e.insert(1, &[10.0, 20.0, 30.0]);
+        assert!(e.action_at(0, &mut out));
+        assert_eq!(out, [1.0]);
+        // Tick 2: the first chunk's 3.0 and the second's 20.0, evenly.
+        assert!(e.action_at(2, &mut out));
+        assert_eq!(out, [11.5]);
+        // Tick 3: only the second chunk covers it; tick 4: none.
+        assert!(e.action_at(3, &mut out));
+        assert_eq!(out, [30.0]);
+        assert!(!e.action_at(4, &mut out));
+        assert_eq!(e.ticks_left(2), 2);
+        // A large decay keeps the oldest prediction.
+        let mut e = Ensemble::new(3, 1, 4, 10.0);
+        e.insert(0, &[1.0, 2.0, 3.0]);
+        e.insert(1, &[10.0, 20.0, 30.0]);
+        assert!(e.action_at(2, &mut out));
+        assert!((out[0] - 3.0).abs() < 1e-3, "{out:?}");
+    }
+
+    fn actions(timing: Timing, every: u32, ticks: u64) -> (Vec<Option<[f32; 2]>>, ChunkStats) {
+        let model = Counting {
+            horizon: 4,
+            delay: Duration::from_millis(2),
+        };
+        let mut p = ChunkedPolicy::new(
+            Box::new(model),
+            ChunkSchedule {
+                every,
+                decay: 0.0,
+                timing,
+            },
+        );
+        p.warm_up(&[0.0]);
+        let mut out = Vec::new();
+        for t in 0..ticks {
+            let mut a = [0.0; 2];
+            out.push(p.act(&[100.0 * t as f32], &mut a).ok().map(|()| a));
+        }
+        (out, p.stats())
+    }
+
+    #[test]
+    fn inline_chunks_are_asked_for_every_k_ticks() {
+        let (a, stats) = actions(Timing::Inline, 4, 8);
+        assert_eq!(stats.chunks, 2);
+        // Ticks 0..4 read the chunk from tick 0's observation (0, 1, 2, 3).
+        assert_eq!(a[3], Some([3.0, -3.0]));
+        assert_eq!(a[4], Some([400.0, -400.0]));
+    }
+
+    #[test]
+    fn lockstep_service_chunks_land_after_their_latency_every_time() {
+        let timing = Timing::Lockstep { latency: 2 };
+        let (a, stats) = actions(timing, 2, 12);
+        let (b, _) = actions(timing, 2, 12);
+        assert_eq!(a, b, "the same actions on every run");
+        assert!(a.iter().all(Option::is_some), "no tick starved: {a:?}");
+        assert!(stats.chunks >= 5);
+        // Tick 1 holds only the warm-up chunk (observation 0): row 1.
+        assert_eq!(a[1], Some([1.0, -1.0]));
+        // The chunk asked for at tick 0 lands at tick 2 and is blended with
+        // the warm-up chunk there: rows 2 of both, both from observation 0.
+        assert_eq!(a[2], Some([2.0, -2.0]));
+        // At tick 4 both chunks from observation 0 have ended; the one
+        // asked for at tick 2 (observation 200) lands and gives its row 2.
+        assert_eq!(a[4], Some([202.0, -202.0]));
+    }
+
+    #[test]
+    fn a_wall_clock_service_starves_when_its_chunks_run_out() {
+        let model = Counting {
+            horizon: 1,
+            delay: Duration::from_millis(30),
+        };
+        let mut p = ChunkedPolicy::new(
+            Box::new(model),
+            ChunkSchedule {
+                every: 1,
+                decay: 0.0,
+                timing: Timing::Wall,
+            },
+        );
+        p.warm_up(&[0.0]);
+        let mut a = [0.0; 2];
+        assert!(p.act(&[0.0], &mut a).is_ok(), "the warm-up chunk");
+        // The next ticks come at once; the 30 ms model cannot keep up.
+        let starved = (0..5)
+            .filter(|_| matches!(p.act(&[0.0], &mut a), Err(PolicyError::Starved)))
+            .count();
+        assert_eq!(starved, 5);
+        assert_eq!(p.stats().starved_ticks, 5);
+    }
+
+    /// A model that panics ends the service; the loop sees an error, it
+    /// does not hang.
+    #[test]
+    fn a_panicking_model_is_an_error_not_a_hang() {
+        struct Panics;
+        impl ChunkModel for Panics {
+            fn obs_dim(&self) -> usize {
+                1
+            }
+            fn action_dim(&self) -> usize {
+                1
+            }
+            fn horizon(&self) -> usize {
+                2
+            }
+            fn predict(&mut self, _: &[f32], _: &mut [f32]) -> Result<(), PolicyError> {
+                panic!("model bug");
+            }
+        }
+        let mut p = ChunkedPolicy::new(
+            Box::new(Panics),
+            ChunkSchedule {
+                every: 1,
+                decay: 0.0,
+                timing: Timing::Lockstep { latency: 1 },
+            },
+        );
+        let mut a = [0.0];
+        let results: Vec<_> = (0..3).map(|_| p.act(&[0.0], &mut a)).collect();
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(PolicyError::ChunkFailed))),
+            "{results:?}"
+        );
+    }
+}
