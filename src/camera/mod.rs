@@ -7,6 +7,7 @@
 
 mod png;
 pub mod rig;
+pub mod serve;
 pub mod sim;
 #[cfg(feature = "v4l2")]
 pub mod v4l2;
