@@ -168,7 +168,7 @@ impl CameraRig {
                 Ok(true) => {
                     n.frames += 1;
                     if let Some(s) = sink.as_deref_mut() {
-                        s.push_frame(i, tick, &cam.frame, self.wait_for_recorder);
+                        s.push_frame(i, tick, time, &cam.frame, self.wait_for_recorder);
                     }
                 }
                 Ok(false) => n.missed += 1,

@@ -66,6 +66,8 @@ pub(crate) enum Push {
 pub(crate) struct FrameSlot {
     pub(crate) camera: usize,
     pub(crate) tick: u64,
+    /// The loop's time of that tick (the messages' log time).
+    pub(crate) time: f64,
     pub(crate) frame: ImageFrame,
 }
 
@@ -87,6 +89,7 @@ impl FramePipe {
                     let slot = FrameSlot {
                         camera: i,
                         tick: 0,
+                        time: 0.0,
                         frame: ImageFrame::new(c.width, c.height, c.has_depth),
                     };
                     // Cannot fail: exactly the queue's capacity.
@@ -100,7 +103,7 @@ impl FramePipe {
     }
 
     /// Copies `frame` into a free slot of `camera` and queues it.
-    pub(crate) fn push(&self, camera: usize, tick: u64, frame: &ImageFrame) -> Push {
+    pub(crate) fn push(&self, camera: usize, tick: u64, time: f64, frame: &ImageFrame) -> Push {
         let Some(pool) = self.free.get(camera) else {
             return Push::Refused;
         };
@@ -112,6 +115,7 @@ impl FramePipe {
             return Push::Refused;
         }
         slot.tick = tick;
+        slot.time = time;
         match self.ready.push(slot) {
             Ok(()) => Push::Queued,
             Err(slot) => {
@@ -200,7 +204,9 @@ impl FrameWriter {
     }
 
     /// Encodes one frame's messages (image, depth, calibration) and hands
-    /// each to `emit`.
+    /// each to `emit`. The messages are logged at the loop's time of the
+    /// tick; the images' own timestamp is when the frame was taken (the
+    /// same for a simulated camera, the sender's clock for a remote one).
     pub(crate) fn write(
         &mut self,
         slot: &FrameSlot,
@@ -211,9 +217,9 @@ impl FrameWriter {
             return Ok(());
         };
         let f = &slot.frame;
-        let (tick, time) = (slot.tick, f.time);
+        let (tick, time) = (slot.tick, slot.time);
         let img = &mut self.image;
-        img.timestamp = Some(Timestamp::from_secs(time));
+        img.timestamp = Some(Timestamp::from_secs(f.time));
         img.frame_id.clone_from(&spec.name);
         img.width = f.width as u32;
         img.height = f.height as u32;
@@ -244,7 +250,7 @@ impl FrameWriter {
             spec.width,
             spec.height,
             [spec.fx, spec.fy, spec.cx, spec.cy],
-            time,
+            f.time,
         );
         self.buf.clear();
         cal.encode(&mut self.buf)?;

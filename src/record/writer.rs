@@ -100,16 +100,24 @@ impl RecordSink {
         self.dropped
     }
 
-    /// Queues a copy of camera `camera`'s `frame` taken at `tick`. Never
+    /// Queues a copy of camera `camera`'s `frame` taken at `tick` (loop
+    /// time `time`, the messages' log time). Never
     /// allocates; returns false, and counts a dropped frame, when that
     /// camera's slots are all in flight or the recorder has finished. With
     /// `wait` (lockstep as fast as possible: simulated time, no deadline)
     /// a full ring is waited out instead (yielding, up to `FRAME_WAIT`), so
     /// such a run records every frame and re-simulates bit for bit.
-    pub fn push_frame(&mut self, camera: usize, tick: u64, frame: &ImageFrame, wait: bool) -> bool {
+    pub fn push_frame(
+        &mut self,
+        camera: usize,
+        tick: u64,
+        time: f64,
+        frame: &ImageFrame,
+        wait: bool,
+    ) -> bool {
         let mut since: Option<Instant> = None;
         while !self.shared.closed.load(Ordering::Relaxed) {
-            match self.shared.frames.push(camera, tick, frame) {
+            match self.shared.frames.push(camera, tick, time, frame) {
                 Push::Queued => return true,
                 Push::Full if wait => {
                     let t = *since.get_or_insert_with(Instant::now);

@@ -160,3 +160,71 @@ fn sim_camera_process_serves_frames() {
     let out = child.wait_with_output().unwrap();
     result.unwrap_or_else(|e| panic!("{e:#}\n{}", String::from_utf8_lossy(&out.stderr)));
 }
+
+/// A `[[camera]]` with `source = "zenoh"` in a real run: `sim camera` in its
+/// own process serves 32×24 frames; the CartPole loop takes the newest one
+/// every tick for 2 s of wall time and records them.
+#[test]
+fn a_zenoh_camera_in_the_loop_is_recorded() {
+    let _serial = common::serial();
+    let port = common::free_port();
+    let ep = format!("tcp/127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ganglion"))
+        .args(["sim", "camera", "--robot", "cartpole", "--name", "front"])
+        .args([
+            "--width",
+            "32",
+            "--height",
+            "24",
+            "--rate-hz",
+            "50",
+            "--seconds",
+            "30",
+        ])
+        .args(["--listen", &ep])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let result = (|| -> anyhow::Result<()> {
+        let root = common::repo();
+        let mut text = std::fs::read_to_string(root.join("robots/cartpole.toml"))?
+            .replace("../models/", &format!("{}/models/", root.display()));
+        text.push_str(&format!(
+            "\n[[camera]]\nname = \"front\"\nwidth = 32\nheight = 24\nfov_deg = 60\n\
+             eye = [1.0, 0.0, 1.0]\ntarget = [0.0, 0.0, 0.0]\nsource = \"zenoh\"\n\
+             connect = [\"{ep}\"]\n"
+        ));
+        let path = dir.path().join("cartpole-camera.toml");
+        std::fs::write(&path, text)?;
+        let cfg = ganglion::config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let rec = dir.path().join("remote-camera.mcap");
+        let report = ganglion::assemble::execute(
+            cfg,
+            &ganglion::assemble::RunOptions {
+                limit: ganglion::runtime::RunLimit {
+                    ticks: Some(100),
+                    ..Default::default()
+                },
+                record: Some(rec.clone()),
+                ..Default::default()
+            },
+        )?;
+        let cam = &report.cameras[0];
+        eprintln!("zenoh camera in the loop: {cam:?}");
+        anyhow::ensure!(cam.frames >= 20, "only {} frames in 100 ticks", cam.frames);
+        anyhow::ensure!(cam.rejected == 0 && cam.errors == 0, "{cam:?}");
+        let r = ganglion::record::read_recording(&rec)?;
+        let images = r.frames.get("/camera/front/image").map_or(0, Vec::len);
+        anyhow::ensure!(
+            images as u64 == cam.frames,
+            "{images} recorded of {}",
+            cam.frames
+        );
+        Ok(())
+    })();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    result.unwrap_or_else(|e| panic!("{e:#}\n{}", String::from_utf8_lossy(&out.stderr)));
+}
