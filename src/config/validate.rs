@@ -94,7 +94,6 @@ pub(crate) fn robot_config(
         None => Some(ClockConfig::default()),
         Some(i) => i.table(rep).and_then(|t| clock(rep, &t, rate_hz)),
     };
-
     let cameras = super::camera::cameras(rep, &top, rate_hz, sig.as_ref());
 
     let plant = super::link::with_publish_period(plant, rate_hz);
