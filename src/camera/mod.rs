@@ -1,7 +1,8 @@
 //! Cameras as a sensor stream: the `ImageSource` trait (a camera the loop
 //! reads a frame from every k-th tick without blocking or allocating), its
 //! sources — the simulated renderer (`sim`), frames from another process over
-//! zenoh (`zenoh`, with `wire` the byte layout and a publisher), a V4L2 device
+//! zenoh (`zenoh`, with `wire` the byte layout and a publisher; `serve`
+//! publishes rendered frames for `ganglion sim camera`), a V4L2 device
 //! (`v4l2`, cargo feature `v4l2`) — the loop's set of cameras (`rig`), and
 //! frames as PNG files (`png`, for `ganglion render`).
 
