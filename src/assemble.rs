@@ -258,7 +258,12 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
     } else {
         opts.limit
     };
-    let session = Session::new(
+    // Cameras: frame buffers and sources made here, before the loop starts.
+    let cameras = match cfg.cameras.is_empty() {
+        true => None,
+        false => Some(crate::camera::CameraRig::from_config(&cfg, seed)?),
+    };
+    let session = Session::with_cameras(
         &cfg,
         plant,
         policy,
@@ -276,6 +281,7 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
             seed,
             plant_kind: kind,
         },
+        cameras,
     )?;
 
     crate::signals::install();

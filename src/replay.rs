@@ -24,6 +24,11 @@ pub struct ReplayReport {
     pub first_mismatch_tick: Option<u64>,
     pub detail: Option<String>,
     pub truncated: bool,
+    /// `resim` with cameras: frames compared (sha256 of each image and
+    /// depth message) and frames that differ; their count is in
+    /// `mismatches` too.
+    pub frames_checked: usize,
+    pub frame_mismatches: usize,
 }
 
 fn recorded_config(
@@ -114,15 +119,19 @@ fn replay_resim(
         bail!("{name}: the re-simulation recorded no ticks; nothing was compared");
     }
     let mismatch = compare_payloads(rec, &again);
+    let (frames_checked, frame_mismatches, frame_detail) =
+        crate::record::camera::compare_frames(rec, &again);
     Ok(ReplayReport {
         recording: name,
         mode: "resim",
         ticks: rec.ticks.len(),
         checked: again.ticks.len(),
-        mismatches: usize::from(mismatch.is_some()),
+        mismatches: usize::from(mismatch.is_some()) + frame_mismatches,
         first_mismatch_tick: mismatch.as_ref().map(|m| m.tick),
-        detail: mismatch.map(|m| m.to_string()),
+        detail: mismatch.map(|m| m.to_string()).or(frame_detail),
         truncated: rec.truncated,
+        frames_checked,
+        frame_mismatches,
     })
 }
 
@@ -189,6 +198,8 @@ fn replay_policy(cfg: config::RobotConfig, rec: &Recording, name: String) -> Res
         first_mismatch_tick: first,
         detail,
         truncated: rec.truncated,
+        frames_checked: 0,
+        frame_mismatches: 0,
     })
 }
 

@@ -55,6 +55,11 @@ pub trait Plant: Send {
     fn health(&self) -> PlantHealth {
         PlantHealth::Ok
     }
+    /// The scene and its exact state, for plants a simulated camera can draw
+    /// (the tabletop); `None` for the others. Never allocates.
+    fn tabletop(&self) -> Option<(&crate::SceneSpec, &crate::TabletopState)> {
+        None
+    }
 }
 
 /// A plant's report on its own state (see `Plant::health`).

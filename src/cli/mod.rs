@@ -20,6 +20,7 @@ pub mod render;
 pub mod replay;
 pub mod run;
 pub mod say;
+pub mod sim_camera;
 pub mod sim_serve;
 pub mod skill;
 pub mod tls_args;

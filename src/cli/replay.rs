@@ -45,6 +45,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                 ""
             }
         );
+        if r.frames_checked > 0 {
+            println!(
+                "  camera frames: {} compared (sha256), {} mismatch(es)",
+                r.frames_checked, r.frame_mismatches
+            );
+        }
         if let Some(d) = &r.detail {
             println!("  first mismatch: {d}");
         }

@@ -112,6 +112,20 @@ pub fn print_report(r: &RunReport) {
             rec.messages,
             rec.dropped
         );
+        if rec.frames + rec.frames_dropped > 0 {
+            println!(
+                "  frames    {} recorded ({:.1} MB), {} dropped",
+                rec.frames,
+                rec.frame_bytes as f64 / 1e6,
+                rec.frames_dropped
+            );
+        }
+    }
+    for c in &r.cameras {
+        println!(
+            "  camera    {}: {} frames, {} missed, {} errors, {} refused by the source",
+            c.name, c.frames, c.missed, c.errors, c.rejected
+        );
     }
 }
 

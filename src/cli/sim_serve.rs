@@ -25,6 +25,8 @@ pub struct SimArgs {
 pub enum SimCommand {
     /// Serve a simulated robot over zenoh (sensors out, commands in).
     Serve(ServeArgs),
+    /// Serve a simulated camera over zenoh (rendered frames out).
+    Camera(super::sim_camera::CameraArgs),
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +88,7 @@ pub struct ServeArgs {
 pub fn run(args: SimArgs) -> Result<()> {
     match args.command {
         SimCommand::Serve(a) => run_serve(a),
+        SimCommand::Camera(a) => super::sim_camera::run(a),
     }
 }
 

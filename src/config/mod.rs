@@ -5,6 +5,7 @@
 //! at the top of `robots/cartpole.toml`.
 
 mod action;
+mod camera;
 mod chunking;
 mod error;
 pub mod joints;
@@ -19,6 +20,10 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
+pub use camera::{
+    CAMERA_LINKS, CameraConfig, CameraMount, CameraSourceConfig, MAX_CAMERA_SIDE, MAX_CAMERAS,
+    MIN_CAMERA_SIDE,
+};
 pub use chunking::{Chunking, MAX_CHUNK};
 pub use error::{ConfigErrors, ConfigProblem};
 pub use span::field_line;

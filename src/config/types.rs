@@ -21,6 +21,8 @@ pub struct RobotConfig {
     pub record: RecordConfig,
     pub realtime: RealtimeConfig,
     pub clock: ClockConfig,
+    /// `[[camera]]` tables (empty: no cameras).
+    pub cameras: Vec<super::camera::CameraConfig>,
 }
 
 impl RobotConfig {

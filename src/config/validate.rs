@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "record",
     "realtime",
     "clock",
+    "camera",
 ];
 
 /// Sensor and actuator names of the configured plant kind.
@@ -93,6 +94,7 @@ pub(crate) fn robot_config(
         None => Some(ClockConfig::default()),
         Some(i) => i.table(rep).and_then(|t| clock(rep, &t, rate_hz)),
     };
+    let cameras = super::camera::cameras(rep, &top, rate_hz, sig.as_ref());
 
     let plant = super::link::with_publish_period(plant, rate_hz);
     let plant = super::zenoh::finish(plant, robot.as_deref(), base);
@@ -109,6 +111,7 @@ pub(crate) fn robot_config(
         record: record?,
         realtime: realtime?,
         clock: clock?,
+        cameras: cameras?,
     })
 }
 

@@ -1,8 +1,11 @@
 //! Recording: every tick of the control loop goes through a lock-free ring to a
 //! recorder thread that writes MCAP (JSON messages with JSON Schemas, one
 //! channel per stream), which Foxglove opens. Recordings are also datasets and
-//! can be replayed.
+//! can be replayed. Camera frames go through a ring of their own and are
+//! written as Foxglove protobuf images (`camera`, `foxglove`).
 
+pub mod camera;
+pub mod foxglove;
 mod json;
 pub mod reader;
 pub mod schema;

@@ -57,6 +57,9 @@ pub struct Recording {
     /// Records the ring dropped: the finished file's count, else the largest
     /// `dropped_before` seen.
     pub dropped: u64,
+    /// Camera frames (`/camera/{name}/image` and `/depth`): per topic, each
+    /// message's log time (ns) and the sha256 of its bytes.
+    pub frames: BTreeMap<String, Vec<(u64, [u8; 32])>>,
 }
 
 /// The first difference between two recordings' deterministic channels.
@@ -335,6 +338,13 @@ fn handle(
                 .get(&header.channel_id)
                 .ok_or_else(|| anyhow!("message on unknown channel {}", header.channel_id))?;
             if encoding != schema::MESSAGE_ENCODING {
+                if super::camera::is_frame_topic(topic) {
+                    use sha2::Digest;
+                    let mut digest = [0u8; 32];
+                    digest.copy_from_slice(&sha2::Sha256::digest(&data));
+                    let list = scan.rec.frames.entry(topic.clone()).or_default();
+                    list.push((header.log_time, digest));
+                }
                 return Ok(());
             }
             if let Some(decoded) = schema::decode(topic, &data)? {

@@ -20,14 +20,18 @@ use crossbeam::queue::ArrayQueue;
 use mcap::records::{MessageHeader, Metadata};
 use mcap::{WriteOptions, Writer};
 
+use super::camera::{CameraChannelSpec, FramePipe, FrameSlot, FrameWriter, Push};
 use super::schema::{self, RUN_METADATA, SUMMARY_METADATA};
 use super::tick::{SafetyEvents, SafetyState, TickRecord};
+use crate::camera::ImageFrame;
 
 /// Upper bound on a chunk (the mcap writer splits beyond it).
 const CHUNK_SIZE: u64 = 64 * 1024;
 /// The recorder ends a chunk after the first tick that takes it past this,
 /// so chunks end on tick boundaries and stay under `CHUNK_SIZE`.
 const CHUNK_TARGET: usize = 48 * 1024;
+/// The longest a lockstep run waits for a camera frame slot.
+const FRAME_WAIT: Duration = Duration::from_secs(5);
 /// Bytes of an MCAP message record besides its payload.
 const MESSAGE_OVERHEAD: usize = 1 + 8 + 2 + 4 + 8 + 8;
 
@@ -51,6 +55,12 @@ pub struct RecordSummary {
     pub ticks: u64,
     /// Tick records dropped because the ring was full (or pushed after finish).
     pub dropped: u64,
+    /// Camera frames written (each: image, depth, calibration messages).
+    pub frames: u64,
+    /// Camera frames dropped because their camera's slots were all in flight.
+    pub frames_dropped: u64,
+    /// Bytes of camera messages written.
+    pub frame_bytes: u64,
 }
 
 struct Shared {
@@ -60,6 +70,8 @@ struct Shared {
     stop: AtomicBool,
     /// Set once records can no longer be written: pushes count as drops.
     closed: AtomicBool,
+    frames: FramePipe,
+    frames_dropped: AtomicU64,
 }
 
 /// The control loop's end of the recorder.
@@ -87,13 +99,46 @@ impl RecordSink {
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
+
+    /// Queues a copy of camera `camera`'s `frame` taken at `tick` (loop
+    /// time `time`, the messages' log time). Never
+    /// allocates; returns false, and counts a dropped frame, when that
+    /// camera's slots are all in flight or the recorder has finished. With
+    /// `wait` (lockstep as fast as possible: simulated time, no deadline)
+    /// a full ring is waited out instead (yielding, up to `FRAME_WAIT`), so
+    /// such a run records every frame and re-simulates bit for bit.
+    pub fn push_frame(
+        &mut self,
+        camera: usize,
+        tick: u64,
+        time: f64,
+        frame: &ImageFrame,
+        wait: bool,
+    ) -> bool {
+        let mut since: Option<Instant> = None;
+        while !self.shared.closed.load(Ordering::Relaxed) {
+            match self.shared.frames.push(camera, tick, time, frame) {
+                Push::Queued => return true,
+                Push::Full if wait => {
+                    let t = *since.get_or_insert_with(Instant::now);
+                    if t.elapsed() > FRAME_WAIT {
+                        break;
+                    }
+                    std::thread::yield_now();
+                }
+                Push::Full | Push::Refused => break,
+            }
+        }
+        self.shared.frames_dropped.fetch_add(1, Ordering::Release);
+        false
+    }
 }
 
 /// The recorder thread's owner: `finish` it to complete the file.
 pub struct Recorder {
     path: PathBuf,
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<Result<(u64, u64)>>>,
+    thread: Option<JoinHandle<Result<Written>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -155,6 +200,19 @@ impl Recorder {
         flush_every: Duration,
         overwrite: bool,
     ) -> Result<(Recorder, RecordSink)> {
+        Self::start_with(path, header, &[], ring_capacity, flush_every, overwrite)
+    }
+
+    /// As `start`, with camera channels (`/camera/{name}/…`) for `cameras`
+    /// (indexed as `RecordSink::push_frame` names them).
+    pub fn start_with(
+        path: &Path,
+        header: RecordingHeader,
+        cameras: &[CameraChannelSpec],
+        ring_capacity: usize,
+        flush_every: Duration,
+        overwrite: bool,
+    ) -> Result<(Recorder, RecordSink)> {
         if ring_capacity == 0 {
             bail!("recorder ring capacity must be at least 1");
         }
@@ -203,6 +261,7 @@ impl Recorder {
                 .with_context(ctx)?;
         }
         let [sensors, observation, action, safety, timing, task] = ids;
+        let frames = FrameWriter::add_channels(&mut mcap, cameras).with_context(ctx)?;
         mcap.flush().with_context(ctx)?;
 
         let shared = Arc::new(Shared {
@@ -210,6 +269,8 @@ impl Recorder {
             dropped: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            frames: FramePipe::new(cameras),
+            frames_dropped: AtomicU64::new(0),
         });
         let tw = TickWriter {
             mcap,
@@ -222,6 +283,8 @@ impl Recorder {
                 task,
             },
             buf: Vec::with_capacity(4096),
+            frames,
+            pending: None,
             prev_state: SafetyState::Normal,
             last_dropped: 0,
             last_tick: None,
@@ -264,15 +327,18 @@ impl Recorder {
             .take()
             .ok_or_else(|| anyhow!("recorder already finished"))?;
         self.shared.stop.store(true, Ordering::Release);
-        let (messages, ticks) = thread
+        let done = thread
             .join()
             .map_err(|_| anyhow!("the recorder thread panicked"))?
             .with_context(|| format!("writing recording {}", self.path.display()))?;
         Ok(RecordSummary {
             path: self.path.clone(),
-            messages,
-            ticks,
+            messages: done.messages,
+            ticks: done.ticks,
             dropped: self.shared.dropped.load(Ordering::Acquire),
+            frames: done.frames,
+            frames_dropped: self.shared.frames_dropped.load(Ordering::Acquire),
+            frame_bytes: done.frame_bytes,
         })
     }
 }
@@ -287,9 +353,18 @@ impl Drop for Recorder {
     }
 }
 
+/// What the recorder thread wrote.
+struct Written {
+    messages: u64,
+    ticks: u64,
+    frames: u64,
+    frame_bytes: u64,
+}
+
 /// The recorder thread: pop, write, flush on time or size; on stop, drain and
-/// finish. Returns (messages, ticks).
-fn record_loop(mut tw: TickWriter, shared: &Shared) -> Result<(u64, u64)> {
+/// finish. Frames go in before the tick they were taken in (the loop queues
+/// a tick's frames before its record), so the file's order is the run's.
+fn record_loop(mut tw: TickWriter, shared: &Shared) -> Result<Written> {
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
         if stopping {
@@ -299,9 +374,11 @@ fn record_loop(mut tw: TickWriter, shared: &Shared) -> Result<(u64, u64)> {
         let mut popped = false;
         while let Some(rec) = shared.queue.pop() {
             popped = true;
+            tw.write_frames(&shared.frames, Some(rec.tick))?;
             tw.write_tick(&rec)?;
         }
         if stopping {
+            tw.write_frames(&shared.frames, None)?;
             break;
         }
         if tw.unflushed > 0 && tw.last_flush.elapsed() >= tw.flush_every {
@@ -311,13 +388,18 @@ fn record_loop(mut tw: TickWriter, shared: &Shared) -> Result<(u64, u64)> {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    tw.finish(shared.dropped.load(Ordering::Acquire))
+    let dropped = shared.dropped.load(Ordering::Acquire);
+    let frames_dropped = shared.frames_dropped.load(Ordering::Acquire);
+    tw.finish(dropped, frames_dropped)
 }
 
 struct TickWriter {
     mcap: Writer<BufWriter<File>>,
     ids: ChannelIds,
     buf: Vec<u8>,
+    frames: FrameWriter,
+    /// A frame popped ahead of its tick, written with that tick.
+    pending: Option<Box<FrameSlot>>,
     prev_state: SafetyState,
     last_dropped: u64,
     /// (tick, time) of the last tick written.
@@ -349,6 +431,36 @@ impl TickWriter {
         self.messages += 1;
         self.unflushed += self.buf.len() + MESSAGE_OVERHEAD;
         Ok(())
+    }
+
+    /// Writes the queued frames taken at or before `upto` (all with `None`).
+    fn write_frames(&mut self, pipe: &FramePipe, upto: Option<u64>) -> Result<()> {
+        loop {
+            let Some(slot) = self.pending.take().or_else(|| pipe.pop()) else {
+                return Ok(());
+            };
+            if upto.is_some_and(|t| slot.tick > t) {
+                self.pending = Some(slot);
+                return Ok(());
+            }
+            let (mcap, messages, unflushed) =
+                (&mut self.mcap, &mut self.messages, &mut self.unflushed);
+            let result = self.frames.write(&slot, |(channel_id, tick, time, data)| {
+                let t = time_ns(time);
+                let header = MessageHeader {
+                    channel_id,
+                    sequence: tick as u32,
+                    log_time: t,
+                    publish_time: t,
+                };
+                mcap.write_to_known_channel(&header, data)?;
+                *messages += 1;
+                *unflushed += data.len() + MESSAGE_OVERHEAD;
+                Ok(())
+            });
+            pipe.recycle(slot);
+            result?;
+        }
     }
 
     fn write_tick(&mut self, rec: &TickRecord) -> Result<()> {
@@ -397,7 +509,7 @@ impl TickWriter {
 
     /// Records drops the last ticks did not carry, writes the summary and
     /// footer, and closes the file.
-    fn finish(mut self, dropped: u64) -> Result<(u64, u64)> {
+    fn finish(mut self, dropped: u64, frames_dropped: u64) -> Result<Written> {
         if dropped > self.last_dropped
             && let Some((tick, time)) = self.last_tick
         {
@@ -410,6 +522,10 @@ impl TickWriter {
         summary.insert("ticks".to_string(), self.ticks.to_string());
         summary.insert("messages".to_string(), self.messages.to_string());
         summary.insert("dropped".to_string(), dropped.to_string());
+        if !self.frames.is_empty() {
+            summary.insert("frames".to_string(), self.frames.frames.to_string());
+            summary.insert("frames_dropped".to_string(), frames_dropped.to_string());
+        }
         self.mcap.write_metadata(&Metadata {
             name: SUMMARY_METADATA.into(),
             metadata: summary,
@@ -421,7 +537,12 @@ impl TickWriter {
             .into_inner()
             .map_err(|e| e.into_error())?;
         file.sync_all()?;
-        Ok((self.messages, self.ticks))
+        Ok(Written {
+            messages: self.messages,
+            ticks: self.ticks,
+            frames: self.frames.frames,
+            frame_bytes: self.frames.bytes,
+        })
     }
 }
 

@@ -94,6 +94,7 @@ pub struct ControlLoop {
     mapping: ActionMapping,
     filter: SafetyFilter,
     sink: Option<RecordSink>,
+    cameras: Option<crate::camera::CameraRig>,
     controls: Arc<LoopControls>,
     pub stats: TickStats,
     live: Arc<LiveStats>,
@@ -189,6 +190,7 @@ impl ControlLoop {
             mapping: cfg.action.mapping.clone(),
             filter,
             sink,
+            cameras: None,
             controls: Arc::new(LoopControls::default()),
             stats: TickStats::new(),
             live: Arc::new(LiveStats::default()),
@@ -254,6 +256,21 @@ impl ControlLoop {
         self.left_envelope_at
     }
 
+    /// Gives the loop its cameras: each due camera takes a frame in the
+    /// tick (after the sensors are read, so frame and sensors show the same
+    /// instant) and the recorder gets a copy. Frame buffers are the rig's,
+    /// allocated before this call.
+    pub fn set_cameras(&mut self, mut rig: crate::camera::CameraRig) {
+        // Unpaced lockstep has no deadline: it waits for the recorder
+        // rather than drop a frame a re-simulation would then have.
+        rig.set_wait_for_recorder(!self.mode.paced());
+        self.cameras = (!rig.is_empty()).then_some(rig);
+    }
+
+    pub fn cameras(&self) -> Option<&crate::camera::CameraRig> {
+        self.cameras.as_ref()
+    }
+
     /// Takes the record sink back (to finish the recorder after the run).
     pub fn take_sink(&mut self) -> Option<RecordSink> {
         self.sink.take()
@@ -278,6 +295,9 @@ impl ControlLoop {
         }
 
         self.plant.read_sensors(&mut self.sensors, &mut self.stamps);
+        if let Some(rig) = &mut self.cameras {
+            rig.capture(self.tick, time, self.plant.as_ref(), self.sink.as_mut());
+        }
         let mut fault = false;
         for (i, &s) in self.obs_index.iter().enumerate() {
             let v = self.sensors[s];

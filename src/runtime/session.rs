@@ -77,6 +77,9 @@ pub struct RunReport {
     pub allocations: AllocReport,
     pub realtime: RtStatus,
     pub recording: Option<RecordSummary>,
+    /// Per camera: frames taken, captures missed or failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cameras: Vec<crate::camera::rig::CameraCounters>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -107,6 +110,18 @@ impl Session {
         policy: Box<dyn Policy>,
         opts: SessionOptions,
     ) -> Result<Session> {
+        Self::with_cameras(cfg, plant, policy, opts, None)
+    }
+
+    /// As `new`, with the run's cameras (recorded on `/camera/{name}/…`).
+    pub fn with_cameras(
+        cfg: &RobotConfig,
+        plant: Box<dyn Plant>,
+        policy: Box<dyn Policy>,
+        opts: SessionOptions,
+        cameras: Option<crate::camera::CameraRig>,
+    ) -> Result<Session> {
+        let specs = cameras.as_ref().map(|c| c.specs()).unwrap_or_default();
         let (recorder, sink) = match &opts.record {
             Some(to) => {
                 let header = RecordingHeader {
@@ -116,9 +131,10 @@ impl Session {
                     actuator_names: names(plant.actuator_names()),
                     metadata: to.metadata.clone(),
                 };
-                let (rec, sink) = Recorder::start(
+                let (rec, sink) = Recorder::start_with(
                     &to.path,
                     header,
+                    &specs,
                     cfg.record.ring_capacity.max(to.min_ring_capacity),
                     Duration::from_millis(cfg.record.flush_every_ms),
                     to.overwrite,
@@ -130,6 +146,9 @@ impl Session {
         };
         let mut lp = ControlLoop::new(cfg, plant, policy, opts.clock, sink)?;
         lp.set_episode(opts.episode);
+        if let Some(rig) = cameras {
+            lp.set_cameras(rig);
+        }
         Ok(Session {
             lp,
             recorder,
@@ -225,6 +244,10 @@ impl Session {
             },
             realtime: rt_status,
             recording,
+            cameras: lp
+                .cameras()
+                .map(|c| c.counters().to_vec())
+                .unwrap_or_default(),
         };
         Ok((report, lp))
     }

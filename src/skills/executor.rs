@@ -121,6 +121,7 @@ pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
         record: RecordConfig::default(),
         realtime: RealtimeConfig::default(),
         clock: ClockConfig::default(),
+        cameras: Vec::new(),
     }
 }
 

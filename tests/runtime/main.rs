@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cameras;
 mod chunked;
 mod cli;
 mod config_check;

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod camera;
 mod config;
 mod controllers;
 mod remote;

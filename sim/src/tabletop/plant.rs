@@ -90,4 +90,8 @@ impl Plant for TabletopPlant {
     fn time(&self) -> f64 {
         self.world.time()
     }
+
+    fn tabletop(&self) -> Option<(&SceneSpec, &TabletopState)> {
+        Some((&self.current, &self.state))
+    }
 }
