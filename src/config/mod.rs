@@ -10,6 +10,7 @@ mod chunking;
 mod error;
 pub mod joints;
 mod link;
+mod policy;
 mod reader;
 mod span;
 mod types;
