@@ -135,7 +135,9 @@ fn camera(
     sig: Option<&Signature>,
 ) -> Option<CameraConfig> {
     t.check_keys(rep, KEYS);
-    let name = t.require(rep, "name").and_then(|i| camera_name(rep, &i));
+    let name = t
+        .require(rep, "name")
+        .and_then(|i| super::validate::key_name(rep, &i));
     let width = t
         .require(rep, "width")
         .and_then(|i| i.count(rep, MIN_CAMERA_SIDE, MAX_CAMERA_SIDE));
@@ -166,23 +168,6 @@ fn camera(
         noise_depth: noise_depth?,
         source: source?,
     })
-}
-
-fn camera_name(rep: &mut Reporter, item: &Item<'_>) -> Option<String> {
-    let name = item.str(rep)?;
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !valid {
-        item.report(
-            rep,
-            format!("must be a name of 1 to 64 characters A-Z a-z 0-9 _ -, got {name:?}"),
-        );
-        return None;
-    }
-    Some(name.to_string())
 }
 
 /// `rate_hz` (must divide the loop's rate) or `every_ticks`; default 1.
@@ -533,7 +518,7 @@ mod tests {
             (
                 "name = \"wrist\"",
                 "name = \"a/b\"",
-                "camera[1].name: must be a name",
+                "camera[1].name: must be a non-empty name",
             ),
             (
                 "look = [0.04, 0.0, -1.0]",

@@ -61,7 +61,7 @@ pub(crate) fn robot_config(
     let top = Table::root(doc);
     top.check_keys(rep, TOP_KEYS);
 
-    let robot = top.require(rep, "robot").and_then(|i| robot_name(rep, &i));
+    let robot = top.require(rep, "robot").and_then(|i| key_name(rep, &i));
     let rate_hz = top.require(rep, "rate_hz").and_then(|i| rate(rep, &i));
     let (plant, sig) = match top.section(rep, "plant", true) {
         Some(t) => plant(rep, &t),
@@ -225,7 +225,9 @@ pub(crate) fn names(
 /// The longest robot name (it names zenoh keys, recordings and reports).
 pub const MAX_NAME_LEN: usize = 64;
 
-fn robot_name(rep: &mut Reporter, item: &Item<'_>) -> Option<String> {
+/// A name that becomes part of zenoh keys and file names (a robot, a
+/// camera): 1 to `MAX_NAME_LEN` characters of A-Z a-z 0-9 _ -.
+pub(crate) fn key_name(rep: &mut Reporter, item: &Item<'_>) -> Option<String> {
     let name = item.str(rep)?;
     if name.len() > MAX_NAME_LEN {
         let msg = format!(
