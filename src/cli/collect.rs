@@ -1,5 +1,6 @@
-//! `ganglion collect`: datasets are recordings (`learn::collect`); this
-//! parses the flags, draws progress and prints what was collected.
+//! `ganglion collect`: datasets are recordings (`learn::collect`, and for
+//! the tabletop `learn::collect_tabletop`: planner + skills with the camera
+//! on); this parses the flags, draws progress and prints what was collected.
 
 use std::path::PathBuf;
 
@@ -11,11 +12,24 @@ use ganglion::learn::collect::{CollectOptions, collect};
 
 #[derive(Args, Debug)]
 pub struct CollectArgs {
-    /// Environment name (cartpole, reacher): its robot config is robots/ENV.toml.
+    /// Environment name: cartpole, reacher (robot config robots/ENV.toml,
+    /// behaviour policies from --policy), or tabletop (demonstrations: the
+    /// SayCan planner and the skills from exact state, the overhead camera
+    /// recorded; needs --instructions).
     pub env: String,
-    /// Behaviour policies (ONNX with cards), comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// Behaviour policies (ONNX with cards), comma-separated (cartpole, reacher).
+    #[arg(long, value_delimiter = ',')]
     pub policy: Vec<PathBuf>,
+    /// tabletop: instruction templates, one per line; `{block}`, `{block2}`
+    /// and `{bowl}` become colours of each random scene's objects.
+    #[arg(long)]
+    pub instructions: Option<PathBuf>,
+    /// tabletop: a camera frame every this many ticks (25 Hz loop).
+    #[arg(long, default_value_t = 1)]
+    pub camera_every: u32,
+    /// tabletop: the reaching policy the skills use.
+    #[arg(long, default_value = "models/arm-reach.onnx")]
+    pub reach: PathBuf,
     /// Episodes per (policy, noise) pair.
     #[arg(long, default_value_t = 20)]
     pub episodes: usize,
@@ -39,6 +53,15 @@ pub struct CollectArgs {
 }
 
 pub fn run(args: CollectArgs) -> Result<()> {
+    if args.env == "tabletop" {
+        return run_tabletop(args);
+    }
+    if args.policy.is_empty() {
+        anyhow::bail!(
+            "collect {} needs --policy (behaviour policies, ONNX with cards)",
+            args.env
+        );
+    }
     let config = args
         .config
         .clone()
@@ -72,5 +95,56 @@ pub fn run(args: CollectArgs) -> Result<()> {
             g.policy, g.noise, g.episodes, g.mean_return, g.min_return, g.max_return
         );
     }
+    Ok(())
+}
+
+fn run_tabletop(args: CollectArgs) -> Result<()> {
+    use ganglion::lang::service::{PlannerOptions, PlannerParts};
+    use ganglion::learn::collect_tabletop::{
+        TabletopCollectOptions, collect_tabletop, read_templates,
+    };
+    let Some(templates) = &args.instructions else {
+        anyhow::bail!(
+            "collect tabletop needs --instructions FILE (instruction templates, one per line)"
+        );
+    };
+    let options = TabletopCollectOptions {
+        templates: read_templates(templates)?,
+        episodes: args.episodes,
+        seed: args.seed,
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+        reach: super::repo_path(&args.reach.to_string_lossy()),
+        camera_every: args.camera_every,
+        command: command_line(),
+    };
+    let mut parts = PlannerParts::open(&PlannerOptions {
+        affordances: super::repo_path("models"),
+        ..PlannerOptions::default()
+    })?;
+    let bar = progress_bar(args.episodes as u64, "episodes", args.json);
+    let report = collect_tabletop(&options, &mut parts, &mut |e| {
+        bar.inc(1);
+        bar.set_message(format!(
+            "{} \"{}\"",
+            if e.success { "ok" } else { "FAILED" },
+            e.instruction
+        ));
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "collected {} episodes ({} succeeded, the rest kept and marked) into {}: {} recordings, {} ticks; index {}/{}",
+        report.episodes,
+        report.succeeded,
+        report.out,
+        report.recordings,
+        report.ticks,
+        report.out,
+        ganglion::learn::collect_tabletop::EPISODE_INDEX
+    );
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 pub mod actor_critic;
 pub mod collect;
+pub mod collect_tabletop;
 pub mod curve;
 pub mod dataset;
 pub mod dist;

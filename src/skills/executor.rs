@@ -22,6 +22,7 @@ use super::{Places, Skill};
 use crate::config::*;
 use crate::policy::{ActionSpec, OnnxPolicy, Policy, PolicyError};
 use crate::runtime::control_loop::{ClockMode, LoopControls, RunLimit};
+use crate::runtime::session::RecordTo;
 use crate::runtime::{Session, SessionOptions};
 
 /// How a skill ended.
@@ -208,6 +209,22 @@ pub struct SkillRunner {
     config: RobotConfig,
     sensors: Vec<f32>,
     stamps: Vec<f64>,
+    /// Record every skill's run (a demonstration dataset).
+    recording: Option<SkillRecording>,
+}
+
+/// Where a runner records its skills: one MCAP per skill run,
+/// `{dir}/{prefix}-{segment:02}.mcap`, with the runner's cameras and the
+/// given metadata plus `skill` and `segment`.
+#[derive(Clone, Debug)]
+pub struct SkillRecording {
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Replace earlier files of the same names.
+    pub overwrite: bool,
+    /// The files written so far, in order.
+    pub files: Vec<PathBuf>,
 }
 
 impl SkillRunner {
@@ -244,7 +261,25 @@ impl SkillRunner {
             config: tabletop_config(reach_model, seed),
             sensors: vec![0.0; SENSORS.len()],
             stamps: vec![0.0; SENSORS.len()],
+            recording: None,
         })
+    }
+
+    /// Records every later skill run to `rec` (see `SkillRecording`), with
+    /// `cameras` rendering the world into each recording (`seed`: their
+    /// noise).
+    pub fn record_skills(
+        &mut self,
+        rec: SkillRecording,
+        cameras: Vec<crate::config::CameraConfig>,
+    ) {
+        self.config.cameras = cameras;
+        self.recording = Some(rec);
+    }
+
+    /// The recording, with the files written so far.
+    pub fn recording(&self) -> Option<&SkillRecording> {
+        self.recording.as_ref()
     }
 
     /// Switches to camera mode: from now on `scene`, `state` and `places`
@@ -355,7 +390,28 @@ impl SkillRunner {
             .plant
             .take()
             .ok_or_else(|| anyhow!("the tabletop plant was lost in an earlier failed run"))?;
-        let mut session = Session::new(
+        let (record, cameras) = match self.recording.as_mut() {
+            Some(rec) => {
+                let segment = rec.files.len();
+                let path = rec.dir.join(format!("{}-{segment:02}.mcap", rec.prefix));
+                let mut metadata = rec.metadata.clone();
+                metadata.insert("skill".into(), skill.to_string());
+                metadata.insert("segment".into(), segment.to_string());
+                rec.files.push(path.clone());
+                let mut rig =
+                    crate::camera::CameraRig::from_config(&self.config, seed_of(&metadata))?;
+                rig.set_wait_for_recorder(true);
+                let to = RecordTo {
+                    path,
+                    overwrite: rec.overwrite,
+                    metadata,
+                    min_ring_capacity: 16_384,
+                };
+                (Some(to), Some(rig))
+            }
+            None => (None, None),
+        };
+        let mut session = Session::with_cameras(
             &self.config,
             plant,
             Box::new(policy),
@@ -365,12 +421,13 @@ impl SkillRunner {
                     ticks: Some(skill.family().time_limit_ticks()),
                     ..RunLimit::default()
                 },
-                record: None,
+                record,
                 realtime_thread: false,
                 episode: 0,
                 seed: 0,
                 plant_kind: "sim:tabletop".into(),
             },
+            cameras,
         )?;
         session.set_controls(controls);
         let (report, ctl) = session.run()?;
@@ -394,4 +451,12 @@ impl SkillRunner {
             safety_events,
         })
     }
+}
+
+/// The camera noise seed of a recording: its `seed` entry, else 0.
+fn seed_of(metadata: &std::collections::BTreeMap<String, String>) -> u64 {
+    metadata
+        .get("seed")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

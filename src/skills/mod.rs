@@ -19,7 +19,7 @@ use std::fmt;
 use ganglion_sim::tabletop::scene::COLORS;
 use ganglion_sim::{SceneSpec, TabletopState};
 
-pub use executor::{SkillOutcome, SkillRun, SkillRunner};
+pub use executor::{SkillOutcome, SkillRecording, SkillRun, SkillRunner};
 pub use sight::PerceptionMode;
 
 /// A grounded skill: a template with its parameters filled in.

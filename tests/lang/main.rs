@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod collect;
 mod exec;
 mod fetch;
 mod hostile;
