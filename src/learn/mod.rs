@@ -13,6 +13,7 @@ pub mod collect;
 pub mod collect_tabletop;
 pub mod curve;
 pub mod dataset;
+pub mod demos;
 pub mod dist;
 pub mod dt_run;
 pub mod dt_train;

@@ -14,6 +14,7 @@ pub mod writer;
 
 pub use reader::{
     Mismatch, RecordedTick, Recording, compare_payloads, parse_recording, read_recording,
+    read_recording_with_images,
 };
 pub use tick::{MAX_ACT, MAX_OBS, MAX_SENSORS, SafetyEvents, SafetyState, TaskFields, TickRecord};
 pub use writer::{RecordSink, RecordSummary, Recorder, RecordingHeader};

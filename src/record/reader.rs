@@ -60,6 +60,9 @@ pub struct Recording {
     /// Camera frames (`/camera/{name}/image` and `/depth`): per topic, each
     /// message's log time (ns) and the sha256 of its bytes.
     pub frames: BTreeMap<String, Vec<(u64, [u8; 32])>>,
+    /// With `read_recording_with_images`: the camera messages themselves
+    /// (protobuf `foxglove.RawImage`), per topic, with their log time (ns).
+    pub images: BTreeMap<String, Vec<(u64, Vec<u8>)>>,
 }
 
 /// The first difference between two recordings' deterministic channels.
@@ -171,6 +174,8 @@ struct Scan {
     offset: usize,
     rec: Recording,
     merger: Merger,
+    /// Keep camera messages whole (`Recording::images`).
+    keep_images: bool,
 }
 
 /// Reads a recording, finished or cut short. A file that is not MCAP, ends
@@ -182,16 +187,30 @@ pub fn read_recording(path: &Path) -> Result<Recording> {
     parse_recording(path, &bytes)
 }
 
+/// As `read_recording`, keeping the camera messages themselves in
+/// `Recording::images` (a dataset needs the pixels, a replay their hashes).
+pub fn read_recording_with_images(path: &Path) -> Result<Recording> {
+    let bytes = crate::input::read_file(path, crate::input::FileKind::Recording)?;
+    parse(path, &bytes, true)
+}
+
 /// As `read_recording`, from the bytes of a file (`path` names it in
 /// errors and in the result).
 pub fn parse_recording(path: &Path, bytes: &[u8]) -> Result<Recording> {
+    parse(path, bytes, false)
+}
+
+fn parse(path: &Path, bytes: &[u8], keep_images: bool) -> Result<Recording> {
     if !bytes.starts_with(mcap::MAGIC) {
         bail!("{} is not an MCAP file (bad magic bytes)", path.display());
     }
     // The mcap crate's reader is not hardened against every malformed input
     // (it can hit an arithmetic overflow check); a panic there counts as a
     // bad record, like any other error.
-    let mut scan = Scan::default();
+    let mut scan = Scan {
+        keep_images,
+        ..Scan::default()
+    };
     let panicked = crate::policy::catch_engine_panic(|| scan_records(bytes, &mut scan)).is_err();
     if panicked && scan.error.is_none() {
         scan.error = Some("malformed record (reader panicked)".into());
@@ -344,6 +363,10 @@ fn handle(
                     digest.copy_from_slice(&sha2::Sha256::digest(&data));
                     let list = scan.rec.frames.entry(topic.clone()).or_default();
                     list.push((header.log_time, digest));
+                    if scan.keep_images {
+                        let list = scan.rec.images.entry(topic.clone()).or_default();
+                        list.push((header.log_time, data.into_owned()));
+                    }
                 }
                 return Ok(());
             }

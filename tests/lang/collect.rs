@@ -66,6 +66,27 @@ fn tabletop_demonstrations_record_camera_joints_actions_and_instruction() {
             assert!(rec.sensor_names.iter().any(|n| n == "base.position"));
         }
     }
+    // Read back for learning: frames with their ticks, proprioception
+    // only, the commanded actions as chunks.
+    let demos = ganglion::learn::demos::load_demonstrations(&out, "overhead", true).unwrap();
+    assert_eq!(demos.len(), report.succeeded);
+    for d in &demos {
+        let e = seen.iter().find(|e| e.episode == d.episode).unwrap();
+        assert_eq!(d.instruction, e.instruction);
+        assert_eq!(d.steps() as u64, e.ticks);
+        assert_eq!((d.width, d.height), (128, 128));
+        // A frame every second tick of every segment.
+        assert!(d.frames.len() * 2 >= d.steps() && d.frames.len() <= d.steps());
+        assert!(d.frames.windows(2).all(|w| w[0].step < w[1].step));
+        let f = &d.frames[0];
+        assert_eq!(f.rgb.len(), 3 * 128 * 128);
+        assert!(f.depth.iter().any(|z| *z > 0.5), "depth in metres");
+        assert_eq!(d.proprio_at(0).len(), ganglion::learn::demos::PROPRIO.len());
+        let mut chunk = vec![0.0; 4 * d.action_dim];
+        d.action_chunk(d.steps() - 2, 4, &mut chunk);
+        // Past the end the last command repeats.
+        assert_eq!(chunk[2 * d.action_dim..3 * d.action_dim], chunk[3 * d.action_dim..]);
+    }
     // The same dataset again is refused without --overwrite.
     let again = collect_tabletop(&opts, &mut parts, &mut |_| {});
     assert!(again.unwrap_err().to_string().contains("--overwrite"));
