@@ -14,22 +14,12 @@ use super::collect_tabletop::EPISODE_INDEX;
 use crate::record::foxglove::RawImage;
 use crate::record::read_recording_with_images;
 
-/// The sensors a policy may read: proprioception only.
-pub const PROPRIO: [&str; 13] = [
-    "base.position",
-    "shoulder.position",
-    "elbow.position",
-    "wrist.position",
-    "base.velocity",
-    "shoulder.velocity",
-    "elbow.velocity",
-    "wrist.velocity",
-    "cup.x",
-    "cup.y",
-    "cup.z",
-    "gripper.suction",
-    "gripper.holding",
-];
+/// The sensors a policy may read: proprioception only (the same the skill
+/// policy observes in the loop).
+pub const PROPRIO: &[&str] = {
+    let (p, _) = ganglion_sim::tabletop::state::SENSORS.split_at(crate::skills::executor::PROPRIO);
+    p
+};
 
 /// One camera frame, at a tick of its episode.
 #[derive(Clone, Debug)]

@@ -65,12 +65,19 @@ pub const REACH_MODEL: &str = "models/arm-reach.onnx";
 /// Tabletop control rate (Hz): one period of the world's physics.
 pub const RATE_HZ: f64 = 25.0;
 
-/// The tabletop robot's loop configuration: all sensors observed as they
-/// are, the skill's joint speeds and suction as commands, speed and rate
-/// limits per actuator, and position limits on every joint (a little inside
-/// the rapier joints' hard stops).
+/// The sensors the skill policy observes: the arm's own (joints, the cup
+/// computed from them, suction and its load sensor), the first `PROPRIO`
+/// of `SENSORS`. Object positions never reach the loop's policy: a skill's
+/// targets come from `SkillRunner::state` (exact, or perceived in camera
+/// mode) before the loop starts.
+pub const PROPRIO: usize = 13;
+
+/// The tabletop robot's loop configuration: the arm's own sensors observed
+/// as they are, the skill's joint speeds and suction as commands, speed and
+/// rate limits per actuator, and position limits on every joint (a little
+/// inside the rapier joints' hard stops).
 pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
-    let n = SENSORS.len();
+    let n = PROPRIO;
     let speed = MAX_JOINT_SPEED;
     let joint_limits = (0..4)
         .map(|k| JointLimit {
@@ -99,7 +106,7 @@ pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
             chunking: None,
         },
         observation: ObservationConfig {
-            fields: SENSORS.iter().map(|s| s.to_string()).collect(),
+            fields: SENSORS[..PROPRIO].iter().map(|s| s.to_string()).collect(),
             offset: vec![0.0; n],
             scale: vec![1.0; n],
         },
@@ -152,10 +159,10 @@ impl SkillPolicy {
 
 impl Policy for SkillPolicy {
     fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<(), PolicyError> {
-        if obs.len() < SENSORS.len() {
+        if obs.len() < PROPRIO {
             return Err(PolicyError::ObsSize {
                 got: obs.len(),
-                want: SENSORS.len(),
+                want: PROPRIO,
             });
         }
         if action.len() < ACTUATORS.len() {

@@ -85,7 +85,10 @@ fn tabletop_demonstrations_record_camera_joints_actions_and_instruction() {
         let mut chunk = vec![0.0; 4 * d.action_dim];
         d.action_chunk(d.steps() - 2, 4, &mut chunk);
         // Past the end the last command repeats.
-        assert_eq!(chunk[2 * d.action_dim..3 * d.action_dim], chunk[3 * d.action_dim..]);
+        assert_eq!(
+            chunk[2 * d.action_dim..3 * d.action_dim],
+            chunk[3 * d.action_dim..]
+        );
     }
     // The same dataset again is refused without --overwrite.
     let again = collect_tabletop(&opts, &mut parts, &mut |_| {});
