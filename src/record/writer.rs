@@ -417,17 +417,22 @@ fn time_ns(seconds: f64) -> u64 {
     (seconds * 1e9).round().max(0.0) as u64
 }
 
+/// A message logged (and published) at loop time `time` of `tick`.
+fn message_header(channel_id: u16, tick: u64, time: f64) -> MessageHeader {
+    let t = time_ns(time);
+    MessageHeader {
+        channel_id,
+        // MCAP sequences are u32: the tick wraps there (the payload has it in full).
+        sequence: tick as u32,
+        log_time: t,
+        publish_time: t,
+    }
+}
+
 impl TickWriter {
     fn message(&mut self, channel_id: u16, tick: u64, time: f64) -> Result<()> {
-        let t = time_ns(time);
-        let header = MessageHeader {
-            channel_id,
-            // MCAP sequences are u32: the tick wraps there (the payload has it in full).
-            sequence: tick as u32,
-            log_time: t,
-            publish_time: t,
-        };
-        self.mcap.write_to_known_channel(&header, &self.buf)?;
+        self.mcap
+            .write_to_known_channel(&message_header(channel_id, tick, time), &self.buf)?;
         self.messages += 1;
         self.unflushed += self.buf.len() + MESSAGE_OVERHEAD;
         Ok(())
@@ -446,14 +451,7 @@ impl TickWriter {
             let (mcap, messages, unflushed) =
                 (&mut self.mcap, &mut self.messages, &mut self.unflushed);
             let result = self.frames.write(&slot, |(channel_id, tick, time, data)| {
-                let t = time_ns(time);
-                let header = MessageHeader {
-                    channel_id,
-                    sequence: tick as u32,
-                    log_time: t,
-                    publish_time: t,
-                };
-                mcap.write_to_known_channel(&header, data)?;
+                mcap.write_to_known_channel(&message_header(channel_id, tick, time), data)?;
                 *messages += 1;
                 *unflushed += data.len() + MESSAGE_OVERHEAD;
                 Ok(())
