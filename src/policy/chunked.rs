@@ -195,17 +195,23 @@ const CHUNK_BUFFERS: usize = 4;
 pub struct ChunkedPolicy {
     schedule: ChunkSchedule,
     dim: usize,
-    horizon: usize,
-    obs_dim: usize,
-    ensemble: Ensemble,
     tick: u64,
+    flow: Flow,
+    engine: Engine,
+}
+
+/// The tick's side of the exchange: the blended chunks, the request in
+/// flight, the counters. Kept apart from `Engine` so a tick borrows both
+/// without touching the shared queues' reference count.
+struct Flow {
+    ensemble: Ensemble,
+    obs_dim: usize,
     epoch: u64,
     /// Lockstep: the tick the chunk in flight is due.
     due: Option<u64>,
-    /// Wall: a request is in flight (the service is busy).
+    /// A request is in flight (the service is busy with it).
     in_flight: bool,
     stats: ChunkStats,
-    engine: Engine,
 }
 
 enum Engine {
@@ -271,24 +277,25 @@ impl ChunkedPolicy {
         ChunkedPolicy {
             schedule,
             dim,
-            horizon,
-            obs_dim,
-            ensemble,
             tick: 0,
-            epoch: 0,
-            due: None,
-            in_flight: false,
-            stats: ChunkStats::default(),
+            flow: Flow {
+                ensemble,
+                obs_dim,
+                epoch: 0,
+                due: None,
+                in_flight: false,
+                stats: ChunkStats::default(),
+            },
             engine,
         }
     }
 
     pub fn stats(&self) -> ChunkStats {
-        self.stats
+        self.flow.stats
     }
 
     pub fn horizon(&self) -> usize {
-        self.horizon
+        self.flow.ensemble.horizon
     }
 
     /// Blocks (outside any tick) until the first chunk for the current
@@ -296,22 +303,22 @@ impl ChunkedPolicy {
     /// observation the first tick will see. Gives up after `timeout`.
     pub fn prime(&mut self, obs: &[f32], timeout: Duration) -> Result<(), PolicyError> {
         let t0 = std::time::Instant::now();
-        match &mut self.engine {
-            Engine::Inline { .. } => Ok(()),
-            Engine::Service { shared, .. } => {
-                let shared = shared.clone();
-                self.request(&shared, self.tick, obs)?;
-                while self.in_flight {
-                    if !self.collect(&shared, true)? && t0.elapsed() > timeout {
-                        return Err(PolicyError::Starved);
-                    }
-                }
-                self.due = None;
-                Ok(())
+        let Engine::Service { shared, .. } = &self.engine else {
+            return Ok(());
+        };
+        let flow = &mut self.flow;
+        flow.request(shared, self.tick, obs)?;
+        while flow.in_flight {
+            if !flow.collect(shared, true)? && t0.elapsed() > timeout {
+                return Err(PolicyError::Starved);
             }
         }
+        flow.due = None;
+        Ok(())
     }
+}
 
+impl Flow {
     /// Posts `obs`, taken at `tick`, for the service (replacing a request
     /// it has not taken yet).
     fn request(&mut self, shared: &Shared, tick: u64, obs: &[f32]) -> Result<(), PolicyError> {
@@ -388,7 +395,7 @@ fn serve(mut model: Box<dyn ChunkModel>, shared: &Shared) {
             std::thread::park_timeout(Duration::from_millis(1));
             continue;
         };
-        let mut chunk = loop {
+        let chunk = loop {
             if let Some(c) = shared.free_chunks.pop() {
                 break Some(c);
             }
@@ -397,19 +404,17 @@ fn serve(mut model: Box<dyn ChunkModel>, shared: &Shared) {
             }
             std::thread::park_timeout(Duration::from_millis(1));
         };
-        let Some(buf) = chunk.as_mut() else { break };
-        let ok = model.predict(&req.obs, buf).is_ok() && check_finite(buf).is_ok();
+        let Some(mut chunk) = chunk else { break };
+        let ok = model.predict(&req.obs, &mut chunk).is_ok() && check_finite(&chunk).is_ok();
         let _ = shared.free_obs.push(req.obs);
-        if let Some(chunk) = chunk {
-            let reply = Reply {
-                epoch: req.epoch,
-                tick: req.tick,
-                chunk,
-                ok,
-            };
-            if let Err(r) = shared.replies.push(reply) {
-                let _ = shared.free_chunks.push(r.chunk);
-            }
+        let reply = Reply {
+            epoch: req.epoch,
+            tick: req.tick,
+            chunk,
+            ok,
+        };
+        if let Err(r) = shared.replies.push(reply) {
+            let _ = shared.free_chunks.push(r.chunk);
         }
     }
 }
@@ -425,18 +430,19 @@ impl Policy for ChunkedPolicy {
         let tick = self.tick;
         self.tick += 1;
         let every = self.schedule.every.max(1) as u64;
+        let flow = &mut self.flow;
         let mut result = Ok(());
         match &mut self.engine {
             Engine::Inline { model, chunk } => {
-                if tick.is_multiple_of(every) || self.ensemble.ticks_left(tick) == 0 {
+                if tick.is_multiple_of(every) || flow.ensemble.ticks_left(tick) == 0 {
                     let r = model.predict(obs, chunk).and_then(|()| check_finite(chunk));
                     match r {
                         Ok(()) => {
-                            self.ensemble.insert(tick, chunk);
-                            self.stats.chunks += 1;
+                            flow.ensemble.insert(tick, chunk);
+                            flow.stats.chunks += 1;
                         }
                         Err(e) => {
-                            self.stats.failed += 1;
+                            flow.stats.failed += 1;
                             result = Err(e);
                         }
                     }
@@ -446,40 +452,39 @@ impl Policy for ChunkedPolicy {
                 if let Some(w) = worker {
                     w.thread().unpark();
                 }
-                let shared = shared.clone();
                 match self.schedule.timing {
                     Timing::Lockstep { latency } => {
                         // Deterministic: the chunk asked for at t is used
                         // from t + latency, waiting for it if need be.
-                        if self.due.is_some_and(|due| tick >= due) {
-                            result = self.wait_in_flight(&shared);
-                            self.due = None;
+                        if flow.due.is_some_and(|due| tick >= due) {
+                            result = flow.wait_in_flight(shared);
+                            flow.due = None;
                         }
-                        if result.is_ok() && self.due.is_none() && tick.is_multiple_of(every) {
-                            result = self.request(&shared, tick, obs);
+                        if result.is_ok() && flow.due.is_none() && tick.is_multiple_of(every) {
+                            result = flow.request(shared, tick, obs);
                             if result.is_ok() {
                                 if latency == 0 {
-                                    result = self.wait_in_flight(&shared);
+                                    result = flow.wait_in_flight(shared);
                                 } else {
-                                    self.due = Some(tick + latency as u64);
+                                    flow.due = Some(tick + latency as u64);
                                 }
                             }
                         }
                     }
                     Timing::Wall | Timing::Inline => {
-                        result = self.collect(&shared, false).map(|_| ());
-                        if result.is_ok() && !self.in_flight {
-                            result = self.request(&shared, tick, obs);
+                        result = flow.collect(shared, false).map(|_| ());
+                        if result.is_ok() && !flow.in_flight {
+                            result = flow.request(shared, tick, obs);
                         }
                     }
                 }
             }
         }
         result?;
-        if self.ensemble.action_at(tick, action) {
+        if flow.ensemble.action_at(tick, action) {
             Ok(())
         } else {
-            self.stats.starved_ticks += 1;
+            flow.stats.starved_ticks += 1;
             Err(PolicyError::Starved)
         }
     }
@@ -489,19 +494,20 @@ impl Policy for ChunkedPolicy {
     }
 
     fn warm_up(&mut self, obs: &[f32]) {
-        if self.stats.chunks == 0 {
+        if self.flow.stats.chunks == 0 {
             // A model that never answers leaves the ticks starved, counted.
             let _ = self.prime(obs, PRIME_TIMEOUT);
         }
     }
 
     fn reset(&mut self) {
-        self.ensemble.clear();
+        let flow = &mut self.flow;
+        flow.ensemble.clear();
         self.tick = 0;
-        self.due = None;
-        self.in_flight = false;
+        flow.due = None;
+        flow.in_flight = false;
         // Chunks still coming for the old episode are dropped by epoch.
-        self.epoch += 1;
+        flow.epoch += 1;
         if let Engine::Inline { model, .. } = &mut self.engine {
             model.reset();
         }
