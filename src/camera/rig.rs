@@ -124,7 +124,7 @@ impl CameraRig {
     /// Whether a full recorder ring is waited out (lockstep as fast as
     /// possible, where no deadline is at stake and every frame must be
     /// recorded for a bit-exact re-simulation) or the frame dropped.
-    pub fn set_wait_for_recorder(&mut self, wait: bool) {
+    pub(crate) fn set_wait_for_recorder(&mut self, wait: bool) {
         self.wait_for_recorder = wait;
     }
 
@@ -135,11 +135,6 @@ impl CameraRig {
     /// What the recorder needs to know of each camera (its channels).
     pub fn specs(&self) -> Vec<CameraChannelSpec> {
         self.cams.iter().map(|c| c.spec.clone()).collect()
-    }
-
-    /// The newest frame of camera `index`.
-    pub fn frame(&self, index: usize) -> Option<&ImageFrame> {
-        self.cams.get(index).map(|c| &c.frame)
     }
 
     pub fn counters(&self) -> &[CameraCounters] {

@@ -51,10 +51,6 @@ impl SimSource {
             seed,
         }
     }
-
-    pub fn camera(&self) -> &Camera {
-        self.renderer.camera()
-    }
 }
 
 impl ImageSource for SimSource {

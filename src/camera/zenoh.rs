@@ -27,12 +27,8 @@ pub fn camera_key(robot: &str, name: &str) -> String {
 
 /// Checks that `robot` and `name` make a plain key (no wildcards).
 fn check_names(robot: &str, name: &str) -> Result<()> {
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    if !ok(robot) || !ok(name) {
+    use crate::io::zenoh::valid_robot_name;
+    if !valid_robot_name(robot) || !valid_robot_name(name) {
         bail!("robot {robot:?} and camera {name:?} must be names of A-Z a-z 0-9 _ -");
     }
     Ok(())
@@ -44,31 +40,20 @@ const SLOTS: usize = 3;
 struct Inbox {
     free: ArrayQueue<Box<ImageFrame>>,
     ready: ArrayQueue<Box<ImageFrame>>,
-    received: AtomicU64,
     rejected: AtomicU64,
-    /// Frames replaced by a newer one before the loop took them.
-    overwritten: AtomicU64,
     /// The last refusal, for reports (only the callback writes it).
     last_error: Mutex<Option<String>>,
 }
 
 impl Inbox {
     fn hear(&self, bytes: &[u8]) {
-        let slot = self.free.pop().or_else(|| {
-            let old = self.ready.pop();
-            if old.is_some() {
-                self.overwritten.fetch_add(1, Ordering::Relaxed);
-            }
-            old
-        });
-        // All buffers are between the loop's pop and its recycle: drop this.
-        let Some(mut slot) = slot else {
-            self.overwritten.fetch_add(1, Ordering::Relaxed);
+        // A newer frame replaces one the loop has not taken; with every
+        // buffer between the loop's pop and its recycle, this one is dropped.
+        let Some(mut slot) = self.free.pop().or_else(|| self.ready.pop()) else {
             return;
         };
         match wire::decode(bytes, &mut slot) {
             Ok(()) => {
-                self.received.fetch_add(1, Ordering::Relaxed);
                 if let Err(s) = self.ready.push(slot) {
                     let _ = self.free.push(s);
                 }
@@ -112,9 +97,7 @@ impl ZenohSource {
         let inbox = Arc::new(Inbox {
             free: ArrayQueue::new(SLOTS),
             ready: ArrayQueue::new(SLOTS),
-            received: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
-            overwritten: AtomicU64::new(0),
             last_error: Mutex::new(None),
         });
         for _ in 0..SLOTS {
@@ -136,16 +119,6 @@ impl ZenohSource {
             _sub: sub,
             _session: session.clone(),
         })
-    }
-
-    /// Frames decoded so far.
-    pub fn received(&self) -> u64 {
-        self.inbox.received.load(Ordering::Relaxed)
-    }
-
-    /// Frames a newer one replaced before the loop took them.
-    pub fn overwritten(&self) -> u64 {
-        self.inbox.overwritten.load(Ordering::Relaxed)
     }
 
     /// Why the last refused frame was refused (not for the control tick).

@@ -52,8 +52,10 @@ pub struct CameraArgs {
 }
 
 pub fn run(a: CameraArgs) -> Result<()> {
-    if !(8..=4096).contains(&a.width) || !(8..=4096).contains(&a.height) {
-        bail!("--width and --height must be within 8..=4096 pixels");
+    use ganglion::config::{MAX_CAMERA_SIDE, MIN_CAMERA_SIDE};
+    let sides = MIN_CAMERA_SIDE as usize..=MAX_CAMERA_SIDE as usize;
+    if !sides.contains(&a.width) || !sides.contains(&a.height) {
+        bail!("--width and --height must be within {MIN_CAMERA_SIDE}..={MAX_CAMERA_SIDE} pixels");
     }
     if a.listen.is_empty() && a.connect.is_empty() {
         bail!("give --listen and/or --connect endpoints");

@@ -149,6 +149,8 @@ pub(crate) struct FrameWriter {
     specs: Vec<CameraChannelSpec>,
     ids: Vec<CameraIds>,
     image: RawImage,
+    /// Each camera's calibration message, made once; a frame only stamps it.
+    calibrations: Vec<CameraCalibration>,
     buf: Vec<u8>,
     pub(crate) frames: u64,
     pub(crate) bytes: u64,
@@ -189,10 +191,23 @@ impl FrameWriter {
                 });
             }
         }
+        let calibrations = cameras
+            .iter()
+            .map(|c| {
+                CameraCalibration::pinhole(
+                    &c.name,
+                    c.width,
+                    c.height,
+                    [c.fx, c.fy, c.cx, c.cy],
+                    0.0,
+                )
+            })
+            .collect();
         Ok(FrameWriter {
             specs: cameras.to_vec(),
             ids,
             image: RawImage::default(),
+            calibrations,
             buf: Vec::new(),
             frames: 0,
             bytes: 0,
@@ -245,13 +260,10 @@ impl FrameWriter {
             self.bytes += self.buf.len() as u64;
             emit((depth, tick, time, &self.buf))?;
         }
-        let cal = CameraCalibration::pinhole(
-            &spec.name,
-            spec.width,
-            spec.height,
-            [spec.fx, spec.fy, spec.cx, spec.cy],
-            f.time,
-        );
+        let Some(cal) = self.calibrations.get_mut(slot.camera) else {
+            return Ok(());
+        };
+        cal.timestamp = Some(Timestamp::from_secs(f.time));
         self.buf.clear();
         cal.encode(&mut self.buf)?;
         self.bytes += self.buf.len() as u64;

@@ -405,9 +405,8 @@ impl SkillRunner {
                 metadata.insert("skill".into(), skill.to_string());
                 metadata.insert("segment".into(), segment.to_string());
                 rec.files.push(path.clone());
-                let mut rig =
-                    crate::camera::CameraRig::from_config(&self.config, seed_of(&metadata))?;
-                rig.set_wait_for_recorder(true);
+                // The loop makes an unpaced rig wait for the recorder.
+                let rig = crate::camera::CameraRig::from_config(&self.config, seed_of(&metadata))?;
                 let to = RecordTo {
                     path,
                     overwrite: rec.overwrite,
