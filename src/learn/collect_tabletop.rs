@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::{CameraConfig, CameraMount, CameraSourceConfig};
 use crate::lang::service::{PlannerParts, plan_symbolic};
 use crate::sim::{Rng, SceneSpec, derive_seed};
+use crate::skills::report::scene_text;
 use crate::skills::{Places, Skill, SkillRecording, SkillRunner};
 
 /// The dataset's index file in `out`.
@@ -279,13 +280,4 @@ fn episode(
         files,
         ticks,
     })
-}
-
-/// A random scene in `--scene` syntax (random scenes hold no relations).
-fn scene_text(scene: &SceneSpec) -> String {
-    format!(
-        "blocks={}; bowls={}",
-        scene.blocks.join(","),
-        scene.bowls.join(",")
-    )
 }

@@ -78,12 +78,8 @@ pub fn load_demonstrations(
     successful_only: bool,
 ) -> Result<Vec<DemoEpisode>> {
     let index_path = dir.join(EPISODE_INDEX);
-    let text = std::fs::read_to_string(&index_path).with_context(|| {
-        format!(
-            "reading {} (made by `ganglion collect tabletop`)",
-            index_path.display()
-        )
-    })?;
+    let text = crate::input::read_text(&index_path, crate::input::FileKind::Dataset)
+        .with_context(|| "reading the index `ganglion collect tabletop` writes")?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let at = || format!("{}:{}", index_path.display(), i + 1);
