@@ -28,6 +28,7 @@ pub mod replay;
 pub mod runtime;
 pub mod signals;
 pub mod skills;
+pub mod vla;
 
 pub use ganglion_sim as sim;
 

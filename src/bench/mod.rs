@@ -17,6 +17,7 @@ pub mod lm;
 pub mod ort;
 pub mod render;
 pub mod train;
+pub mod vla;
 pub mod zenoh;
 
 use std::path::{Path, PathBuf};

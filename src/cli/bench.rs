@@ -151,6 +151,18 @@ pub enum BenchKind {
         #[arg(long)]
         png: Option<PathBuf>,
     },
+    /// VLA chunk predictions per second in tract on one thread (goal ≥ 20),
+    /// beside the perception network alone on the same rendered frames.
+    Vla {
+        /// The VLA model.
+        #[arg(long, default_value = "models/vla.onnx")]
+        model: PathBuf,
+        /// Timed predictions (median and p95 ms are reported).
+        #[arg(long, default_value_t = 200)]
+        frames: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+    },
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -200,6 +212,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
             })?;
             if !args.json {
                 bench::render::print(&v);
+                return Ok(());
+            }
+            v
+        }
+        BenchKind::Vla {
+            model,
+            frames,
+            warmup,
+        } => {
+            let v =
+                bench::vla::vla_bench(&super::repo_path(&model.to_string_lossy()), frames, warmup)?;
+            if !args.json {
+                bench::vla::print(&v);
                 return Ok(());
             }
             v

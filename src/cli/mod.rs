@@ -27,6 +27,7 @@ pub mod tls_args;
 pub mod top;
 pub mod train;
 pub mod train_dt;
+pub mod vla;
 pub mod worker;
 
 #[derive(Parser, Debug)]
@@ -82,6 +83,8 @@ pub enum Command {
     Render(render::RenderArgs),
     /// Camera perception: train the model on rendered views, or score it.
     Perception(perception::PerceptionArgs),
+    /// The vision-language-action policy: train it from demonstrations.
+    Vla(vla::VlaArgs),
     /// Simulated robots on the zenoh network (`sim serve`).
     Sim(sim_serve::SimArgs),
     /// Live view of every robot on the zenoh network.
@@ -112,6 +115,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Say(a) => say::run(a),
         Command::Render(a) => render::run(a),
         Command::Perception(a) => perception::run(a),
+        Command::Vla(a) => vla::run(a),
         Command::EvalLang(a) => eval_lang::run(a),
         Command::Sim(a) => sim_serve::run(a),
         Command::Top(a) => top::run(a),

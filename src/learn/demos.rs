@@ -77,10 +77,25 @@ pub fn load_demonstrations(
     camera: &str,
     successful_only: bool,
 ) -> Result<Vec<DemoEpisode>> {
+    let mut out = Vec::new();
+    for_each_demonstration(dir, camera, successful_only, &mut |ep| {
+        out.push(ep);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `load_demonstrations` one episode at a time (a large dataset's frames
+/// need not all be in memory at once).
+pub fn for_each_demonstration(
+    dir: &Path,
+    camera: &str,
+    successful_only: bool,
+    each: &mut dyn FnMut(DemoEpisode) -> Result<()>,
+) -> Result<()> {
     let index_path = dir.join(EPISODE_INDEX);
     let text = crate::input::read_text(&index_path, crate::input::FileKind::Dataset)
         .with_context(|| "reading the index `ganglion collect tabletop` writes")?;
-    let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let at = || format!("{}:{}", index_path.display(), i + 1);
         let v: serde_json::Value = serde_json::from_str(line).with_context(at)?;
@@ -116,10 +131,10 @@ pub fn load_demonstrations(
             add_segment(&mut ep, f, camera)?;
         }
         if ep.steps() > 0 && !ep.frames.is_empty() {
-            out.push(ep);
+            each(ep)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Appends one recording's ticks and frames to `ep`.

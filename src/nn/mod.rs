@@ -17,8 +17,10 @@ pub mod linear;
 pub mod loss;
 pub mod mlp;
 pub mod onnx;
+pub(crate) mod onnx_graph;
 pub mod optim;
 pub mod reduce;
+pub mod vla;
 
 #[cfg(feature = "cuda")]
 pub mod cuda;

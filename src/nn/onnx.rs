@@ -19,7 +19,7 @@ pub const OPSET: i64 = 13;
 /// IR version that goes with opset 13.
 pub const IR_VERSION: i64 = 7;
 
-pub(super) fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
+pub(crate) fn float_tensor(name: &str, dims: &[usize], data: &[f32]) -> pb::TensorProto {
     pb::TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|d| *d as i64).collect(),
@@ -56,7 +56,7 @@ fn batch_value(name: &str, width: usize) -> pb::ValueInfoProto {
     }
 }
 
-pub(super) fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
+pub(crate) fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.to_string(),
         name: name.to_string(),
@@ -66,7 +66,7 @@ pub(super) fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> pb::N
     }
 }
 
-pub(super) fn int_attr(name: &str, v: i64) -> pb::AttributeProto {
+pub(crate) fn int_attr(name: &str, v: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.to_string(),
         r#type: pb::attribute_proto::AttributeType::Int as i32,
@@ -131,7 +131,7 @@ pub fn mlp_model(
 }
 
 /// A tensor value of element type `elem_type` and fixed shape `dims`.
-pub(super) fn fixed_value(
+pub(crate) fn fixed_value(
     name: &str,
     elem_type: pb::tensor_proto::DataType,
     dims: &[usize],
@@ -159,7 +159,7 @@ pub(super) fn fixed_value(
 }
 
 /// An int64 initializer (`dims` empty for a scalar).
-pub(super) fn int64_tensor(name: &str, dims: &[usize], data: &[i64]) -> pb::TensorProto {
+pub(crate) fn int64_tensor(name: &str, dims: &[usize], data: &[i64]) -> pb::TensorProto {
     pb::TensorProto {
         name: name.to_string(),
         dims: dims.iter().map(|d| *d as i64).collect(),
@@ -169,7 +169,7 @@ pub(super) fn int64_tensor(name: &str, dims: &[usize], data: &[i64]) -> pb::Tens
     }
 }
 
-pub(super) fn ints_attr(name: &str, v: &[i64]) -> pb::AttributeProto {
+pub(crate) fn ints_attr(name: &str, v: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.to_string(),
         r#type: pb::attribute_proto::AttributeType::Ints as i32,
@@ -179,7 +179,7 @@ pub(super) fn ints_attr(name: &str, v: &[i64]) -> pb::AttributeProto {
 }
 
 /// Wraps a graph into a model at `OPSET`, with `metadata` in metadata_props.
-pub(super) fn model_from_graph(
+pub(crate) fn model_from_graph(
     graph: pb::GraphProto,
     metadata: &[(&str, String)],
 ) -> pb::ModelProto {

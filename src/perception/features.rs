@@ -15,20 +15,33 @@ pub const UNIT_M: f32 = 0.1;
 /// Writes the input planes (`IN_CHANNELS × h × w`) into `planes` and each
 /// pixel's world point into `points` (`[0; 3]` where there is no depth).
 pub fn input_planes(frame: &Frame, cam: &Camera, planes: &mut [f32], points: &mut [[f32; 3]]) {
-    let (w, h) = (frame.width, frame.height);
+    let size = (frame.width, frame.height);
+    input_planes_from(size, &frame.rgb, &frame.depth, cam, planes, points);
+}
+
+/// `input_planes` from a frame's pixels (`rgb`: 3 bytes a pixel, `depth` in
+/// metres, 0 for no return) and its size.
+pub fn input_planes_from(
+    (w, h): (usize, usize),
+    rgb_bytes: &[u8],
+    depth: &[f32],
+    cam: &Camera,
+    planes: &mut [f32],
+    points: &mut [[f32; 3]],
+) {
     let n = w * h;
     let (r, d, f) = cam.basis();
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
-            let rgb: [f32; 3] = std::array::from_fn(|c| frame.rgb[3 * i + c] as f32 / 255.0);
+            let rgb: [f32; 3] = std::array::from_fn(|c| rgb_bytes[3 * i + c] as f32 / 255.0);
             for (c, v) in rgb.iter().enumerate() {
                 planes[c * n + i] = v - 0.5;
             }
             let sum = rgb[0] + rgb[1] + rgb[2] + 0.03;
             planes[3 * n + i] = 3.0 * (rgb[0] / sum - 1.0 / 3.0);
             planes[4 * n + i] = 3.0 * (rgb[1] / sum - 1.0 / 3.0);
-            let z = frame.depth[i];
+            let z = depth[i];
             if z > 0.0 {
                 let a = (x as f32 + 0.5 - cam.cx) / cam.fx * z;
                 let b = (y as f32 + 0.5 - cam.cy) / cam.fy * z;

@@ -180,6 +180,13 @@ impl Cache {
     pub fn output(&self) -> &[f32] {
         self.acts.last().map_or(&[], |v| v.as_slice())
     }
+
+    /// The last hidden layer (`WIDTH × h × w`, after its ReLU): the input
+    /// of the 1×1 head, the features the VLA policy reads.
+    pub fn hidden(&self) -> &[f32] {
+        let n = self.acts.len();
+        if n < 2 { &[] } else { &self.acts[n - 2] }
+    }
 }
 
 /// What one image's loss is made of.

@@ -19,13 +19,8 @@ use tract_onnx::pb::tensor_proto::DataType;
 
 use crate::nn::attention::PAD_BIAS;
 use crate::nn::dt::model::DecisionTransformer;
-use crate::nn::gelu::{BlockActivation, GELU_A, GELU_C};
-use crate::nn::layernorm::{LN_EPS, LayerNorm};
-use crate::nn::linear::Linear;
-use crate::nn::onnx::{
-    fixed_value, float_tensor, int_attr, int64_tensor, ints_attr, model_from_graph, node,
-    write_model,
-};
+use crate::nn::onnx::{fixed_value, int_attr, model_from_graph, write_model};
+use crate::nn::onnx_graph::Graph;
 
 pub const INPUT_STATES: &str = "states";
 pub const INPUT_ACTIONS: &str = "actions";
@@ -39,106 +34,6 @@ pub const META_CONFIG: &str = "dt_config";
 /// Added to scores above the diagonal: far below `PAD_BIAS`, so a fully padded
 /// row still spreads over its own (earlier) keys exactly as the native pass.
 const CAUSAL_BIAS: f32 = -1e30;
-
-/// Nodes and initializers under construction; every op gets a fresh output name.
-struct Graph<'p> {
-    params: &'p [f32],
-    nodes: Vec<pb::NodeProto>,
-    inits: Vec<pb::TensorProto>,
-    count: usize,
-}
-
-impl Graph<'_> {
-    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>) -> String {
-        self.count += 1;
-        let out = format!("{}_{}", op.to_lowercase(), self.count);
-        self.op_to(op, inputs, attrs, &out);
-        out
-    }
-
-    fn op_to(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>, out: &str) {
-        let mut n = node(op, &format!("n{}_{op}", self.nodes.len()), inputs, out);
-        n.attribute = attrs;
-        self.nodes.push(n);
-    }
-
-    fn float(&mut self, name: &str, dims: &[usize], data: &[f32]) -> String {
-        self.inits.push(float_tensor(name, dims, data));
-        name.to_string()
-    }
-
-    fn scalar(&mut self, v: f32) -> String {
-        self.count += 1;
-        let name = format!("const_{}", self.count);
-        self.float(&name, &[], &[v])
-    }
-
-    fn ints(&mut self, dims: &[usize], data: &[i64]) -> String {
-        self.count += 1;
-        let name = format!("ints_{}", self.count);
-        self.inits.push(int64_tensor(&name, dims, data));
-        name
-    }
-
-    fn reshape(&mut self, x: &str, shape: &[usize]) -> String {
-        let s: Vec<i64> = shape.iter().map(|d| *d as i64).collect();
-        let shape = self.ints(&[s.len()], &s);
-        self.op("Reshape", &[x, &shape], vec![])
-    }
-
-    fn transpose(&mut self, x: &str, perm: &[i64]) -> String {
-        self.op("Transpose", &[x], vec![ints_attr("perm", perm)])
-    }
-
-    /// `x·Wᵀ + b` on a 2-D `x`.
-    fn gemm(&mut self, x: &str, l: &Linear, name: &str) -> String {
-        let w = self.float(
-            &format!("{name}.weight"),
-            &[l.out_dim, l.in_dim],
-            l.weight(self.params),
-        );
-        let b = self.float(&format!("{name}.bias"), &[l.out_dim], l.bias(self.params));
-        self.op("Gemm", &[x, &w, &b], vec![int_attr("transB", 1)])
-    }
-
-    /// LayerNorm over the last axis, decomposed.
-    fn layernorm(&mut self, x: &str, ln: &LayerNorm, name: &str) -> String {
-        let g = self.float(&format!("{name}.weight"), &[ln.dim], ln.gamma(self.params));
-        let b = self.float(&format!("{name}.bias"), &[ln.dim], ln.beta(self.params));
-        let axes = || vec![ints_attr("axes", &[-1]), int_attr("keepdims", 1)];
-        let mean = self.op("ReduceMean", &[x], axes());
-        let d = self.op("Sub", &[x, &mean], vec![]);
-        let d2 = self.op("Mul", &[&d, &d], vec![]);
-        let var = self.op("ReduceMean", &[&d2], axes());
-        let eps = self.scalar(LN_EPS);
-        let var = self.op("Add", &[&var, &eps], vec![]);
-        let std = self.op("Sqrt", &[&var], vec![]);
-        let xh = self.op("Div", &[&d, &std], vec![]);
-        let y = self.op("Mul", &[&xh, &g], vec![]);
-        self.op("Add", &[&y, &b], vec![])
-    }
-
-    fn activation(&mut self, x: &str, act: BlockActivation) -> String {
-        match act {
-            BlockActivation::Relu => self.op("Relu", &[x], vec![]),
-            BlockActivation::Gelu => {
-                let x2 = self.op("Mul", &[x, x], vec![]);
-                let x3 = self.op("Mul", &[&x2, x], vec![]);
-                let a = self.scalar(GELU_A);
-                let ax3 = self.op("Mul", &[&x3, &a], vec![]);
-                let inner = self.op("Add", &[x, &ax3], vec![]);
-                let c = self.scalar(GELU_C);
-                let u = self.op("Mul", &[&inner, &c], vec![]);
-                let t = self.op("Tanh", &[&u], vec![]);
-                let one = self.scalar(1.0);
-                let t1 = self.op("Add", &[&t, &one], vec![]);
-                let half = self.scalar(0.5);
-                let hx = self.op("Mul", &[x, &half], vec![]);
-                self.op("Mul", &[&hx, &t1], vec![])
-            }
-        }
-    }
-}
 
 /// The ONNX model of `model`'s forward pass (contract in the module doc).
 /// `metadata` lands in metadata_props beside `dt_config`. `model` must pass

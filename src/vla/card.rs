@@ -1,0 +1,81 @@
+//! The VLA model's card: the commands that made its data and the model, the
+//! dataset's and the training's numbers, the sizes the runtime needs
+//! (horizon, action width, camera), its sha256, and what `eval tabletop`
+//! measured.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::input::FileKind;
+use crate::policy::card::card_path;
+
+pub const FORMAT: &str = "ganglion-vla-card/1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VlaCard {
+    pub format: String,
+    pub name: String,
+    pub kind: String,
+    pub ganglion_version: String,
+    /// The command that collected the dataset.
+    pub data_command: String,
+    /// The command that trained this model.
+    pub command: String,
+    pub sha256: String,
+    /// The frozen encoder and its sha256.
+    pub encoder: String,
+    pub encoder_sha256: String,
+    pub camera: String,
+    pub width: usize,
+    pub height: usize,
+    pub horizon: usize,
+    pub action: usize,
+    pub parameters: usize,
+    pub trainable_parameters: usize,
+    pub episodes: usize,
+    pub ticks: usize,
+    pub frames: usize,
+    pub train_samples: usize,
+    pub seed: u64,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub threads: usize,
+    pub train_seconds: f64,
+    pub encode_seconds: f64,
+    pub final_train_loss: f32,
+    pub final_validation_loss: f32,
+    pub eval: Option<serde_json::Value>,
+}
+
+impl VlaCard {
+    /// Whether the card beside `model` is a VLA card.
+    pub fn is_vla(model: &Path) -> bool {
+        crate::input::read_text(&card_path(model), FileKind::Card)
+            .map(|t| t.contains(FORMAT))
+            .unwrap_or(false)
+    }
+
+    pub fn load_for(model: &Path) -> Result<VlaCard> {
+        let path = card_path(model);
+        let text = crate::input::read_text(&path, FileKind::Card)?;
+        let card: VlaCard = toml::from_str(&text)
+            .with_context(|| format!("invalid VLA card {}", path.display()))?;
+        if card.format != FORMAT {
+            bail!(
+                "{}: format is `{}`, expected `{FORMAT}`",
+                path.display(),
+                card.format
+            );
+        }
+        Ok(card)
+    }
+
+    pub fn save_for(&self, model: &Path) -> Result<()> {
+        let path = card_path(model);
+        let text = toml::to_string_pretty(self).context("serialising the VLA card")?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
