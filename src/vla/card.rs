@@ -73,9 +73,37 @@ impl VlaCard {
         Ok(card)
     }
 
+    /// Records an `eval tabletop` result (its JSON) on the card beside
+    /// `model`.
+    pub fn record_eval(model: &Path, eval: serde_json::Value) -> Result<()> {
+        let mut card = Self::load_for(model)?;
+        card.eval = Some(without_nulls(eval));
+        card.save_for(model)
+    }
+
     pub fn save_for(&self, model: &Path) -> Result<()> {
         let path = card_path(model);
         let text = toml::to_string_pretty(self).context("serialising the VLA card")?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// TOML has no null: drop them (and the keys holding them).
+fn without_nulls(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.into_iter()
+                .filter(|v| !v.is_null())
+                .map(without_nulls)
+                .collect(),
+        ),
+        other => other,
     }
 }
