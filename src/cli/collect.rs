@@ -27,6 +27,12 @@ pub struct CollectArgs {
     /// tabletop: a camera frame every this many ticks (25 Hz loop).
     #[arg(long, default_value_t = 1)]
     pub camera_every: u32,
+    /// tabletop: leave the held-out block/bowl colour combinations (the bowl
+    /// whose colour follows the block's: red/green, green/blue, …,
+    /// orange/red) out of the dataset, so an evaluation can measure unseen
+    /// combinations.
+    #[arg(long)]
+    pub exclude_held_out: bool,
     /// tabletop: the reaching policy the skills use.
     #[arg(long, default_value = "models/arm-reach.onnx")]
     pub reach: PathBuf,
@@ -116,6 +122,7 @@ fn run_tabletop(args: CollectArgs) -> Result<()> {
         overwrite: args.overwrite,
         reach: super::repo_path(&args.reach.to_string_lossy()),
         camera_every: args.camera_every,
+        exclude_held_out: args.exclude_held_out,
         command: command_line(),
     };
     let mut parts = PlannerParts::open(&PlannerOptions {

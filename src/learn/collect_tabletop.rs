@@ -38,6 +38,42 @@ pub struct TabletopCollectOptions {
     pub camera_every: u32,
     /// The command that made the dataset (the index's first line).
     pub command: String,
+    /// Leave the held-out colour combinations (`held_out_combination`) out
+    /// of the dataset entirely.
+    pub exclude_held_out: bool,
+}
+
+/// The family of block/bowl colour combinations a learner never sees in
+/// training, to measure how it generalises to unseen combinations: the
+/// bowl whose colour follows the block's in `COLORS` (red block in a green
+/// bowl, …, orange block in a red bowl: 6 of the 36). Every colour is still
+/// seen as a block and as a bowl.
+pub fn held_out_combination(block: &str, bowl: &str) -> bool {
+    use ganglion_sim::tabletop::scene::COLORS;
+    let at = |c: &str| COLORS.iter().position(|k| *k == c);
+    match (at(block), at(bowl)) {
+        (Some(a), Some(b)) => b == (a + 1) % COLORS.len(),
+        _ => false,
+    }
+}
+
+/// A filled instruction's block and bowl colours (the first `{block}` and
+/// `{bowl}` of its template), for the held-out check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filled {
+    pub text: String,
+    pub block: Option<String>,
+    pub bowl: Option<String>,
+}
+
+impl Filled {
+    /// Whether this instruction names a held-out block/bowl combination.
+    pub fn held_out(&self) -> bool {
+        match (&self.block, &self.bowl) {
+            (Some(a), Some(b)) => held_out_combination(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// One episode's line in the index.
@@ -127,21 +163,33 @@ pub fn overhead_camera(every_ticks: u32) -> CameraConfig {
 
 /// A template filled for `scene`, or `None` when the scene lacks what it
 /// names (no bowl, one block for `{block2}`).
-fn fill(template: &str, scene: &SceneSpec, rng: &mut Rng) -> Option<String> {
+pub fn fill(template: &str, scene: &SceneSpec, rng: &mut Rng) -> Option<Filled> {
     let mut blocks = scene.blocks.clone();
     rng.shuffle(&mut blocks);
     let bowl = (!scene.bowls.is_empty()).then(|| scene.bowls[rng.below(scene.bowls.len())].clone());
     let mut s = template.to_string();
+    let mut out = Filled {
+        text: String::new(),
+        block: None,
+        bowl: None,
+    };
     for (key, value) in [
         ("{block}", blocks.first().cloned()),
         ("{block2}", blocks.get(1).cloned()),
         ("{bowl}", bowl),
     ] {
         if s.contains(key) {
-            s = s.replace(key, &value?);
+            let value = value?;
+            s = s.replace(key, &value);
+            match key {
+                "{block}" => out.block = Some(value),
+                "{bowl}" => out.bowl = Some(value),
+                _ => {}
+            }
         }
     }
-    Some(s)
+    out.text = s;
+    Some(out)
 }
 
 /// Collects `o.episodes` episodes; `on_episode` sees each as it ends.
@@ -185,7 +233,9 @@ pub fn collect_tabletop(
             .find_map(|k| {
                 let scene = SceneSpec::random(derive_seed(seed, 100 + k));
                 let t = &o.templates[rng.below(o.templates.len())];
-                fill(t, &scene, &mut rng).map(|i| (scene, i))
+                fill(t, &scene, &mut rng)
+                    .filter(|f| !(o.exclude_held_out && f.held_out()))
+                    .map(|f| (scene, f.text))
             })
             .with_context(
                 || "no random scene fits the templates (they need bowls or two blocks?)",

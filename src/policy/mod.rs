@@ -8,6 +8,7 @@ pub mod chunked;
 pub mod dt;
 pub mod noisy;
 pub mod onnx;
+pub mod vla;
 
 pub use card::{ActionSpec, DtCard, ModelCard};
 pub use chunked::{ChunkModel, ChunkSchedule, ChunkStats, ChunkedPolicy, Ensemble, Timing};

@@ -32,12 +32,23 @@ fn tabletop_demonstrations_record_camera_joints_actions_and_instruction() {
         reach: common::repo().join("models/arm-reach.onnx"),
         camera_every: 2,
         command: "test".into(),
+        exclude_held_out: true,
     };
     let mut seen = Vec::new();
     let report = collect_tabletop(&opts, &mut parts, &mut |e| seen.push(e.clone())).unwrap();
     assert_eq!(report.episodes, 3);
     assert_eq!(seen.len(), 3);
     assert!(report.succeeded >= 2, "{seen:?}");
+    // The held-out family: the bowl colour that follows the block's.
+    use ganglion::learn::collect_tabletop::held_out_combination;
+    assert!(held_out_combination("red", "green") && held_out_combination("orange", "red"));
+    assert!(!held_out_combination("green", "red") && !held_out_combination("red", "red"));
+    for e in &seen {
+        let words: Vec<&str> = e.instruction.split_whitespace().collect();
+        if let [_, _, block, _, _, _, bowl, _] = words[..] {
+            assert!(!held_out_combination(block, bowl), "{}", e.instruction);
+        }
+    }
     let index = std::fs::read_to_string(out.join(EPISODE_INDEX)).unwrap();
     assert_eq!(
         index.lines().count(),
