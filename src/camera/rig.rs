@@ -1,8 +1,9 @@
 //! The control loop's cameras: one `ImageSource` per `[[camera]]` table and a
 //! frame buffer each, all allocated before the loop starts. Every tick the
 //! loop asks the rig; a camera due this tick (tick % every_ticks == 0) takes
-//! a frame into its buffer and hands a copy to the recorder's frame ring.
-//! Nothing here allocates, locks or blocks.
+//! a frame into its buffer and hands a copy to the recorder's frame ring;
+//! the rig then says which cameras took a new frame (`new_frames`), for the
+//! policy. Nothing here allocates, locks or blocks.
 
 use anyhow::{Result, bail};
 use ganglion_sim::{Plant, derive_seed};
@@ -37,6 +38,8 @@ pub struct CameraCounters {
 pub struct CameraRig {
     cams: Vec<RigCamera>,
     counters: Vec<CameraCounters>,
+    /// Per camera: whether the last capture took a new frame.
+    fresh: Vec<bool>,
     /// Wait for a free recorder slot rather than drop (unpaced lockstep).
     wait_for_recorder: bool,
 }
@@ -82,6 +85,7 @@ impl CameraRig {
         CameraRig {
             cams: Vec::new(),
             counters: Vec::new(),
+            fresh: Vec::new(),
             wait_for_recorder: false,
         }
     }
@@ -118,6 +122,7 @@ impl CameraRig {
             name: cfg.name.clone(),
             ..Default::default()
         });
+        self.fresh.push(false);
         Ok(())
     }
 
@@ -155,12 +160,19 @@ impl CameraRig {
             time,
             world: plant.tabletop(),
         };
-        for (i, (cam, n)) in self.cams.iter_mut().zip(&mut self.counters).enumerate() {
+        self.fresh.fill(false);
+        let cams = self
+            .cams
+            .iter_mut()
+            .zip(&mut self.counters)
+            .zip(&mut self.fresh);
+        for (i, ((cam, n), fresh)) in cams.enumerate() {
             if !tick.is_multiple_of(cam.every) {
                 continue;
             }
             match cam.source.capture(&ctx, &mut cam.frame) {
                 Ok(true) => {
+                    *fresh = true;
                     n.frames += 1;
                     if let Some(s) = sink.as_deref_mut() {
                         s.push_frame(i, tick, time, &cam.frame, self.wait_for_recorder);
@@ -171,5 +183,35 @@ impl CameraRig {
             }
             n.rejected = cam.source.rejected();
         }
+    }
+
+    /// Before a run's first tick (a policy's warm-up, outside any tick):
+    /// takes a frame from each camera due at `tick` without offering it to
+    /// the recorder or counting it, so a policy that needs a frame before
+    /// its first action has one. The first tick takes its own frames as
+    /// usual (a simulated camera renders the same frame again).
+    pub fn capture_for_warm_up(&mut self, tick: u64, time: f64, plant: &dyn Plant) {
+        let ctx = CaptureContext {
+            tick,
+            time,
+            world: plant.tabletop(),
+        };
+        self.fresh.fill(false);
+        for (cam, fresh) in self.cams.iter_mut().zip(&mut self.fresh) {
+            if tick.is_multiple_of(cam.every) {
+                *fresh = matches!(cam.source.capture(&ctx, &mut cam.frame), Ok(true));
+            }
+        }
+    }
+
+    /// The cameras that took a new frame in the last capture, with it (by
+    /// index in the config's `[[camera]]` order). Never allocates.
+    pub fn new_frames(&self) -> impl Iterator<Item = (usize, &ImageFrame)> {
+        self.cams
+            .iter()
+            .zip(&self.fresh)
+            .enumerate()
+            .filter(|(_, (_, fresh))| **fresh)
+            .map(|(i, (cam, _))| (i, &cam.frame))
     }
 }

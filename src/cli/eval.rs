@@ -1,5 +1,6 @@
 //! `ganglion eval` and `ganglion demo`: run an ONNX policy through tract in the
-//! rapier simulation for N seeded episodes.
+//! rapier simulation for N seeded episodes. `ganglion eval tabletop` compares
+//! the planner and learned policies on instructions (`eval_tabletop`).
 
 use std::path::PathBuf;
 
@@ -11,16 +12,20 @@ use ganglion::policy::ModelCard;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Environment name (cartpole, cartpole-continuous).
+    /// Environment name (cartpole, cartpole-continuous, tabletop).
     pub env: String,
     /// ONNX policy file; its model card (`.card.toml`) is used when present.
+    /// tabletop: `planner`, `planner-camera` or a learned chunked policy
+    /// (FILE.onnx).
     #[arg(long)]
     pub policy: PathBuf,
-    #[arg(long, default_value_t = 100)]
-    pub episodes: usize,
-    /// Seed of the episodes' initial states.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Episodes (tabletop: per template; default 100, tabletop 10).
+    #[arg(long)]
+    pub episodes: Option<usize>,
+    /// Seed of the episodes' initial states (default 0; tabletop 1000003,
+    /// never the scenes `collect tabletop` draws).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -31,7 +36,32 @@ pub struct EvalArgs {
     /// Decision Transformer: plot target vs achieved return (PNG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// tabletop: instruction templates, one a line ({block}, {block2},
+    /// {bowl} filled from each scene).
+    #[arg(long, help_heading = "tabletop")]
+    pub instructions: Option<PathBuf>,
+    /// tabletop: simulated seconds an episode may take.
+    #[arg(long, default_value_t = 20.0, help_heading = "tabletop")]
+    pub seconds: f64,
+    /// tabletop: K more episodes per bowl template, drawn only from the
+    /// held-out block/bowl colour combinations.
+    #[arg(long, default_value_t = 0, help_heading = "tabletop")]
+    pub unseen: usize,
+    /// tabletop: a learned policy's model latency in control ticks (its
+    /// chunk asked for at tick t is used from t + this).
+    #[arg(long, default_value_t = 2, help_heading = "tabletop")]
+    pub latency_ticks: u32,
+    /// tabletop: ticks between a learned policy's chunk requests (default:
+    /// half its horizon).
+    #[arg(long, help_heading = "tabletop")]
+    pub chunk_every: Option<u32>,
+    #[command(flatten, next_help_heading = "tabletop planner")]
+    pub lm: super::say::LmArgs,
 }
+
+/// Episodes and seed when not given (cartpole and the other gym tasks).
+pub const DEFAULT_EPISODES: usize = 100;
+pub const DEFAULT_SEED: u64 = 0;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -50,6 +80,15 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    if args.env == "tabletop" {
+        return super::eval_tabletop::run(&args);
+    }
+    if args.instructions.is_some() || args.unseen > 0 || args.chunk_every.is_some() {
+        anyhow::bail!(
+            "--instructions, --unseen and --chunk-every are for `eval tabletop`, not `{}`",
+            args.env
+        );
+    }
     let card = ModelCard::load_for(&args.policy).ok();
     if card
         .as_ref()
@@ -63,7 +102,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
             args.policy.display()
         );
     }
-    let out = eval_policy_file(&args.env, &args.policy, args.episodes, args.seed)?;
+    let episodes = args.episodes.unwrap_or(DEFAULT_EPISODES);
+    let seed = args.seed.unwrap_or(DEFAULT_SEED);
+    let out = eval_policy_file(&args.env, &args.policy, episodes, seed)?;
     if args.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {

@@ -23,8 +23,8 @@ pub fn run(args: &EvalArgs, card: &ModelCard) -> Result<()> {
         card,
         &args.env,
         &targets,
-        args.episodes,
-        args.seed,
+        args.episodes.unwrap_or(super::eval::DEFAULT_EPISODES),
+        args.seed.unwrap_or(super::eval::DEFAULT_SEED),
     )?
     .into_iter()
     .map(|(t, _)| t)
@@ -38,8 +38,8 @@ pub fn run(args: &EvalArgs, card: &ModelCard) -> Result<()> {
             serde_json::json!({
                 "env": args.env,
                 "policy": args.policy.display().to_string(),
-                "episodes": args.episodes,
-                "seed": args.seed,
+                "episodes": args.episodes.unwrap_or(super::eval::DEFAULT_EPISODES),
+                "seed": args.seed.unwrap_or(super::eval::DEFAULT_SEED),
                 "targets": results,
                 "dataset_return_min": dt.dataset_return_min,
                 "dataset_return_mean": dt.dataset_return_mean,
@@ -51,8 +51,8 @@ pub fn run(args: &EvalArgs, card: &ModelCard) -> Result<()> {
             "{} on {}: {} episodes per target (seed {}); dataset returns min {:.1}, mean {:.1}, max {:.1}",
             args.policy.display(),
             args.env,
-            args.episodes,
-            args.seed,
+            args.episodes.unwrap_or(super::eval::DEFAULT_EPISODES),
+            args.seed.unwrap_or(super::eval::DEFAULT_SEED),
             dt.dataset_return_min,
             dt.dataset_return_mean,
             dt.dataset_return_max

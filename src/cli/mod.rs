@@ -11,6 +11,7 @@ pub mod estop;
 pub mod eval;
 pub mod eval_dt;
 pub mod eval_lang;
+pub mod eval_tabletop;
 pub mod lm_bench;
 pub mod lm_score;
 pub mod models;

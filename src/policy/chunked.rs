@@ -15,9 +15,14 @@
 //!   for it then if need be. The model's latency is modelled in ticks, so a
 //!   run is the same every time.
 //!
-//! Buffers (observations, chunks, the ensemble) are allocated when the
-//! policy is built; a tick moves boxes between lock-free queues and copies
-//! numbers, nothing more.
+//! A model that reads a camera (`ChunkModel::frame_size`) gets the newest
+//! frame the loop offered (`Policy::observe_frame`) with each observation:
+//! the policy copies every new frame into a buffer of its own, and a chunk
+//! request carries a copy of it, taken in the same tick as the observation.
+//!
+//! Buffers (observations, frames, chunks, the ensemble) are allocated when
+//! the policy is built; a tick moves boxes between lock-free queues and
+//! copies numbers and pixels, nothing more.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,16 +32,31 @@ use std::time::Duration;
 use crossbeam::queue::ArrayQueue;
 
 use super::{Policy, PolicyError, check_finite};
+use crate::camera::ImageFrame;
 
-/// A model that predicts a chunk of future actions from one observation.
+/// A model that predicts a chunk of future actions from one observation
+/// (and, if it reads a camera, the newest frame).
 pub trait ChunkModel: Send {
     fn obs_dim(&self) -> usize;
     fn action_dim(&self) -> usize;
     /// Actions per chunk (H).
     fn horizon(&self) -> usize;
+    /// Width and height of the camera frames it reads; `None`: it reads no
+    /// camera (its `predict` always gets `None`).
+    fn frame_size(&self) -> Option<(usize, usize)> {
+        None
+    }
     /// Writes H × A actions, row-major: row i is the action for the tick
-    /// i ticks after the observation's.
-    fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError>;
+    /// i ticks after the observation's. `frame` is the newest camera frame
+    /// at the observation's tick, `None` when the model reads no camera or
+    /// none has been seen yet (a model that needs one may return an error;
+    /// the policy counts it as a failed chunk).
+    fn predict(
+        &mut self,
+        obs: &[f32],
+        frame: Option<&ImageFrame>,
+        chunk: &mut [f32],
+    ) -> Result<(), PolicyError>;
     /// Clears per-episode state.
     fn reset(&mut self) {}
 }
@@ -159,12 +179,49 @@ pub struct ChunkStats {
     pub chunks: u64,
     pub failed: u64,
     pub starved_ticks: u64,
+    /// Camera frames taken into the newest-frame buffer.
+    pub frames: u64,
+    /// Frames from the policy's camera refused for their size (not the
+    /// model's `frame_size`).
+    pub frames_refused: u64,
+}
+
+/// What one prediction reads: an observation and, for a model that reads
+/// a camera, a frame buffer (sized once) and whether it holds a frame.
+struct Input {
+    obs: Box<[f32]>,
+    frame: Option<ImageFrame>,
+    has_frame: bool,
+}
+
+impl Input {
+    /// Allocates the buffers (before the loop starts).
+    fn new(obs_dim: usize, frame_size: Option<(usize, usize)>) -> Input {
+        Input {
+            obs: vec![0.0; obs_dim].into_boxed_slice(),
+            frame: frame_size.map(|(w, h)| ImageFrame::new(w, h, true)),
+            has_frame: false,
+        }
+    }
+
+    fn frame(&self) -> Option<&ImageFrame> {
+        self.frame.as_ref().filter(|_| self.has_frame)
+    }
+
+    /// Copies `obs` and the newest frame in (same sizes: never allocates).
+    fn fill(&mut self, obs: &[f32], newest: Option<&ImageFrame>) {
+        self.obs.copy_from_slice(obs);
+        self.has_frame = match (&mut self.frame, newest) {
+            (Some(buf), Some(f)) => buf.copy_from(f),
+            _ => false,
+        };
+    }
 }
 
 struct Request {
     epoch: u64,
     tick: u64,
-    obs: Box<[f32]>,
+    input: Box<Input>,
 }
 
 struct Reply {
@@ -178,7 +235,7 @@ struct Reply {
 /// boxes (free and full), and flags.
 struct Shared {
     requests: ArrayQueue<Request>,
-    free_obs: ArrayQueue<Box<[f32]>>,
+    free_inputs: ArrayQueue<Box<Input>>,
     replies: ArrayQueue<Reply>,
     free_chunks: ArrayQueue<Box<[f32]>>,
     stop: AtomicBool,
@@ -206,6 +263,10 @@ pub struct ChunkedPolicy {
 struct Flow {
     ensemble: Ensemble,
     obs_dim: usize,
+    /// The newest frame of the policy's camera (a model that reads one).
+    newest: Input,
+    /// Which of the loop's cameras the model reads.
+    camera: usize,
     epoch: u64,
     /// Lockstep: the tick the chunk in flight is due.
     due: Option<u64>,
@@ -228,6 +289,7 @@ enum Engine {
 impl ChunkedPolicy {
     pub fn new(model: Box<dyn ChunkModel>, schedule: ChunkSchedule) -> Self {
         let (dim, horizon, obs_dim) = (model.action_dim(), model.horizon(), model.obs_dim());
+        let frame_size = model.frame_size();
         let every = schedule.every.max(1) as usize;
         // Enough slots for every chunk that can overlap one tick.
         let slots = horizon.div_ceil(every) + 1;
@@ -240,14 +302,16 @@ impl ChunkedPolicy {
             Timing::Wall | Timing::Lockstep { .. } => {
                 let shared = Arc::new(Shared {
                     requests: ArrayQueue::new(1),
-                    free_obs: ArrayQueue::new(OBS_BUFFERS),
+                    free_inputs: ArrayQueue::new(OBS_BUFFERS),
                     replies: ArrayQueue::new(CHUNK_BUFFERS),
                     free_chunks: ArrayQueue::new(CHUNK_BUFFERS),
                     stop: AtomicBool::new(false),
                     dead: AtomicBool::new(false),
                 });
                 for _ in 0..OBS_BUFFERS {
-                    let _ = shared.free_obs.push(vec![0.0; obs_dim].into_boxed_slice());
+                    let _ = shared
+                        .free_inputs
+                        .push(Box::new(Input::new(obs_dim, frame_size)));
                 }
                 for _ in 0..CHUNK_BUFFERS {
                     let _ = shared
@@ -281,6 +345,10 @@ impl ChunkedPolicy {
             flow: Flow {
                 ensemble,
                 obs_dim,
+                // Only the frame buffer is used: the observation travels
+                // in the request's own input.
+                newest: Input::new(0, frame_size),
+                camera: 0,
                 epoch: 0,
                 due: None,
                 in_flight: false,
@@ -296,6 +364,12 @@ impl ChunkedPolicy {
 
     pub fn horizon(&self) -> usize {
         self.flow.ensemble.horizon
+    }
+
+    /// Reads frames from the loop's camera `index` (its `[[camera]]` table's
+    /// position; default 0). Frames of other cameras are ignored.
+    pub fn set_camera(&mut self, index: usize) {
+        self.flow.camera = index;
     }
 
     /// Blocks (outside any tick) until the first chunk for the current
@@ -329,20 +403,20 @@ impl Flow {
             });
         }
         let buf = shared
-            .free_obs
+            .free_inputs
             .pop()
-            .or_else(|| shared.requests.pop().map(|r| r.obs));
+            .or_else(|| shared.requests.pop().map(|r| r.input));
         let Some(mut buf) = buf else {
             return Err(PolicyError::Starved);
         };
-        buf.copy_from_slice(obs);
+        buf.fill(obs, self.newest.frame());
         let req = Request {
             epoch: self.epoch,
             tick,
-            obs: buf,
+            input: buf,
         };
         if let Err(old) = shared.requests.push(req) {
-            let _ = shared.free_obs.push(old.obs);
+            let _ = shared.free_inputs.push(old.input);
         }
         self.in_flight = true;
         Ok(())
@@ -405,8 +479,10 @@ fn serve(mut model: Box<dyn ChunkModel>, shared: &Shared) {
             std::thread::park_timeout(Duration::from_millis(1));
         };
         let Some(mut chunk) = chunk else { break };
-        let ok = model.predict(&req.obs, &mut chunk).is_ok() && check_finite(&chunk).is_ok();
-        let _ = shared.free_obs.push(req.obs);
+        let input = &req.input;
+        let ok = model.predict(&input.obs, input.frame(), &mut chunk).is_ok()
+            && check_finite(&chunk).is_ok();
+        let _ = shared.free_inputs.push(req.input);
         let reply = Reply {
             epoch: req.epoch,
             tick: req.tick,
@@ -435,7 +511,10 @@ impl Policy for ChunkedPolicy {
         match &mut self.engine {
             Engine::Inline { model, chunk } => {
                 if tick.is_multiple_of(every) || flow.ensemble.ticks_left(tick) == 0 {
-                    let r = model.predict(obs, chunk).and_then(|()| check_finite(chunk));
+                    let frame = flow.newest.frame();
+                    let r = model
+                        .predict(obs, frame, chunk)
+                        .and_then(|()| check_finite(chunk));
                     match r {
                         Ok(()) => {
                             flow.ensemble.insert(tick, chunk);
@@ -493,6 +572,22 @@ impl Policy for ChunkedPolicy {
         true
     }
 
+    fn observe_frame(&mut self, camera: usize, frame: &ImageFrame) {
+        let flow = &mut self.flow;
+        if camera != flow.camera {
+            return;
+        }
+        let Some(buf) = flow.newest.frame.as_mut() else {
+            return;
+        };
+        if buf.copy_from(frame) {
+            flow.newest.has_frame = true;
+            flow.stats.frames += 1;
+        } else {
+            flow.stats.frames_refused += 1;
+        }
+    }
+
     fn warm_up(&mut self, obs: &[f32]) {
         if self.flow.stats.chunks == 0 {
             // A model that never answers leaves the ticks starved, counted.
@@ -506,6 +601,9 @@ impl Policy for ChunkedPolicy {
         self.tick = 0;
         flow.due = None;
         flow.in_flight = false;
+        // A new episode starts without a frame: the loop offers one in the
+        // same tick as the first observation.
+        flow.newest.has_frame = false;
         // Chunks still coming for the old episode are dropped by epoch.
         flow.epoch += 1;
         if let Engine::Inline { model, .. } = &mut self.engine {
@@ -546,7 +644,12 @@ mod tests {
         fn horizon(&self) -> usize {
             self.horizon
         }
-        fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError> {
+        fn predict(
+            &mut self,
+            obs: &[f32],
+            _: Option<&ImageFrame>,
+            chunk: &mut [f32],
+        ) -> Result<(), PolicyError> {
             std::thread::sleep(self.delay);
             for (i, a) in chunk.chunks_mut(2).enumerate() {
                 a[0] = obs[0] + i as f32;
@@ -670,7 +773,12 @@ mod tests {
             fn horizon(&self) -> usize {
                 2
             }
-            fn predict(&mut self, _: &[f32], _: &mut [f32]) -> Result<(), PolicyError> {
+            fn predict(
+                &mut self,
+                _: &[f32],
+                _: Option<&ImageFrame>,
+                _: &mut [f32],
+            ) -> Result<(), PolicyError> {
                 panic!("model bug");
             }
         }

@@ -8,6 +8,7 @@ pub mod chunked;
 pub mod dt;
 pub mod noisy;
 pub mod onnx;
+pub mod vla;
 
 pub use card::{ActionSpec, DtCard, ModelCard};
 pub use chunked::{ChunkModel, ChunkSchedule, ChunkStats, ChunkedPolicy, Ensemble, Timing};
@@ -105,6 +106,12 @@ pub trait Policy: Send {
     /// The reward that followed the last action, when the plant reports one
     /// (a Decision Transformer lowers its return-to-go by it).
     fn observe_reward(&mut self, _reward: f32) {}
+    /// A new frame from the loop's camera `camera` (its index among the
+    /// config's `[[camera]]` tables), offered in the tick that took it,
+    /// before `act`, and before `warm_up`. Called from the control tick:
+    /// copy what is needed into buffers allocated beforehand; never
+    /// allocate, lock or block.
+    fn observe_frame(&mut self, _camera: usize, _frame: &crate::camera::ImageFrame) {}
 }
 
 /// Index of the largest value (first on ties). Any non-finite value is an

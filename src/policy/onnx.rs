@@ -313,7 +313,12 @@ impl super::ChunkModel for OnnxChunks {
     fn horizon(&self) -> usize {
         self.horizon
     }
-    fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError> {
+    fn predict(
+        &mut self,
+        obs: &[f32],
+        _frame: Option<&crate::camera::ImageFrame>,
+        chunk: &mut [f32],
+    ) -> Result<(), PolicyError> {
         self.policy.output_into(obs, chunk)
     }
 }

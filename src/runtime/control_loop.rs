@@ -297,6 +297,12 @@ impl ControlLoop {
         self.plant.read_sensors(&mut self.sensors, &mut self.stamps);
         if let Some(rig) = &mut self.cameras {
             rig.capture(self.tick, time, self.plant.as_ref(), self.sink.as_mut());
+            // The policy sees each new frame before this tick's observation.
+            alloc_count::enter(Scope::Policy);
+            for (i, frame) in rig.new_frames() {
+                self.policy.observe_frame(i, frame);
+            }
+            alloc_count::enter(Scope::Loop);
         }
         let mut fault = false;
         for (i, &s) in self.obs_index.iter().enumerate() {
@@ -460,12 +466,23 @@ impl ControlLoop {
         self.episode_return
     }
 
-    /// Gives the policy the plant's current observation before the first
-    /// tick (a chunked policy fetches its first chunk), outside any tick.
+    /// Gives the policy the plant's current observation, and the cameras'
+    /// frames of this instant, before the first tick (a chunked policy
+    /// fetches its first chunk), outside any tick.
     fn warm_up_policy(&mut self) {
         self.plant.read_sensors(&mut self.sensors, &mut self.stamps);
         for (i, &s) in self.obs_index.iter().enumerate() {
             self.obs[i] = (self.sensors[s] - self.obs_offset[i]) * self.obs_scale[i];
+        }
+        if let Some(rig) = &mut self.cameras {
+            let time = match self.mode {
+                ClockMode::Lockstep { .. } => self.plant.time(),
+                ClockMode::Wall => 0.0,
+            };
+            rig.capture_for_warm_up(self.tick, time, self.plant.as_ref());
+            for (i, frame) in rig.new_frames() {
+                self.policy.observe_frame(i, frame);
+            }
         }
         self.policy.warm_up(&self.obs);
     }

@@ -57,6 +57,8 @@ pub struct SkillRun {
     pub final_state: Places,
     /// Ticks on which the safety filter raised each event.
     pub safety_events: Vec<(&'static str, u64)>,
+    /// Seconds the loop spent in the skill's policy (all ticks together).
+    pub policy_s: f64,
 }
 
 /// The shipped reaching policy.
@@ -218,6 +220,8 @@ pub struct SkillRunner {
     stamps: Vec<f64>,
     /// Record every skill's run (a demonstration dataset).
     recording: Option<SkillRecording>,
+    /// Seconds spent perceiving (camera mode), all calls together.
+    perception_s: f64,
 }
 
 /// Where a runner records its skills: one MCAP per skill run,
@@ -269,6 +273,7 @@ impl SkillRunner {
             sensors: vec![0.0; SENSORS.len()],
             stamps: vec![0.0; SENSORS.len()],
             recording: None,
+            perception_s: 0.0,
         })
     }
 
@@ -322,9 +327,20 @@ impl SkillRunner {
     pub fn state(&mut self) -> Result<TabletopState> {
         let truth = self.true_state()?;
         match self.eyes.as_mut() {
-            Some(eyes) => eyes.perceive(&self.scene, &truth),
+            Some(eyes) => {
+                let t0 = std::time::Instant::now();
+                let seen = eyes.perceive(&self.scene, &truth);
+                self.perception_s += t0.elapsed().as_secs_f64();
+                seen
+            }
             None => Ok(truth),
         }
+    }
+
+    /// Seconds spent perceiving so far (camera mode; rendering the frame
+    /// and the perception model).
+    pub fn perception_seconds(&self) -> f64 {
+        self.perception_s
     }
 
     /// The simulator's exact state (for judging outcomes, and the arm's
@@ -364,6 +380,7 @@ impl SkillRunner {
                     steps: 0,
                     final_state: Places::of(&start_state, &scene),
                     safety_events: Vec::new(),
+                    policy_s: 0.0,
                 });
             }
         };
@@ -374,6 +391,7 @@ impl SkillRunner {
                 steps: 0,
                 final_state: Places::of(&start_state, &scene),
                 safety_events: Vec::new(),
+                policy_s: 0.0,
             });
         }
         let reach = OnnxPolicy::from_bytes(
@@ -438,6 +456,7 @@ impl SkillRunner {
         session.set_controls(controls);
         let (report, ctl) = session.run()?;
         let steps = report.ticks;
+        let policy_s = report.policy.mean_us * report.policy.count as f64 * 1e-6;
         let safety_events: Vec<(&'static str, u64)> =
             ctl.filter().counters().filter(|(_, n)| *n > 0).collect();
         self.plant = Some(ctl.into_plant());
@@ -455,6 +474,7 @@ impl SkillRunner {
             steps,
             final_state: Places::of(&end, &scene),
             safety_events,
+            policy_s,
         })
     }
 }

@@ -9,6 +9,7 @@
 mod common;
 
 mod collect;
+mod eval_tabletop;
 mod exec;
 mod fetch;
 mod hostile;

@@ -3,13 +3,16 @@
 //! no deadline miss and no tick without an action while its chunks last;
 //! one whose chunks run out leaves ticks to the safety filter's safe action,
 //! counted; a chunked ONNX model named in the robot config runs the same
-//! way twice in lockstep (latency in ticks) and replays bit-exactly.
+//! way twice in lockstep (latency in ticks) and replays bit-exactly; a model
+//! that reads the camera acts on the frame taken in its observation's tick,
+//! inline, on a lockstep service and on a wall-clock one (tabletop).
 
 use crate::common;
 
 use std::time::Duration;
 
 use ganglion::assemble::build_plant;
+use ganglion::camera::ImageFrame;
 use ganglion::config::{self, RobotConfig};
 use ganglion::learn::ActorCritic;
 use ganglion::nn::Activation;
@@ -35,7 +38,12 @@ impl ChunkModel for SlowModel {
     fn horizon(&self) -> usize {
         self.horizon
     }
-    fn predict(&mut self, obs: &[f32], chunk: &mut [f32]) -> Result<(), PolicyError> {
+    fn predict(
+        &mut self,
+        obs: &[f32],
+        _: Option<&ImageFrame>,
+        chunk: &mut [f32],
+    ) -> Result<(), PolicyError> {
         std::thread::sleep(self.delay);
         self.calls += 1;
         for (i, a) in chunk.chunks_mut(2).enumerate() {
@@ -258,4 +266,121 @@ fn chunk_keys_are_checked_with_the_key_named() {
     std::fs::write(&path, text).unwrap();
     let err = config::load(&path).expect_err("chunk 3").to_string();
     assert!(err.contains("chunk") && err.contains("multiple"), "{err}");
+}
+
+/// A chunk model that reads the overhead camera: chunk row i for a frame
+/// taken at tick s says s + i in the suction slot (the joints stand still),
+/// so the action at tick t is t exactly when every chunk was predicted from
+/// the frame taken in its own observation's tick. A black (never rendered)
+/// frame says −1; no frame at all is an error.
+pub struct FrameSeq {
+    pub size: (usize, usize),
+    pub horizon: usize,
+}
+
+impl ChunkModel for FrameSeq {
+    fn obs_dim(&self) -> usize {
+        ganglion::skills::executor::PROPRIO
+    }
+    fn action_dim(&self) -> usize {
+        5
+    }
+    fn horizon(&self) -> usize {
+        self.horizon
+    }
+    fn frame_size(&self) -> Option<(usize, usize)> {
+        Some(self.size)
+    }
+    fn predict(
+        &mut self,
+        _: &[f32],
+        frame: Option<&ImageFrame>,
+        chunk: &mut [f32],
+    ) -> Result<(), PolicyError> {
+        let Some(f) = frame else {
+            return Err(PolicyError::ChunkFailed);
+        };
+        let lit = f.rgb.iter().any(|&v| v > 0);
+        for (i, a) in chunk.chunks_mut(5).enumerate() {
+            a[..4].fill(0.0);
+            a[4] = if lit { f.seq as f32 + i as f32 } else { -1.0 };
+        }
+        Ok(())
+    }
+}
+
+/// The tabletop loop with the overhead camera (a frame every tick) and a
+/// `FrameSeq` chunked policy.
+pub fn tabletop_frame_loop(timing: Timing, every: u32) -> ControlLoop {
+    use ganglion::learn::collect_tabletop::overhead_camera;
+    let seed = 7;
+    let mut cfg = ganglion::skills::executor::tabletop_config(
+        &common::repo().join("models/arm-reach.onnx"),
+        seed,
+    );
+    let camera = overhead_camera(1);
+    let size = (camera.width, camera.height);
+    cfg.cameras = vec![camera];
+    let plant = Box::new(ganglion::sim::TabletopPlant::new(
+        Some(ganglion::sim::SceneSpec::random(seed)),
+        seed,
+    ));
+    let rig = ganglion::camera::CameraRig::from_config(&cfg, seed).unwrap();
+    let policy = ChunkedPolicy::new(
+        Box::new(FrameSeq { size, horizon: 4 }),
+        ChunkSchedule {
+            every,
+            decay: 0.0,
+            timing,
+        },
+    );
+    let mut lp = ControlLoop::new(
+        &cfg,
+        plant,
+        Box::new(policy),
+        ClockMode::Lockstep { paced: false },
+        None,
+    )
+    .unwrap();
+    lp.set_cameras(rig);
+    lp
+}
+
+/// The policy's raw action (the suction slot) on each of `ticks` ticks.
+fn frame_actions(timing: Timing, every: u32, ticks: u64) -> Vec<f32> {
+    let mut lp = tabletop_frame_loop(timing, every);
+    (1..=ticks)
+        .map(|n| {
+            lp.run(RunLimit {
+                ticks: Some(n),
+                ..Default::default()
+            });
+            lp.last_record().raw_action[4]
+        })
+        .collect()
+}
+
+#[test]
+fn chunked_policies_act_on_the_frame_of_their_observation_tick() {
+    for (timing, every) in [
+        (Timing::Inline, 1),
+        (Timing::Inline, 3),
+        (Timing::Lockstep { latency: 2 }, 2),
+        (Timing::Lockstep { latency: 0 }, 4),
+    ] {
+        let a = frame_actions(timing, every, 24);
+        for (t, v) in a.iter().enumerate() {
+            assert_eq!(*v, t as f32, "{timing:?} every {every}: tick {t}: {a:?}");
+        }
+    }
+    // A wall-clock service in an unpaced loop may starve (NaN), but every
+    // action it gives comes from the frame of its chunk's own tick.
+    let a = frame_actions(Timing::Wall, 1, 24);
+    assert!(
+        a[0] == 0.0,
+        "the warm-up chunk, from the warm-up frame: {a:?}"
+    );
+    for (t, v) in a.iter().enumerate() {
+        assert!(v.is_nan() || *v == t as f32, "wall: tick {t}: {a:?}");
+    }
 }

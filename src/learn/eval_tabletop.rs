@@ -1,0 +1,599 @@
+//! Evaluation on the tabletop (`ganglion eval tabletop`): instructions drawn
+//! from templates (as `collect_tabletop` draws them, from seeds of their own
+//! so no scene is one a learner was trained on), each run by one of three
+//! policies on the same scenes — the SayCan planner with the skills on the
+//! exact state, the same with camera perception, or a learned chunked
+//! policy (e.g. a vision-language-action model) driving the control loop
+//! with the overhead camera — and judged on the simulator's true state
+//! against the goals the planner reads in the instruction. Reports success
+//! rates per template family, plus a family of their own for the held-out
+//! block/bowl colour combinations, the time to success, and the policy's
+//! compute per second of control.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::collect_tabletop::{Filled, fill, overhead_camera};
+use crate::camera::{CameraRig, ImageFrame};
+use crate::lang::saycan::Plan;
+use crate::lang::service::{PlannerParts, plan_symbolic, plan_symbolic_in};
+use crate::policy::{ChunkModel, ChunkSchedule, ChunkedPolicy, PolicyError, Timing};
+use crate::runtime::{ClockMode, ControlLoop, RunLimit, Session, SessionOptions};
+use crate::sim::tabletop::state::ACTUATORS;
+use crate::sim::{Rng, SceneSpec, TabletopPlant, derive_seed};
+use crate::skills::executor::{PROPRIO, RATE_HZ, tabletop_config};
+use crate::skills::report::scene_text;
+use crate::skills::{Places, Skill, SkillRunner};
+
+/// The default seed: far from the seeds a dataset is collected with (0, …).
+pub const DEFAULT_SEED: u64 = 1_000_003;
+/// Mixed into every evaluation seed; `collect_tabletop` uses none, so the
+/// same `--seed` never gives the same scenes as a collection.
+const EVAL_SALT: u64 = 0xe7a1_7ab1_e000_0001;
+/// Mixed in for the `--unseen` episodes.
+const UNSEEN_SALT: u64 = 0x0a5e_e000;
+/// The family of episodes whose block/bowl colours are a held-out
+/// combination (`collect_tabletop::held_out_combination`).
+pub const UNSEEN_FAMILY: &str = "unseen combinations";
+/// How often (s of simulated time) the goals are checked while a learned
+/// policy runs.
+pub const CHECK_EVERY_S: f64 = 0.5;
+/// Temporal-ensembling decay for a learned policy's chunks (ACT's 0.01).
+const ENSEMBLE_DECAY: f32 = 0.01;
+
+/// Builds a learned policy's chunk model for one instruction.
+pub type ChunkModelFactory<'a> = dyn FnMut(&str) -> Result<Box<dyn ChunkModel>> + 'a;
+
+/// The policy under evaluation.
+pub enum TabletopPolicy<'a> {
+    /// The planner and the skills on the simulator's exact state.
+    Planner,
+    /// The planner and the skills on what the camera and the perception
+    /// model at `perception` see.
+    PlannerCamera { perception: PathBuf },
+    /// A learned chunked policy: `factory` builds its model for each
+    /// instruction; `name` is reported (e.g. the model file).
+    Learned {
+        name: String,
+        factory: Box<ChunkModelFactory<'a>>,
+    },
+}
+
+impl TabletopPolicy<'_> {
+    pub fn name(&self) -> String {
+        match self {
+            TabletopPolicy::Planner => "planner".into(),
+            TabletopPolicy::PlannerCamera { .. } => "planner-camera".into(),
+            TabletopPolicy::Learned { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What to evaluate on.
+#[derive(Clone, Debug)]
+pub struct TabletopEvalOptions {
+    /// Instruction templates (see `collect_tabletop::read_templates`).
+    pub templates: Vec<String>,
+    /// Episodes per template.
+    pub episodes: usize,
+    /// More episodes per template naming a bowl, drawn only from held-out
+    /// block/bowl colour combinations.
+    pub unseen: usize,
+    pub seed: u64,
+    /// Simulated seconds an episode may take (a learned policy runs this
+    /// long unless the goals hold earlier; a plan still running then fails).
+    pub seconds: f64,
+    /// A learned policy's model latency, in control ticks (lockstep).
+    pub latency_ticks: u32,
+    /// Ticks between a learned policy's chunk requests (default: half its
+    /// horizon, so that a chunk lands before the last one runs out).
+    pub chunk_every: Option<u32>,
+    /// The reaching policy the skills use.
+    pub reach: PathBuf,
+    /// The learned model's parameter count, when the caller knows it
+    /// (reported with the compute).
+    pub model_params: Option<u64>,
+}
+
+/// One episode to run: its scene, seed (the world's positions) and
+/// instruction.
+#[derive(Clone, Debug)]
+pub struct EpisodeSpec {
+    pub template: usize,
+    pub seed: u64,
+    pub scene: SceneSpec,
+    pub instruction: Filled,
+}
+
+impl EpisodeSpec {
+    /// The template's text, or `UNSEEN_FAMILY` for a held-out combination.
+    pub fn family<'t>(&self, templates: &'t [String]) -> &'t str {
+        if self.instruction.held_out() {
+            UNSEEN_FAMILY
+        } else {
+            &templates[self.template]
+        }
+    }
+}
+
+/// One episode's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpisodeResult {
+    pub instruction: String,
+    pub scene: String,
+    pub seed: u64,
+    pub family: String,
+    pub success: bool,
+    /// Simulated seconds until all goals held (success only).
+    pub time_s: Option<f64>,
+    pub failure: Option<String>,
+}
+
+/// Results of one family of episodes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FamilyResult {
+    pub episodes: usize,
+    pub success_rate: f64,
+    pub mean_time_to_success_s: Option<f64>,
+}
+
+/// The policy's compute.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComputeReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_params: Option<u64>,
+    /// Milliseconds of policy computation per second of simulated control:
+    /// a learned model's predictions; the planner's planning, perception
+    /// and the skills' per-tick policy.
+    pub policy_ms_per_s_of_control: f64,
+    /// The totals it is made of.
+    pub policy_s: f64,
+    pub control_s: f64,
+}
+
+/// What `eval_tabletop` reports (`--json` prints it as it is).
+#[derive(Clone, Debug, Serialize)]
+pub struct TabletopEvalReport {
+    pub policy: String,
+    pub seed: u64,
+    pub episodes: usize,
+    pub success_rate: f64,
+    pub mean_time_to_success_s: Option<f64>,
+    pub families: BTreeMap<String, FamilyResult>,
+    pub episodes_detail: Vec<EpisodeResult>,
+    pub compute: ComputeReport,
+}
+
+/// The episodes `o` asks for, in order: each template's `o.episodes`, then
+/// each bowl template's `o.unseen` held-out ones.
+pub fn episodes(o: &TabletopEvalOptions) -> Result<Vec<EpisodeSpec>> {
+    let base = derive_seed(o.seed, EVAL_SALT);
+    let mut out = Vec::new();
+    for (ti, t) in o.templates.iter().enumerate() {
+        for k in 0..o.episodes {
+            let seed = derive_seed(base, ((ti as u64) << 32) | k as u64);
+            out.push(draw(ti, t, seed, 32, false).with_context(|| {
+                format!("no random scene fits the template `{t}` (it needs bowls or two blocks?)")
+            })?);
+        }
+    }
+    let unseen_base = derive_seed(base, UNSEEN_SALT);
+    for (ti, t) in o.templates.iter().enumerate() {
+        if !(t.contains("{block}") && t.contains("{bowl}")) {
+            continue;
+        }
+        for k in 0..o.unseen {
+            let seed = derive_seed(unseen_base, ((ti as u64) << 32) | k as u64);
+            out.push(draw(ti, t, seed, 4096, true).with_context(|| {
+                format!("no random scene gives the template `{t}` a held-out colour combination")
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+/// A scene and `template` filled for it, from `seed`; with `held_out`,
+/// re-drawn until the filling names a held-out combination.
+fn draw(template: usize, text: &str, seed: u64, tries: u64, held_out: bool) -> Option<EpisodeSpec> {
+    let mut rng = Rng::new(derive_seed(seed, 0x5eed));
+    (0..tries).find_map(|j| {
+        let scene = SceneSpec::random(derive_seed(seed, 1000 + j));
+        let filled = fill(text, &scene, &mut rng).filter(|f| !held_out || f.held_out())?;
+        Some(EpisodeSpec {
+            template,
+            seed,
+            scene,
+            instruction: filled,
+        })
+    })
+}
+
+/// How one episode went, and what it cost.
+struct Outcome {
+    time_s: Option<f64>,
+    failure: Option<String>,
+    policy_s: f64,
+    control_s: f64,
+}
+
+/// Runs every episode of `o` with `policy`; `on_episode` sees each result
+/// as it comes. `parts` reads each instruction's goals (and plans, for the
+/// planner policies).
+pub fn eval_tabletop(
+    o: &TabletopEvalOptions,
+    policy: &mut TabletopPolicy<'_>,
+    parts: &mut PlannerParts,
+    on_episode: &mut dyn FnMut(&EpisodeResult),
+) -> Result<TabletopEvalReport> {
+    if o.templates.is_empty() {
+        bail!("no instruction templates");
+    }
+    if !(o.seconds.is_finite() && o.seconds > 0.0) {
+        bail!(
+            "--seconds must be a positive number of seconds, not {}",
+            o.seconds
+        );
+    }
+    let specs = episodes(o)?;
+    let reach_bytes = Arc::new(
+        crate::input::read_file(&o.reach, crate::input::FileKind::Model)
+            .with_context(|| format!("reading the reaching policy {}", o.reach.display()))?,
+    );
+    let mut details = Vec::with_capacity(specs.len());
+    let (mut policy_s, mut control_s) = (0.0, 0.0);
+    for spec in &specs {
+        let text = &spec.instruction.text;
+        let t0 = Instant::now();
+        let plan = plan_symbolic(parts, text, &spec.scene, spec.seed)
+            .with_context(|| format!("planning `{text}`"))?;
+        let plan_s = t0.elapsed().as_secs_f64();
+        if plan.goals.is_empty() {
+            bail!(
+                "the planner reads no goal in the instruction `{text}` (template `{}`): it cannot be judged",
+                o.templates[spec.template]
+            );
+        }
+        let goals = plan.goals.clone();
+        let outcome = match policy {
+            TabletopPolicy::Planner => {
+                run_planner(o, parts, spec, &goals, plan, plan_s, None, &reach_bytes)?
+            }
+            TabletopPolicy::PlannerCamera { perception } => {
+                let camera = Some(perception.as_path());
+                run_planner(o, parts, spec, &goals, plan, 0.0, camera, &reach_bytes)?
+            }
+            TabletopPolicy::Learned { factory, .. } => run_learned(o, factory, spec, &goals)?,
+        };
+        policy_s += outcome.policy_s;
+        control_s += outcome.control_s;
+        let r = EpisodeResult {
+            instruction: text.clone(),
+            scene: scene_text(&spec.scene),
+            seed: spec.seed,
+            family: spec.family(&o.templates).to_string(),
+            success: outcome.time_s.is_some(),
+            time_s: outcome.time_s,
+            failure: outcome.failure,
+        };
+        on_episode(&r);
+        details.push(r);
+    }
+    let mut families: BTreeMap<String, Vec<&EpisodeResult>> = BTreeMap::new();
+    for r in &details {
+        families.entry(r.family.clone()).or_default().push(r);
+    }
+    let all: Vec<&EpisodeResult> = details.iter().collect();
+    let overall = tally(&all);
+    Ok(TabletopEvalReport {
+        policy: policy.name(),
+        seed: o.seed,
+        episodes: details.len(),
+        success_rate: overall.success_rate,
+        mean_time_to_success_s: overall.mean_time_to_success_s,
+        families: families
+            .iter()
+            .map(|(k, v)| (k.clone(), tally(v)))
+            .collect(),
+        compute: ComputeReport {
+            model_params: o.model_params,
+            policy_ms_per_s_of_control: 1e3 * policy_s / control_s.max(1e-9),
+            policy_s,
+            control_s,
+        },
+        episodes_detail: details,
+    })
+}
+
+fn tally(results: &[&EpisodeResult]) -> FamilyResult {
+    let times: Vec<f64> = results.iter().filter_map(|r| r.time_s).collect();
+    FamilyResult {
+        episodes: results.len(),
+        success_rate: times.len() as f64 / results.len().max(1) as f64,
+        mean_time_to_success_s: (!times.is_empty())
+            .then(|| times.iter().sum::<f64>() / times.len() as f64),
+    }
+}
+
+/// The first goal that does not hold in `places`, if any.
+fn unmet<'g>(goals: &'g [(String, String)], places: &Places) -> Option<&'g (String, String)> {
+    goals
+        .iter()
+        .find(|(obj, place)| places.get(obj) != Some(place.as_str()))
+}
+
+/// The planner and the skills: the plan (from the exact state, or planned
+/// again from what the camera sees) is executed skill by skill; the goals
+/// are checked on the true state after each skill.
+#[allow(clippy::too_many_arguments)]
+fn run_planner(
+    o: &TabletopEvalOptions,
+    parts: &mut PlannerParts,
+    spec: &EpisodeSpec,
+    goals: &[(String, String)],
+    plan: Plan,
+    plan_s: f64,
+    camera: Option<&Path>,
+    reach_bytes: &Arc<Vec<u8>>,
+) -> Result<Outcome> {
+    let mut runner =
+        SkillRunner::with_model_bytes(&spec.scene, spec.seed, reach_bytes.clone(), &o.reach)?;
+    let mut compute = plan_s;
+    let plan = match camera {
+        None => plan,
+        Some(model) => {
+            runner.use_camera(model, spec.seed)?;
+            let seen = runner.state()?;
+            let seen_scene = runner.scene().clone();
+            let t0 = Instant::now();
+            let text = &spec.instruction.text;
+            let plan = plan_symbolic_in(parts, text, &seen_scene, seen)
+                .with_context(|| format!("planning `{text}` from the camera"))?;
+            compute += t0.elapsed().as_secs_f64();
+            plan
+        }
+    };
+    let mut out = Outcome {
+        time_s: None,
+        failure: None,
+        policy_s: 0.0,
+        control_s: 0.0,
+    };
+    if plan.refused || !plan.success {
+        out.failure = Some(format!(
+            "the planner did not plan it ({})",
+            plan.stopped_because
+        ));
+    }
+    let mut ticks = 0;
+    for step in &plan.steps {
+        if out.failure.is_some() {
+            break;
+        }
+        let skill = Skill::parse(&step.skill)?;
+        if skill == Skill::Done {
+            break;
+        }
+        let run = runner.run(&skill)?;
+        ticks += run.steps;
+        compute += run.policy_s;
+        let t = ticks as f64 / RATE_HZ;
+        let places = Places::of(&runner.true_state()?, &spec.scene);
+        if unmet(goals, &places).is_none() {
+            if t <= o.seconds + 1e-9 {
+                out.time_s = Some(t);
+            } else {
+                out.failure = Some(format!(
+                    "the goals held after {t:.1} s, past the {} s limit",
+                    o.seconds
+                ));
+            }
+            break;
+        }
+        if !run.outcome.success() {
+            out.failure = Some(format!("`{}`: {:?}", step.skill, run.outcome));
+        } else if t > o.seconds {
+            out.failure = Some(format!("still running after {} s", o.seconds));
+        }
+    }
+    if out.time_s.is_none() && out.failure.is_none() {
+        let places = Places::of(&runner.true_state()?, &spec.scene);
+        out.failure = unmet(goals, &places)
+            .map(|(obj, place)| format!("{obj} is not at {place} in the final state"));
+    }
+    out.policy_s = compute + runner.perception_seconds();
+    out.control_s = ticks as f64 / RATE_HZ;
+    Ok(out)
+}
+
+/// A chunk model whose predictions are timed (on whichever thread runs it).
+struct Timed {
+    model: Box<dyn ChunkModel>,
+    ns: Arc<AtomicU64>,
+}
+
+impl ChunkModel for Timed {
+    fn obs_dim(&self) -> usize {
+        self.model.obs_dim()
+    }
+    fn action_dim(&self) -> usize {
+        self.model.action_dim()
+    }
+    fn horizon(&self) -> usize {
+        self.model.horizon()
+    }
+    fn frame_size(&self) -> Option<(usize, usize)> {
+        self.model.frame_size()
+    }
+    fn predict(
+        &mut self,
+        obs: &[f32],
+        frame: Option<&ImageFrame>,
+        chunk: &mut [f32],
+    ) -> Result<(), PolicyError> {
+        let t0 = Instant::now();
+        let r = self.model.predict(obs, frame, chunk);
+        let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        self.ns.fetch_add(ns, Ordering::Relaxed);
+        r
+    }
+    fn reset(&mut self) {
+        self.model.reset()
+    }
+}
+
+/// The chunk schedule for `model`: lockstep with `o.latency_ticks`, a
+/// request every `o.chunk_every` ticks (default half the horizon, at most
+/// horizon − latency so a chunk lands before the last runs out).
+fn schedule(o: &TabletopEvalOptions, model: &dyn ChunkModel) -> Result<ChunkSchedule> {
+    let horizon = model.horizon();
+    let latency = o.latency_ticks as usize;
+    if horizon <= latency {
+        bail!(
+            "the model's chunks hold {horizon} actions, used up before the next lands {latency} ticks later: the horizon must exceed --latency-ticks"
+        );
+    }
+    let every = match o.chunk_every {
+        Some(e) if e == 0 || e as usize > horizon => {
+            bail!("--chunk-every {e} must be between 1 and the model's horizon ({horizon})")
+        }
+        Some(e) => e,
+        None => (horizon / 2).clamp(1, horizon - latency) as u32,
+    };
+    Ok(ChunkSchedule {
+        every,
+        decay: ENSEMBLE_DECAY,
+        timing: Timing::Lockstep {
+            latency: o.latency_ticks,
+        },
+    })
+}
+
+/// A learned chunked policy in the tabletop control loop with the overhead
+/// camera, lockstep, until the goals hold (checked every `CHECK_EVERY_S`)
+/// or `o.seconds` of simulated time.
+fn run_learned(
+    o: &TabletopEvalOptions,
+    factory: &mut ChunkModelFactory<'_>,
+    spec: &EpisodeSpec,
+    goals: &[(String, String)],
+) -> Result<Outcome> {
+    let text = &spec.instruction.text;
+    let model =
+        factory(text).with_context(|| format!("building the policy's model for `{text}`"))?;
+    let camera = overhead_camera(1);
+    let (obs, act) = (model.obs_dim(), model.action_dim());
+    if obs != PROPRIO || act != ACTUATORS.len() {
+        bail!(
+            "the policy's model reads {obs} observations and writes {act} actions; the tabletop loop gives {PROPRIO} (the arm's sensors) and takes {} (joint speeds, suction)",
+            ACTUATORS.len()
+        );
+    }
+    if let Some((w, h)) = model.frame_size()
+        && (w, h) != (camera.width, camera.height)
+    {
+        bail!(
+            "the policy's model reads {w}×{h} frames; the overhead camera gives {}×{}",
+            camera.width,
+            camera.height
+        );
+    }
+    let schedule = schedule(o, model.as_ref())?;
+    let ns = Arc::new(AtomicU64::new(0));
+    let policy = ChunkedPolicy::new(
+        Box::new(Timed {
+            model,
+            ns: ns.clone(),
+        }),
+        schedule,
+    );
+    let mut cfg = tabletop_config(&o.reach, spec.seed);
+    cfg.cameras = vec![camera];
+    let rig = CameraRig::from_config(&cfg, spec.seed)?;
+    let plant = Box::new(TabletopPlant::new(Some(spec.scene.clone()), spec.seed));
+    let step = CHECK_EVERY_S.min(o.seconds);
+    let session = Session::with_cameras(
+        &cfg,
+        plant,
+        Box::new(policy),
+        SessionOptions {
+            clock: ClockMode::Lockstep { paced: false },
+            limit: RunLimit {
+                seconds: Some(step),
+                ..RunLimit::default()
+            },
+            record: None,
+            realtime_thread: false,
+            episode: 0,
+            seed: spec.seed,
+            plant_kind: "sim:tabletop".into(),
+        },
+        Some(rig),
+    )?;
+    let (_, mut lp) = session.run()?;
+    let mut out = Outcome {
+        time_s: None,
+        failure: None,
+        policy_s: 0.0,
+        control_s: 0.0,
+    };
+    loop {
+        let t = lp.ticks() as f64 / RATE_HZ;
+        let places = true_places(&lp)?;
+        match unmet(goals, &places) {
+            None => {
+                out.time_s = Some(t);
+                break;
+            }
+            Some((obj, place)) if t >= o.seconds - 1e-9 => {
+                out.failure = Some(format!(
+                    "{obj} is not at {place} after {} s{}",
+                    o.seconds,
+                    safety_note(&lp)
+                ));
+                break;
+            }
+            Some(_) => {}
+        }
+        let before = lp.ticks();
+        lp.run(RunLimit {
+            seconds: Some(step.min(o.seconds - t)),
+            ..RunLimit::default()
+        });
+        if lp.ticks() == before {
+            bail!("the control loop stopped at {t:.2} s of `{text}`");
+        }
+    }
+    out.policy_s = ns.load(Ordering::Relaxed) as f64 * 1e-9;
+    out.control_s = lp.ticks() as f64 / RATE_HZ;
+    Ok(out)
+}
+
+/// Where every object is, in the loop's simulated world.
+fn true_places(lp: &ControlLoop) -> Result<Places> {
+    let (scene, state) = lp
+        .plant()
+        .tabletop()
+        .context("the tabletop plant reports no world state")?;
+    Ok(Places::of(state, scene))
+}
+
+/// The safety events of a run, for a failure's message (" (…)" or "").
+fn safety_note(lp: &ControlLoop) -> String {
+    let events: Vec<String> = lp
+        .filter()
+        .counters()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    if events.is_empty() {
+        String::new()
+    } else {
+        format!(" (safety events: {})", events.join(", "))
+    }
+}
