@@ -52,9 +52,17 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 2, help_heading = "tabletop")]
     pub latency_ticks: u32,
     /// tabletop: ticks between a learned policy's chunk requests (default:
-    /// half its horizon).
+    /// 2, at most the horizon minus the latency).
     #[arg(long, help_heading = "tabletop")]
     pub chunk_every: Option<u32>,
+    /// tabletop: write this evaluation onto the learned model's card (a
+    /// VLA card beside the .onnx).
+    #[arg(long, help_heading = "tabletop")]
+    pub record: bool,
+    /// tabletop: exit with an error when the overall success rate is below
+    /// this (a check that can fail, for scripts and CI).
+    #[arg(long, help_heading = "tabletop")]
+    pub min_success: Option<f64>,
     #[command(flatten, next_help_heading = "tabletop planner")]
     pub lm: super::say::LmArgs,
 }

@@ -3,7 +3,7 @@
 //! the simulator's true state (`learn::eval_tabletop` does the work; this
 //! parses the arguments, shows progress and prints the table or JSON).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
@@ -37,7 +37,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         latency_ticks: a.latency_ticks,
         chunk_every: a.chunk_every,
         reach: repo_path(&a.lm.reach.to_string_lossy()),
-        model_params: None,
+        model_params: ganglion::vla::card::VlaCard::load_for(&a.policy)
+            .ok()
+            .map(|c| c.parameters as u64),
     };
     let path = a.policy.clone();
     let mut policy = match path.to_str() {
@@ -75,17 +77,36 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     } else {
         print_table(&report, a.seconds);
     }
+    if a.record {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(m) = v.as_object_mut() {
+            m.remove("episodes_detail");
+            m.insert("command".into(), super::command_line().into());
+        }
+        ganglion::vla::card::VlaCard::record_eval(&a.policy, v)?;
+        eprintln!(
+            "recorded on {}",
+            ganglion::policy::card::card_path(&a.policy).display()
+        );
+    }
+    if let Some(min) = a.min_success
+        && report.success_rate < min
+    {
+        bail!(
+            "success rate {:.3} is below --min-success {min}",
+            report.success_rate
+        );
+    }
     Ok(())
 }
 
 /// A learned policy from `path`, its model built per instruction.
 fn learned(path: PathBuf) -> TabletopPolicy<'static> {
     let name = path.display().to_string();
+    let mut loader = ganglion::policy::vla::VlaLoader::new(&path);
     TabletopPolicy::Learned {
         name,
-        factory: Box::new(move |instruction: &str| {
-            ganglion::policy::vla::load_chunk_model(Path::new(&path), instruction)
-        }),
+        factory: Box::new(move |instruction: &str| loader.load(instruction)),
     }
 }
 

@@ -280,7 +280,7 @@ impl VlaDataset {
 
     /// Per-action-dimension scale: the largest magnitude commanded.
     pub fn action_scale(&self) -> Vec<f32> {
-        let mut m = vec![0.0f32; ACTION];
+        let mut m = [0.0f32; ACTION];
         for e in &self.episodes {
             for row in e.actions.chunks_exact(ACTION) {
                 for (s, a) in m.iter_mut().zip(row) {

@@ -114,8 +114,8 @@ impl VlaEngine {
             &mut self.points,
         );
         for (i, p) in self.points.iter().enumerate() {
-            for k in 0..3 {
-                self.points_planar[k * n + i] = p[k];
+            for (k, v) in p.iter().enumerate() {
+                self.points_planar[k * n + i] = *v;
             }
         }
         proprio_features(&obs[..PROPRIO.len()], &mut self.proprio);

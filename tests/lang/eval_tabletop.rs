@@ -180,3 +180,28 @@ fn evaluation_episodes_are_reproducible_and_unseen_ones_are_held_out() {
     let c = episodes(&o).unwrap();
     assert!(a.iter().zip(&c).all(|(x, y)| x.seed != y.seed));
 }
+
+/// The shipped VLA (models/vla.onnx) from the camera and joints only, on
+/// held-out scenes of both templates plus unseen colour combinations: the
+/// success its card claims, within sampling noise (the full 50 + 50 + 20
+/// is `ganglion eval tabletop --policy models/vla.onnx … --record`).
+#[test]
+#[ignore = "runs the VLA for ~40 simulated episodes (about a minute)"]
+fn the_shipped_vla_succeeds_on_held_out_scenes() {
+    let Some(mut parts) = common::planner_parts() else {
+        return;
+    };
+    let model = common::repo().join("models/vla.onnx");
+    let mut loader = ganglion::policy::vla::VlaLoader::new(&model);
+    let mut policy = TabletopPolicy::Learned {
+        name: "vla".into(),
+        factory: Box::new(move |i: &str| loader.load(i)),
+    };
+    let mut o = options(&["pick up the {block} block", IN_BOWL], 15, 15.0);
+    o.unseen = 10;
+    let r = eval_tabletop(&o, &mut policy, &mut parts, &mut |_| {}).unwrap();
+    assert_eq!(r.episodes, 40);
+    assert!(r.success_rate >= 0.65, "{r:#?}");
+    let unseen = &r.families[UNSEEN_FAMILY];
+    assert!(unseen.success_rate >= 0.4, "{unseen:?}");
+}
