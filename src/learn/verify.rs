@@ -99,6 +99,9 @@ pub fn verify_model(model: &Path, opts: &VerifyOptions) -> Result<Vec<Check>> {
     if crate::perception::card::PerceptionCard::is_perception(model) {
         return verify_perception(model);
     }
+    if crate::vla::card::VlaCard::is_vla(model) {
+        return verify_vla(model);
+    }
     let card = ModelCard::load_for(model)?;
     let mut checks = Vec::new();
     let sha_ok = card.verify_sha256(model).is_ok();
@@ -261,6 +264,33 @@ fn verify_affordance(
 /// A perception card's claims: its sha256, and its held-out evaluation
 /// re-run on the same views (deterministic, so only engine rounding may
 /// differ).
+/// A VLA card: its file's and its frozen encoder's sha256 (its success
+/// rate is re-measured by `ganglion eval tabletop … --record` and the
+/// ignored test `the_shipped_vla_succeeds_on_held_out_scenes`: minutes of
+/// simulated episodes).
+fn verify_vla(model: &Path) -> Result<Vec<Check>> {
+    let card = crate::vla::card::VlaCard::load_for(model)?;
+    let encoder = crate::repo_path(&card.encoder);
+    let mut checks = Vec::new();
+    for (claim, file, want) in [
+        ("sha256", model.to_path_buf(), &card.sha256),
+        ("encoder_sha256", encoder, &card.encoder_sha256),
+    ] {
+        let ok = crate::input::sha256_file(&file, crate::input::FileKind::Model)
+            .is_ok_and(|got| &got == want);
+        checks.push(Check {
+            model: model.display().to_string(),
+            claim: claim.into(),
+            card: 1.0,
+            measured: f64::from(u8::from(ok)),
+            tolerance: 0.0,
+            ok,
+            how: format!("sha256 of {}", file.display()),
+        });
+    }
+    Ok(checks)
+}
+
 fn verify_perception(model: &Path) -> Result<Vec<Check>> {
     let card = crate::perception::card::PerceptionCard::load_for(model)?;
     let actual = crate::input::sha256_file(model, crate::input::FileKind::Model)?;

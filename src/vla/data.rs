@@ -158,6 +158,19 @@ pub fn load_dataset(
                     data.embeds.len() - 1
                 }
             };
+            if let Some(i) = d
+                .actions
+                .iter()
+                .chain(&d.proprio)
+                .position(|v| !v.is_finite())
+            {
+                bail!(
+                    "{}: episode {} ({}) has a value that is not a number (entry {i} of its actions and sensors): a missing sensor?",
+                    dir.display(),
+                    d.episode,
+                    d.instruction
+                );
+            }
             let first_frame = data.frames.len();
             data.frames
                 .extend(encode_frames(d, encoders, &done, progress)?);
@@ -281,7 +294,7 @@ impl VlaDataset {
     /// Per-action-dimension scale: the largest magnitude commanded.
     pub fn action_scale(&self) -> Vec<f32> {
         let mut m = [0.0f32; ACTION];
-        for e in &self.episodes {
+        for e in self.episodes.iter().filter(|e| !e.validation) {
             for row in e.actions.chunks_exact(ACTION) {
                 for (s, a) in m.iter_mut().zip(row) {
                     *s = s.max(a.abs());

@@ -50,14 +50,16 @@ pub fn make_vla(o: &MakeOptions, progress: &mut Progress<'_>) -> Result<MakeRepo
         )
     })?;
     let started = Instant::now();
-    let encoded = std::sync::atomic::AtomicUsize::new(0);
+    // Called from the encoder threads with the running frame count.
     let data = load_dataset(
         &o.data,
         &mut encoders,
         &mut |text| lm.embed(text),
         o.validation_every,
         &|done| {
-            encoded.store(done, std::sync::atomic::Ordering::Relaxed);
+            if done % 2000 == 0 {
+                eprintln!("encoded {done} frames");
+            }
         },
     )?;
     let encode_seconds = started.elapsed().as_secs_f64();

@@ -115,11 +115,14 @@ pub fn train_head(
             &scale,
             &mut workers,
             true,
-        );
+        )?;
+        // Each worker's gradient is the mean over its part: weigh it by the
+        // part's share of the batch.
         grads.fill(0.0);
         for w in &workers {
+            let share = w.samples as f32 / batch.len() as f32;
             for (g, x) in grads.iter_mut().zip(&w.grads) {
-                *g += x / threads as f32;
+                *g += x * share;
             }
         }
         clip_grad_norm(&mut grads, 1.0);
@@ -128,7 +131,7 @@ pub fn train_head(
         running += loss;
         running_n += 1;
         if step % o.eval_every.max(1) == 0 || step == o.steps {
-            let val = validation_loss(&head, &params, data, &mean, &inv, &scale, &mut workers);
+            let val = validation_loss(&head, &params, data, &mean, &inv, &scale, &mut workers)?;
             let train = running / running_n as f32;
             curve.push((step, train, val));
             progress(step, train, val);
@@ -155,24 +158,26 @@ fn validation_loss(
     inv: &[f32],
     scale: &[f32],
     workers: &mut [Worker],
-) -> f32 {
+) -> Result<f32> {
     if data.validation.is_empty() {
-        return f32::NAN;
+        return Ok(f32::NAN);
     }
     let stride = (data.validation.len() / 2048).max(1);
     let picked: Vec<Sample> = data.validation.iter().step_by(stride).copied().collect();
     let mut total = 0.0;
     let mut n = 0;
     for batch in picked.chunks(128) {
-        let l = run_batch(head, params, data, batch, mean, inv, scale, workers, false);
+        let l = run_batch(head, params, data, batch, mean, inv, scale, workers, false)?;
         total += l * batch.len() as f32;
         n += batch.len();
     }
-    total / n.max(1) as f32
+    Ok(total / n.max(1) as f32)
 }
 
 #[derive(Default)]
 struct Worker {
+    /// Samples in this worker's part of the last batch.
+    samples: usize,
     cache: VlaCache,
     grads: Vec<f32>,
     gathered: Vec<Gathered>,
@@ -193,28 +198,33 @@ fn run_batch(
     scale: &[f32],
     workers: &mut [Worker],
     learn: bool,
-) -> f32 {
+) -> Result<f32> {
     let per = batch.len().div_ceil(workers.len());
-    let losses: Vec<(f32, usize)> = std::thread::scope(|s| {
+    workers.iter_mut().for_each(|w| {
+        w.samples = 0;
+        w.grads.resize(params.len(), 0.0);
+        w.grads.fill(0.0);
+    });
+    let losses: Vec<Option<(f32, usize)>> = std::thread::scope(|s| {
         let handles: Vec<_> = batch
             .chunks(per)
             .zip(workers.iter_mut())
             .map(|(part, w)| {
                 s.spawn(move || {
-                    w.grads.resize(params.len(), 0.0);
-                    w.grads.fill(0.0);
+                    w.samples = part.len();
                     let loss = worker_pass(head, params, data, part, mean, inv, scale, w, learn);
                     (loss, part.len())
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or((f32::NAN, 0)))
-            .collect()
+        handles.into_iter().map(|h| h.join().ok()).collect()
     });
+    let losses: Vec<(f32, usize)> = losses
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| anyhow::anyhow!("a training thread panicked"))?;
     let n: usize = losses.iter().map(|l| l.1).sum();
-    losses.iter().map(|(l, k)| l * *k as f32).sum::<f32>() / n.max(1) as f32
+    Ok(losses.iter().map(|(l, k)| l * *k as f32).sum::<f32>() / n.max(1) as f32)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -286,7 +286,7 @@ pub fn l1_loss(pred: &[f32], target: &[f32], grad: &mut [f32]) -> f32 {
     for ((g, p), t) in grad.iter_mut().zip(pred).zip(target) {
         let d = p - t;
         loss += d.abs();
-        *g = d.signum() / n;
+        *g = if d == 0.0 { 0.0 } else { d.signum() / n };
     }
     loss / n
 }
