@@ -6,6 +6,7 @@
 pub mod card;
 pub mod chunked;
 pub mod dt;
+pub mod ensemble;
 pub mod noisy;
 pub mod onnx;
 pub mod vla;
