@@ -163,7 +163,16 @@ fn shipped_reacher_policy() {
     );
     let out = eval_policy_file("reacher", &path, 100, 0).expect("evaluates");
     let recorded = card.eval.expect("card has an eval record");
-    assert!((recorded.mean_return - out.report.mean_return).abs() < 1e-6);
+    // Same seed, same path; the last digits depend on the CPU's SIMD
+    // kernels (tract, matrixmultiply): on an AMD EPYC the mean return is
+    // −8.6759912, the card (another machine) says −8.6759858: 5e-6 apart.
+    let diff = (recorded.mean_return - out.report.mean_return).abs();
+    assert!(
+        diff < 1e-4,
+        "card {} vs measured {}",
+        recorded.mean_return,
+        out.report.mean_return
+    );
     assert!(
         out.report.mean_return > -11.5,
         "mean return {}",
