@@ -14,6 +14,7 @@ use ganglion::learn::collect_tabletop::read_templates;
 use ganglion::learn::eval_tabletop::{
     DEFAULT_SEED, TabletopEvalOptions, TabletopEvalReport, TabletopPolicy, episodes, eval_tabletop,
 };
+use ganglion::policy::card::FormattedCard;
 
 /// Episodes per template when `--episodes` is not given.
 const DEFAULT_EPISODES: usize = 10;
@@ -93,8 +94,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         && report.success_rate < min
     {
         bail!(
-            "success rate {:.3} is below --min-success {min}",
+            "success rate {:.3} (seen combinations) is below --min-success {min}",
             report.success_rate
+        );
+    }
+    if let Some(min) = a.min_unseen
+        && report.unseen.episodes > 0
+        && report.unseen.success_rate < min
+    {
+        bail!(
+            "success rate {:.3} on the unseen combinations is below --min-unseen {min}",
+            report.unseen.success_rate
         );
     }
     Ok(())
@@ -114,7 +124,7 @@ fn print_table(r: &TabletopEvalReport, seconds: f64) {
     let time = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1} s"));
     println!(
         "{} on the tabletop: {} episodes (seed {}, at most {seconds} s each)",
-        r.policy, r.episodes, r.seed
+        r.policy, r.all.episodes, r.seed
     );
     let width = r
         .families
@@ -137,11 +147,20 @@ fn print_table(r: &TabletopEvalReport, seconds: f64) {
     }
     println!(
         "  {:<width$} {:>8} {:>7.1}% {:>16}",
-        "overall",
+        "seen combinations",
         r.episodes,
         100.0 * r.success_rate,
         time(r.mean_time_to_success_s)
     );
+    if r.unseen.episodes > 0 {
+        println!(
+            "  {:<width$} {:>8} {:>7.1}% {:>16}",
+            "all",
+            r.all.episodes,
+            100.0 * r.all.success_rate,
+            time(r.all.mean_time_to_success_s)
+        );
+    }
     let c = &r.compute;
     println!(
         "policy compute: {:.1} ms per second of control ({:.1} s over {:.1} s simulated){}",

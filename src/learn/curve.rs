@@ -100,22 +100,33 @@ impl LearningCurve {
 
 /// Draws a training-loss curve (log scale) to a PNG.
 pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Result<()> {
-    let max_step = losses.last().map(|l| l.0).unwrap_or(1).max(1) as f64;
-    let finite: Vec<(f64, f64)> = losses
+    write_losses_png(&[("train", losses)], path, title)
+}
+
+/// Draws loss curves (log scale), one labelled series each (train,
+/// validation), to a PNG: each series faint as logged, with a moving
+/// average over its trend drawn bold.
+pub fn write_losses_png(
+    series: &[(&str, &[(usize, f32)])],
+    path: &Path,
+    title: &str,
+) -> Result<()> {
+    let finite: Vec<(&str, Vec<(f64, f64)>)> = series
         .iter()
-        .filter(|l| l.1.is_finite() && l.1 > 0.0)
-        .map(|l| (l.0 as f64, l.1 as f64))
+        .map(|(name, losses)| {
+            let pts = losses
+                .iter()
+                .filter(|l| l.1.is_finite() && l.1 > 0.0)
+                .map(|l| (l.0 as f64, l.1 as f64))
+                .collect();
+            (*name, pts)
+        })
         .collect();
-    let lo = finite
-        .iter()
-        .map(|p| p.1)
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-9);
-    let hi = finite
-        .iter()
-        .map(|p| p.1)
-        .fold(0.0f64, f64::max)
-        .max(lo * 10.0);
+    let all = || finite.iter().flat_map(|(_, p)| p.iter());
+    let max_step = all().map(|p| p.0).fold(1.0, f64::max);
+    let lo = all().map(|p| p.1).fold(f64::INFINITY, f64::min).max(1e-9);
+    let hi = all().map(|p| p.1).fold(0.0f64, f64::max).max(lo * 10.0);
+    let colors = [BLUE, RED, GREEN, MAGENTA];
     crate::plot::png(path, (900, 520), |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 24))
@@ -127,21 +138,33 @@ pub fn write_loss_png(losses: &[(usize, f32)], path: &Path, title: &str) -> Resu
             .configure_mesh()
             .x_desc("training step")
             .y_desc("loss")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            // Log-scale ticks land on values like 0.6000000000000001.
+            .y_label_formatter(&|y| format!("{:.3}", y))
             .label_style(("sans-serif", 14))
             .draw()?;
-        chart.draw_series(LineSeries::new(finite.clone(), BLUE.mix(0.35)))?;
-        // A moving average over 50 steps makes the trend readable.
-        let smooth: Vec<(f64, f64)> = finite
-            .windows(50.min(finite.len().max(1)))
-            .map(|w| {
-                (
-                    w[w.len() - 1].0,
-                    w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64,
-                )
-            })
-            .collect();
-        chart.draw_series(LineSeries::new(smooth, BLUE.stroke_width(2)))?;
-        Ok(())
+        for ((name, pts), color) in finite.iter().zip(colors.iter().cycle()) {
+            chart.draw_series(LineSeries::new(pts.clone(), color.mix(0.35)))?;
+            // A moving average makes the trend readable: over 50 points
+            // when there are thousands, fewer on a sparse curve, so that
+            // it starts near the first step rather than far into the run.
+            let window = (pts.len() / 20).clamp(1, 50);
+            let smooth: Vec<(f64, f64)> = pts
+                .windows(window.min(pts.len().max(1)))
+                .map(|w| {
+                    (
+                        w[w.len() - 1].0,
+                        w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64,
+                    )
+                })
+                .collect();
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(smooth, style))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        crate::plot::legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 

@@ -8,28 +8,22 @@
 //! against the goals the planner reads in the instruction. Reports success
 //! rates per template family, plus a family of their own for the held-out
 //! block/bowl colour combinations, the time to success, and the policy's
-//! compute per second of control.
+//! compute per second of control. One episode's run is `tabletop_episode`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::collect_tabletop::{Filled, fill, overhead_camera};
-use crate::camera::{CameraRig, ImageFrame};
-use crate::lang::saycan::Plan;
-use crate::lang::service::{PlannerParts, plan_symbolic, plan_symbolic_in};
-use crate::policy::{ChunkModel, ChunkSchedule, ChunkedPolicy, PolicyError, Timing};
-use crate::runtime::{ClockMode, ControlLoop, RunLimit, Session, SessionOptions};
-use crate::sim::tabletop::state::ACTUATORS;
-use crate::sim::{Rng, SceneSpec, TabletopPlant, derive_seed};
-use crate::skills::executor::{PROPRIO, RATE_HZ, tabletop_config};
+use super::collect_tabletop::{Filled, fill};
+use super::tabletop_episode::{run_learned, run_planner};
+use crate::lang::service::{PlannerParts, plan_symbolic};
+use crate::policy::ChunkModel;
+use crate::sim::{Rng, SceneSpec, derive_seed};
 use crate::skills::report::scene_text;
-use crate::skills::{Places, Skill, SkillRunner};
 
 /// The default seed: far from the seeds a dataset is collected with (0, …).
 pub const DEFAULT_SEED: u64 = 1_000_003;
@@ -50,9 +44,6 @@ pub const CHECK_EVERY_S: f64 = 0.5;
 /// held-out episodes: 60 % with a request every 5 ticks, 75 % every 2, 75 %
 /// every tick).
 pub const DEFAULT_CHUNK_EVERY: usize = 2;
-
-/// Temporal-ensembling decay for a learned policy's chunks (ACT's 0.01).
-const ENSEMBLE_DECAY: f32 = 0.01;
 
 /// Builds a learned policy's chunk model for one instruction.
 pub type ChunkModelFactory<'a> = dyn FnMut(&str) -> Result<Box<dyn ChunkModel>> + 'a;
@@ -169,9 +160,16 @@ pub struct ComputeReport {
 pub struct TabletopEvalReport {
     pub policy: String,
     pub seed: u64,
+    /// `episodes`, `success_rate` and `mean_time_to_success_s` are over the
+    /// instruction file's families, on colour combinations seen in
+    /// training; the held-out combinations (`--unseen`) are `unseen`.
     pub episodes: usize,
     pub success_rate: f64,
     pub mean_time_to_success_s: Option<f64>,
+    /// The held-out colour combinations, apart (also in `families`).
+    pub unseen: FamilyResult,
+    /// Every episode, seen and unseen.
+    pub all: FamilyResult,
     pub families: BTreeMap<String, FamilyResult>,
     pub episodes_detail: Vec<EpisodeResult>,
     pub compute: ComputeReport,
@@ -185,8 +183,10 @@ pub fn episodes(o: &TabletopEvalOptions) -> Result<Vec<EpisodeSpec>> {
     for (ti, t) in o.templates.iter().enumerate() {
         for k in 0..o.episodes {
             let seed = derive_seed(base, ((ti as u64) << 32) | k as u64);
-            out.push(draw(ti, t, seed, 32, false).with_context(|| {
-                format!("no random scene fits the template `{t}` (it needs bowls or two blocks?)")
+            out.push(draw(ti, t, seed, 256, false).with_context(|| {
+                format!(
+                    "no random scene fits the template `{t}` with a trained colour combination (it needs bowls or two blocks?)"
+                )
             })?);
         }
     }
@@ -205,13 +205,15 @@ pub fn episodes(o: &TabletopEvalOptions) -> Result<Vec<EpisodeSpec>> {
     Ok(out)
 }
 
-/// A scene and `template` filled for it, from `seed`; with `held_out`,
-/// re-drawn until the filling names a held-out combination.
+/// A scene and `template` filled for it, from `seed`, re-drawn until the
+/// filling names a held-out combination (`held_out`) or does not: the
+/// template families hold only combinations seen in training, so that
+/// the unseen ones are reported apart and nowhere else.
 fn draw(template: usize, text: &str, seed: u64, tries: u64, held_out: bool) -> Option<EpisodeSpec> {
     let mut rng = Rng::new(derive_seed(seed, 0x5eed));
     (0..tries).find_map(|j| {
         let scene = SceneSpec::random(derive_seed(seed, 1000 + j));
-        let filled = fill(text, &scene, &mut rng).filter(|f| !held_out || f.held_out())?;
+        let filled = fill(text, &scene, &mut rng).filter(|f| f.held_out() == held_out)?;
         Some(EpisodeSpec {
             template,
             seed,
@@ -219,14 +221,6 @@ fn draw(template: usize, text: &str, seed: u64, tries: u64, held_out: bool) -> O
             instruction: filled,
         })
     })
-}
-
-/// How one episode went, and what it cost.
-struct Outcome {
-    time_s: Option<f64>,
-    failure: Option<String>,
-    policy_s: f64,
-    control_s: f64,
 }
 
 /// Runs every episode of `o` with `policy`; `on_episode` sees each result
@@ -295,14 +289,17 @@ pub fn eval_tabletop(
     for r in &details {
         families.entry(r.family.clone()).or_default().push(r);
     }
-    let all: Vec<&EpisodeResult> = details.iter().collect();
-    let overall = tally(&all);
+    let (unseen, seen): (Vec<&EpisodeResult>, Vec<&EpisodeResult>) =
+        details.iter().partition(|r| r.family == UNSEEN_FAMILY);
+    let overall = tally(&seen);
     Ok(TabletopEvalReport {
         policy: policy.name(),
         seed: o.seed,
-        episodes: details.len(),
+        episodes: overall.episodes,
         success_rate: overall.success_rate,
         mean_time_to_success_s: overall.mean_time_to_success_s,
+        unseen: tally(&unseen),
+        all: tally(&details.iter().collect::<Vec<_>>()),
         families: families
             .iter()
             .map(|(k, v)| (k.clone(), tally(v)))
@@ -324,283 +321,5 @@ fn tally(results: &[&EpisodeResult]) -> FamilyResult {
         success_rate: times.len() as f64 / results.len().max(1) as f64,
         mean_time_to_success_s: (!times.is_empty())
             .then(|| times.iter().sum::<f64>() / times.len() as f64),
-    }
-}
-
-/// The first goal that does not hold in `places`, if any.
-fn unmet<'g>(goals: &'g [(String, String)], places: &Places) -> Option<&'g (String, String)> {
-    goals
-        .iter()
-        .find(|(obj, place)| places.get(obj) != Some(place.as_str()))
-}
-
-/// The planner and the skills: the plan (from the exact state, or planned
-/// again from what the camera sees) is executed skill by skill; the goals
-/// are checked on the true state after each skill.
-#[allow(clippy::too_many_arguments)]
-fn run_planner(
-    o: &TabletopEvalOptions,
-    parts: &mut PlannerParts,
-    spec: &EpisodeSpec,
-    goals: &[(String, String)],
-    plan: Plan,
-    plan_s: f64,
-    camera: Option<&Path>,
-    reach_bytes: &Arc<Vec<u8>>,
-) -> Result<Outcome> {
-    let mut runner =
-        SkillRunner::with_model_bytes(&spec.scene, spec.seed, reach_bytes.clone(), &o.reach)?;
-    let mut compute = plan_s;
-    let plan = match camera {
-        None => plan,
-        Some(model) => {
-            runner.use_camera(model, spec.seed)?;
-            let seen = runner.state()?;
-            let seen_scene = runner.scene().clone();
-            let t0 = Instant::now();
-            let text = &spec.instruction.text;
-            let plan = plan_symbolic_in(parts, text, &seen_scene, seen)
-                .with_context(|| format!("planning `{text}` from the camera"))?;
-            compute += t0.elapsed().as_secs_f64();
-            plan
-        }
-    };
-    let mut out = Outcome {
-        time_s: None,
-        failure: None,
-        policy_s: 0.0,
-        control_s: 0.0,
-    };
-    if plan.refused || !plan.success {
-        out.failure = Some(format!(
-            "the planner did not plan it ({})",
-            plan.stopped_because
-        ));
-    }
-    let mut ticks = 0;
-    for step in &plan.steps {
-        if out.failure.is_some() {
-            break;
-        }
-        let skill = Skill::parse(&step.skill)?;
-        if skill == Skill::Done {
-            break;
-        }
-        let run = runner.run(&skill)?;
-        ticks += run.steps;
-        compute += run.policy_s;
-        let t = ticks as f64 / RATE_HZ;
-        let places = Places::of(&runner.true_state()?, &spec.scene);
-        if unmet(goals, &places).is_none() {
-            if t <= o.seconds + 1e-9 {
-                out.time_s = Some(t);
-            } else {
-                out.failure = Some(format!(
-                    "the goals held after {t:.1} s, past the {} s limit",
-                    o.seconds
-                ));
-            }
-            break;
-        }
-        if !run.outcome.success() {
-            out.failure = Some(format!("`{}`: {:?}", step.skill, run.outcome));
-        } else if t > o.seconds {
-            out.failure = Some(format!("still running after {} s", o.seconds));
-        }
-    }
-    if out.time_s.is_none() && out.failure.is_none() {
-        let places = Places::of(&runner.true_state()?, &spec.scene);
-        out.failure = unmet(goals, &places)
-            .map(|(obj, place)| format!("{obj} is not at {place} in the final state"));
-    }
-    out.policy_s = compute + runner.perception_seconds();
-    out.control_s = ticks as f64 / RATE_HZ;
-    Ok(out)
-}
-
-/// A chunk model whose predictions are timed (on whichever thread runs it).
-struct Timed {
-    model: Box<dyn ChunkModel>,
-    ns: Arc<AtomicU64>,
-}
-
-impl ChunkModel for Timed {
-    fn obs_dim(&self) -> usize {
-        self.model.obs_dim()
-    }
-    fn action_dim(&self) -> usize {
-        self.model.action_dim()
-    }
-    fn horizon(&self) -> usize {
-        self.model.horizon()
-    }
-    fn frame_size(&self) -> Option<(usize, usize)> {
-        self.model.frame_size()
-    }
-    fn predict(
-        &mut self,
-        obs: &[f32],
-        frame: Option<&ImageFrame>,
-        chunk: &mut [f32],
-    ) -> Result<(), PolicyError> {
-        let t0 = Instant::now();
-        let r = self.model.predict(obs, frame, chunk);
-        let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        self.ns.fetch_add(ns, Ordering::Relaxed);
-        r
-    }
-    fn reset(&mut self) {
-        self.model.reset()
-    }
-}
-
-/// The chunk schedule for `model`: lockstep with `o.latency_ticks`, a
-/// request every `o.chunk_every` ticks (default `DEFAULT_CHUNK_EVERY`, at
-/// most horizon − latency so a chunk lands before the last runs out).
-fn schedule(o: &TabletopEvalOptions, model: &dyn ChunkModel) -> Result<ChunkSchedule> {
-    let horizon = model.horizon();
-    let latency = o.latency_ticks as usize;
-    if horizon <= latency {
-        bail!(
-            "the model's chunks hold {horizon} actions, used up before the next lands {latency} ticks later: the horizon must exceed --latency-ticks"
-        );
-    }
-    let every = match o.chunk_every {
-        Some(e) if e == 0 || e as usize > horizon => {
-            bail!("--chunk-every {e} must be between 1 and the model's horizon ({horizon})")
-        }
-        Some(e) => e,
-        None => DEFAULT_CHUNK_EVERY.clamp(1, horizon - latency) as u32,
-    };
-    Ok(ChunkSchedule {
-        every,
-        decay: ENSEMBLE_DECAY,
-        timing: Timing::Lockstep {
-            latency: o.latency_ticks,
-        },
-    })
-}
-
-/// A learned chunked policy in the tabletop control loop with the overhead
-/// camera, lockstep, until the goals hold (checked every `CHECK_EVERY_S`)
-/// or `o.seconds` of simulated time.
-fn run_learned(
-    o: &TabletopEvalOptions,
-    factory: &mut ChunkModelFactory<'_>,
-    spec: &EpisodeSpec,
-    goals: &[(String, String)],
-) -> Result<Outcome> {
-    let text = &spec.instruction.text;
-    let model =
-        factory(text).with_context(|| format!("building the policy's model for `{text}`"))?;
-    let camera = overhead_camera(1);
-    let (obs, act) = (model.obs_dim(), model.action_dim());
-    if obs != PROPRIO || act != ACTUATORS.len() {
-        bail!(
-            "the policy's model reads {obs} observations and writes {act} actions; the tabletop loop gives {PROPRIO} (the arm's sensors) and takes {} (joint speeds, suction)",
-            ACTUATORS.len()
-        );
-    }
-    if let Some((w, h)) = model.frame_size()
-        && (w, h) != (camera.width, camera.height)
-    {
-        bail!(
-            "the policy's model reads {w}×{h} frames; the overhead camera gives {}×{}",
-            camera.width,
-            camera.height
-        );
-    }
-    let schedule = schedule(o, model.as_ref())?;
-    let ns = Arc::new(AtomicU64::new(0));
-    let policy = ChunkedPolicy::new(
-        Box::new(Timed {
-            model,
-            ns: ns.clone(),
-        }),
-        schedule,
-    );
-    let mut cfg = tabletop_config(&o.reach, spec.seed);
-    cfg.cameras = vec![camera];
-    let rig = CameraRig::from_config(&cfg, spec.seed)?;
-    let plant = Box::new(TabletopPlant::new(Some(spec.scene.clone()), spec.seed));
-    let step = CHECK_EVERY_S.min(o.seconds);
-    let session = Session::with_cameras(
-        &cfg,
-        plant,
-        Box::new(policy),
-        SessionOptions {
-            clock: ClockMode::Lockstep { paced: false },
-            limit: RunLimit {
-                seconds: Some(step),
-                ..RunLimit::default()
-            },
-            record: None,
-            realtime_thread: false,
-            episode: 0,
-            seed: spec.seed,
-            plant_kind: "sim:tabletop".into(),
-        },
-        Some(rig),
-    )?;
-    let (_, mut lp) = session.run()?;
-    let mut out = Outcome {
-        time_s: None,
-        failure: None,
-        policy_s: 0.0,
-        control_s: 0.0,
-    };
-    loop {
-        let t = lp.ticks() as f64 / RATE_HZ;
-        let places = true_places(&lp)?;
-        match unmet(goals, &places) {
-            None => {
-                out.time_s = Some(t);
-                break;
-            }
-            Some((obj, place)) if t >= o.seconds - 1e-9 => {
-                out.failure = Some(format!(
-                    "{obj} is not at {place} after {} s{}",
-                    o.seconds,
-                    safety_note(&lp)
-                ));
-                break;
-            }
-            Some(_) => {}
-        }
-        let before = lp.ticks();
-        lp.run(RunLimit {
-            seconds: Some(step.min(o.seconds - t)),
-            ..RunLimit::default()
-        });
-        if lp.ticks() == before {
-            bail!("the control loop stopped at {t:.2} s of `{text}`");
-        }
-    }
-    out.policy_s = ns.load(Ordering::Relaxed) as f64 * 1e-9;
-    out.control_s = lp.ticks() as f64 / RATE_HZ;
-    Ok(out)
-}
-
-/// Where every object is, in the loop's simulated world.
-fn true_places(lp: &ControlLoop) -> Result<Places> {
-    let (scene, state) = lp
-        .plant()
-        .tabletop()
-        .context("the tabletop plant reports no world state")?;
-    Ok(Places::of(state, scene))
-}
-
-/// The safety events of a run, for a failure's message (" (…)" or "").
-fn safety_note(lp: &ControlLoop) -> String {
-    let events: Vec<String> = lp
-        .filter()
-        .counters()
-        .filter(|(_, n)| *n > 0)
-        .map(|(name, n)| format!("{name} {n}"))
-        .collect();
-    if events.is_empty() {
-        String::new()
-    } else {
-        format!(" (safety events: {})", events.join(", "))
     }
 }

@@ -22,6 +22,7 @@ pub mod eval_tabletop;
 pub mod ppo;
 pub mod ppo_run;
 pub mod presets;
+mod tabletop_episode;
 pub mod verify;
 pub mod worker;
 

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
 use super::evaluate;
+use crate::policy::card::FormattedCard;
 use crate::policy::{DtPolicy, ModelCard, OnnxPolicy, Policy};
 use crate::sim::{derive_seed, make_env};
 
@@ -96,10 +97,10 @@ pub fn verify_dir(
 
 /// The checks of one model's card.
 pub fn verify_model(model: &Path, opts: &VerifyOptions) -> Result<Vec<Check>> {
-    if crate::perception::card::PerceptionCard::is_perception(model) {
+    if crate::perception::card::PerceptionCard::is_beside(model) {
         return verify_perception(model);
     }
-    if crate::vla::card::VlaCard::is_vla(model) {
+    if crate::vla::card::VlaCard::is_beside(model) {
         return verify_vla(model);
     }
     let card = ModelCard::load_for(model)?;

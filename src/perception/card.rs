@@ -4,14 +4,14 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::eval::EvalReport;
 use super::net::PerceptionNet;
 use super::train::TrainOptions;
 use crate::input::FileKind;
-use crate::policy::card::card_path;
+pub use crate::policy::card::FormattedCard;
 
 pub const FORMAT: &str = "ganglion-perception-card/1";
 
@@ -123,32 +123,12 @@ impl PerceptionCard {
         });
         card.save_for(model)
     }
+}
 
-    /// Whether the card beside `model` is a perception card.
-    pub fn is_perception(model: &Path) -> bool {
-        crate::input::read_text(&card_path(model), FileKind::Card)
-            .map(|t| t.contains(FORMAT))
-            .unwrap_or(false)
-    }
-
-    pub fn load_for(model: &Path) -> Result<PerceptionCard> {
-        let path = card_path(model);
-        let text = crate::input::read_text(&path, FileKind::Card)?;
-        let card: PerceptionCard = toml::from_str(&text)
-            .with_context(|| format!("invalid perception card {}", path.display()))?;
-        if card.format != FORMAT {
-            bail!(
-                "{}: format is `{}`, expected `{FORMAT}`",
-                path.display(),
-                card.format
-            );
-        }
-        Ok(card)
-    }
-
-    fn save_for(&self, model: &Path) -> Result<()> {
-        let path = card_path(model);
-        let text = toml::to_string_pretty(self).context("serialising the perception card")?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+impl FormattedCard for PerceptionCard {
+    const FORMAT: &'static str = FORMAT;
+    const WHAT: &'static str = "perception";
+    fn format(&self) -> &str {
+        &self.format
     }
 }

@@ -174,6 +174,51 @@ pub fn card_path(model: &Path) -> PathBuf {
     model.with_extension("card.toml")
 }
 
+/// A card of its own TOML format (`format = "…"` in the file) beside a
+/// model: the perception and VLA cards. Finding, reading, checking the
+/// format and writing are the same for every such card.
+pub trait FormattedCard: Serialize + serde::de::DeserializeOwned {
+    /// The `format` value this card type writes and accepts.
+    const FORMAT: &'static str;
+    /// What the card is, for errors ("perception", "VLA").
+    const WHAT: &'static str;
+    /// The card's own `format` field.
+    fn format(&self) -> &str;
+
+    /// Whether the card beside `model` is one of these.
+    fn is_beside(model: &Path) -> bool {
+        read_text(&card_path(model), FileKind::Card)
+            .map(|t| t.contains(Self::FORMAT))
+            .unwrap_or(false)
+    }
+
+    /// Reads the card beside `model`, with a clear error naming the file
+    /// when it is missing, not TOML or another format.
+    fn load_for(model: &Path) -> Result<Self> {
+        let path = card_path(model);
+        let text = read_text(&path, FileKind::Card)?;
+        let card: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid {} card {}", Self::WHAT, path.display()))?;
+        if card.format() != Self::FORMAT {
+            bail!(
+                "{}: format is `{}`, expected `{}`",
+                path.display(),
+                card.format(),
+                Self::FORMAT
+            );
+        }
+        Ok(card)
+    }
+
+    /// Writes the card beside `model`.
+    fn save_for(&self, model: &Path) -> Result<()> {
+        let path = card_path(model);
+        let text = toml::to_string_pretty(self)
+            .with_context(|| format!("serialising the {} card", Self::WHAT))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
 impl ModelCard {
     /// Reads the card beside `model`, with a clear error when missing or bad.
     pub fn load_for(model: &Path) -> Result<Self> {

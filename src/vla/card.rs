@@ -5,11 +5,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::input::FileKind;
-use crate::policy::card::card_path;
+pub use crate::policy::card::FormattedCard;
 
 pub const FORMAT: &str = "ganglion-vla-card/1";
 
@@ -50,41 +49,21 @@ pub struct VlaCard {
     pub eval: Option<serde_json::Value>,
 }
 
+impl FormattedCard for VlaCard {
+    const FORMAT: &'static str = FORMAT;
+    const WHAT: &'static str = "VLA";
+    fn format(&self) -> &str {
+        &self.format
+    }
+}
+
 impl VlaCard {
-    /// Whether the card beside `model` is a VLA card.
-    pub fn is_vla(model: &Path) -> bool {
-        crate::input::read_text(&card_path(model), FileKind::Card)
-            .map(|t| t.contains(FORMAT))
-            .unwrap_or(false)
-    }
-
-    pub fn load_for(model: &Path) -> Result<VlaCard> {
-        let path = card_path(model);
-        let text = crate::input::read_text(&path, FileKind::Card)?;
-        let card: VlaCard = toml::from_str(&text)
-            .with_context(|| format!("invalid VLA card {}", path.display()))?;
-        if card.format != FORMAT {
-            bail!(
-                "{}: format is `{}`, expected `{FORMAT}`",
-                path.display(),
-                card.format
-            );
-        }
-        Ok(card)
-    }
-
     /// Records an `eval tabletop` result (its JSON) on the card beside
     /// `model`.
     pub fn record_eval(model: &Path, eval: serde_json::Value) -> Result<()> {
         let mut card = Self::load_for(model)?;
         card.eval = Some(without_nulls(eval));
         card.save_for(model)
-    }
-
-    pub fn save_for(&self, model: &Path) -> Result<()> {
-        let path = card_path(model);
-        let text = toml::to_string_pretty(self).context("serialising the VLA card")?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::card::{FORMAT, VlaCard};
+use super::card::{FORMAT, FormattedCard, VlaCard};
 use super::data::{CAMERA, load_dataset};
 use super::encoder::{Encoder, load_perception};
 use super::export::{VlaParts, export_vla};
@@ -149,16 +149,17 @@ fn dataset_command(dir: &Path) -> Option<String> {
 }
 
 /// `{out}.loss.csv` and `{out}.loss.png` (train and validation L1).
-fn write_curve(curve: &[(usize, f32, f32)], out: &Path) -> Result<()> {
+pub fn write_curve(curve: &[(usize, f32, f32)], out: &Path) -> Result<()> {
     let csv: String = std::iter::once("step,train_l1,validation_l1\n".to_string())
         .chain(curve.iter().map(|(s, t, v)| format!("{s},{t},{v}\n")))
         .collect();
     let csv_path = out.with_extension("loss.csv");
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     let train: Vec<(usize, f32)> = curve.iter().map(|c| (c.0, c.1)).collect();
-    crate::learn::curve::write_loss_png(
-        &train,
+    let validation: Vec<(usize, f32)> = curve.iter().map(|c| (c.0, c.2)).collect();
+    crate::learn::curve::write_losses_png(
+        &[("train", &train), ("validation", &validation)],
         &out.with_extension("loss.png"),
-        "VLA behaviour cloning: train L1 (normalised actions)",
+        "VLA behaviour cloning: L1 on normalised actions",
     )
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ganglion::perception::card::PerceptionCard;
+use ganglion::perception::card::{FormattedCard, PerceptionCard};
 use ganglion::perception::eval::evaluate;
 
 #[test]
