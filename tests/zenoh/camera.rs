@@ -46,16 +46,20 @@ fn eventually(mut cond: impl FnMut() -> bool) -> bool {
 }
 
 fn pair() -> (zenoh::Session, zenoh::Session) {
-    let ep = format!("tcp/127.0.0.1:{}", common::free_port());
-    let a = open(
-        &Endpoints {
-            listen: vec![ep.clone()],
-            ..Default::default()
-        },
-        &LinkSecurity::default(),
-        None,
-    )
-    .unwrap();
+    // A free port can be taken by another test between asking and binding
+    // (seen in CI: "Address already in use"): try a few.
+    let (ep, a) = (0..5)
+        .find_map(|_| {
+            let ep = format!("tcp/127.0.0.1:{}", common::free_port());
+            let listen = Endpoints {
+                listen: vec![ep.clone()],
+                ..Default::default()
+            };
+            open(&listen, &LinkSecurity::default(), None)
+                .ok()
+                .map(|a| (ep, a))
+        })
+        .expect("a zenoh session listening on a free port");
     let b = open(&Endpoints::peer_of(&[ep]), &LinkSecurity::default(), None).unwrap();
     wait_for_peer(&b, Duration::from_secs(5)).unwrap();
     (a, b)
