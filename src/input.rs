@@ -20,6 +20,7 @@ pub enum FileKind {
     Urdf,
     Suite,
     Dataset,
+    Program,
 }
 
 impl FileKind {
@@ -33,6 +34,7 @@ impl FileKind {
             FileKind::Urdf => 16 << 20,
             FileKind::Suite => 4 << 20,
             FileKind::Dataset => 1 << 20,
+            FileKind::Program => 1 << 20,
         }
     }
 
@@ -45,6 +47,7 @@ impl FileKind {
             FileKind::Urdf => "URDF file",
             FileKind::Suite => "suite file",
             FileKind::Dataset => "dataset manifest",
+            FileKind::Program => "program",
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod nn;
 pub mod perception;
 pub mod plot;
 pub mod policy;
+pub mod program;
 pub mod record;
 pub mod replay;
 pub mod runtime;

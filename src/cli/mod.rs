@@ -17,6 +17,7 @@ pub mod lm_score;
 pub mod models;
 pub mod node;
 pub mod perception;
+pub mod program;
 pub mod render;
 pub mod replay;
 pub mod run;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Plan an instruction with the SayCan planner (LM relevance × affordance)
     /// and execute it on the simulated tabletop.
     Say(say::SayArgs),
+    /// Run a program over the robot API (perception, geometry, skills) in
+    /// the sandbox on the simulated tabletop; see docs/programs.md.
+    Program(program::ProgramArgs),
     /// Evaluate the language layer on a suite of instructions (plan and
     /// execution success per family, planning time per step).
     EvalLang(eval_lang::EvalLangArgs),
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::LmScore(a) => lm_score::run(a),
         Command::LmBench(a) => lm_bench::run(a),
         Command::Say(a) => say::run(a),
+        Command::Program(a) => program::run(a),
         Command::Render(a) => render::run(a),
         Command::Perception(a) => perception::run(a),
         Command::Vla(a) => vla::run(a),

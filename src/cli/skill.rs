@@ -15,7 +15,7 @@ use ganglion::skills::affordance::{Affordances, LEARNED, Sample, calibration};
 use ganglion::skills::affordance_train::{self, AffordanceTraining};
 use ganglion::skills::executor::REACH_MODEL;
 use ganglion::skills::report::{labelled_samples, reach_errors, success_table};
-use ganglion::skills::{Skill, SkillRunner};
+use ganglion::skills::{Family, Skill, SkillRunner};
 
 #[derive(Args, Debug)]
 pub struct SkillArgs {
@@ -89,6 +89,10 @@ pub struct TrainAffordancesArgs {
     /// Training executions per family.
     #[arg(long, default_value_t = 2000)]
     pub cases: usize,
+    /// Which families to train, comma-separated (pick, place-in, place-on,
+    /// place-at, home); default all. The other families' files are kept.
+    #[arg(long, value_delimiter = ',')]
+    pub families: Vec<String>,
     /// Held-out executions per family (Brier score, ROC AUC, reliability).
     #[arg(long, default_value_t = 500)]
     pub held_out: usize,
@@ -212,6 +216,7 @@ fn report(a: ReportArgs) -> Result<()> {
         let samples = labelled_samples(
             &reach,
             &reach_path,
+            &LEARNED,
             a.affordance_cases,
             a.seed ^ 0xa11,
             a.threads,
@@ -291,8 +296,35 @@ fn predict_samples(aff: &mut Affordances, samples: &[Sample]) -> Result<(Vec<f32
 
 fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
     let (reach_path, reach) = read_reach(&a.reach)?;
+    let families: Vec<Family> = if a.families.is_empty() {
+        LEARNED.to_vec()
+    } else {
+        a.families
+            .iter()
+            .map(|n| {
+                LEARNED
+                    .iter()
+                    .copied()
+                    .find(|f| f.name() == n.trim())
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = LEARNED.iter().map(|f| f.name()).collect();
+                        anyhow::anyhow!(
+                            "--families: unknown family `{n}` (families: {})",
+                            names.join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?
+    };
+    let fam_arg = if a.families.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = families.iter().map(|f| f.name()).collect();
+        format!(" --families {}", names.join(","))
+    };
     let t0 = std::time::Instant::now();
     let training = AffordanceTraining {
+        families: families.clone(),
         reach,
         reach_path,
         out: repo_path(&a.out.to_string_lossy()),
@@ -301,14 +333,14 @@ fn train_affordances(a: TrainAffordancesArgs) -> Result<()> {
         seed: a.seed,
         threads: a.threads,
         command: format!(
-            "ganglion skills train-affordances --out {} --cases {} --held-out {} --seed {}",
+            "ganglion skills train-affordances --out {} --cases {} --held-out {} --seed {}{fam_arg}",
             a.out.display(),
             a.cases,
             a.held_out,
             a.seed
         ),
     };
-    let total = (a.cases + a.held_out) * LEARNED.len();
+    let total = (a.cases + a.held_out) * families.len();
     let bar = super::progress_bar(total as u64, "executions", a.json);
     let r = affordance_train::train_affordances(&training, &mut |n| bar.set_position(n as u64))?;
     bar.finish_and_clear();

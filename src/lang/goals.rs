@@ -106,6 +106,9 @@ impl Goals {
                 }
             }
             _ if done => UNLIKELY,
+            // Not among the SayCan candidates (its point is not a scene
+            // object); the goal reader has no goal it would serve.
+            Skill::PlaceAt { .. } => FORBIDDEN,
             Skill::Pick(c) => {
                 let name = format!("{c} block");
                 if self.keep.contains(&name) {

@@ -26,6 +26,7 @@ pub struct Case {
 /// pick each block, place in each bowl, on each block, go to home, done.
 pub fn grounded_skills(blocks: &[&str], bowls: &[&str]) -> Vec<String> {
     let scene = ganglion_sim::SceneSpec {
+        at: Vec::new(),
         blocks: blocks.iter().map(|b| b.to_string()).collect(),
         bowls: bowls.iter().map(|b| b.to_string()).collect(),
         ..Default::default()

@@ -37,6 +37,40 @@ pub trait World {
     fn places(&mut self) -> Result<Places>;
     /// Carries the skill out; whether it succeeded.
     fn execute(&mut self, skill: &Skill) -> Result<bool>;
+    /// Carries the skill out; `Err(why)` inside when it did not succeed.
+    fn execute_why(&mut self, skill: &Skill) -> Result<std::result::Result<(), String>> {
+        Ok(if self.execute(skill)? {
+            Ok(())
+        } else {
+            Err("it did not succeed".into())
+        })
+    }
+    /// Brings the robot to its safe state (the arm still, the gripper as
+    /// it is) after a plan or program ends or stops.
+    fn come_to_rest(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: World + ?Sized> World for Box<T> {
+    fn scene(&self) -> &SceneSpec {
+        (**self).scene()
+    }
+    fn state(&mut self) -> Result<TabletopState> {
+        (**self).state()
+    }
+    fn places(&mut self) -> Result<Places> {
+        (**self).places()
+    }
+    fn execute(&mut self, skill: &Skill) -> Result<bool> {
+        (**self).execute(skill)
+    }
+    fn execute_why(&mut self, skill: &Skill) -> Result<std::result::Result<(), String>> {
+        (**self).execute_why(skill)
+    }
+    fn come_to_rest(&mut self) -> Result<()> {
+        (**self).come_to_rest()
+    }
 }
 
 /// The simulated tabletop: skills run through the control loop.
@@ -57,6 +91,20 @@ impl World for SimWorld {
     fn execute(&mut self, skill: &Skill) -> Result<bool> {
         Ok(self.runner.run(skill)?.outcome.success())
     }
+    fn execute_why(&mut self, skill: &Skill) -> Result<std::result::Result<(), String>> {
+        use crate::skills::SkillOutcome;
+        Ok(match self.runner.run(skill)?.outcome {
+            SkillOutcome::Succeeded => Ok(()),
+            SkillOutcome::Failed(why) => Err(why),
+            SkillOutcome::TimedOut => Err(format!(
+                "timed out after {} ticks",
+                skill.family().time_limit_ticks()
+            )),
+        })
+    }
+    fn come_to_rest(&mut self) -> Result<()> {
+        self.runner.come_to_rest()
+    }
 }
 
 /// Symbolic effects only: the places change as the skills say, and the
@@ -67,6 +115,8 @@ pub struct SymbolicWorld {
     scene: SceneSpec,
     start: TabletopState,
     places: Places,
+    /// Blocks set down with `place it at`, and where.
+    spots: Vec<(String, [f32; 2])>,
 }
 
 impl SymbolicWorld {
@@ -76,6 +126,7 @@ impl SymbolicWorld {
             scene,
             start,
             places,
+            spots: Vec::new(),
         }
     }
 }
@@ -85,15 +136,53 @@ impl World for SymbolicWorld {
         &self.scene
     }
     fn state(&mut self) -> Result<TabletopState> {
-        Ok(imagine(&self.scene, &self.start, &self.places))
+        let mut s = imagine(&self.scene, &self.start, &self.places);
+        for (name, p) in &self.spots {
+            if let Some(i) = self
+                .scene
+                .blocks
+                .iter()
+                .position(|b| format!("{b} block") == *name)
+                && self.places.get(name) == Some("table")
+            {
+                s.blocks[i] = [p[0], p[1], ganglion_sim::tabletop::scene::BLOCK_SIZE * 0.5];
+            }
+        }
+        Ok(s)
     }
     fn places(&mut self) -> Result<Places> {
         Ok(self.places.clone())
     }
     fn execute(&mut self, skill: &Skill) -> Result<bool> {
-        Ok(skill
+        Ok(self.execute_why(skill)?.is_ok())
+    }
+    fn execute_why(&mut self, skill: &Skill) -> Result<std::result::Result<(), String>> {
+        let state = self.state()?;
+        if let Some(p) = skill.point() {
+            let Some(h) = state.held else {
+                return Ok(Err("no block is held".into()));
+            };
+            if let Some(why) =
+                crate::skills::motion::table_spot_problem(&self.scene, &state, p, Some(h))
+            {
+                return Ok(Err(why));
+            }
+        }
+        let held = self.places.holding();
+        if skill
             .apply_symbolic(&self.scene, &mut self.places)
-            .is_some())
+            .is_none()
+        {
+            return Ok(Err(format!(
+                "its preconditions do not hold (holding: {})",
+                held.as_deref().unwrap_or("nothing")
+            )));
+        }
+        if let (Some(p), Some(h)) = (skill.point(), held) {
+            self.spots.retain(|(n, _)| *n != h);
+            self.spots.push((h, p));
+        }
+        Ok(Ok(()))
     }
 }
 

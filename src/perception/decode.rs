@@ -293,6 +293,7 @@ pub fn perceive_state(detections: Vec<Detection>, arm: &TabletopState) -> Percei
     let positions: Vec<[f32; 3]> = blocks.iter().map(|d| d.position).collect();
     let held = held_block(&positions, arm.cup);
     let scene = SceneSpec {
+        at: Vec::new(),
         blocks: blocks.iter().map(|d| d.color.to_string()).collect(),
         bowls: bowls.iter().map(|d| d.color.to_string()).collect(),
         relations: Vec::new(),

@@ -2,7 +2,7 @@
 //! through a lock-free ring without touching the heap, and the safety-event bits.
 
 /// Capacity limits of one record (the loop rejects configs beyond them).
-pub const MAX_SENSORS: usize = 32;
+pub const MAX_SENSORS: usize = 48;
 pub const MAX_OBS: usize = 32;
 pub const MAX_ACT: usize = 8;
 

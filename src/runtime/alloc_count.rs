@@ -2,7 +2,10 @@
 //! allocator and counts allocations made while the current thread is inside a
 //! tagged scope: the loop's own code, or the policy engine. The `ganglion`
 //! binary and the zero-allocation test install it; elsewhere the counters stay
-//! at zero and `is_active()` says so.
+//! at zero and `is_active()` says so. It also keeps the live heap bytes of a
+//! sandboxed program (`program_heap_*`): what the thread allocated minus
+//! what it freed while the program's interpreter was running, which is the
+//! program's memory limit.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -23,6 +26,37 @@ thread_local! {
     // `const` initialisation: reading it never allocates or registers a
     // destructor, so the allocator itself may read it.
     static SCOPE: Cell<u8> = const { Cell::new(0) };
+}
+
+thread_local! {
+    // Whether this thread's heap use is being counted for a program, and
+    // the bytes allocated minus freed since it started.
+    static PROGRAM_ON: Cell<bool> = const { Cell::new(false) };
+    static PROGRAM_BYTES: Cell<i64> = const { Cell::new(0) };
+}
+
+/// Starts (`true`, counting from zero) or pauses/ends (`false`) counting
+/// this thread's live heap bytes for a sandboxed program.
+pub fn program_heap_count(on: bool, reset: bool) {
+    PROGRAM_ON.with(|c| c.set(on));
+    if reset {
+        PROGRAM_BYTES.with(|c| c.set(0));
+    }
+}
+
+/// The thread's live heap bytes counted since `program_heap_count(true,
+/// true)` (0 when `CountingAlloc` is not the global allocator).
+pub fn program_heap_bytes() -> i64 {
+    PROGRAM_BYTES.with(|c| c.get())
+}
+
+#[inline]
+fn program_bytes(delta: i64) {
+    let _ = PROGRAM_ON.try_with(|on| {
+        if on.get() {
+            let _ = PROGRAM_BYTES.try_with(|b| b.set(b.get() + delta));
+        }
+    });
 }
 
 static LOOP_ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -78,17 +112,21 @@ pub struct CountingAlloc;
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
+        program_bytes(layout.size() as i64);
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count();
+        program_bytes(layout.size() as i64);
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
+        program_bytes(new_size as i64 - layout.size() as i64);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        program_bytes(-(layout.size() as i64));
         unsafe { System.dealloc(ptr, layout) }
     }
 }

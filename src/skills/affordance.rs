@@ -15,7 +15,13 @@ use crate::nn::{Activation, Adam, Mlp};
 use crate::policy::{ActionSpec, ModelCard, OnnxPolicy, Policy};
 
 /// Families with a learned model.
-pub const LEARNED: [Family; 4] = [Family::Pick, Family::PlaceIn, Family::PlaceOn, Family::Home];
+pub const LEARNED: [Family; 5] = [
+    Family::Pick,
+    Family::PlaceIn,
+    Family::PlaceOn,
+    Family::PlaceAt,
+    Family::Home,
+];
 
 /// `models/affordance-<family>.onnx`.
 pub fn model_path(dir: &Path, family: Family) -> PathBuf {
@@ -104,7 +110,7 @@ pub fn random_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
     };
     // Holding is likely for the place skills, possible for the others.
     let p_hold = match family {
-        Family::PlaceIn | Family::PlaceOn => 0.75,
+        Family::PlaceIn | Family::PlaceOn | Family::PlaceAt => 0.75,
         _ => 0.3,
     };
     if rng.next_f32() < p_hold {
@@ -149,6 +155,13 @@ pub fn random_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
         Family::Pick => Skill::Pick(choose(&mut rng, &scene.blocks)),
         Family::PlaceIn => Skill::PlaceIn(choose(&mut rng, &scene.bowls)),
         Family::PlaceOn => Skill::PlaceOn(choose(&mut rng, &scene.blocks)),
+        // Anywhere from inside to past the arm's reach: the model learns
+        // where setting down works and that an occupied spot fails.
+        Family::PlaceAt => {
+            let r = rng.uniform(0.18, 0.62);
+            let a = rng.uniform(-1.5, 1.5);
+            Skill::place_at((r * a.cos()) as f64, (r * a.sin()) as f64)
+        }
         Family::Home => Skill::Home,
         Family::Done => Skill::Done,
     };

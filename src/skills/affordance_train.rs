@@ -20,6 +20,8 @@ pub struct AffordanceTraining {
     pub reach_path: PathBuf,
     /// Where the models, cards and chart go.
     pub out: PathBuf,
+    /// The families to train (the others' files are left as they are).
+    pub families: Vec<Family>,
     /// Training and held-out executions per family.
     pub cases: usize,
     pub held_out: usize,
@@ -52,27 +54,42 @@ pub fn train_affordances(
     progress: &mut dyn FnMut(usize),
 ) -> Result<AffordanceReport> {
     std::fs::create_dir_all(&t.out).with_context(|| format!("creating {}", t.out.display()))?;
-    let train = labelled_samples(&t.reach, &t.reach_path, t.cases, t.seed, t.threads, |n| {
-        progress(n)
-    })?;
+    let fams = &t.families;
+    let train = labelled_samples(
+        &t.reach,
+        &t.reach_path,
+        fams,
+        t.cases,
+        t.seed,
+        t.threads,
+        &mut *progress,
+    )?;
     let test = labelled_samples(
         &t.reach,
         &t.reach_path,
+        fams,
         t.held_out,
         t.seed ^ 0x5eed,
         t.threads,
-        |n| progress(LEARNED.len() * t.cases + n),
+        |n| progress(fams.len() * t.cases + n),
     )?;
     let mut families = Vec::new();
     let (mut all_p, mut all_y) = (Vec::new(), Vec::new());
-    for fam in LEARNED {
+    for &fam in fams {
         let (r, p, y) = fit_family(t, fam, &train, &test)?;
         all_p.extend_from_slice(&p);
         all_y.extend_from_slice(&y);
         families.push(r);
     }
     let overall = calibration(&all_p, &all_y);
-    let plot = t.out.join("affordance-reliability.png");
+    // The shared chart shows every family; a partial run draws its own.
+    let plot = if LEARNED.iter().all(|f| fams.contains(f)) {
+        t.out.join("affordance-reliability.png")
+    } else {
+        let names: Vec<&str> = fams.iter().map(|f| f.name()).collect();
+        t.out
+            .join(format!("affordance-reliability-{}.png", names.join("-")))
+    };
     let rows: Vec<_> = families
         .iter()
         .map(|f| (f.family, f.train, f.train_successes, f.held_out.clone()))

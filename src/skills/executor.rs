@@ -394,6 +394,41 @@ impl SkillRunner {
                 policy_s: 0.0,
             });
         }
+        let d = self.drive(
+            &skill.to_string(),
+            waypoints,
+            skill.family().time_limit_ticks(),
+            true,
+        )?;
+        let (finished, steps, safety_events, policy_s) =
+            (d.finished, d.steps, d.safety_events, d.policy_s);
+        let end = self.state()?;
+        let outcome = if !finished {
+            SkillOutcome::TimedOut
+        } else if motion::succeeded(skill, &scene, &start, &end) {
+            SkillOutcome::Succeeded
+        } else {
+            SkillOutcome::Failed(format!("the termination test of `{skill}` failed"))
+        };
+        Ok(SkillRun {
+            skill: skill.clone(),
+            outcome,
+            steps,
+            final_state: Places::of(&end, &scene),
+            safety_events,
+            policy_s,
+        })
+    }
+
+    /// Drives the arm through `waypoints` in the control loop (at most
+    /// `max_ticks`), recording the run when `record` and recording is on.
+    fn drive(
+        &mut self,
+        label: &str,
+        waypoints: Vec<Waypoint>,
+        max_ticks: u64,
+        record: bool,
+    ) -> Result<Driven> {
         let reach = OnnxPolicy::from_bytes(
             &self.reach_bytes,
             REACH_OBS,
@@ -415,12 +450,12 @@ impl SkillRunner {
             .plant
             .take()
             .ok_or_else(|| anyhow!("the tabletop plant was lost in an earlier failed run"))?;
-        let (record, cameras) = match self.recording.as_mut() {
+        let (record, cameras) = match self.recording.as_mut().filter(|_| record) {
             Some(rec) => {
                 let segment = rec.files.len();
                 let path = rec.dir.join(format!("{}-{segment:02}.mcap", rec.prefix));
                 let mut metadata = rec.metadata.clone();
-                metadata.insert("skill".into(), skill.to_string());
+                metadata.insert("skill".into(), label.to_string());
                 metadata.insert("segment".into(), segment.to_string());
                 rec.files.push(path.clone());
                 // The loop makes an unpaced rig wait for the recorder.
@@ -442,7 +477,7 @@ impl SkillRunner {
             SessionOptions {
                 clock: ClockMode::Lockstep { paced: false },
                 limit: RunLimit {
-                    ticks: Some(skill.family().time_limit_ticks()),
+                    ticks: Some(max_ticks),
                     ..RunLimit::default()
                 },
                 record,
@@ -460,23 +495,41 @@ impl SkillRunner {
         let safety_events: Vec<(&'static str, u64)> =
             ctl.filter().counters().filter(|(_, n)| *n > 0).collect();
         self.plant = Some(ctl.into_plant());
-        let end = self.state()?;
-        let outcome = if !finished.load(Ordering::Acquire) {
-            SkillOutcome::TimedOut
-        } else if motion::succeeded(skill, &scene, &start, &end) {
-            SkillOutcome::Succeeded
-        } else {
-            SkillOutcome::Failed(format!("the termination test of `{skill}` failed"))
-        };
-        Ok(SkillRun {
-            skill: skill.clone(),
-            outcome,
+        Ok(Driven {
+            finished: finished.load(Ordering::Acquire),
             steps,
-            final_state: Places::of(&end, &scene),
             safety_events,
             policy_s,
         })
     }
+
+    /// Brings the arm to rest where it is, the suction as it is (a held
+    /// block stays held): the robot's safe state between programs or after
+    /// a stop. Does nothing when the arm is already still.
+    pub fn come_to_rest(&mut self) -> Result<()> {
+        let s = self.true_state()?;
+        if s.v.iter().all(|v| v.abs() < REST_SPEED) {
+            return Ok(());
+        }
+        let hold = vec![Waypoint {
+            target: s.cup,
+            suction: s.suction,
+            until: Until::Wait { ticks: 40 },
+        }];
+        self.drive("come to rest", hold, 60, false)?;
+        Ok(())
+    }
+}
+
+/// Joint speed (rad/s) under which the arm counts as at rest.
+pub const REST_SPEED: f32 = 0.05;
+
+/// What driving through waypoints did.
+struct Driven {
+    finished: bool,
+    steps: u64,
+    safety_events: Vec<(&'static str, u64)>,
+    policy_s: f64,
 }
 
 /// The camera noise seed of a recording: its `seed` entry, else 0.

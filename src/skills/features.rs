@@ -42,6 +42,9 @@ pub fn features(skill: &Skill, scene: &SceneSpec, state: &TabletopState) -> [f32
             .iter()
             .position(|b| b == c)
             .map(|k| (state.bowls[k], None)),
+        // The spot on the table: its clearance from other objects is the
+        // "something on top" slot (occupied: 1).
+        Skill::PlaceAt { .. } => skill.point().map(|p| ([p[0], p[1], 0.0], None)),
         Skill::Home | Skill::Done => None,
     };
     if let Some((p, block)) = obj {
@@ -51,6 +54,10 @@ pub fn features(skill: &Skill, scene: &SceneSpec, state: &TabletopState) -> [f32
             f[3] = state.above(i).is_some() as u8 as f32;
             f[4] = state.bowl_of(i).is_some() as u8 as f32;
             f[5] = state.below(i).is_some() as u8 as f32;
+        }
+        if let Some(p) = skill.point() {
+            f[3] = super::motion::table_spot_problem(scene, state, p, state.held).is_some() as u8
+                as f32;
         }
         f[6] = p[0].hypot(p[1]);
         f[7] = p[2];

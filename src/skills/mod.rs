@@ -1,5 +1,6 @@
 //! The skill registry of the tabletop: `pick up the {block}`, `place it in the
-//! {bowl}`, `place it on the {block}`, `go to home`, `done`. Each skill has
+//! {bowl}`, `place it on the {block}`, `place it at (x, y)` (a spot on the
+//! table, metres in the table frame), `go to home`, `done`. Each skill has
 //! its text, its parameters, an execution (waypoints for the learned reaching
 //! policy plus the suction, run through the control loop and safety filter:
 //! `executor`), a termination test (succeeded / failed / timed out) and a
@@ -31,6 +32,11 @@ pub enum Skill {
     PlaceIn(String),
     /// `place it on the {color} block`
     PlaceOn(String),
+    /// `place it at (x, y)`: the held block set down on the table with its
+    /// centre at (x, y), in millimetres (table frame: x away from the robot,
+    /// y to its left, origin under the base axis). Millimetres keep the
+    /// skill `Eq + Hash` and its text exact.
+    PlaceAt { x_mm: i32, y_mm: i32 },
     /// `go to home`
     Home,
     /// `done`
@@ -45,13 +51,17 @@ pub enum Family {
     PlaceOn,
     Home,
     Done,
+    // Last, so the older families keep their discriminants (training
+    // seeds are derived from them).
+    PlaceAt,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Pick,
         Family::PlaceIn,
         Family::PlaceOn,
+        Family::PlaceAt,
         Family::Home,
         Family::Done,
     ];
@@ -61,17 +71,20 @@ impl Family {
             Family::Pick => "pick",
             Family::PlaceIn => "place-in",
             Family::PlaceOn => "place-on",
+            Family::PlaceAt => "place-at",
             Family::Home => "home",
             Family::Done => "done",
         }
     }
 
-    /// The skill text with `{}` where the colour goes.
+    /// The skill text with `{}` where the colour (or, for `place-at`, the
+    /// point) goes.
     pub fn template(self) -> &'static str {
         match self {
             Family::Pick => "pick up the {} block",
             Family::PlaceIn => "place it in the {} bowl",
             Family::PlaceOn => "place it on the {} block",
+            Family::PlaceAt => "place it at {}",
             Family::Home => "go to home",
             Family::Done => "done",
         }
@@ -80,7 +93,7 @@ impl Family {
     /// Control ticks (25 Hz) a skill of this family may take.
     pub fn time_limit_ticks(self) -> u64 {
         match self {
-            Family::Pick | Family::PlaceIn | Family::PlaceOn => 300,
+            Family::Pick | Family::PlaceIn | Family::PlaceOn | Family::PlaceAt => 300,
             Family::Home => 150,
             Family::Done => 0,
         }
@@ -96,8 +109,8 @@ impl fmt::Display for UnknownSkill {
         write!(
             f,
             "`{}` is not a skill; skills are: `pick up the <colour> block`, `place it in the \
-             <colour> bowl`, `place it on the <colour> block`, `go to home`, `done` \
-             (colours: {})",
+             <colour> bowl`, `place it on the <colour> block`, `place it at (x, y)`, \
+             `go to home`, `done` (colours: {}; x, y in metres)",
             self.0,
             COLORS.join(", ")
         )
@@ -112,6 +125,7 @@ impl Skill {
             Skill::Pick(_) => Family::Pick,
             Skill::PlaceIn(_) => Family::PlaceIn,
             Skill::PlaceOn(_) => Family::PlaceOn,
+            Skill::PlaceAt { .. } => Family::PlaceAt,
             Skill::Home => Family::Home,
             Skill::Done => Family::Done,
         }
@@ -121,12 +135,32 @@ impl Skill {
     pub fn color(&self) -> Option<&str> {
         match self {
             Skill::Pick(c) | Skill::PlaceIn(c) | Skill::PlaceOn(c) => Some(c),
-            Skill::Home | Skill::Done => None,
+            Skill::PlaceAt { .. } | Skill::Home | Skill::Done => None,
+        }
+    }
+
+    /// `place it at (x, y)` for a point in metres (rounded to the millimetre).
+    pub fn place_at(x: f64, y: f64) -> Skill {
+        let mm = |v: f64| (v * 1000.0).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+        Skill::PlaceAt {
+            x_mm: mm(x),
+            y_mm: mm(y),
+        }
+    }
+
+    /// The target point of a `place it at` skill, in metres.
+    pub fn point(&self) -> Option<[f32; 2]> {
+        match self {
+            Skill::PlaceAt { x_mm, y_mm } => Some([*x_mm as f32 * 1e-3, *y_mm as f32 * 1e-3]),
+            _ => None,
         }
     }
 
     pub fn text(&self) -> String {
         let t = self.family().template();
+        if let Skill::PlaceAt { x_mm, y_mm } = self {
+            return t.replace("{}", &format!("({}, {})", metres(*x_mm), metres(*y_mm)));
+        }
         match self.color() {
             Some(c) => t.replace("{}", c),
             None => t.to_string(),
@@ -138,7 +172,15 @@ impl Skill {
         let norm = text.trim().to_lowercase();
         let words: Vec<&str> = norm.split_whitespace().collect();
         let joined = words.join(" ");
+        if let Some(rest) = joined.strip_prefix("place it at")
+            && let Some(skill) = parse_point(rest)
+        {
+            return Ok(skill);
+        }
         for fam in Family::ALL {
+            if fam == Family::PlaceAt {
+                continue;
+            }
             let t = fam.template();
             match t.split_once("{}") {
                 None if joined == t => {
@@ -210,10 +252,32 @@ impl Skill {
                 }
                 places.set(&h, &format!("on {name}"));
             }
+            Skill::PlaceAt { .. } => {
+                places.set(&held?, "table");
+            }
             Skill::Home | Skill::Done => {}
         }
         Some(())
     }
+}
+
+/// Millimetres as metres with three decimals, trailing zeros kept to two
+/// (`400` → `0.40`, `125` → `0.125`, `-50` → `-0.05`).
+fn metres(mm: i32) -> String {
+    let s = format!("{:.3}", mm as f64 / 1000.0);
+    match s.strip_suffix('0') {
+        Some(t) => t.to_string(),
+        None => s,
+    }
+}
+
+/// `(x, y)` in metres after `place it at`.
+fn parse_point(rest: &str) -> Option<Skill> {
+    let inner = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
+    let (x, y) = inner.split_once(',')?;
+    let (x, y): (f64, f64) = (x.trim().parse().ok()?, y.trim().parse().ok()?);
+    (x.is_finite() && y.is_finite() && x.abs() < 10.0 && y.abs() < 10.0)
+        .then(|| Skill::place_at(x, y))
 }
 
 impl fmt::Display for Skill {
@@ -269,6 +333,13 @@ impl Places {
     }
 }
 
+/// Serialised as `to_json`: `{object: place}`.
+impl serde::Serialize for Places {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +355,15 @@ mod tests {
             Skill::Pick("red".into())
         );
         assert!(Skill::parse("pick up the crimson block").is_err());
+        let at = Skill::place_at(0.4, -0.125);
+        assert_eq!(at.text(), "place it at (0.40, -0.125)");
+        assert_eq!(Skill::parse(&at.text()).unwrap(), at);
+        assert_eq!(
+            Skill::parse("place it at (0.4,0.2)").unwrap(),
+            Skill::place_at(0.4, 0.2)
+        );
+        assert!(Skill::parse("place it at (nan, 0.2)").is_err());
+        assert!(Skill::parse("place it at (0.4)").is_err());
         assert!(
             Skill::parse("fly away")
                 .unwrap_err()

@@ -3,7 +3,7 @@
 //! skill starts, and the skill's termination test on the state when it ends.
 
 use ganglion_sim::tabletop::arm::{HOME, tool_position};
-use ganglion_sim::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR};
+use ganglion_sim::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS};
 use ganglion_sim::{SceneSpec, TabletopState};
 
 use super::Skill;
@@ -11,6 +11,61 @@ use super::Skill;
 /// Cup height for moves between objects (m): a held block (hanging 4 cm
 /// under the cup) clears a stack of two and the bowl walls.
 pub const TRANSIT_HEIGHT: f32 = 0.17;
+
+/// Where `place it at` may set a block down: the distance from the base
+/// axis (m). The scene's own spots are drawn from 0.27–0.50 m; the reaching
+/// policy is trained a little past both ends.
+pub const TABLE_REACH: (f32, f32) = (0.25, 0.52);
+/// How far a block set down on the table stays from another block's centre
+/// and from a bowl's centre (m).
+pub const BLOCK_CLEARANCE: f32 = BLOCK_SIZE * 1.25;
+pub const BOWL_CLEARANCE: f32 = BOWL_RADIUS + 0.035;
+/// How close to its target point `place it at` must leave the block (m).
+pub const PLACE_AT_TOLERANCE: f32 = 0.03;
+
+/// Why a block cannot be set down at `p` in `state` (out of reach, or on
+/// another object; `held`: the block being placed, which does not count).
+pub fn table_spot_problem(
+    scene: &SceneSpec,
+    state: &TabletopState,
+    p: [f32; 2],
+    held: Option<usize>,
+) -> Option<String> {
+    let r = p[0].hypot(p[1]);
+    if !(TABLE_REACH.0..=TABLE_REACH.1).contains(&r) {
+        return Some(format!(
+            "({:.3}, {:.3}) is {r:.3} m from the base axis; the arm sets blocks down between {} and {} m",
+            p[0], p[1], TABLE_REACH.0, TABLE_REACH.1
+        ));
+    }
+    if p[0] <= 0.0 {
+        return Some(format!(
+            "({:.3}, {:.3}) is behind the arm (x must be > 0)",
+            p[0], p[1]
+        ));
+    }
+    for (i, b) in state.blocks.iter().enumerate() {
+        if Some(i) != held && (b[0] - p[0]).hypot(b[1] - p[1]) < BLOCK_CLEARANCE {
+            return Some(format!(
+                "({:.3}, {:.3}) is taken by the {} block",
+                p[0],
+                p[1],
+                scene.blocks.get(i).map_or("?", |s| s.as_str())
+            ));
+        }
+    }
+    for (k, b) in state.bowls.iter().enumerate() {
+        if (b[0] - p[0]).hypot(b[1] - p[1]) < BOWL_CLEARANCE {
+            return Some(format!(
+                "({:.3}, {:.3}) is on the {} bowl (use place_in for a bowl)",
+                p[0],
+                p[1],
+                scene.bowls.get(k).map_or("?", |s| s.as_str())
+            ));
+        }
+    }
+    None
+}
 
 /// What a waypoint waits for before the next one.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -135,6 +190,42 @@ pub fn waypoints(
                 mv([x, y, high], false, 0.02),
             ]
         }
+        Skill::PlaceAt { .. } => {
+            let Some(target) = skill.point() else {
+                return Err("place it at: no point".into());
+            };
+            let Some(h) = state.held else {
+                return Err("place it at: no block is held".into());
+            };
+            if let Some(why) = table_spot_problem(scene, state, target, Some(h)) {
+                return Err(why);
+            }
+            // As for `place it on`: the held block's centre, not the cup,
+            // goes over the target.
+            let (dx, dy) = (
+                state.blocks[h][0] - state.cup[0],
+                state.blocks[h][1] - state.cup[1],
+            );
+            let turn = target[1].atan2(target[0]) - state.cup[1].atan2(state.cup[0]);
+            let (s, c) = turn.sin_cos();
+            let (x, y) = (target[0] - (c * dx - s * dy), target[1] - (s * dx + c * dy));
+            let release = BLOCK_SIZE + 0.006;
+            vec![
+                mv([x, y, TRANSIT_HEIGHT], keep, 0.015),
+                mv([x, y, release], keep, 0.004),
+                Waypoint {
+                    target: [x, y, release],
+                    suction: keep,
+                    until: Until::Wait { ticks: 6 },
+                },
+                Waypoint {
+                    target: [x, y, release],
+                    suction: false,
+                    until: Until::Wait { ticks: 12 },
+                },
+                mv([x, y, TRANSIT_HEIGHT], false, 0.02),
+            ]
+        }
         Skill::Home => vec![mv(home_position(), keep, 0.01)],
         Skill::Done => Vec::new(),
     })
@@ -165,6 +256,17 @@ pub fn succeeded(skill: &Skill, scene: &SceneSpec, start: &Start, end: &Tabletop
                 return false;
             };
             end.held.is_none() && end.below(h) == Some(t)
+        }
+        Skill::PlaceAt { .. } => {
+            let (Some(h), Some(p)) = (start.held, skill.point()) else {
+                return false;
+            };
+            let b = end.blocks[h];
+            end.held.is_none()
+                && end.bowl_of(h).is_none()
+                && end.below(h).is_none()
+                && b[2] < BLOCK_SIZE
+                && (b[0] - p[0]).hypot(b[1] - p[1]) <= PLACE_AT_TOLERANCE
         }
         Skill::Home => {
             let h = home_position();

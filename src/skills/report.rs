@@ -114,6 +114,20 @@ pub fn feasible_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
             scene.holding = Some(h);
             Skill::PlaceOn(t)
         }
+        Family::PlaceAt => {
+            let loose: Vec<&String> = free
+                .iter()
+                .filter(|b| {
+                    !scene
+                        .relations
+                        .iter()
+                        .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
+                })
+                .collect();
+            let h = loose[at(&mut rng, loose.len())].clone();
+            scene.holding = Some(h);
+            free_table_spot(&scene, seed, &mut rng)
+        }
         Family::Home => {
             if rng.next_f32() < 0.5 {
                 scene.holding = Some(free[at(&mut rng, free.len())].clone());
@@ -124,6 +138,31 @@ pub fn feasible_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
     };
     debug_assert!(scene.validate().is_ok());
     (scene, skill)
+}
+
+/// `place it at` a free spot of `scene` as laid out from `seed` (the
+/// scene's own placement annulus, clear of every object but the held one).
+fn free_table_spot(scene: &SceneSpec, seed: u64, rng: &mut Rng) -> Skill {
+    use super::motion::{BLOCK_CLEARANCE, BOWL_CLEARANCE};
+    use ganglion_sim::tabletop::scene::{PLACE_ANGLE, PLACE_RADIUS};
+    let layout = scene.layout(seed);
+    let mut p = [0.35f32, 0.0];
+    for _ in 0..1000 {
+        let r = rng.uniform(PLACE_RADIUS.0 + 0.01, PLACE_RADIUS.1 - 0.02);
+        let a = rng.uniform(-PLACE_ANGLE, PLACE_ANGLE);
+        p = [r * a.cos(), r * a.sin()];
+        let clear_blocks = layout.blocks.iter().enumerate().all(|(i, b)| {
+            Some(i) == layout.held || (b[0] - p[0]).hypot(b[1] - p[1]) > BLOCK_CLEARANCE + 0.01
+        });
+        let clear_bowls = layout
+            .bowls
+            .iter()
+            .all(|b| (b[0] - p[0]).hypot(b[1] - p[1]) > BOWL_CLEARANCE + 0.01);
+        if clear_blocks && clear_bowls {
+            break;
+        }
+    }
+    Skill::place_at(p[0] as f64, p[1] as f64)
 }
 
 /// Successes of one skill family over seeded feasible scenes.
@@ -194,18 +233,19 @@ pub fn success_table(
     Ok(rows)
 }
 
-/// Labelled executions of `per_family` random cases for each learned
-/// family, from seeds derived from `seed`.
+/// Labelled executions of `per_family` random cases for each of
+/// `families`, from seeds derived from `seed` and the family.
 pub fn labelled_samples(
     reach: &Arc<Vec<u8>>,
     reach_path: &Path,
+    families: &[Family],
     per_family: usize,
     seed: u64,
     threads: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
-    for fam in super::affordance::LEARNED {
+    for &fam in families {
         let runs = parallel(per_family, threads, |i| {
             let s = derive_seed(seed, 100_000 * fam as u64 + i as u64);
             let (scene, skill) = random_case(fam, s);
@@ -253,9 +293,19 @@ pub fn reach_errors(
 
 /// A scene in the `--scene` syntax.
 pub fn scene_text(scene: &SceneSpec) -> String {
+    let list = |colors: &[String], kind: &str| -> String {
+        let items: Vec<String> = colors
+            .iter()
+            .map(|c| match scene.position_of(&format!("{c} {kind}")) {
+                Some(p) => format!("{c}@({:.3},{:.3})", p[0], p[1]),
+                None => c.clone(),
+            })
+            .collect();
+        items.join(",")
+    };
     let mut parts = vec![
-        format!("blocks={}", scene.blocks.join(",")),
-        format!("bowls={}", scene.bowls.join(",")),
+        format!("blocks={}", list(&scene.blocks, "block")),
+        format!("bowls={}", list(&scene.bowls, "bowl")),
     ];
     for r in &scene.relations {
         parts.push(match r {

@@ -16,3 +16,9 @@ mod hostile;
 mod model;
 mod openai;
 mod planner;
+mod programs;
+
+/// Counts the programs' heap use (their memory limit), as in the binary.
+#[global_allocator]
+static ALLOC: ganglion::runtime::alloc_count::CountingAlloc =
+    ganglion::runtime::alloc_count::CountingAlloc;

@@ -1,8 +1,11 @@
 //! Tabletop scenes: which blocks and bowls are on the table and where they
 //! start. A scene is written as
 //! `blocks=red,green,blue; bowls=green,yellow; stacked=red/blue; in=green/yellow; holding=blue`
-//! or drawn at random from a seed; the positions always come from a seed
-//! (uniform in the arm's workspace, rejection-sampled so nothing overlaps).
+//! or drawn at random from a seed. An object may carry its position,
+//! `blocks=red@(0.40,0.12),green; bowls=blue@(0.45,0.25)` (metres, table
+//! frame: x away from the robot, y to its left, origin under the arm's base
+//! axis); the others are drawn from the seed (uniform in the arm's
+//! workspace, rejection-sampled so nothing overlaps).
 
 use std::fmt;
 
@@ -11,13 +14,16 @@ use crate::rng::{Rng, derive_seed};
 /// Colours a block or bowl may have.
 pub const COLORS: &[&str] = &["red", "green", "blue", "yellow", "purple", "orange"];
 /// At most this many blocks and this many bowls (the plant's sensor slots).
-pub const MAX_BLOCKS: usize = 4;
-pub const MAX_BOWLS: usize = 3;
+pub const MAX_BLOCKS: usize = 6;
+pub const MAX_BOWLS: usize = 4;
 
 /// Workspace where objects are placed: polar in the table plane around the
 /// arm's base (m, rad).
 pub const PLACE_RADIUS: (f32, f32) = (0.27, 0.50);
 pub const PLACE_ANGLE: f32 = 1.2;
+/// Where a scene may put an object by position: distance from the base
+/// axis (m), and x > 0.
+pub const POSITION_REACH: (f32, f32) = (0.25, 0.52);
 
 /// Block edge (m) and bowl inner radius / wall height (m).
 pub const BLOCK_SIZE: f32 = 0.04;
@@ -35,13 +41,16 @@ pub enum Relation {
 }
 
 /// What a scene holds, before positions are drawn.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct SceneSpec {
     pub blocks: Vec<String>,
     pub bowls: Vec<String>,
     pub relations: Vec<Relation>,
     /// The block the gripper holds at the start.
     pub holding: Option<String>,
+    /// Objects with a stated start position, as (`"red block"` /
+    /// `"blue bowl"`, [x, y]) in metres.
+    pub at: Vec<(String, [f32; 2])>,
 }
 
 /// Why a scene string is not a scene.
@@ -81,7 +90,9 @@ impl SceneSpec {
             let (key, value) = (key.trim(), value.trim());
             match key {
                 "blocks" | "bowls" => {
-                    let list = parse_colors(key, value)?;
+                    let kind = if key == "blocks" { "block" } else { "bowl" };
+                    let (list, at) = parse_objects(key, kind, value)?;
+                    spec.at.extend(at);
                     if key == "blocks" {
                         if seen_blocks {
                             return err("scene: `blocks` given twice");
@@ -137,6 +148,7 @@ impl SceneSpec {
             bowls: pick_colors(&mut rng, n_bowls),
             relations: Vec::new(),
             holding: None,
+            at: Vec::new(),
         }
     }
 
@@ -207,6 +219,7 @@ impl SceneSpec {
                 }
             }
         }
+        self.validate_positions()?;
         if let Some(h) = &self.holding {
             if !has_block(h) {
                 return err(format!(
@@ -220,6 +233,48 @@ impl SceneSpec {
             }
         }
         Ok(())
+    }
+
+    /// Stated positions: reachable, not overlapping one another, and only
+    /// for objects that stand on the table.
+    fn validate_positions(&self) -> Result<(), SceneError> {
+        for (k, (name, p)) in self.at.iter().enumerate() {
+            let r = p[0].hypot(p[1]);
+            if !(p[0].is_finite() && p[1].is_finite())
+                || p[0] <= 0.0
+                || !(POSITION_REACH.0..=POSITION_REACH.1).contains(&r)
+            {
+                return err(format!(
+                    "scene: the {name} at ({:.2},{:.2}) is out of reach: positions must have x > 0 and lie {}–{} m from the base axis (it is {r:.2} m)",
+                    p[0], p[1], POSITION_REACH.0, POSITION_REACH.1
+                ));
+            }
+            if let Some(color) = name.strip_suffix(" block") {
+                let placed =
+                    self.support_of(color).is_some() || self.holding.as_deref() == Some(color);
+                if placed {
+                    return err(format!(
+                        "scene: the {name} has a position but is also stacked, in a bowl or held; its position comes from that"
+                    ));
+                }
+            }
+            for (other, q) in &self.at[..k] {
+                let need = footprint(name) + footprint(other);
+                let d = (p[0] - q[0]).hypot(p[1] - q[1]);
+                if d < need {
+                    return err(format!(
+                        "scene: the {name} at ({:.2},{:.2}) overlaps the {other} at ({:.2},{:.2}): {d:.3} m apart, at least {need:.3} m needed",
+                        p[0], p[1], q[0], q[1]
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stated position of an object (`"red block"`), if any.
+    pub fn position_of(&self, name: &str) -> Option<[f32; 2]> {
+        self.at.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
     }
 
     fn support_of(&self, block: &str) -> Option<&Relation> {
@@ -240,6 +295,12 @@ impl SceneSpec {
         let mut rng = Rng::new(derive_seed(seed, 0x1a70));
         // Free-standing objects (bowls, blocks on the table) need a spot.
         let mut spots: Vec<([f32; 2], f32)> = Vec::new();
+        // Stated positions first, so drawn ones keep clear of them. A scene
+        // with none draws exactly as before.
+        let fixed = self.at.clone();
+        for (name, p) in &fixed {
+            spots.push((*p, footprint(name)));
+        }
         let mut draw = |rng: &mut Rng, radius: f32| -> [f32; 2] {
             for _ in 0..10_000 {
                 let r = rng.uniform(PLACE_RADIUS.0, PLACE_RADIUS.1);
@@ -259,11 +320,17 @@ impl SceneSpec {
         };
         let bowl_r = BOWL_RADIUS + 0.01;
         let block_r = BLOCK_SIZE * 0.75;
+        let mut draw = |rng: &mut Rng, radius: f32, name: String| -> [f32; 2] {
+            match fixed.iter().find(|(n, _)| *n == name) {
+                Some((_, p)) => *p,
+                None => draw(rng, radius),
+            }
+        };
         let bowls: Vec<[f32; 3]> = self
             .bowls
             .iter()
-            .map(|_| {
-                let p = draw(&mut rng, bowl_r);
+            .map(|c| {
+                let p = draw(&mut rng, bowl_r, format!("{c} bowl"));
                 [p[0], p[1], 0.0]
             })
             .collect();
@@ -275,7 +342,7 @@ impl SceneSpec {
             if Some(i) == held || self.support_of(b).is_some() {
                 continue;
             }
-            let p = draw(&mut rng, block_r);
+            let p = draw(&mut rng, block_r, format!("{b} block"));
             blocks[i] = Some([p[0], p[1], BLOCK_SIZE * 0.5]);
         }
         for (i, b) in self.blocks.iter().enumerate() {
@@ -309,6 +376,16 @@ impl SceneSpec {
     }
 }
 
+/// How much room an object needs around its centre (m): what the drawn
+/// layout keeps between objects, less its 2 cm margin.
+fn footprint(name: &str) -> f32 {
+    if name.ends_with(" bowl") {
+        BOWL_RADIUS + 0.01
+    } else {
+        BLOCK_SIZE * 0.75
+    }
+}
+
 fn p_fallback(k: usize) -> [f32; 2] {
     [0.3 + 0.05 * k as f32, 0.0]
 }
@@ -333,9 +410,77 @@ fn check_color(key: &str, c: &str) -> Result<String, SceneError> {
     }
 }
 
-fn parse_colors(key: &str, value: &str) -> Result<Vec<String>, SceneError> {
+/// Splits at `sep` outside parentheses.
+fn split_outside_parens(s: &str, sep: char) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            c if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// `red@(0.40,0.12)` → ("red", Some([0.40, 0.12])); `red` → ("red", None).
+fn parse_item<'a>(key: &str, item: &'a str) -> Result<(&'a str, Option<[f32; 2]>), SceneError> {
+    let Some((color, pos)) = item.split_once('@') else {
+        return Ok((item, None));
+    };
+    let bad = || {
+        err(format!(
+            "scene `{key}`: `{item}`: a position is written colour@(x,y) in metres, e.g. red@(0.40,0.12)"
+        ))
+    };
+    let Some(inner) = pos
+        .trim()
+        .strip_prefix('(')
+        .and_then(|p| p.strip_suffix(')'))
+    else {
+        return bad();
+    };
+    let Some((x, y)) = inner.split_once(',') else {
+        return bad();
+    };
+    match (x.trim().parse::<f32>(), y.trim().parse::<f32>()) {
+        (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => Ok((color.trim(), Some([x, y]))),
+        _ => bad(),
+    }
+}
+
+/// A `blocks=` or `bowls=` list: the colours, and the stated positions as
+/// (`"red block"`, [x, y]).
+#[allow(clippy::type_complexity)]
+fn parse_objects(
+    key: &str,
+    kind: &str,
+    value: &str,
+) -> Result<(Vec<String>, Vec<(String, [f32; 2])>), SceneError> {
+    let mut at = Vec::new();
+    let mut colors = Vec::new();
+    for item in split_outside_parens(value, ',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let (c, p) = parse_item(key, item)?;
+        if let Some(p) = p {
+            at.push((format!("{} {kind}", c), p));
+        }
+        colors.push(c);
+    }
+    Ok((parse_colors(key, &colors)?, at))
+}
+
+fn parse_colors(key: &str, value: &[&str]) -> Result<Vec<String>, SceneError> {
     let mut out: Vec<String> = Vec::new();
-    for c in value.split(',') {
+    for c in value {
         let c = c.trim();
         if c.is_empty() {
             continue;
@@ -371,77 +516,5 @@ fn pick_colors(rng: &mut Rng, n: usize) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_issue_examples() {
-        let s = SceneSpec::parse(
-            "blocks=red,green,blue; bowls=green,yellow; stacked=red/blue; in=green/yellow",
-        )
-        .unwrap();
-        assert_eq!(s.blocks, ["red", "green", "blue"]);
-        assert_eq!(s.bowls, ["green", "yellow"]);
-        assert_eq!(s.relations.len(), 2);
-        let h = SceneSpec::parse("blocks=red,green; bowls=blue; holding=green").unwrap();
-        assert_eq!(h.holding.as_deref(), Some("green"));
-    }
-
-    #[test]
-    fn bad_scenes_say_what_is_wrong() {
-        for (text, needle) in [
-            ("blocks=red,crimson", "unknown colour `crimson`"),
-            ("blocks=red; bowls=blue; in=red/green", "no green bowl"),
-            ("blocks=red; stacked=red/blue", "no blue block"),
-            ("blocks=red,blue; stacked=red/red", "on itself"),
-            (
-                "blocks=red,blue; stacked=red/blue; stacked=blue/red",
-                "cycle",
-            ),
-            ("blocks red", "expected key=value"),
-            ("cubes=red", "unknown key `cubes`"),
-            ("", "no objects"),
-            ("blocks=red,red", "listed twice"),
-            ("blocks=red,green,blue,yellow,purple", "at most 4"),
-            (
-                "blocks=red,blue; stacked=red/blue; holding=blue",
-                "held block",
-            ),
-        ] {
-            let e = SceneSpec::parse(text).unwrap_err();
-            assert!(
-                e.0.contains(needle),
-                "`{text}` -> `{e}` (wanted `{needle}`)"
-            );
-        }
-    }
-
-    #[test]
-    fn layout_is_deterministic_and_separated() {
-        let s = SceneSpec::parse("blocks=red,green,blue,yellow; bowls=green,yellow,blue").unwrap();
-        let a = s.layout(42);
-        assert_eq!(a, s.layout(42));
-        assert_ne!(a, s.layout(43));
-        let mut pts: Vec<[f32; 3]> = a.blocks.clone();
-        pts.extend(a.bowls.iter().copied());
-        for i in 0..pts.len() {
-            for j in 0..i {
-                let d = (pts[i][0] - pts[j][0]).hypot(pts[i][1] - pts[j][1]);
-                assert!(d > 0.05, "objects {i} and {j} overlap: {d}");
-            }
-        }
-        assert_eq!(SceneSpec::random(5), SceneSpec::random(5));
-    }
-
-    #[test]
-    fn stacks_sit_on_their_base() {
-        let s = SceneSpec::parse(
-            "blocks=red,blue,green; bowls=yellow; stacked=red/blue; stacked=blue/green",
-        )
-        .unwrap();
-        let l = s.layout(1);
-        assert!((l.blocks[0][2] - 0.1).abs() < 1e-6);
-        assert!((l.blocks[1][2] - 0.06).abs() < 1e-6);
-        assert_eq!(l.blocks[0][0], l.blocks[2][0]);
-    }
-}
+#[path = "scene_tests.rs"]
+mod tests;

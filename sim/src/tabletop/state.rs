@@ -33,14 +33,23 @@ pub const SENSORS: &[&str] = &[
     "block3.x",
     "block3.y",
     "block3.z",
+    "block4.x",
+    "block4.y",
+    "block4.z",
+    "block5.x",
+    "block5.y",
+    "block5.z",
     "bowl0.x",
     "bowl0.y",
     "bowl1.x",
     "bowl1.y",
     "bowl2.x",
     "bowl2.y",
+    "bowl3.x",
+    "bowl3.y",
 ];
 const BLOCKS_AT: usize = 13;
+const _: () = assert!(SENSORS.len() == BLOCKS_AT + 3 * MAX_BLOCKS + 2 * MAX_BOWLS);
 const BOWLS_AT: usize = BLOCKS_AT + 3 * MAX_BLOCKS;
 
 /// Actuators: joint speed commands (rad/s) and the suction (on when > 0.5).

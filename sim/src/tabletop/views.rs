@@ -141,6 +141,7 @@ pub fn random_state(seed: u64) -> (SceneSpec, TabletopState) {
         free_tops.push(i);
     }
     let scene = SceneSpec {
+        at: Vec::new(),
         holding: holding.map(|i| blocks[i].clone()),
         blocks,
         bowls,
