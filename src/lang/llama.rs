@@ -29,26 +29,45 @@ pub struct LlamaConfig {
     pub eps: f32,
 }
 
-struct Layer {
-    attn_norm: Vec<f32>,
-    wq: Vec<f32>,
-    wk: Vec<f32>,
-    wv: Vec<f32>,
-    wo: Vec<f32>,
-    ffn_norm: Vec<f32>,
-    w_gate: Vec<f32>,
-    w_up: Vec<f32>,
-    w_down: Vec<f32>,
+/// One decoder layer's weights (the LoRA trainer in `coder` reads and
+/// merges into them).
+#[derive(Clone)]
+pub(crate) struct Layer {
+    pub(crate) attn_norm: Vec<f32>,
+    pub(crate) wq: Vec<f32>,
+    pub(crate) wk: Vec<f32>,
+    pub(crate) wv: Vec<f32>,
+    pub(crate) wo: Vec<f32>,
+    pub(crate) ffn_norm: Vec<f32>,
+    pub(crate) w_gate: Vec<f32>,
+    pub(crate) w_up: Vec<f32>,
+    pub(crate) w_down: Vec<f32>,
+}
+
+impl Layer {
+    /// The seven projection matrices, in `coder::lora::TARGETS` order.
+    pub(crate) fn projections_mut(&mut self) -> [&mut Vec<f32>; 7] {
+        [
+            &mut self.wq,
+            &mut self.wk,
+            &mut self.wv,
+            &mut self.wo,
+            &mut self.w_gate,
+            &mut self.w_up,
+            &mut self.w_down,
+        ]
+    }
 }
 
 /// The model: weights as row-major `[out, in]` f32 matrices.
+#[derive(Clone)]
 pub struct Llama {
     pub cfg: LlamaConfig,
-    tok_embd: Vec<f32>,
-    out_norm: Vec<f32>,
+    pub(crate) tok_embd: Vec<f32>,
+    pub(crate) out_norm: Vec<f32>,
     /// `None`: the output projection is tied to the token embedding.
-    output: Option<Vec<f32>>,
-    layers: Vec<Layer>,
+    pub(crate) output: Option<Vec<f32>>,
+    pub(crate) layers: Vec<Layer>,
 }
 
 /// Keys and values of the tokens already run (the prompt), per layer, as
@@ -203,6 +222,42 @@ impl Llama {
             },
             content,
         ))
+    }
+
+    /// A model of shape `cfg` with small random weights (for tests of the
+    /// code that trains and runs it).
+    pub fn random(cfg: LlamaConfig, seed: u64) -> Llama {
+        let mut rng = ganglion_sim::Rng::new(seed);
+        let (d, kvd, ff) = (cfg.d_model, cfg.n_kv_head * cfg.head_dim, cfg.d_ff);
+        let mut m = |n: usize, s: f32| -> Vec<f32> {
+            (0..n).map(|_| rng.uniform(-s, s)).collect()
+        };
+        let layers = (0..cfg.n_layer)
+            .map(|_| Layer {
+                attn_norm: m(d, 0.2).iter().map(|v| 1.0 + v).collect(),
+                wq: m(d * d, 0.3),
+                wk: m(kvd * d, 0.3),
+                wv: m(kvd * d, 0.3),
+                wo: m(d * d, 0.3),
+                ffn_norm: m(d, 0.2).iter().map(|v| 1.0 + v).collect(),
+                w_gate: m(ff * d, 0.3),
+                w_up: m(ff * d, 0.3),
+                w_down: m(d * ff, 0.3),
+            })
+            .collect();
+        Llama {
+            tok_embd: m(cfg.vocab * d, 1.0),
+            out_norm: m(d, 0.2).iter().map(|v| 1.0 + v).collect(),
+            output: None,
+            layers,
+            cfg,
+        }
+    }
+
+    /// The output projection (tied to the token embedding when the file has
+    /// none).
+    pub(crate) fn output_weight(&self) -> &[f32] {
+        self.output.as_deref().unwrap_or(&self.tok_embd)
     }
 
     pub fn kv_dim(&self) -> usize {

@@ -10,6 +10,7 @@
 //! planner on the language suite (`ganglion eval-lang`).
 
 pub mod bert;
+pub mod coder;
 pub mod fetch;
 pub mod gguf_tok;
 pub mod goals;
