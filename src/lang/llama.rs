@@ -229,9 +229,7 @@ impl Llama {
     pub fn random(cfg: LlamaConfig, seed: u64) -> Llama {
         let mut rng = ganglion_sim::Rng::new(seed);
         let (d, kvd, ff) = (cfg.d_model, cfg.n_kv_head * cfg.head_dim, cfg.d_ff);
-        let mut m = |n: usize, s: f32| -> Vec<f32> {
-            (0..n).map(|_| rng.uniform(-s, s)).collect()
-        };
+        let mut m = |n: usize, s: f32| -> Vec<f32> { (0..n).map(|_| rng.uniform(-s, s)).collect() };
         let layers = (0..cfg.n_layer)
             .map(|_| Layer {
                 attn_norm: m(d, 0.2).iter().map(|v| 1.0 + v).collect(),

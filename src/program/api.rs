@@ -30,6 +30,8 @@ pub enum Arg {
     Place,
     Number,
     List,
+    /// Other text (a corner's name).
+    Text,
 }
 
 /// One API function: its name, arguments and one line of documentation (the
@@ -178,6 +180,16 @@ pub const API: &[ApiFn] = &[
         name: "midpoint",
         args: &[Place, Place],
         doc: "midpoint(a, b) -> the point halfway between a and b",
+    },
+    ApiFn {
+        name: "corner",
+        args: &[Text],
+        doc: "corner(\"front left\") -> a corner of the work area (front/back + left/right)",
+    },
+    ApiFn {
+        name: "center",
+        args: &[],
+        doc: "center() -> the middle of the work area",
     },
     ApiFn {
         name: "pick",
@@ -528,6 +540,14 @@ pub fn register<W: World + 'static>(engine: &mut Engine, host: Rc<RefCell<Host<W
         let (p, q) = (h.place(&a)?, h.place(&b)?);
         Ok(point([(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0, 0.0]))
     });
+    with!("corner", |h, which: &str| {
+        let _ = &h;
+        corner(which).map(|p| point([p[0], p[1], 0.0]))
+    });
+    with!("center", |h| {
+        let _ = &h;
+        Ok(point([WORK_AREA.0.midpoint(WORK_AREA.1), 0.0, 0.0]))
+    });
     skill!("pick", |h, ln, o: &str| h.pick(o, ln));
     skill!("place_in", |h, ln, o: &str| h.place_in(o, ln));
     skill!("place_on", |h, ln, o: &str| h.place_on(o, ln));
@@ -540,6 +560,44 @@ pub fn register<W: World + 'static>(engine: &mut Engine, host: Rc<RefCell<Host<W
         h.skill(Skill::place_at(p[0], p[1]), ln)
     });
     skill!("home", |h, ln| h.skill(Skill::Home, ln));
+}
+
+/// The work area's extent: x from back to front, y from right to left (m),
+/// inside the arm's reach at every corner.
+pub const WORK_AREA: (f64, f64, f64) = (0.30, 0.44, 0.20);
+
+/// A corner of the work area by name: "front left", "back right", … (either
+/// order, "top"/"bottom" as front/back).
+fn corner(which: &str) -> Result<[f64; 2], String> {
+    let words: Vec<String> = which
+        .to_lowercase()
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let has = |w: &[&str]| words.iter().any(|x| w.contains(&x.as_str()));
+    let x = match (
+        has(&["front", "top", "far"]),
+        has(&["back", "bottom", "near"]),
+    ) {
+        (true, false) => WORK_AREA.1,
+        (false, true) => WORK_AREA.0,
+        _ => {
+            return Err(format!(
+                "corner(\"{which}\"): say front or back, and left or right"
+            ));
+        }
+    };
+    let y = match (has(&["left"]), has(&["right"])) {
+        (true, false) => WORK_AREA.2,
+        (false, true) => -WORK_AREA.2,
+        _ => {
+            return Err(format!(
+                "corner(\"{which}\"): say front or back, and left or right"
+            ));
+        }
+    };
+    Ok([x, y])
 }
 
 /// The item of `list` with the largest `sign × distance to target`

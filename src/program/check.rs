@@ -175,7 +175,7 @@ pub fn check(ast: &AST, names: &Names) -> Result<(), ProgramStop> {
                 let (Expr::StringConstant(s, p), Some(arg)) = (e, api.args.get(k)) else {
                     continue;
                 };
-                if matches!(arg, Arg::Number | Arg::List) {
+                if matches!(arg, Arg::Number | Arg::List | Arg::Text) {
                     continue;
                 }
                 if let Some(why) = names.problem(s.as_str(), *arg) {

@@ -43,7 +43,15 @@ struct Slot {
 /// (in, out) of each target projection.
 fn shapes(c: &LlamaConfig) -> [(usize, usize); 7] {
     let (d, kvd, ff) = (c.d_model, c.n_kv_head * c.head_dim, c.d_ff);
-    [(d, d), (d, kvd), (d, kvd), (d, d), (d, ff), (d, ff), (ff, d)]
+    [
+        (d, d),
+        (d, kvd),
+        (d, kvd),
+        (d, d),
+        (d, ff),
+        (d, ff),
+        (ff, d),
+    ]
 }
 
 /// The adapters: one flat buffer of every A and B.
@@ -223,9 +231,29 @@ impl Pass {
         let r = lora.cfg.rank;
         matmul_t(x, t, s.inp, w, s.out, y);
         let mut xa = vec![0f32; t * r];
-        gemm(t, s.inp, r, x, false, &lora.params[s.a..s.b], true, 0.0, &mut xa);
+        gemm(
+            t,
+            s.inp,
+            r,
+            x,
+            false,
+            &lora.params[s.a..s.b],
+            true,
+            0.0,
+            &mut xa,
+        );
         let mut low = vec![0f32; t * s.out];
-        gemm(t, r, s.out, &xa, false, &lora.params[s.b..s.b + s.out * r], true, 0.0, &mut low);
+        gemm(
+            t,
+            r,
+            s.out,
+            &xa,
+            false,
+            &lora.params[s.b..s.b + s.out * r],
+            true,
+            0.0,
+            &mut low,
+        );
         let sc = lora.cfg.scale();
         for (yi, l) in y.iter_mut().zip(&low) {
             *yi += sc * l;
@@ -258,17 +286,43 @@ impl Pass {
             *g += sc * v;
         }
         let mut dxa = vec![0f32; t * r];
-        gemm(t, out, r, dy, false, &lora.params[s.b..s.b + out * r], false, 0.0, &mut dxa);
+        gemm(
+            t,
+            out,
+            r,
+            dy,
+            false,
+            &lora.params[s.b..s.b + out * r],
+            false,
+            0.0,
+            &mut dxa,
+        );
         dxa.iter_mut().for_each(|v| *v *= sc);
         gemm(r, t, inp, &dxa, true, x, false, 1.0, &mut grads[s.a..s.b]);
-        gemm(t, r, inp, &dxa, false, &lora.params[s.a..s.b], false, 1.0, dx);
+        gemm(
+            t,
+            r,
+            inp,
+            &dxa,
+            false,
+            &lora.params[s.a..s.b],
+            false,
+            1.0,
+            dx,
+        );
     }
 
     /// Layer `li` forward on `x` in place; with `lora`, its activations are
     /// kept (in order) for `layer_backward`.
     fn layer_forward(&mut self, model: &Llama, li: usize, lora: Option<&Lora>, x: &mut [f32]) {
         let c = model.cfg;
-        let (t, d, hd, kvd, ff) = (self.t, c.d_model, c.head_dim, c.n_kv_head * c.head_dim, c.d_ff);
+        let (t, d, hd, kvd, ff) = (
+            self.t,
+            c.d_model,
+            c.head_dim,
+            c.n_kv_head * c.head_dim,
+            c.d_ff,
+        );
         let l = &model.layers[li];
         let slot = |k: usize| {
             lora.and_then(|lr| {
@@ -304,8 +358,15 @@ impl Pass {
         }
         sv.att_out = vec![0f32; t * d];
         let bias = vec![0f32; t];
-        self.attn
-            .forward(&qkv, &bias, 1, &mut sv.attn, &mut self.scratch, None, &mut sv.att_out);
+        self.attn.forward(
+            &qkv,
+            &bias,
+            1,
+            &mut sv.attn,
+            &mut self.scratch,
+            None,
+            &mut sv.att_out,
+        );
         let mut proj = vec![0f32; t * d];
         sv.xa[3] = self.project(&sv.att_out, &l.wo, slot(3), &mut proj);
         for (xi, p) in x.iter_mut().zip(&proj) {
@@ -345,7 +406,13 @@ impl Pass {
         grads: &mut [f32],
     ) {
         let c = model.cfg;
-        let (t, d, hd, kvd, ff) = (self.t, c.d_model, c.head_dim, c.n_kv_head * c.head_dim, c.d_ff);
+        let (t, d, hd, kvd, ff) = (
+            self.t,
+            c.d_model,
+            c.head_dim,
+            c.n_kv_head * c.head_dim,
+            c.d_ff,
+        );
         let l = &model.layers[li];
         let slots = lora.slots[li - lora.cfg.first_layer];
         let ad = |k: usize| Some((lora, slots[k]));
@@ -371,7 +438,8 @@ impl Pass {
         self.attn
             .backward(&d_att, &bias, 1, &sv.attn, &mut self.scratch, &mut dqkv);
         let group = c.n_head / c.n_kv_head;
-        let (mut dq, mut dk, mut dv) = (vec![0f32; t * d], vec![0f32; t * kvd], vec![0f32; t * kvd]);
+        let (mut dq, mut dk, mut dv) =
+            (vec![0f32; t * d], vec![0f32; t * kvd], vec![0f32; t * kvd]);
         for i in 0..t {
             let row = &dqkv[i * 3 * d..(i + 1) * 3 * d];
             dq[i * d..(i + 1) * d].copy_from_slice(&row[..d]);
@@ -510,18 +578,26 @@ mod tests {
                 .forward_tree(
                     &mut cache,
                     &tokens,
-                    &(0..tokens.len()).map(|i| i.checked_sub(1)).collect::<Vec<_>>(),
+                    &(0..tokens.len())
+                        .map(|i| i.checked_sub(1))
+                        .collect::<Vec<_>>(),
                     &(0..tokens.len() - 1).collect::<Vec<_>>(),
                     0,
                 )
                 .unwrap();
             (0..tokens.len() - 1)
-                .map(|i| -crate::lang::llama::log_prob(&logits[i * 23..(i + 1) * 23], tokens[i + 1]))
+                .map(|i| {
+                    -crate::lang::llama::log_prob(&logits[i * 23..(i + 1) * 23], tokens[i + 1])
+                })
                 .sum()
         };
         let x0 = frozen_hidden(&model, &tokens, 1);
         let fresh = loss_and_grads(&model, &lora, &x0, &targets, 1.0, None);
-        assert!((fresh - plain(&model)).abs() < 1e-3, "{fresh} vs {}", plain(&model));
+        assert!(
+            (fresh - plain(&model)).abs() < 1e-3,
+            "{fresh} vs {}",
+            plain(&model)
+        );
         // Non-zero B: the merged model's plain forward equals the adapted one.
         let mut rng = ganglion_sim::Rng::new(5);
         for v in lora.params.iter_mut() {
@@ -530,7 +606,11 @@ mod tests {
         let adapted = loss_and_grads(&model, &lora, &x0, &targets, 1.0, None);
         let mut merged = model.clone();
         lora.merge_into(&mut merged);
-        assert!((adapted - plain(&merged)).abs() < 1e-3, "{adapted} vs {}", plain(&merged));
+        assert!(
+            (adapted - plain(&merged)).abs() < 1e-3,
+            "{adapted} vs {}",
+            plain(&merged)
+        );
         assert!((adapted - fresh).abs() > 1e-3);
     }
 
@@ -568,7 +648,11 @@ mod tests {
             let fd = ((up - down) / (2.0 * h as f64)) as f32;
             let err = (fd - grads[k]).abs() / (fd.abs() + grads[k].abs()).max(1e-2);
             worst = worst.max(err);
-            assert!(err < 0.05, "param {k}: analytic {} vs numeric {fd}", grads[k]);
+            assert!(
+                err < 0.05,
+                "param {k}: analytic {} vs numeric {fd}",
+                grads[k]
+            );
             checked += 1;
         }
         assert!(worst < 0.05 && checked >= 50);
@@ -590,9 +674,15 @@ mod timing {
         let c = model.cfg;
         println!("{c:?}");
         let tokens: Vec<u32> = (0..60).map(|i| (i * 37 % 1000) as u32 + 100).collect();
-        let targets: Vec<Option<u32>> = (0..60).map(|i| (i >= 20).then_some(tokens[(i + 1) % 60])).collect();
+        let targets: Vec<Option<u32>> = (0..60)
+            .map(|i| (i >= 20).then_some(tokens[(i + 1) % 60]))
+            .collect();
         for first in [22, 26] {
-            let cfg = LoraConfig { rank: 8, alpha: 16.0, first_layer: first };
+            let cfg = LoraConfig {
+                rank: 8,
+                alpha: 16.0,
+                first_layer: first,
+            };
             let lora = Lora::new(&c, cfg, 1);
             let t0 = std::time::Instant::now();
             let x0 = frozen_hidden(&model, &tokens, first);

@@ -3,4 +3,5 @@
 //! (`crate::program`). `lora` holds the adapters and their explicit
 //! forward/backward training pass.
 
+pub mod data;
 pub mod lora;
