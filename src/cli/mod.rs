@@ -12,6 +12,7 @@ pub mod eval;
 pub mod eval_dt;
 pub mod eval_lang;
 pub mod eval_tabletop;
+pub mod lang;
 pub mod lm_bench;
 pub mod lm_score;
 pub mod models;
@@ -71,6 +72,8 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Language models: fetch them into models/lm/ (pip), check their sha256.
     Models(models::ModelsArgs),
+    /// The code planner's language model: `train-coder`.
+    Lang(lang::LangArgs),
     /// Score candidate skill texts for an instruction with a language model.
     LmScore(lm_score::LmScoreArgs),
     /// Time scoring 20 candidate skills with the on-device language model.
@@ -115,6 +118,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Skills(a) => skill::run_skills(a),
         Command::Node(a) => node::run(a),
         Command::Models(a) => models::run(a),
+        Command::Lang(a) => lang::run(a),
         Command::LmScore(a) => lm_score::run(a),
         Command::LmBench(a) => lm_bench::run(a),
         Command::Say(a) => say::run(a),

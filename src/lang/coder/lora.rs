@@ -402,7 +402,7 @@ impl Pass {
         li: usize,
         lora: &Lora,
         sv: &Saved,
-        dx: &mut Vec<f32>,
+        dx: &mut [f32],
         grads: &mut [f32],
     ) {
         let c = model.cfg;

@@ -4,4 +4,7 @@
 //! forward/backward training pass.
 
 pub mod data;
+pub mod eval;
+pub mod generate;
 pub mod lora;
+pub mod train;
