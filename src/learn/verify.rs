@@ -103,6 +103,9 @@ pub fn verify_model(model: &Path, opts: &VerifyOptions) -> Result<Vec<Check>> {
     if crate::vla::card::VlaCard::is_beside(model) {
         return verify_vla(model);
     }
+    if let Some(checks) = verify_coder(model)? {
+        return Ok(checks);
+    }
     let card = ModelCard::load_for(model)?;
     let mut checks = Vec::new();
     let sha_ok = card.verify_sha256(model).is_ok();
@@ -269,6 +272,53 @@ fn verify_affordance(
 /// rate is re-measured by `ganglion eval tabletop … --record` and the
 /// ignored test `the_shipped_vla_succeeds_on_held_out_scenes`: minutes of
 /// simulated episodes).
+/// The coder's adapters (`X.lora` beside `X.card.toml`, format
+/// `ganglion-coder-card/1`): the sha256 of the adapters and of the base
+/// model they were trained on. `None` when the card is not a coder card.
+fn verify_coder(model: &Path) -> Result<Option<Vec<Check>>> {
+    let card_path = model.with_extension("card.toml");
+    let Ok(text) = std::fs::read_to_string(&card_path) else {
+        return Ok(None);
+    };
+    let Ok(card) = toml::from_str::<toml::Table>(&text) else {
+        return Ok(None);
+    };
+    if card.get("format").and_then(|v| v.as_str()) != Some("ganglion-coder-card/1") {
+        return Ok(None);
+    }
+    let field = |k: &str| {
+        card.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let adapter = model.with_extension("lora");
+    let base = crate::repo_path(&field("base_model"));
+    let mut checks = Vec::new();
+    for (claim, file, want) in [
+        ("sha256", adapter, field("sha256")),
+        ("base_sha256", base, field("base_sha256")),
+    ] {
+        // The base model is fetched (`ganglion models fetch`), not shipped:
+        // without it there is nothing to compare.
+        if claim == "base_sha256" && !file.exists() {
+            continue;
+        }
+        let ok = crate::input::sha256_file(&file, crate::input::FileKind::Model)
+            .is_ok_and(|got| got == want);
+        checks.push(Check {
+            model: model.with_extension("lora").display().to_string(),
+            claim: claim.into(),
+            card: 1.0,
+            measured: f64::from(u8::from(ok)),
+            tolerance: 0.0,
+            ok,
+            how: format!("sha256 of {}", file.display()),
+        });
+    }
+    Ok(Some(checks))
+}
+
 fn verify_vla(model: &Path) -> Result<Vec<Check>> {
     let card = crate::vla::card::VlaCard::load_for(model)?;
     let encoder = crate::repo_path(&card.encoder);
