@@ -7,13 +7,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use ganglion::input::{FileKind, read_text};
-use ganglion::lang::guard;
 use ganglion::lang::saycan::{SimWorld, SymbolicWorld, World};
 use ganglion::program::{self, Limits, ProgramReport};
-use ganglion::sim::{SceneSpec, TabletopWorld};
+use ganglion::sim::TabletopWorld;
 use ganglion::skills::SkillRunner;
 use ganglion::skills::executor::REACH_MODEL;
 
@@ -51,12 +50,7 @@ pub struct ProgramArgs {
 
 pub fn run(a: ProgramArgs) -> Result<()> {
     let source = read_text(&a.file, FileKind::Program)?;
-    let scene = match &a.scene {
-        Some(s) => {
-            SceneSpec::parse(s).with_context(|| format!("--scene \"{}\"", guard::escape(s)))?
-        }
-        None => SceneSpec::random(a.seed),
-    };
+    let scene = super::say::scene_arg(a.scene.as_deref(), a.seed)?;
     if !(a.max_seconds.is_finite() && a.max_seconds > 0.0) {
         anyhow::bail!("--max-seconds must be a positive number of seconds");
     }

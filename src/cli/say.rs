@@ -80,13 +80,18 @@ impl LmArgs {
     }
 }
 
-pub fn run(a: SayArgs) -> Result<()> {
-    let scene = match &a.scene {
+/// The `--scene` a command was given, or the random scene of `seed`.
+pub fn scene_arg(scene: Option<&str>, seed: u64) -> Result<SceneSpec> {
+    Ok(match scene {
         Some(s) => {
             SceneSpec::parse(s).with_context(|| format!("--scene \"{}\"", guard::escape(s)))?
         }
-        None => SceneSpec::random(a.seed),
-    };
+        None => SceneSpec::random(seed),
+    })
+}
+
+pub fn run(a: SayArgs) -> Result<()> {
+    let scene = scene_arg(a.scene.as_deref(), a.seed)?;
     let mut parts = PlannerParts::open(&a.lm.planner_options())?;
     let camera = a.lm.sight.camera_model()?;
     let plan = if a.plan_only && camera.is_none() {

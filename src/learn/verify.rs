@@ -294,52 +294,46 @@ fn verify_coder(model: &Path) -> Result<Option<Vec<Check>>> {
     };
     let adapter = model.with_extension("lora");
     let base = crate::repo_path(&field("base_model"));
-    let mut checks = Vec::new();
-    for (claim, file, want) in [
-        ("sha256", adapter, field("sha256")),
-        ("base_sha256", base, field("base_sha256")),
-    ] {
-        // The base model is fetched (`ganglion models fetch`), not shipped:
-        // without it there is nothing to compare.
-        if claim == "base_sha256" && !file.exists() {
-            continue;
-        }
-        let ok = crate::input::sha256_file(&file, crate::input::FileKind::Model)
-            .is_ok_and(|got| got == want);
-        checks.push(Check {
-            model: model.with_extension("lora").display().to_string(),
-            claim: claim.into(),
-            card: 1.0,
-            measured: f64::from(u8::from(ok)),
-            tolerance: 0.0,
-            ok,
-            how: format!("sha256 of {}", file.display()),
-        });
+    let mut files = vec![("sha256", adapter.clone(), field("sha256"))];
+    // The base model is fetched (`ganglion models fetch`), not shipped:
+    // without it there is nothing to compare.
+    if base.exists() {
+        files.push(("base_sha256", base, field("base_sha256")));
     }
-    Ok(Some(checks))
+    Ok(Some(sha_checks(&adapter, &files)))
 }
 
 fn verify_vla(model: &Path) -> Result<Vec<Check>> {
     let card = crate::vla::card::VlaCard::load_for(model)?;
     let encoder = crate::repo_path(&card.encoder);
-    let mut checks = Vec::new();
-    for (claim, file, want) in [
-        ("sha256", model.to_path_buf(), &card.sha256),
-        ("encoder_sha256", encoder, &card.encoder_sha256),
-    ] {
-        let ok = crate::input::sha256_file(&file, crate::input::FileKind::Model)
-            .is_ok_and(|got| &got == want);
-        checks.push(Check {
-            model: model.display().to_string(),
-            claim: claim.into(),
-            card: 1.0,
-            measured: f64::from(u8::from(ok)),
-            tolerance: 0.0,
-            ok,
-            how: format!("sha256 of {}", file.display()),
-        });
-    }
-    Ok(checks)
+    Ok(sha_checks(
+        model,
+        &[
+            ("sha256", model.to_path_buf(), card.sha256.clone()),
+            ("encoder_sha256", encoder, card.encoder_sha256.clone()),
+        ],
+    ))
+}
+
+/// One check per (claim, file, sha256 the card gives): does the file hash
+/// to it.
+fn sha_checks(model: &Path, files: &[(&str, PathBuf, String)]) -> Vec<Check> {
+    files
+        .iter()
+        .map(|(claim, file, want)| {
+            let ok = crate::input::sha256_file(file, crate::input::FileKind::Model)
+                .is_ok_and(|got| &got == want);
+            Check {
+                model: model.display().to_string(),
+                claim: (*claim).into(),
+                card: 1.0,
+                measured: f64::from(u8::from(ok)),
+                tolerance: 0.0,
+                ok,
+                how: format!("sha256 of {}", file.display()),
+            }
+        })
+        .collect()
 }
 
 fn verify_perception(model: &Path) -> Result<Vec<Check>> {

@@ -107,11 +107,6 @@ pub fn waypoints(
             .position(|b| b == c)
             .ok_or_else(|| format!("there is no {c} block in the scene"))
     };
-    let mv = |p: [f32; 3], suction: bool, tol: f32| Waypoint {
-        target: p,
-        suction,
-        until: Until::Reached { tol },
-    };
     Ok(match skill {
         Skill::Pick(c) => {
             let i = block(c)?;
@@ -172,23 +167,7 @@ pub fn waypoints(
             };
             let (x, y) = (p[0] - ox, p[1] - oy);
             let release = top + BLOCK_SIZE + 0.004;
-            let high = (top + 0.12).max(TRANSIT_HEIGHT);
-            vec![
-                mv([x, y, high], keep, 0.015),
-                mv([x, y, release], keep, 0.004),
-                // Come to rest before letting go, so the block does not fly.
-                Waypoint {
-                    target: [x, y, release],
-                    suction: keep,
-                    until: Until::Wait { ticks: 6 },
-                },
-                Waypoint {
-                    target: [x, y, release],
-                    suction: false,
-                    until: Until::Wait { ticks: 12 },
-                },
-                mv([x, y, high], false, 0.02),
-            ]
+            set_down([x, y], release, (top + 0.12).max(TRANSIT_HEIGHT), keep)
         }
         Skill::PlaceAt { .. } => {
             let Some(target) = skill.point() else {
@@ -209,26 +188,39 @@ pub fn waypoints(
             let turn = target[1].atan2(target[0]) - state.cup[1].atan2(state.cup[0]);
             let (s, c) = turn.sin_cos();
             let (x, y) = (target[0] - (c * dx - s * dy), target[1] - (s * dx + c * dy));
-            let release = BLOCK_SIZE + 0.006;
-            vec![
-                mv([x, y, TRANSIT_HEIGHT], keep, 0.015),
-                mv([x, y, release], keep, 0.004),
-                Waypoint {
-                    target: [x, y, release],
-                    suction: keep,
-                    until: Until::Wait { ticks: 6 },
-                },
-                Waypoint {
-                    target: [x, y, release],
-                    suction: false,
-                    until: Until::Wait { ticks: 12 },
-                },
-                mv([x, y, TRANSIT_HEIGHT], false, 0.02),
-            ]
+            set_down([x, y], BLOCK_SIZE + 0.006, TRANSIT_HEIGHT, keep)
         }
         Skill::Home => vec![mv(home_position(), keep, 0.01)],
         Skill::Done => Vec::new(),
     })
+}
+
+/// Move the cup to `target` (within `tol`), suction as given.
+fn mv(target: [f32; 3], suction: bool, tol: f32) -> Waypoint {
+    Waypoint {
+        target,
+        suction,
+        until: Until::Reached { tol },
+    }
+}
+
+/// Setting the held block down with the cup over `xy`: in at `high`, down
+/// to `release`, come to rest before letting go (so the block does not
+/// fly), let go, and back up to `high`.
+fn set_down(xy: [f32; 2], release: f32, high: f32, keep: bool) -> Vec<Waypoint> {
+    let [x, y] = xy;
+    let wait = |suction: bool, ticks: u32| Waypoint {
+        target: [x, y, release],
+        suction,
+        until: Until::Wait { ticks },
+    };
+    vec![
+        mv([x, y, high], keep, 0.015),
+        mv([x, y, release], keep, 0.004),
+        wait(keep, 6),
+        wait(false, 12),
+        mv([x, y, high], false, 0.02),
+    ]
 }
 
 /// The cup position of the home pose.

@@ -82,32 +82,25 @@ pub fn feasible_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
         })
         .cloned()
         .collect();
+    // Free blocks that rest on no other block (a held block cannot be in a
+    // stack).
+    let loose: Vec<String> = free
+        .iter()
+        .filter(|b| {
+            !scene
+                .relations
+                .iter()
+                .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
+        })
+        .cloned()
+        .collect();
     let skill = match family {
         Family::Pick => Skill::Pick(free[at(&mut rng, free.len())].clone()),
         Family::PlaceIn => {
-            let loose: Vec<&String> = free
-                .iter()
-                .filter(|b| {
-                    !scene
-                        .relations
-                        .iter()
-                        .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
-                })
-                .collect();
             scene.holding = Some(loose[at(&mut rng, loose.len())].clone());
             Skill::PlaceIn(scene.bowls[at(&mut rng, scene.bowls.len())].clone())
         }
         Family::PlaceOn => {
-            let loose: Vec<String> = free
-                .iter()
-                .filter(|b| {
-                    !scene
-                        .relations
-                        .iter()
-                        .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
-                })
-                .cloned()
-                .collect();
             let h = loose[at(&mut rng, loose.len())].clone();
             let targets: Vec<&String> = free.iter().filter(|b| **b != h).collect();
             let t = targets[at(&mut rng, targets.len())].clone();
@@ -115,15 +108,6 @@ pub fn feasible_case(family: Family, seed: u64) -> (SceneSpec, Skill) {
             Skill::PlaceOn(t)
         }
         Family::PlaceAt => {
-            let loose: Vec<&String> = free
-                .iter()
-                .filter(|b| {
-                    !scene
-                        .relations
-                        .iter()
-                        .any(|r| matches!(r, Relation::Stacked(a, _) if a == *b))
-                })
-                .collect();
             let h = loose[at(&mut rng, loose.len())].clone();
             scene.holding = Some(h);
             free_table_spot(&scene, seed, &mut rng)
