@@ -17,8 +17,11 @@ use serde_json::json;
 use super::repo_path;
 use super::say::LmArgs;
 use ganglion::lang::guard::escape;
+use ganglion::lang::saycan::MAX_PAIR_REPEATS;
 use ganglion::lang::service::PlannerParts;
-use ganglion::lang::suite::{CaseResult, SuiteReport, evaluate, load_suite};
+use ganglion::lang::suite::{
+    CaseResult, PROGRAM_FAMILIES, SuiteReport, Tally, evaluate, load_suite,
+};
 
 #[derive(Args, Debug)]
 pub struct EvalLangArgs {
@@ -59,9 +62,18 @@ pub fn run(a: EvalLangArgs) -> Result<()> {
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
     let verbose = a.verbose && !a.json;
+    let n = cases.len();
+    let mut planned_right = 0;
     let mut print_case = |i: usize, r: &CaseResult| {
+        planned_right += r.plan_ok as usize;
         if verbose {
             print_case(i, r)
+        } else if (i + 1).is_multiple_of(10) || i + 1 == n {
+            // Progress on stderr: stdout stays the table or the JSON.
+            eprintln!(
+                "eval-lang: {}/{n} cases, {planned_right} planned right",
+                i + 1
+            );
         }
     };
     let reach = (!a.plan_only).then_some(reach.as_path());
@@ -121,11 +133,13 @@ fn report_json(
                 "stopped_because": c.plan.stopped_because, "outcome": c.plan.outcome,
                 "goals": c.plan.goals, "plan_success": c.plan_ok,
                 "execution_success": c.exec_ok, "wrong_motion": c.wrong_motion,
+                "planner": c.plan.planner, "program": c.plan.program, "final_xy": c.plan.final_xy,
             })
         })
         .collect();
     json!({
-        "suite": path, "lm": lm, "families": r.by_family, "overall": r.overall,
+        "suite": path, "lm": lm, "planner": a.lm.planner, "families": r.by_family,
+        "overall": r.overall, "program_families": program_families(r),
         "plan_only": a.plan_only, "split": a.split, "ablate": a.lm.ablate,
         "perception": a.lm.sight.perception,
         "planning_seconds_per_step": {
@@ -142,15 +156,17 @@ fn print_table(a: &EvalLangArgs, path: &std::path::Path, lm: &str, r: &SuiteRepo
         .as_ref()
         .map_or(String::new(), |s| format!(" ({s} split)"));
     println!(
-        "{} cases from {}{split} with {lm} (ablation: {}):",
+        "{} cases from {}{split} with {lm}, planner {} (ablation: {}):",
         r.overall.cases,
         path.display(),
+        a.lm.planner,
         a.lm.ablate
     );
     println!(
         "  {:<12} {:>5} {:>8} {:>10} {:>7}",
         "family", "cases", "plan", "execution", "wrong"
     );
+    let new = program_families(r);
     let exec = |n: usize, d: usize, digits: usize| {
         if a.plan_only {
             "-".to_string()
@@ -167,15 +183,22 @@ fn print_table(a: &EvalLangArgs, path: &std::path::Path, lm: &str, r: &SuiteRepo
             t.wrong_motion
         );
     }
-    let t = &r.overall;
-    println!(
-        "  {:<12} {:>5} {:>7.1}% {:>10} {:>7}",
-        "overall",
-        t.cases,
-        pct(t.plan_ok, t.cases),
-        exec(t.exec_ok, t.cases, 1),
-        t.wrong_motion
-    );
+    for (name, t) in [("new kinds", &new), ("overall", &r.overall)] {
+        if name == "new kinds" && t.cases == 0 {
+            continue;
+        }
+        println!(
+            "  {name:<12} {:>5} {:>7.1}% {:>10} {:>7}",
+            t.cases,
+            pct(t.plan_ok, t.cases),
+            exec(t.exec_ok, t.cases, 1),
+            t.wrong_motion
+        );
+    }
+    let repeats = r.overall.repeated_pairs;
+    if repeats > 0 {
+        println!("{repeats} plan(s) repeat a pick/place pair more than {MAX_PAIR_REPEATS} times");
+    }
     println!(
         "planning time per step: median {:.2} s, p95 {:.2} s over {} steps ({:.0} s in all)",
         r.step_quantile(0.5),
@@ -183,4 +206,15 @@ fn print_table(a: &EvalLangArgs, path: &std::path::Path, lm: &str, r: &SuiteRepo
         r.step_seconds.len(),
         r.wall_s
     );
+}
+
+/// The suite's Code as Policies families, summed.
+fn program_families(r: &SuiteReport) -> Tally {
+    let mut t = Tally::default();
+    for (f, x) in &r.by_family {
+        if PROGRAM_FAMILIES.contains(&f.as_str()) {
+            t.add(x);
+        }
+    }
+    t
 }

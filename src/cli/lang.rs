@@ -43,6 +43,10 @@ pub struct EvalCoderArgs {
     /// Print every example.
     #[arg(long)]
     pub verbose: bool,
+    /// Decode freely, without the scene's grammar and the sandbox's check
+    /// (to measure what the constraint adds).
+    #[arg(long)]
+    pub no_grammar: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -113,30 +117,37 @@ fn eval(a: EvalCoderArgs) -> Result<()> {
         other => anyhow::bail!("--split `{other}`: expected dev or test"),
     };
     let bar = super::progress_bar(a.examples as u64, "examples", a.json || a.verbose);
-    let (by_kind, all) = evaluate(&coder, split, a.examples, a.seed, &mut |i, s| {
-        bar.set_position(i as u64 + 1);
-        if a.verbose {
-            println!(
-                "{} [{}] {}\n--- generated ({} tokens, {:.2} s){}\n{}",
-                if s.same_effect { "ok  " } else { "FAIL" },
-                s.kind,
-                s.instruction,
-                s.generated.tokens,
-                s.generated.seconds,
-                s.stop
-                    .as_ref()
-                    .map_or(String::new(), |x| format!(" stopped: {x}")),
-                s.generated.program
-            );
-        }
-    })?;
+    let (by_kind, all) = evaluate(
+        &coder,
+        split,
+        a.examples,
+        a.seed,
+        !a.no_grammar,
+        &mut |i, s| {
+            bar.set_position(i as u64 + 1);
+            if a.verbose {
+                println!(
+                    "{} [{}] {}\n--- generated ({} tokens, {:.2} s){}\n{}",
+                    if s.same_effect { "ok  " } else { "FAIL" },
+                    s.kind,
+                    s.instruction,
+                    s.generated.tokens,
+                    s.generated.seconds,
+                    s.stop
+                        .as_ref()
+                        .map_or(String::new(), |x| format!(" stopped: {x}")),
+                    s.generated.program
+                );
+            }
+        },
+    )?;
     bar.finish_and_clear();
     let mut secs: Vec<f64> = all.iter().map(|s| s.generated.seconds).collect();
     secs.sort_by(f64::total_cmp);
     let q = |f: f64| ganglion::runtime::stats::quantile_sorted(&secs, f);
     if a.json {
         let out = serde_json::json!({
-            "split": a.split, "seed": a.seed, "by_kind": by_kind,
+            "split": a.split, "seed": a.seed, "grammar": !a.no_grammar, "by_kind": by_kind,
             "generation_s": {"median": q(0.5), "p95": q(0.95)},
             "examples": all,
         });

@@ -78,8 +78,9 @@ pub enum Command {
     LmScore(lm_score::LmScoreArgs),
     /// Time scoring 20 candidate skills with the on-device language model.
     LmBench(lm_bench::LmBenchArgs),
-    /// Plan an instruction with the SayCan planner (LM relevance × affordance)
-    /// and execute it on the simulated tabletop.
+    /// Plan an instruction (SayCan: LM relevance × affordance, or the code
+    /// planner: a program written by the taught coder, `--planner`) and
+    /// execute it on the simulated tabletop.
     Say(say::SayArgs),
     /// Run a program over the robot API (perception, geometry, skills) in
     /// the sandbox on the simulated tabletop; see docs/programs.md.

@@ -1,5 +1,5 @@
-//! `ganglion say`: plan an instruction with the SayCan planner and execute it
-//! on the simulated tabletop (the planner service is `lang::service`), then
+//! `ganglion say`: plan an instruction with the SayCan or the code planner
+//! and execute it on the simulated tabletop (the planner service is `lang::service`), then
 //! print the plan, its scores and the final state.
 
 use std::path::PathBuf;
@@ -61,6 +61,15 @@ pub struct LmArgs {
     pub reach: PathBuf,
     #[arg(long, default_value = "models")]
     pub affordances: PathBuf,
+    /// Which planner: saycan (one skill at a time, LM × affordance), code
+    /// (the taught coder writes a program over the robot API, run in the
+    /// sandbox), auto (saycan when its goal reader understands the
+    /// instruction, code when it needs spatial reasoning).
+    #[arg(long, default_value = "saycan")]
+    pub planner: String,
+    /// The code planner's adapters (their card beside them).
+    #[arg(long, default_value = ganglion::lang::service::CODER_ADAPTER)]
+    pub coder: PathBuf,
     #[command(flatten)]
     pub sight: super::perception::SightArgs,
 }
@@ -76,6 +85,9 @@ impl LmArgs {
             max_steps: self.max_steps,
             threshold: self.threshold,
             affordances: repo_path(&self.affordances.to_string_lossy()),
+            planner: self.planner.clone(),
+            coder: repo_path(&self.coder.to_string_lossy()),
+            ..PlannerOptions::default()
         }
     }
 }
@@ -93,6 +105,15 @@ pub fn scene_arg(scene: Option<&str>, seed: u64) -> Result<SceneSpec> {
 pub fn run(a: SayArgs) -> Result<()> {
     let scene = scene_arg(a.scene.as_deref(), a.seed)?;
     let mut parts = PlannerParts::open(&a.lm.planner_options())?;
+    if !a.json {
+        // The program is shown before it runs.
+        parts.code.on_program = Some(Box::new(|p: &str| {
+            println!("program (written by the coder; checked, then run):");
+            for line in p.lines() {
+                println!("  | {line}");
+            }
+        }));
+    }
     let camera = a.lm.sight.camera_model()?;
     let plan = if a.plan_only && camera.is_none() {
         plan_symbolic(&mut parts, &a.instruction, &scene, a.seed)?
@@ -124,6 +145,7 @@ fn print_plan(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
     // `plan.instruction` is already escaped: no control or bidi character
     // reaches the terminal.
     println!("instruction  {}", plan.instruction);
+    println!("planner      {}", plan.planner);
     if !plan.grounded.is_empty() && plan.grounded != plan.instruction.to_lowercase() {
         println!("grounded     {}", guard::escape(&plan.grounded));
     }
@@ -141,6 +163,32 @@ fn print_plan(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
     if !plan.keep.is_empty() {
         println!("must stay    {}", plan.keep.join(", "));
     }
+    if plan.refused
+        && let Some(p) = &plan.program
+    {
+        println!("program (refused, not run):");
+        for line in p.lines() {
+            println!("  | {}", guard::escape(line));
+        }
+    }
+    if plan.planner == "code" {
+        // A program chose the skills: there are no scores to show.
+        for (i, s) in plan.steps.iter().enumerate() {
+            let result = match (plan_only, s.success) {
+                (true, _) => "",
+                (false, true) => "succeeded",
+                (false, false) => "FAILED",
+            };
+            println!("  {:<3} {:<36} {result}", i + 1, s.skill);
+        }
+    } else {
+        print_steps(plan, plan_only);
+    }
+    print_outcome(plan);
+}
+
+/// SayCan's steps with their scores.
+fn print_steps(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
     println!(
         "  {:<3} {:<28} {:>7} {:>10} {:>8} {:>7}  {}",
         "#",
@@ -167,6 +215,9 @@ fn print_plan(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
             s.score
         );
     }
+}
+
+fn print_outcome(plan: &ganglion::lang::saycan::Plan) {
     let verdict = match plan.outcome {
         ganglion::lang::saycan::Outcome::Refused => "REFUSED (nothing moved)",
         ganglion::lang::saycan::Outcome::Stopped => "stopped as asked (nothing moved)",

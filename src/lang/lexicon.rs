@@ -78,6 +78,10 @@ pub enum Class {
     Under,
     /// Relations the skills cannot serve: next to, beside, near, behind…
     UnsupportedRel,
+    /// Spatial orderings and measures: closest, leftmost, between, corner,
+    /// cm, numbers. The goal reader cannot serve them (it refuses, as for
+    /// `UnsupportedRel`); the code planner writes a program for them.
+    Spatial,
     /// and, then, after, finally… and punctuation.
     Conj,
     /// bottom, base, lowest (of a tower).
@@ -100,11 +104,23 @@ pub enum Class {
     Direction,
 }
 
-/// The class of `w`, if the lexicon knows it.
+/// The relation words the coder was taught (its dataset's phrasings); an
+/// instruction with another (beside, around, across, against…) is refused
+/// rather than guessed at.
+pub const CODER_RELATIONS: [&str; 9] = [
+    "left", "right", "front", "behind", "near", "close", "far", "away", "by",
+];
+
+/// The class of `w`, if the lexicon knows it. Numbers ("10", "0.25")
+/// are measures (`Spatial`).
 pub fn class(w: &str) -> Option<Class> {
     use Class::*;
+    if !w.is_empty() && w.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Some(Spatial);
+    }
     Some(match w {
-        "the" | "a" | "an" | "this" | "that" | "these" | "those" | "my" | "your" | "our" => Det,
+        "the" | "a" | "an" | "this" | "that" | "these" | "those" | "my" | "your" | "our"
+        | "whichever" | "whatever" => Det,
         "all" | "every" | "each" | "both" | "any" => Quant,
         "everything" | "anything" => Everything,
         "it" | "them" | "itself" | "they" => Pronoun,
@@ -134,7 +150,15 @@ pub fn class(w: &str) -> Option<Class> {
         | "!" | "?" | ":" => Conj,
         "bottom" | "base" | "lowest" | "foundation" => Bottom,
         "top" | "highest" | "uppermost" | "topmost" => Top,
-        "middle" | "between" | "centre" | "center" => Middle,
+        "middle" | "centre" | "center" => Middle,
+        "closest" | "nearest" | "farthest" | "furthest" | "closer" | "nearer" | "farther"
+        | "further" | "most" | "least" | "distant" | "leftmost" | "rightmost" | "frontmost"
+        | "backmost" | "rearmost" | "left-most" | "right-most" | "front-most" | "back-most"
+        | "rear-most" | "between" | "halfway" | "midway" | "midpoint" | "corner" | "corners"
+        | "edge" | "side" | "sides" | "forward" | "forwards" | "ahead" | "backward"
+        | "backwards" | "rear" | "cm" | "centimeter" | "centimeters" | "centimetre"
+        | "centimetres" | "mm" | "millimeter" | "millimeters" | "millimetre" | "millimetres"
+        | "meter" | "meters" | "metre" | "metres" | "distance" | "apart" => Spatial,
         "tower" | "pyramid" => Tower,
         "other" | "others" | "rest" | "remaining" => Others,
         "same" | "matching" | "matches" | "match" | "corresponding" | "own" => Same,

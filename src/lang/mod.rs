@@ -5,12 +5,17 @@
 //! is checked (`guard`), grounded in the scene (`ground`, `lexicon`) and
 //! parsed into goals (`parse`, `goals`); the SayCan planner (`saycan`)
 //! multiplies the LM relevances by skill affordances and the goals' progress.
+//! The code planner (`code_plan`) has the taught coder (`coder`) write a
+//! program over the robot API instead, for what a skill list cannot say;
+//! `consistency` refuses a program that answers another question.
 //! `service` opens the planner's models once and runs plans against a world
 //! (symbolic, or a robot owned by another thread); `suite` scores the
 //! planner on the language suite (`ganglion eval-lang`).
 
 pub mod bert;
+pub mod code_plan;
 pub mod coder;
+pub mod consistency;
 pub mod fetch;
 pub mod gguf_tok;
 pub mod goals;

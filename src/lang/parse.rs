@@ -17,7 +17,7 @@ use ganglion_sim::SceneSpec;
 
 use super::goals::Goals;
 use super::ground::{Mention, Token};
-use super::lexicon::Class;
+use super::lexicon::{CODER_RELATIONS, Class};
 use crate::skills::Places;
 
 /// What the instruction asks for, as the parse reads it.
@@ -167,9 +167,14 @@ fn shape(tokens: &[Token]) -> Result<Shape, String> {
             Class::In | Class::On | Class::To | Class::From | Class::Under => {
                 c.pending = Some(class);
             }
-            Class::UnsupportedRel => {
+            Class::UnsupportedRel | Class::Spatial => {
+                let hint = if class == Class::Spatial || CODER_RELATIONS.contains(&word) {
+                    " (the code planner can: --planner code)"
+                } else {
+                    ""
+                };
                 return refuse(format!(
-                    "I cannot place things \"{word}\" something: the skills put blocks in bowls or on blocks"
+                    "I cannot place things \"{word}\" something: the skills put blocks in bowls or on blocks{hint}"
                 ));
             }
             Class::Bottom | Class::Middle | Class::Top => {

@@ -92,15 +92,7 @@ impl World for SimWorld {
         Ok(self.runner.run(skill)?.outcome.success())
     }
     fn execute_why(&mut self, skill: &Skill) -> Result<std::result::Result<(), String>> {
-        use crate::skills::SkillOutcome;
-        Ok(match self.runner.run(skill)?.outcome {
-            SkillOutcome::Succeeded => Ok(()),
-            SkillOutcome::Failed(why) => Err(why),
-            SkillOutcome::TimedOut => Err(format!(
-                "timed out after {} ticks",
-                skill.family().time_limit_ticks()
-            )),
-        })
+        Ok(self.runner.run(skill)?.outcome.why(skill))
     }
     fn come_to_rest(&mut self) -> Result<()> {
         self.runner.come_to_rest()
@@ -329,6 +321,8 @@ pub struct Plan {
     pub matched: Vec<String>,
     pub steps: Vec<PlanStep>,
     pub final_state: serde_json::Value,
+    /// Where each block ends on the table plane, `{object: [x, y]}` (m).
+    pub final_xy: serde_json::Value,
     pub stopped_because: String,
     pub outcome: Outcome,
     /// True when the planner stopped before moving anything because it
@@ -337,6 +331,23 @@ pub struct Plan {
     /// The instruction was carried out: the goals hold (or no motion was
     /// asked for and none happened).
     pub success: bool,
+    /// `saycan` or `code`: which planner made the plan.
+    pub planner: &'static str,
+    /// The program the code planner wrote (and ran, unless refused).
+    pub program: Option<String>,
+}
+
+/// `{block: [x, y]}` for every block of `world`'s scene (metres, rounded
+/// to the millimetre).
+pub fn block_xy(world: &mut dyn World) -> Result<serde_json::Value> {
+    let state = world.state()?;
+    let scene = world.scene();
+    let mut m = serde_json::Map::new();
+    for (b, p) in scene.blocks.iter().zip(&state.blocks) {
+        let r = |v: f32| ((v as f64) * 1000.0).round() / 1000.0;
+        m.insert(format!("{b} block"), serde_json::json!([r(p[0]), r(p[1])]));
+    }
+    Ok(serde_json::Value::Object(m))
 }
 
 /// Plans (and executes, in `world`) `instruction`.
@@ -359,10 +370,13 @@ pub fn plan(
             matched: Vec::new(),
             steps: Vec::new(),
             final_state: world.places()?.to_json(),
+            final_xy: block_xy(world)?,
             stopped_because: why,
             outcome: Outcome::Refused,
             refused: true,
             success: false,
+            planner: "saycan",
+            program: None,
         })
     };
     if let Some(why) = guard::check(instruction) {
@@ -404,6 +418,7 @@ pub fn plan(
             matched: grounded.matched.clone(),
             steps,
             final_state: places.to_json(),
+            final_xy: block_xy(world)?,
             stopped_because: why,
             outcome: if outcome == Outcome::Done && !success {
                 Outcome::Failed
@@ -412,6 +427,8 @@ pub fn plan(
             },
             refused: outcome == Outcome::Refused,
             success,
+            planner: "saycan",
+            program: None,
         })
     };
     let detector = cfg.ablation != Ablation::NoDetector;
@@ -441,7 +458,14 @@ pub fn plan(
             } else {
                 1.0
             };
-            let score = probs[k] * a * f;
+            // The same pick/place pair a third time is motion without
+            // progress: never chosen.
+            let r = if repeats_pair(&history, &texts[k]) {
+                0.0
+            } else {
+                1.0
+            };
+            let score = probs[k] * a * f * r;
             if best.is_none_or(|(_, s, _, _)| score > s) {
                 best = Some((k, score, a, f));
             }
@@ -510,6 +534,22 @@ pub fn plan(
         Outcome::StepLimit,
         &history,
     )
+}
+
+/// How often a plan may run the same pick/place pair.
+pub const MAX_PAIR_REPEATS: usize = 2;
+
+/// Whether `next` after `history` would run a pick/place pair (the last
+/// step and `next`) for the `MAX_PAIR_REPEATS + 1`-th time.
+pub fn repeats_pair(history: &[String], next: &str) -> bool {
+    let Some(last) = history.last() else {
+        return false;
+    };
+    let runs = history
+        .windows(2)
+        .filter(|w| w[0] == *last && w[1] == next)
+        .count();
+    runs >= MAX_PAIR_REPEATS
 }
 
 /// Softmax of log-likelihoods into a distribution over the candidates.

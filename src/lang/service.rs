@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use ganglion_sim::{SceneSpec, TabletopState, TabletopWorld};
 
+use super::code_plan::{CodeParts, PlannerKind, Route, route};
 use super::ground::{Embedder, THRESHOLDS};
 use super::saycan::{Ablation, Plan, PlannerConfig, SymbolicWorld, World, plan};
 use super::{LmSpec, MiniLm, Scorer};
@@ -30,6 +31,14 @@ pub struct PlannerOptions {
     pub threshold: f32,
     /// The folder holding the affordance models.
     pub affordances: PathBuf,
+    /// `saycan`, `code` or `auto` (see `PlannerKind`).
+    pub planner: String,
+    /// The coder's adapters (its card beside them).
+    pub coder: PathBuf,
+    /// The coder's base model (GGUF); default: the fetched SmolLM2.
+    pub coder_base: Option<PathBuf>,
+    /// The sandbox limits for generated programs.
+    pub program_limits: crate::program::Limits,
 }
 
 impl Default for PlannerOptions {
@@ -41,9 +50,16 @@ impl Default for PlannerOptions {
             max_steps: 10,
             threshold: 0.01,
             affordances: "models".into(),
+            planner: "saycan".into(),
+            coder: crate::repo_path(CODER_ADAPTER),
+            coder_base: None,
+            program_limits: crate::program::Limits::default(),
         }
     }
 }
+
+/// The coder's adapters, in the repository.
+pub const CODER_ADAPTER: &str = "models/coder.lora";
 
 /// The planner's models, opened once.
 pub struct PlannerParts {
@@ -51,6 +67,9 @@ pub struct PlannerParts {
     pub affordances: Affordances,
     pub matcher: Option<MiniLm>,
     pub config: PlannerConfig,
+    pub kind: PlannerKind,
+    /// The code planner's coder (loaded on first use) and limits.
+    pub code: CodeParts,
 }
 
 impl PlannerParts {
@@ -67,7 +86,14 @@ impl PlannerParts {
         } else {
             None
         };
+        let kind = PlannerKind::parse(&o.planner)?;
+        let base = match &o.coder_base {
+            Some(b) => b.clone(),
+            None => super::fetch::default_dir().join(super::fetch::SMOLLM2_GGUF),
+        };
         Ok(PlannerParts {
+            kind,
+            code: CodeParts::new(base, o.coder.clone(), o.program_limits.clone()),
             scorer,
             affordances,
             matcher,
@@ -80,6 +106,44 @@ impl PlannerParts {
         })
     }
 
+    /// Plans (and executes, in `world`) `instruction` with the chosen
+    /// planner.
+    pub fn plan_in<W: World + 'static>(&mut self, instruction: &str, mut world: W) -> Result<Plan> {
+        if self.kind == PlannerKind::SayCan {
+            return self.plan(instruction, &mut world);
+        }
+        let scene = world.scene().clone();
+        let places = world.places()?;
+        let matcher = self.matcher.as_mut().map(|m| m as &mut dyn Embedder);
+        let routed = route(
+            self.kind,
+            instruction,
+            &scene,
+            &places,
+            matcher,
+            &self.config.match_thresholds,
+        )?;
+        match routed {
+            Route::SayCan => {
+                let mut plan = self.plan(instruction, &mut world)?;
+                // A refusal or stop by the shared front is the code
+                // planner's own when it was asked for.
+                if self.kind == PlannerKind::Code && plan.steps.is_empty() {
+                    plan.planner = "code";
+                }
+                Ok(plan)
+            }
+            Route::Program {
+                grounded,
+                input,
+                named,
+            } => self
+                .code
+                .plan(instruction, &grounded, &input, &named, world),
+        }
+    }
+
+    /// Plans with SayCan, whatever `kind` says.
     pub fn plan(&mut self, instruction: &str, world: &mut dyn World) -> Result<Plan> {
         let matcher = self.matcher.as_mut().map(|m| m as &mut dyn Embedder);
         plan(
@@ -98,12 +162,14 @@ enum Request {
     State,
     Places,
     Execute(Skill),
+    Rest,
 }
 
 enum Reply {
     State(Result<TabletopState>),
     Places(Result<Places>),
-    Executed(Result<bool>),
+    Executed(Result<std::result::Result<(), String>>),
+    Rested(Result<()>),
 }
 
 /// The planner's view of the robot: requests to the control thread.
@@ -141,8 +207,17 @@ impl World for ChannelWorld {
         }
     }
     fn execute(&mut self, skill: &Skill) -> Result<bool> {
+        Ok(self.execute_why(skill)?.is_ok())
+    }
+    fn execute_why(&mut self, skill: &Skill) -> Result<std::result::Result<(), String>> {
         match self.ask(Request::Execute(skill.clone()))? {
             Reply::Executed(r) => r,
+            _ => Err(anyhow!("the control thread answered out of turn")),
+        }
+    }
+    fn come_to_rest(&mut self) -> Result<()> {
+        match self.ask(Request::Rest)? {
+            Reply::Rested(r) => r,
             _ => Err(anyhow!("the control thread answered out of turn")),
         }
     }
@@ -157,7 +232,7 @@ pub fn plan_and_execute(
 ) -> Result<Plan> {
     let (to_control, requests) = bounded::<Request>(1);
     let (replies, from_control) = bounded::<Reply>(1);
-    let mut world = ChannelWorld {
+    let world = ChannelWorld {
         scene: runner.scene().clone(),
         to_control,
         from_control,
@@ -165,19 +240,16 @@ pub fn plan_and_execute(
     std::thread::scope(|s| {
         let planner = std::thread::Builder::new()
             .name("planner".into())
-            .spawn_scoped(s, move || {
-                let r = parts.plan(instruction, &mut world);
-                drop(world);
-                r
-            })
+            .spawn_scoped(s, move || parts.plan_in(instruction, world))
             .context("starting the planner thread")?;
         for req in requests.iter() {
             let reply = match req {
                 Request::State => Reply::State(runner.state()),
                 Request::Places => Reply::Places(runner.places()),
                 Request::Execute(skill) => {
-                    Reply::Executed(runner.run(&skill).map(|r| r.outcome.success()))
+                    Reply::Executed(runner.run(&skill).map(|r| r.outcome.why(&skill)))
                 }
+                Request::Rest => Reply::Rested(runner.come_to_rest()),
             };
             if replies.send(reply).is_err() {
                 break;
@@ -208,8 +280,8 @@ pub fn plan_symbolic_in(
     scene: &SceneSpec,
     start: TabletopState,
 ) -> Result<Plan> {
-    let mut world = SymbolicWorld::new(scene.clone(), start);
-    parts.plan(instruction, &mut world)
+    let world = SymbolicWorld::new(scene.clone(), start);
+    parts.plan_in(instruction, world)
 }
 
 /// The `--json` shape: `{instruction, grounded, steps: [{skill, lm,
@@ -232,5 +304,8 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
         "goals": plan.goals,
         "keep": plan.keep,
         "matched": plan.matched,
+        "planner": plan.planner,
+        "program": plan.program,
+        "final_xy": plan.final_xy,
     })
 }

@@ -10,11 +10,25 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::saycan::Plan;
+use super::saycan::{MAX_PAIR_REPEATS, Plan};
 use super::service::{PlannerParts, plan_symbolic, plan_symbolic_in};
 use crate::sim::SceneSpec;
 use crate::skills::executor::REACH_MODEL;
 use crate::skills::{Places, Skill, SkillRunner};
+
+/// The suite's families of Code as Policies' kinds (spatial, numbers,
+/// orderings, colour matching, corners): the SayCan planner refuses them,
+/// the code planner is meant for them.
+pub const PROGRAM_FAMILIES: [&str; 8] = [
+    "closest",
+    "farthest",
+    "extreme",
+    "between",
+    "offset",
+    "colour-match",
+    "tower",
+    "corner",
+];
 
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +69,9 @@ pub fn load_suite(path: &Path) -> Result<Suite> {
         if c.refuse != c.expect.is_empty() {
             bail!("{at}: give either `expect = {{ ... }}` or `refuse = true`");
         }
+        for (obj, place) in &c.expect {
+            check_place(&scene, place).map_err(|e| anyhow::anyhow!("{at}: `{obj}`: {e}"))?;
+        }
         for obj in c.expect.keys().chain(c.still.iter()) {
             let known = scene.blocks.iter().any(|b| format!("{b} block") == *obj)
                 || scene.bowls.iter().any(|b| format!("{b} bowl") == *obj);
@@ -66,11 +83,70 @@ pub fn load_suite(path: &Path) -> Result<Suite> {
     Ok(suite)
 }
 
-/// Whether `places` satisfy every expectation.
-pub fn satisfied(expect: &BTreeMap<String, String>, places: &serde_json::Value) -> bool {
-    expect
-        .iter()
-        .all(|(o, p)| places.get(o).and_then(|v| v.as_str()) == Some(p.as_str()))
+/// How far (m) a block may end from a `near (x,y)` expectation.
+pub const NEAR_TOLERANCE: f64 = 0.03;
+
+/// The point of a `near (x,y)` expectation (metres, table frame).
+pub fn parse_near(place: &str) -> Option<[f64; 2]> {
+    let inner = place
+        .strip_prefix("near")?
+        .trim()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let (x, y) = inner.split_once(',')?;
+    let (x, y) = (x.trim().parse::<f64>().ok()?, y.trim().parse::<f64>().ok()?);
+    (x.is_finite() && y.is_finite()).then_some([x, y])
+}
+
+/// Checks that `place` is one an expectation may name in `scene`.
+fn check_place(scene: &SceneSpec, place: &str) -> Result<()> {
+    let ok = match place {
+        "table" | "gripper" => true,
+        p if p.starts_with("near") => {
+            parse_near(p).ok_or_else(|| anyhow::anyhow!("`{p}` is not `near (x,y)`"))?;
+            true
+        }
+        p => {
+            let bowl = p
+                .strip_suffix(" bowl")
+                .map(|c| scene.bowls.iter().any(|b| b == c));
+            let block = p
+                .strip_prefix("on ")
+                .and_then(|b| b.strip_suffix(" block"))
+                .map(|c| scene.blocks.iter().any(|b| b == c));
+            bowl.or(block).unwrap_or(false)
+        }
+    };
+    if !ok {
+        bail!(
+            "`{place}` is not a place here (table, gripper, a scene bowl, `on <block>`, `near (x,y)`)"
+        );
+    }
+    Ok(())
+}
+
+/// Whether `places` and the blocks' table positions `xy` (`{block: [x, y]}`)
+/// satisfy every expectation; `near (x,y)` asks for the block on the table
+/// within `NEAR_TOLERANCE`.
+pub fn satisfied(
+    expect: &BTreeMap<String, String>,
+    places: &serde_json::Value,
+    xy: &serde_json::Value,
+) -> bool {
+    expect.iter().all(|(o, p)| {
+        let place = places.get(o).and_then(|v| v.as_str());
+        match parse_near(p) {
+            None => place == Some(p.as_str()),
+            Some(t) => {
+                let at = xy
+                    .get(o)
+                    .and_then(|v| v.as_array())
+                    .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?]));
+                place == Some("table")
+                    && at.is_some_and(|a| (a[0] - t[0]).hypot(a[1] - t[1]) <= NEAR_TOLERANCE)
+            }
+        }
+    })
 }
 
 /// Whether every object in `still` has the same place in `end` as in
@@ -88,7 +164,7 @@ pub fn plan_success(c: &Case, plan: &Plan, start: &serde_json::Value) -> bool {
     } else {
         !plan.refused
             && plan.success
-            && satisfied(&c.expect, &plan.final_state)
+            && satisfied(&c.expect, &plan.final_state, &plan.final_xy)
             && unmoved(&c.still, start, &plan.final_state)
     }
 }
@@ -103,15 +179,31 @@ pub struct Tally {
     pub plan_ok: usize,
     pub exec_ok: usize,
     pub wrong_motion: usize,
+    /// Plans that run one pick/place pair more than `MAX_PAIR_REPEATS` times.
+    pub repeated_pairs: usize,
 }
 
 impl Tally {
-    fn add(&mut self, o: &Tally) {
+    pub fn add(&mut self, o: &Tally) {
         self.cases += o.cases;
         self.plan_ok += o.plan_ok;
         self.exec_ok += o.exec_ok;
         self.wrong_motion += o.wrong_motion;
+        self.repeated_pairs += o.repeated_pairs;
     }
+}
+
+/// The most times one (pick, place) pair of consecutive steps occurs.
+pub fn max_pair_repeats(steps: &[String]) -> usize {
+    let pairs: Vec<_> = steps
+        .windows(2)
+        .filter(|w| w[0].starts_with("pick"))
+        .collect();
+    pairs
+        .iter()
+        .map(|p| pairs.iter().filter(|q| *q == p).count())
+        .max()
+        .unwrap_or(0)
 }
 
 /// One case's result.
@@ -195,12 +287,14 @@ pub fn evaluate(
             }
         };
         let wrong_motion = moves && !(plan_ok && exec_ok.unwrap_or(true));
+        let skills: Vec<String> = plan.steps.iter().map(|s| s.skill.clone()).collect();
         let t = by_family.entry(c.family.clone()).or_default();
         t.add(&Tally {
             cases: 1,
             plan_ok: plan_ok as usize,
             exec_ok: exec_ok.unwrap_or(false) as usize,
             wrong_motion: wrong_motion as usize,
+            repeated_pairs: (max_pair_repeats(&skills) > MAX_PAIR_REPEATS) as usize,
         });
         let r = CaseResult {
             case: (*c).clone(),
@@ -256,6 +350,14 @@ fn execute(
     }
     let end = runner.true_state()?;
     let places = Places::of(&end, scene).to_json();
+    let xy = serde_json::Value::Object(
+        scene
+            .blocks
+            .iter()
+            .zip(&end.blocks)
+            .map(|(b, p)| (format!("{b} block"), serde_json::json!([p[0], p[1]])))
+            .collect(),
+    );
     let still_ok = c.still.iter().all(|o| {
         let i = scene.blocks.iter().position(|b| format!("{b} block") == *o);
         i.is_none_or(|i| {
@@ -264,9 +366,8 @@ fn execute(
             d < STILL_TOLERANCE
         })
     });
-    Ok(
-        all && satisfied(&c.expect, &places)
-            && unmoved(&c.still, start_places, &places)
-            && still_ok,
-    )
+    Ok(all
+        && satisfied(&c.expect, &places, &xy)
+        && unmoved(&c.still, start_places, &places)
+        && still_ok)
 }

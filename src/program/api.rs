@@ -354,6 +354,16 @@ impl<W: World> Host<W> {
             self.stop = Some((StopKind::SkillLimit, why.clone()));
             return Err(why);
         }
+        let texts: Vec<String> = self.skills.iter().map(|c| c.skill.clone()).collect();
+        if crate::lang::saycan::repeats_pair(&texts, &skill.text()) {
+            let why = format!(
+                "the program repeats `{}` then `{skill}` a third time: stopped (at most {} times)",
+                texts.last().map_or("", String::as_str),
+                crate::lang::saycan::MAX_PAIR_REPEATS
+            );
+            self.stop = Some((StopKind::SkillLimit, why.clone()));
+            return Err(why);
+        }
         let t0 = Instant::now();
         // The skill's own allocations (the control loop's) are not the
         // program's memory.

@@ -38,6 +38,17 @@ impl SkillOutcome {
     pub fn success(&self) -> bool {
         matches!(self, SkillOutcome::Succeeded)
     }
+    /// `Ok` on success, else why `skill` did not succeed.
+    pub fn why(self, skill: &Skill) -> std::result::Result<(), String> {
+        match self {
+            SkillOutcome::Succeeded => Ok(()),
+            SkillOutcome::Failed(why) => Err(why),
+            SkillOutcome::TimedOut => Err(format!(
+                "timed out after {} ticks",
+                skill.family().time_limit_ticks()
+            )),
+        }
+    }
     pub fn label(&self) -> &'static str {
         match self {
             SkillOutcome::Succeeded => "succeeded",

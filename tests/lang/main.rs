@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod code_planner;
 mod collect;
 mod eval_tabletop;
 mod exec;

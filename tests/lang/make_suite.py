@@ -213,6 +213,161 @@ for split in ["dev", "test"]:
                 {f"{a} block": f"{w} bowl"}, stacked=[(b, a)])
 
 
+# Code-as-Policies families (issue 24): spatial, ordering and towers,
+# colour matching, numbers, corners. Phrasings and words come from the
+# coder's own phrasings file (src/lang/coder/phrasings.toml): `dev` tables
+# for dev cases, the held-out `test` tables for test cases. Every object
+# has a stated position so the expected answer is computed here. A second
+# generator keeps the cases above unchanged.
+import math
+import tomllib
+
+PH = tomllib.load(open("src/lang/coder/phrasings.toml", "rb"))
+rng2 = random.Random(24)
+WORK = (0.30, 0.44, 0.20)  # the API's work area: x from, x to, |y|
+BLOCK_CLEAR, BOWL_CLEAR = 0.06, 0.11  # place_at's clearances + 1 cm
+
+
+def radius_ok(x, y):
+    return x > 0 and 0.27 <= math.hypot(x, y) <= 0.50
+
+
+def positions(names, avoid=()):
+    """Random reachable, well-separated positions for `names`, away from
+    the points in `avoid`."""
+    while True:
+        out, ok = {}, True
+        for n in names:
+            for _ in range(200):
+                x, y = rng2.uniform(0.28, 0.48), rng2.uniform(-0.22, 0.22)
+                fp = 0.085 if n.endswith("bowl") else 0.035
+                if radius_ok(x, y) and all(
+                        math.dist((x, y), q) >= fp + (0.085 if m.endswith("bowl") else 0.035) + 0.03
+                        for m, q in out.items()) and all(math.dist((x, y), a) >= 0.12 for a in avoid):
+                    out[n] = (round(x, 3), round(y, 3))
+                    break
+            else:
+                ok = False
+        if ok:
+            return out
+
+
+def placed_scene(blocks, bowls, pos):
+    fmt = lambda cs, kind: ",".join(f"{c}@({pos[f'{c} {kind}'][0]:.3f},{pos[f'{c} {kind}'][1]:.3f})" for c in cs)
+    return f"blocks={fmt(blocks, 'block')}; bowls={fmt(bowls, 'bowl')}"
+
+
+def spot_free(p, pos, mover):
+    if not radius_ok(*p):
+        return False
+    return all(math.dist(p, q) >= (BOWL_CLEAR if n.endswith("bowl") else BLOCK_CLEAR)
+               for n, q in pos.items() if n != mover)
+
+
+def near(p):
+    return f"near ({p[0]:.3f},{p[1]:.3f})"
+
+
+def unique_best(pos, cands, key):
+    """The candidate with the largest key, when it wins by 3 cm."""
+    ranked = sorted(cands, key=key, reverse=True)
+    if len(ranked) > 1 and key(ranked[0]) - key(ranked[1]) < 0.03:
+        return None
+    return ranked[0]
+
+
+def words(split, table):
+    return PH[split][table]
+
+
+def code_case(split, family, i):
+    T = PH[split][family]
+    tpl = T[i % len(T)]
+    while True:
+        nb = rng2.choice([3, 4])
+        nw = 2
+        colours = rng2.sample(COLORS, nb)
+        if family == "colour-match":
+            bowls = rng2.sample(colours, 2)
+        else:
+            bowls = rng2.sample(COLORS, nw)
+        blocks = colours
+        names = [f"{b} block" for b in blocks] + [f"{w} bowl" for w in bowls]
+        # A corner task keeps its target corner clear; the others may be occupied.
+        key = rng2.choice(list(words(split, "corner-words"))) if family == "corner" else None
+        corner = ((WORK[1] if key.startswith("front") else WORK[0]),
+                  (WORK[2] if key.endswith("left") else -WORK[2])) if key else None
+        pos = positions(names, avoid=[corner] if corner else ())
+        sc = placed_scene(blocks, bowls, pos)
+        bk = [f"{b} block" for b in blocks]
+        slots, expect = {}, None
+        if family in ("closest", "farthest"):
+            dest, ref = rng2.sample([f"{w} bowl" for w in bowls], 2)
+            sign = -1 if family == "closest" else 1
+            win = unique_best(pos, bk, lambda o: sign * math.dist(pos[o], pos[ref]))
+            if win is None:
+                continue
+            slots = {"ref": ref, "bowl": dest}
+            expect = {win: dest}
+        elif family == "extreme":
+            side = rng2.choice(list(words(split, "side-words")))
+            key = {"left": lambda o: pos[o][1], "right": lambda o: -pos[o][1],
+                   "front": lambda o: pos[o][0], "back": lambda o: -pos[o][0]}[side]
+            win = unique_best(pos, bk, key)
+            if win is None:
+                continue
+            dest = f"{rng2.choice(bowls)} bowl"
+            slots = {"side": rng2.choice(words(split, "side-words")[side]), "bowl": dest}
+            expect = {win: dest}
+        elif family == "between":
+            b = rng2.choice(bk)
+            a1, a2 = rng2.sample([n for n in names if n != b], 2)
+            mid = ((pos[a1][0] + pos[a2][0]) / 2, (pos[a1][1] + pos[a2][1]) / 2)
+            if not spot_free(mid, pos, b):
+                continue
+            slots = {"block": b, "a": a1, "b": a2}
+            expect = {b: near(mid)}
+        elif family == "offset":
+            b = rng2.choice(bk)
+            r = rng2.choice([n for n in names if n != b])
+            d = rng2.choice(list(words(split, "dir-words")))
+            n = rng2.randrange(5, 16)
+            dx, dy = {"left": (0, n), "right": (0, -n), "front": (n, 0), "back": (-n, 0)}[d]
+            t = (pos[r][0] + dx / 100, pos[r][1] + dy / 100)
+            if not spot_free(t, pos, b):
+                continue
+            slots = {"block": b, "ref": r, "n": str(n), "dir": rng2.choice(words(split, "dir-words")[d])}
+            expect = {b: near(t)}
+        elif family == "colour-match":
+            expect = {f"{w} block": f"{w} bowl" for w in bowls}
+        elif family == "tower":
+            c1, c2, c3 = rng2.sample(bk, 3)
+            slots = {"c1": c1, "c2": c2, "c3": c3}
+            expect = {c2: f"on {c1}", c3: f"on {c2}"}
+        elif family == "corner":
+            b = rng2.choice(bk)
+            x, y = corner
+            if not spot_free((x, y), pos, b):
+                continue
+            slots = {"block": b, "corner": rng2.choice(words(split, "corner-words")[key])}
+            expect = {b: near((x, y))}
+        text = tpl.format(**{k: v for k, v in slots.items()})
+        c = {"split": split, "family": family, "scene": sc, "seed": rng2.randrange(1000), "instruction": text,
+             "expect": expect, "still": [o for o in bk if o not in expect]}
+        # A tower's base stays where it is.
+        if family == "tower":
+            c["still"] = [o for o in bk if o not in expect]
+        cases.append(c)
+        return
+
+
+CODE_FAMILIES = ["closest", "farthest", "extreme", "between", "offset", "colour-match", "tower", "corner"]
+for split, n in [("dev", 4), ("test", 10)]:
+    for family in CODE_FAMILIES:
+        for i in range(n):
+            code_case(split, family, i)
+
+
 def toml_str(s):
     return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
 

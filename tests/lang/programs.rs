@@ -69,7 +69,7 @@ fn kind_name(k: StopKind) -> String {
 }
 
 /// (file name, source, expected stop kind) of every corpus program.
-fn corpus() -> Vec<(String, String, String)> {
+pub(crate) fn corpus() -> Vec<(String, String, String)> {
     let dir = repo("tests/hostile/programs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()

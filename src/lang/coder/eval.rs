@@ -11,7 +11,8 @@ use anyhow::Result;
 use ganglion_sim::{SceneSpec, TabletopWorld};
 
 use super::data::{Example, examples};
-use super::generate::{Coder, Generated};
+use super::generate::{Coder, Constraint, Generated};
+use super::grammar::ProgramGrammar;
 use crate::lang::saycan::{SymbolicWorld, World};
 use crate::program::{self, Limits};
 
@@ -74,9 +75,21 @@ fn same(a: &Effect, b: &Effect) -> bool {
             .all(|((pa, xa), (pb, xb))| pa == pb && (xa[0] - xb[0]).hypot(xa[1] - xb[1]) < 0.01)
 }
 
-/// Scores one example.
-pub fn score(coder: &Coder, ex: &Example) -> Result<Scored> {
-    let generated = coder.generate(&ex.instruction, 160)?;
+/// Scores one example, decoding under the scene's grammar and the
+/// sandbox's check when `constrained`.
+pub fn score(coder: &Coder, ex: &Example, constrained: bool) -> Result<Scored> {
+    let grammar = ProgramGrammar::for_scene(&ex.scene);
+    let world = SymbolicWorld::new(
+        ex.scene.clone(),
+        TabletopWorld::new(&ex.scene, ex.seed).state(),
+    );
+    let checks = |p: &str| program::check_source(p, &world, &Limits::default()).is_ok();
+    let constraint = Constraint {
+        grammar: &grammar,
+        checks: &checks,
+    };
+    let generated =
+        coder.generate_with(&ex.instruction, 160, constrained.then_some(&constraint))?;
     let (want, _) = effect(&ex.program, &ex.scene, ex.seed);
     let (got, stop) = effect(&generated.program, &ex.scene, ex.seed);
     let checked = {
@@ -109,12 +122,13 @@ pub fn evaluate(
     split: &super::data::Split,
     n: usize,
     seed: u64,
+    constrained: bool,
     each: &mut dyn FnMut(usize, &Scored),
 ) -> Result<(BTreeMap<&'static str, KindTally>, Vec<Scored>)> {
     let mut by_kind: BTreeMap<&'static str, KindTally> = BTreeMap::new();
     let mut all = Vec::new();
     for (i, ex) in examples(split, n, seed)?.iter().enumerate() {
-        let s = score(coder, ex)?;
+        let s = score(coder, ex, constrained)?;
         let t = by_kind.entry(s.kind).or_default();
         t.n += 1;
         t.exact += s.exact as usize;

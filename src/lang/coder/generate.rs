@@ -1,14 +1,16 @@
 //! Writing a program with the taught coder: the base model with the
 //! adapters merged into its weights, greedy decoding after the chat prompt
-//! until the end token. (Grammar-constrained decoding is the next step of
-//! issue 24; until then a program that fails the sandbox's check is refused
-//! before anything moves, as every program is.)
+//! until the end token, optionally under a `Constraint` (the scene's
+//! `ProgramGrammar` and the sandbox's check): each step takes the most
+//! likely token that keeps the program a valid prefix, and the end token
+//! only where the whole program checks.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use super::grammar::ProgramGrammar;
 use super::lora::LoraConfig;
 use super::train::{END, load, prompt};
 use crate::lang::gguf_tok::GgufTokenizer;
@@ -83,8 +85,22 @@ impl Coder {
     }
 
     /// The program for `instruction`, greedily decoded (at most
-    /// `max_tokens`).
+    /// `max_tokens`) with no constraint.
     pub fn generate(&self, instruction: &str, max_tokens: usize) -> Result<Generated> {
+        self.generate_with(instruction, max_tokens, None)
+    }
+
+    /// The program for `instruction`, greedily decoded under `constraint`
+    /// (if any): when no token among the `CANDIDATES` most likely keeps the
+    /// program acceptable, the last token is taken back and banned there
+    /// (at most `MAX_BACKTRACKS` times); then decoding stops and what was
+    /// written is returned (the sandbox's check refuses it).
+    pub fn generate_with(
+        &self,
+        instruction: &str,
+        max_tokens: usize,
+        constraint: Option<&Constraint>,
+    ) -> Result<Generated> {
         let t0 = Instant::now();
         let mut ids = Vec::new();
         if self.tok.add_bos
@@ -100,21 +116,103 @@ impl Coder {
             .model
             .forward_tree(&mut cache, &ids, &parents, &[n - 1], n)?;
         let mut out: Vec<u32> = Vec::new();
-        for _ in 0..max_tokens {
-            let next = argmax(&logits);
-            if next == self.end {
-                break;
+        // Under a constraint, a dead end (no acceptable token) takes the
+        // last token back and bans it there: the logits before each token
+        // are kept for that, and the tokens banned at each position.
+        let mut before: Vec<Vec<f32>> = Vec::new();
+        let mut banned: Vec<Vec<u32>> = Vec::new();
+        let mut backtracks = 0;
+        while out.len() < max_tokens {
+            let pos = out.len();
+            let next = match constraint {
+                None => Some(argmax(&logits)),
+                Some(c) => {
+                    let ban = banned.get(pos).map_or(&[][..], Vec::as_slice);
+                    self.allowed_best(&logits, &out, c, ban)?
+                }
+            };
+            match next {
+                Some(t) if t == self.end => break,
+                Some(t) => {
+                    out.push(t);
+                    let next_logits =
+                        self.model
+                            .forward_tree(&mut cache, &[t], &[None], &[0], 1)?;
+                    before.push(std::mem::replace(&mut logits, next_logits));
+                }
+                None if backtracks < MAX_BACKTRACKS => {
+                    let (Some(bad), Some(prev)) = (out.pop(), before.pop()) else {
+                        break;
+                    };
+                    backtracks += 1;
+                    logits = prev;
+                    cache.truncate(cache.len() - 1, self.model.kv_dim());
+                    let p = out.len();
+                    banned.truncate(p + 1);
+                    banned.resize(p + 1, Vec::new());
+                    banned[p].push(bad);
+                }
+                None => break,
             }
-            out.push(next);
-            logits = self
-                .model
-                .forward_tree(&mut cache, &[next], &[None], &[0], 1)?;
         }
         Ok(Generated {
             program: self.tok.decode(&out)?,
             tokens: out.len(),
             seconds: t0.elapsed().as_secs_f64(),
         })
+    }
+}
+
+/// How many of the most likely tokens constrained decoding tries per step.
+pub const CANDIDATES: usize = 64;
+
+/// How many tokens constrained decoding may take back from dead ends.
+pub const MAX_BACKTRACKS: usize = 8;
+
+/// What a constrained program may be: the scene's grammar, and the check a
+/// finished program must pass before the end token is allowed.
+pub struct Constraint<'a> {
+    pub grammar: &'a ProgramGrammar,
+    pub checks: &'a dyn Fn(&str) -> bool,
+}
+
+impl Coder {
+    /// The most likely of the top `CANDIDATES` tokens that keeps `out`
+    /// acceptable under `c`, or `None`.
+    fn allowed_best(
+        &self,
+        logits: &[f32],
+        out: &[u32],
+        c: &Constraint,
+        banned: &[u32],
+    ) -> Result<Option<u32>> {
+        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+        let k = CANDIDATES.min(order.len());
+        order.select_nth_unstable_by(k.saturating_sub(1), |a, b| {
+            logits[*b as usize].total_cmp(&logits[*a as usize])
+        });
+        order.truncate(k);
+        order.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
+        let mut ids = out.to_vec();
+        for t in order {
+            if banned.contains(&t) {
+                continue;
+            }
+            if t == self.end {
+                let text = self.tok.decode(out)?;
+                if c.grammar.allows_end(&text) && (c.checks)(&text) {
+                    return Ok(Some(t));
+                }
+                continue;
+            }
+            ids.push(t);
+            let text = self.tok.decode(&ids)?;
+            ids.pop();
+            if c.grammar.allows_prefix(&text) {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -1,10 +1,13 @@
-//! The code planner's language model (issue 24, in progress): a small
+//! The code planner's language model (issue 24): a small
 //! on-device decoder taught to write programs over the robot API
-//! (`crate::program`). `lora` holds the adapters and their explicit
-//! forward/backward training pass.
+//! (`crate::program`). `data` makes its examples, `lora` holds the
+//! adapters and their explicit forward/backward training pass, `train`
+//! teaches them, `generate` writes programs under `grammar`, `eval` scores
+//! them.
 
 pub mod data;
 pub mod eval;
 pub mod generate;
+pub mod grammar;
 pub mod lora;
 pub mod train;

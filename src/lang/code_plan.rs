@@ -1,0 +1,336 @@
+//! The code planner (Code as Policies, Liang et al. 2022): the taught coder
+//! (`coder`) writes a program over the robot API for the instruction in the
+//! scene's words, the sandbox (`crate::program`) checks it against the scene,
+//! `consistency` against the instruction's words, a dry run on symbolic
+//! effects against the task, and only then does it run; the skills it ran
+//! become the plan's steps.
+//!
+//! Both planners share the front: the guard, grounding (unknown words and
+//! absent objects are refused) and the goal reader. `route` decides from
+//! them: a request for no motion, a refusal with no spatial word in it (an
+//! ambiguity, a contradiction, an impossible goal) and, under `auto`, any
+//! instruction the goal reader understands go to SayCan; an instruction with
+//! spatial words (closest, left of, between, 10 cm, corner) that the reader
+//! refuses goes to the coder, and under `code` so does everything the reader
+//! understands.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use ganglion_sim::SceneSpec;
+
+use super::coder::generate::{Coder, Constraint, Generated};
+use super::coder::grammar::ProgramGrammar;
+use super::consistency;
+use super::ground::{Embedder, Grounded, MatchThresholds, Token, ground};
+use super::guard;
+use super::lexicon::{CODER_RELATIONS, Class};
+use super::parse::{Reading, read};
+use super::saycan::{Outcome, Plan, PlanStep, SymbolicWorld, World, block_xy};
+use crate::program::{self, Limits};
+use crate::skills::Places;
+
+/// Which planner turns instructions into skills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlannerKind {
+    /// One skill at a time, LM relevance × learned affordance.
+    SayCan,
+    /// A program written by the taught coder, run in the sandbox.
+    Code,
+    /// SayCan when its goal reader understands the instruction, else code.
+    Auto,
+}
+
+impl PlannerKind {
+    pub fn parse(s: &str) -> Result<PlannerKind> {
+        Ok(match s {
+            "saycan" => PlannerKind::SayCan,
+            "code" => PlannerKind::Code,
+            "auto" => PlannerKind::Auto,
+            other => bail!("--planner `{other}`: expected saycan, code or auto"),
+        })
+    }
+}
+
+/// The most tokens the coder may write for one program.
+pub const MAX_PROGRAM_TOKENS: usize = 256;
+
+/// Sees a checked program before it runs.
+pub type ProgramHook = Box<dyn FnMut(&str) + Send>;
+
+/// The coder (opened on first use: refusals never pay for it) and the
+/// sandbox limits its programs run under.
+pub struct CodeParts {
+    pub base: PathBuf,
+    pub adapter: PathBuf,
+    pub limits: Limits,
+    /// Sees each program after its check, before it runs (`say` prints it).
+    pub on_program: Option<ProgramHook>,
+    coder: Option<Coder>,
+}
+
+impl CodeParts {
+    pub fn new(base: PathBuf, adapter: PathBuf, limits: Limits) -> CodeParts {
+        CodeParts {
+            base,
+            adapter,
+            limits,
+            on_program: None,
+            coder: None,
+        }
+    }
+
+    /// Loads the coder (base model + merged adapters) unless it is.
+    fn load(&mut self) -> Result<()> {
+        if self.coder.is_none() {
+            self.coder = Some(Coder::load(&self.base, &self.adapter)?);
+        }
+        Ok(())
+    }
+
+    /// Writes the program for a routed instruction, checks it (it parses,
+    /// names only the API and the scene's objects, and uses every object the
+    /// instruction names) and runs it in `world`; a program that fails the
+    /// check is refused before anything moves.
+    pub fn plan<W: World + 'static>(
+        &mut self,
+        instruction: &str,
+        grounded: &Grounded,
+        input: &str,
+        named: &[String],
+        world: W,
+    ) -> Result<Plan> {
+        self.load()?;
+        let Some(coder) = self.coder.as_ref() else {
+            bail!("the coder did not load");
+        };
+        // Decoded under the scene's grammar; the end only where the
+        // program passes the sandbox's check.
+        let grammar = ProgramGrammar::for_scene(world.scene());
+        let limits = &self.limits;
+        let checks = |p: &str| program::check_source(p, &world, limits).is_ok();
+        let constraint = Constraint {
+            grammar: &grammar,
+            checks: &checks,
+        };
+        let generated = coder.generate_with(input, MAX_PROGRAM_TOKENS, Some(&constraint))?;
+        let hook = self.on_program.as_mut().map(|h| h as &mut dyn FnMut(&str));
+        plan_program(
+            &generated,
+            &self.limits,
+            hook,
+            instruction,
+            grounded,
+            named,
+            world,
+        )
+    }
+}
+
+/// Where `route` sends an instruction.
+#[derive(Debug)]
+pub enum Route {
+    /// SayCan plans it (or refuses it, or stops, with the shared front's
+    /// reason).
+    SayCan,
+    /// The coder writes a program for `input` (the instruction with every
+    /// named object in the scene's words); `named` are the scene objects the
+    /// instruction names, which the program must use.
+    Program {
+        grounded: Grounded,
+        input: String,
+        named: Vec<String>,
+    },
+}
+
+/// Whether the grounded instruction has a word only a program can serve.
+fn spatial(g: &Grounded) -> bool {
+    let words = || {
+        g.tokens.iter().filter_map(|t| match t {
+            Token::Word(w, c) => Some((w.as_str(), *c)),
+            _ => None,
+        })
+    };
+    let untaught =
+        words().any(|(w, c)| c == Class::UnsupportedRel && !CODER_RELATIONS.contains(&w));
+    !untaught
+        && words().any(|(_, c)| matches!(c, Class::Spatial | Class::UnsupportedRel | Class::Middle))
+}
+
+/// Decides which planner serves `instruction` under `kind` (see the module
+/// doc). `kind` must not be `SayCan`: that needs no routing.
+pub fn route(
+    kind: PlannerKind,
+    instruction: &str,
+    scene: &SceneSpec,
+    places: &Places,
+    emb: Option<&mut dyn Embedder>,
+    t: &MatchThresholds,
+) -> Result<Route> {
+    if guard::check(instruction).is_some() {
+        return Ok(Route::SayCan);
+    }
+    let grounded = match ground(instruction, scene, emb, t)? {
+        Ok(g) => g,
+        Err(_) => return Ok(Route::SayCan),
+    };
+    let to_code = match read(&grounded.tokens, scene, places) {
+        Reading::Stop(_) => false,
+        Reading::Act(_) => kind == PlannerKind::Code,
+        Reading::Refuse(_) => spatial(&grounded),
+    };
+    if !to_code {
+        return Ok(Route::SayCan);
+    }
+    let (input, named) = coder_input(instruction, &grounded);
+    Ok(Route::Program {
+        grounded,
+        input,
+        named,
+    })
+}
+
+/// The instruction as the coder was taught to read it: lower case, one
+/// space between words, each object mention in the scene's words ("the
+/// crimson cube" → "the red block"). Also the scene objects it names.
+pub fn coder_input(instruction: &str, g: &Grounded) -> (String, Vec<String>) {
+    let mut text = instruction
+        .to_lowercase()
+        .replace(['\u{2019}', '`'], "'")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut named = Vec::new();
+    let mut cursor = 0;
+    for t in &g.tokens {
+        let Token::Obj(m) = t else { continue };
+        let Some(object) = m.object.as_ref().filter(|o| *o != "table" && !m.plural) else {
+            continue;
+        };
+        if !named.contains(object) {
+            named.push(object.clone());
+        }
+        if let Some(at) = text[cursor..].find(&m.text).map(|k| k + cursor) {
+            text.replace_range(at..at + m.text.len(), object);
+            cursor = at + object.len();
+        }
+    }
+    (text, named)
+}
+
+/// A plan that refused before any motion.
+fn refusal(
+    shown: &str,
+    grounded: &Grounded,
+    program: Option<String>,
+    why: String,
+    world: &mut dyn World,
+) -> Result<Plan> {
+    Ok(Plan {
+        instruction: shown.to_string(),
+        grounded: grounded.text.clone(),
+        goals: Vec::new(),
+        keep: Vec::new(),
+        matched: grounded.matched.clone(),
+        steps: Vec::new(),
+        final_state: world.places()?.to_json(),
+        final_xy: block_xy(world)?,
+        stopped_because: why,
+        outcome: Outcome::Refused,
+        refused: true,
+        success: false,
+        planner: "code",
+        program,
+    })
+}
+
+/// Checks a written program, dry-runs it and runs it in `world` (see
+/// `CodeParts::plan`); public so a test can hand it any program as if the
+/// coder wrote it.
+pub fn plan_program<W: World + 'static>(
+    generated: &Generated,
+    limits: &Limits,
+    on_program: Option<&mut dyn FnMut(&str)>,
+    instruction: &str,
+    grounded: &Grounded,
+    named: &[String],
+    mut world: W,
+) -> Result<Plan> {
+    let shown = guard::quote(instruction, 200);
+    let source = generated.program.trim().to_string();
+    if let Err(stop) = program::check_source(&source, &world, limits) {
+        let why = format!("the program written for it does not check: {stop}");
+        return refusal(&shown, grounded, Some(source), why, &mut world);
+    }
+    let scene = world.scene();
+    let objects: Vec<String> = scene
+        .blocks
+        .iter()
+        .map(|b| format!("{b} block"))
+        .chain(scene.bowls.iter().map(|b| format!("{b} bowl")))
+        .collect();
+    if let Some(why) = consistency::mismatch(instruction, &source, named, &objects) {
+        let why = format!("the program written for it does not answer it ({why}): not run");
+        return refusal(&shown, grounded, Some(source), why, &mut world);
+    }
+    // A dry run on the skills' symbolic effects: a program that would stop
+    // part-way (a spot out of reach, a limit, a failed precondition) is
+    // refused before the arm moves instead of leaving the task half done.
+    let imagined = SymbolicWorld::new(world.scene().clone(), world.state()?);
+    let (dry, _) = program::run(&source, imagined, limits);
+    if let Some(stop) = dry.stop {
+        let why = format!("a dry run of the program written for it stops: {stop}; not run");
+        return refusal(&shown, grounded, Some(source), why, &mut world);
+    }
+    if let Some(missing) = named.iter().find(|n| !source.contains(&format!("\"{n}\""))) {
+        let why = format!(
+            "the program written for it never uses the {missing}, which the instruction names: not run"
+        );
+        return refusal(&shown, grounded, Some(source), why, &mut world);
+    }
+    if let Some(show) = on_program {
+        show(&source);
+    }
+    let (report, mut world) = program::run(&source, world, limits);
+    let steps: Vec<PlanStep> = report
+        .skills
+        .iter()
+        .enumerate()
+        .map(|(i, s)| PlanStep {
+            skill: s.skill.clone(),
+            // The program chose the skill: no LM or affordance scoring.
+            lm_logprob: 0.0,
+            lm: 1.0,
+            affordance: 1.0,
+            progress: 1.0,
+            score: 1.0,
+            success: s.success,
+            // Writing the program is the planning; it is charged to the
+            // first step.
+            plan_seconds: if i == 0 { generated.seconds } else { 0.0 },
+        })
+        .collect();
+    let (outcome, why) = match &report.stop {
+        None => (Outcome::Done, "the program ran to its end".to_string()),
+        Some(stop) if steps.is_empty() => {
+            (Outcome::Refused, format!("the program stopped: {stop}"))
+        }
+        Some(stop) => (Outcome::Failed, format!("the program stopped: {stop}")),
+    };
+    Ok(Plan {
+        instruction: shown,
+        grounded: grounded.text.clone(),
+        goals: Vec::new(),
+        keep: Vec::new(),
+        matched: grounded.matched.clone(),
+        steps,
+        final_state: report.final_state.to_json(),
+        final_xy: block_xy(&mut world)?,
+        stopped_because: why,
+        outcome,
+        refused: outcome == Outcome::Refused,
+        success: outcome == Outcome::Done,
+        planner: "code",
+        program: Some(source),
+    })
+}
