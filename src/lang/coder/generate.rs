@@ -3,7 +3,9 @@
 //! until the end token, optionally under a `Constraint` (the scene's
 //! `ProgramGrammar` and the sandbox's check): each step takes the most
 //! likely token that keeps the program a valid prefix, and the end token
-//! only where the whole program checks.
+//! where the program is lexically complete and either checks or the model
+//! ranks the end first (then the check refuses it rather than the model
+//! being made to write on).
 
 use std::path::Path;
 use std::time::Instant;
@@ -194,13 +196,19 @@ impl Coder {
         order.truncate(k);
         order.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
         let mut ids = out.to_vec();
-        for t in order {
+        for (rank, t) in order.into_iter().enumerate() {
             if banned.contains(&t) {
                 continue;
             }
             if t == self.end {
                 let text = self.tok.decode(out)?;
-                if c.grammar.allows_end(&text) && (c.checks)(&text) {
+                if !c.grammar.allows_end(&text) {
+                    continue;
+                }
+                // The model is sure it is done: a program that fails the
+                // check now is refused as it is, not padded with whatever
+                // the model writes next.
+                if rank == 0 || (c.checks)(&text) {
                     return Ok(Some(t));
                 }
                 continue;
