@@ -22,6 +22,7 @@ use ganglion_sim::SceneSpec;
 use super::coder::generate::{Coder, Constraint, Generated};
 use super::coder::grammar::ProgramGrammar;
 use super::consistency;
+use super::goals::Goals;
 use super::ground::{Embedder, Grounded, MatchThresholds, Token, ground};
 use super::guard;
 use super::lexicon::{CODER_RELATIONS, Class};
@@ -92,14 +93,7 @@ impl CodeParts {
     /// names only the API and the scene's objects, and uses every object the
     /// instruction names) and runs it in `world`; a program that fails the
     /// check is refused before anything moves.
-    pub fn plan<W: World + 'static>(
-        &mut self,
-        instruction: &str,
-        grounded: &Grounded,
-        input: &str,
-        named: &[String],
-        world: W,
-    ) -> Result<Plan> {
+    pub fn plan<W: World + 'static>(&mut self, task: &Task, input: &str, world: W) -> Result<Plan> {
         self.load()?;
         let Some(coder) = self.coder.as_ref() else {
             bail!("the coder did not load");
@@ -115,15 +109,7 @@ impl CodeParts {
         };
         let generated = coder.generate_with(input, MAX_PROGRAM_TOKENS, Some(&constraint))?;
         let hook = self.on_program.as_mut().map(|h| h as &mut dyn FnMut(&str));
-        plan_program(
-            &generated,
-            &self.limits,
-            hook,
-            instruction,
-            grounded,
-            named,
-            world,
-        )
+        plan_program(&generated, &self.limits, hook, task, world)
     }
 }
 
@@ -140,6 +126,9 @@ pub enum Route {
         grounded: Grounded,
         input: String,
         named: Vec<String>,
+        /// What the goal reader read, when it could: the program's result
+        /// must meet it.
+        goals: Option<Goals>,
     },
 }
 
@@ -174,10 +163,10 @@ pub fn route(
         Ok(g) => g,
         Err(_) => return Ok(Route::SayCan),
     };
-    let to_code = match read(&grounded.tokens, scene, places) {
-        Reading::Stop(_) => false,
-        Reading::Act(_) => kind == PlannerKind::Code,
-        Reading::Refuse(_) => spatial(&grounded),
+    let (to_code, goals) = match read(&grounded.tokens, scene, places) {
+        Reading::Stop(_) => (false, None),
+        Reading::Act(g) => (kind == PlannerKind::Code, Some(g)),
+        Reading::Refuse(_) => (spatial(&grounded), None),
     };
     if !to_code {
         return Ok(Route::SayCan);
@@ -187,6 +176,7 @@ pub fn route(
         grounded,
         input,
         named,
+        goals,
     })
 }
 
@@ -244,6 +234,32 @@ fn refusal(
     })
 }
 
+/// What a program is written for: the instruction, its grounding, the
+/// scene objects it names and, when the goal reader could read it, its
+/// goals.
+pub struct Task<'a> {
+    pub instruction: &'a str,
+    pub grounded: &'a Grounded,
+    pub named: &'a [String],
+    pub goals: Option<&'a Goals>,
+}
+
+/// Where the dry run's end `end` (from `start`) breaks what the goal
+/// reader read: a goal not reached or a kept block moved.
+fn unmet(goals: &Goals, start: &Places, end: &Places) -> Option<String> {
+    for (o, p) in &goals.goals {
+        let got = end.get(o).unwrap_or("nowhere");
+        if got != p {
+            return Some(format!("the {o} would end in/on {got}, not {p}"));
+        }
+    }
+    goals
+        .keep
+        .iter()
+        .find(|k| start.get(k) != end.get(k))
+        .map(|k| format!("it moves the {k}, which the instruction keeps still"))
+}
+
 /// Checks a written program, dry-runs it and runs it in `world` (see
 /// `CodeParts::plan`); public so a test can hand it any program as if the
 /// coder wrote it.
@@ -251,11 +267,15 @@ pub fn plan_program<W: World + 'static>(
     generated: &Generated,
     limits: &Limits,
     on_program: Option<&mut dyn FnMut(&str)>,
-    instruction: &str,
-    grounded: &Grounded,
-    named: &[String],
+    task: &Task,
     mut world: W,
 ) -> Result<Plan> {
+    let Task {
+        instruction,
+        grounded,
+        named,
+        goals,
+    } = *task;
     let shown = guard::quote(instruction, 200);
     let source = generated.program.trim().to_string();
     if let Err(stop) = program::check_source(&source, &world, limits) {
@@ -282,7 +302,19 @@ pub fn plan_program<W: World + 'static>(
         let why = format!("a dry run of the program written for it stops: {stop}; not run");
         return refusal(&shown, grounded, Some(source), why, &mut world);
     }
-    if let Some(missing) = named.iter().find(|n| !source.contains(&format!("\"{n}\""))) {
+    // What the goal reader read, the program's result must meet (a tower
+    // built upside down, a block the instruction keeps still moved).
+    if let Some(why) = goals.and_then(|g| unmet(g, &world.places().ok()?, &dry.final_state)) {
+        let why =
+            format!("a dry run of the program written for it misses the goals: {why}; not run");
+        return refusal(&shown, grounded, Some(source), why, &mut world);
+    }
+    // A block the instruction keeps still is named but not used.
+    let kept = |n: &String| goals.is_some_and(|g| g.keep.contains(n));
+    if let Some(missing) = named
+        .iter()
+        .find(|n| !kept(n) && !source.contains(&format!("\"{n}\"")))
+    {
         let why = format!(
             "the program written for it never uses the {missing}, which the instruction names: not run"
         );
@@ -320,8 +352,8 @@ pub fn plan_program<W: World + 'static>(
     Ok(Plan {
         instruction: shown,
         grounded: grounded.text.clone(),
-        goals: Vec::new(),
-        keep: Vec::new(),
+        goals: goals.map(|g| g.goals.clone()).unwrap_or_default(),
+        keep: goals.map(|g| g.keep.clone()).unwrap_or_default(),
         matched: grounded.matched.clone(),
         steps,
         final_state: report.final_state.to_json(),

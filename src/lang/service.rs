@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use crossbeam::channel::{Receiver, Sender, bounded};
 use ganglion_sim::{SceneSpec, TabletopState, TabletopWorld};
 
-use super::code_plan::{CodeParts, PlannerKind, Route, route};
+use super::code_plan::{CodeParts, PlannerKind, Route, Task, route};
 use super::ground::{Embedder, THRESHOLDS};
 use super::saycan::{Ablation, Plan, PlannerConfig, SymbolicWorld, World, plan};
 use super::{LmSpec, MiniLm, Scorer};
@@ -137,9 +137,16 @@ impl PlannerParts {
                 grounded,
                 input,
                 named,
-            } => self
-                .code
-                .plan(instruction, &grounded, &input, &named, world),
+                goals,
+            } => {
+                let task = Task {
+                    instruction,
+                    grounded: &grounded,
+                    named: &named,
+                    goals: goals.as_ref(),
+                };
+                self.code.plan(&task, &input, world)
+            }
         }
     }
 

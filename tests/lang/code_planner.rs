@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use anyhow::Result;
-use ganglion::lang::code_plan::{PlannerKind, Route, plan_program, route};
+use ganglion::lang::code_plan::{PlannerKind, Route, Task, plan_program, route};
 use ganglion::lang::coder::generate::Generated;
 use ganglion::lang::ground::THRESHOLDS;
 use ganglion::lang::saycan::{MAX_PAIR_REPEATS, SymbolicWorld, World, repeats_pair};
@@ -108,7 +108,10 @@ fn hostile_programs_written_for_an_instruction_are_refused_before_the_arm_moves(
     let scene = SceneSpec::parse(SCENE).unwrap();
     let instruction = "put the block closest to the yellow bowl in the green bowl";
     let Ok(Route::Program {
-        grounded, named, ..
+        grounded,
+        named,
+        goals,
+        ..
     }) = route(
         PlannerKind::Code,
         instruction,
@@ -133,16 +136,13 @@ fn hostile_programs_written_for_an_instruction_are_refused_before_the_arm_moves(
             tokens: 0,
             seconds: 0.0,
         };
-        let plan = plan_program(
-            &written,
-            &Limits::default(),
-            None,
+        let task = Task {
             instruction,
-            &grounded,
-            &named,
-            world,
-        )
-        .unwrap();
+            grounded: &grounded,
+            named: &named,
+            goals: goals.as_ref(),
+        };
+        let plan = plan_program(&written, &Limits::default(), None, &task, world).unwrap();
         assert!(plan.refused && !plan.success, "{name}: {plan:?}");
         assert_eq!(executed.get(), 0, "{name}: the arm moved");
         assert!(
@@ -231,4 +231,75 @@ fn the_code_planner_moves_the_closest_block_in_the_simulator() {
         1,
         "only the closest block moves: {places:?}"
     );
+}
+
+/// A program whose dry run misses what the goal reader read (a tower built
+/// upside down, a kept block moved) is refused before the arm moves; the
+/// right program for the same instruction runs.
+#[test]
+fn a_program_that_misses_the_goals_read_is_refused_before_motion() {
+    let scene = SceneSpec::parse(SCENE).unwrap();
+    let start = TabletopWorld::new(&scene, 3).state();
+    let places = Places::of(&start, &scene);
+    let cases = [
+        (
+            "stack the blocks with the blue block on the bottom, the green block in the middle and the red block on top",
+            "pick(\"blue block\");\nplace_on(\"green block\");\npick(\"red block\");\nplace_on(\"blue block\");",
+            "pick(\"green block\");\nplace_on(\"blue block\");\npick(\"red block\");\nplace_on(\"green block\");",
+        ),
+        (
+            "put the red block in the green bowl and do not move the blue block",
+            "pick(\"blue block\");\nplace_in(\"green bowl\");\npick(\"red block\");\nplace_in(\"green bowl\");",
+            "pick(\"red block\");\nplace_in(\"green bowl\");",
+        ),
+    ];
+    for (instruction, wrong, right) in cases {
+        let Ok(Route::Program {
+            grounded,
+            named,
+            goals,
+            ..
+        }) = route(
+            PlannerKind::Code,
+            instruction,
+            &scene,
+            &places,
+            None,
+            &THRESHOLDS,
+        )
+        else {
+            panic!("`{instruction}` is not routed to the coder");
+        };
+        assert!(goals.is_some(), "{instruction}");
+        let task = Task {
+            instruction,
+            grounded: &grounded,
+            named: &named,
+            goals: goals.as_ref(),
+        };
+        for (source, good) in [(wrong, false), (right, true)] {
+            let executed = Rc::new(Cell::new(0));
+            let world = Counting {
+                inner: SymbolicWorld::new(scene.clone(), start.clone()),
+                executed: executed.clone(),
+            };
+            let written = Generated {
+                program: source.to_string(),
+                tokens: 0,
+                seconds: 0.0,
+            };
+            let plan = plan_program(&written, &Limits::default(), None, &task, world).unwrap();
+            if good {
+                assert!(plan.success, "{instruction}: {}", plan.stopped_because);
+            } else {
+                assert!(plan.refused, "{instruction}: {plan:?}");
+                assert_eq!(executed.get(), 0);
+                assert!(
+                    plan.stopped_because.contains("misses the goals"),
+                    "{}",
+                    plan.stopped_because
+                );
+            }
+        }
+    }
 }
