@@ -216,22 +216,15 @@ fn refusal(
     why: String,
     world: &mut dyn World,
 ) -> Result<Plan> {
-    Ok(Plan {
-        instruction: shown.to_string(),
-        grounded: grounded.text.clone(),
-        goals: Vec::new(),
-        keep: Vec::new(),
-        matched: grounded.matched.clone(),
-        steps: Vec::new(),
-        final_state: world.places()?.to_json(),
-        final_xy: block_xy(world)?,
-        stopped_because: why,
-        outcome: Outcome::Refused,
-        refused: true,
-        success: false,
-        planner: "code",
+    Plan::refusal(
+        world,
+        "code",
+        shown,
+        grounded.text.clone(),
+        grounded.matched.clone(),
+        why,
         program,
-    })
+    )
 }
 
 /// What a program is written for: the instruction, its grounding, the

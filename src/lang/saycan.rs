@@ -350,6 +350,37 @@ pub fn block_xy(world: &mut dyn World) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Object(m))
 }
 
+impl Plan {
+    /// A plan that refused before any motion, by `planner`, with `why`
+    /// (and the program it would not run, if any).
+    pub fn refusal(
+        world: &mut dyn World,
+        planner: &'static str,
+        shown: &str,
+        grounded: String,
+        matched: Vec<String>,
+        why: String,
+        program: Option<String>,
+    ) -> Result<Plan> {
+        Ok(Plan {
+            instruction: shown.to_string(),
+            grounded,
+            goals: Vec::new(),
+            keep: Vec::new(),
+            matched,
+            steps: Vec::new(),
+            final_state: world.places()?.to_json(),
+            final_xy: block_xy(world)?,
+            stopped_because: why,
+            outcome: Outcome::Refused,
+            refused: true,
+            success: false,
+            planner,
+            program,
+        })
+    }
+}
+
 /// Plans (and executes, in `world`) `instruction`.
 pub fn plan(
     instruction: &str,
@@ -362,22 +393,7 @@ pub fn plan(
     let scene = world.scene().clone();
     let shown = guard::quote(instruction, 200);
     let refusal = |world: &mut dyn World, why: String, grounded: String| -> Result<Plan> {
-        Ok(Plan {
-            instruction: shown.clone(),
-            grounded,
-            goals: Vec::new(),
-            keep: Vec::new(),
-            matched: Vec::new(),
-            steps: Vec::new(),
-            final_state: world.places()?.to_json(),
-            final_xy: block_xy(world)?,
-            stopped_because: why,
-            outcome: Outcome::Refused,
-            refused: true,
-            success: false,
-            planner: "saycan",
-            program: None,
-        })
+        Plan::refusal(world, "saycan", &shown, grounded, Vec::new(), why, None)
     };
     if let Some(why) = guard::check(instruction) {
         return refusal(world, why, String::new());

@@ -10,16 +10,17 @@ use crate::common;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use anyhow::Result;
+use crate::programs::Counting;
 use ganglion::lang::code_plan::{PlannerKind, Route, Task, plan_program, route};
 use ganglion::lang::coder::generate::Generated;
-use ganglion::lang::ground::THRESHOLDS;
-use ganglion::lang::saycan::{MAX_PAIR_REPEATS, SymbolicWorld, World, repeats_pair};
+use ganglion::lang::goals::Goals;
+use ganglion::lang::ground::{Grounded, THRESHOLDS};
+use ganglion::lang::saycan::{MAX_PAIR_REPEATS, SymbolicWorld, repeats_pair};
 use ganglion::lang::service::{PlannerOptions, PlannerParts, plan_symbolic};
 use ganglion::lang::suite::max_pair_repeats;
 use ganglion::program::Limits;
-use ganglion::sim::{SceneSpec, TabletopState, TabletopWorld};
-use ganglion::skills::{Places, Skill};
+use ganglion::sim::{SceneSpec, TabletopWorld};
+use ganglion::skills::Places;
 
 const SCENE: &str = "blocks=red,green,blue; bowls=green,yellow";
 
@@ -77,29 +78,38 @@ fn out_of_reach_instructions_are_refused_before_motion_by_both_planners() {
     }
 }
 
-/// A world that counts the skills it is asked to run.
-struct Counting {
-    inner: SymbolicWorld,
-    executed: Rc<Cell<usize>>,
+/// A symbolic world on the test scene (seed 3) that counts the skills
+/// it is asked to run.
+fn counting(scene: &SceneSpec) -> (Counting, Rc<Cell<usize>>) {
+    let executed = Rc::new(Cell::new(0));
+    let world = Counting {
+        inner: Box::new(SymbolicWorld::new(
+            scene.clone(),
+            TabletopWorld::new(scene, 3).state(),
+        )),
+        executed: executed.clone(),
+    };
+    (world, executed)
 }
 
-impl World for Counting {
-    fn scene(&self) -> &SceneSpec {
-        self.inner.scene()
-    }
-    fn state(&mut self) -> Result<TabletopState> {
-        self.inner.state()
-    }
-    fn places(&mut self) -> Result<Places> {
-        self.inner.places()
-    }
-    fn execute(&mut self, skill: &Skill) -> Result<bool> {
-        self.executed.set(self.executed.get() + 1);
-        self.inner.execute(skill)
-    }
-    fn execute_why(&mut self, skill: &Skill) -> Result<Result<(), String>> {
-        self.executed.set(self.executed.get() + 1);
-        self.inner.execute_why(skill)
+/// What `route` hands the coder for `instruction` under `--planner code`.
+fn routed(instruction: &str, scene: &SceneSpec) -> (Grounded, Vec<String>, Option<Goals>) {
+    let places = Places::of(&TabletopWorld::new(scene, 3).state(), scene);
+    match route(
+        PlannerKind::Code,
+        instruction,
+        scene,
+        &places,
+        None,
+        &THRESHOLDS,
+    ) {
+        Ok(Route::Program {
+            grounded,
+            named,
+            goals,
+            ..
+        }) => (grounded, named, goals),
+        other => panic!("`{instruction}` is not routed to the coder: {other:?}"),
     }
 }
 
@@ -107,30 +117,11 @@ impl World for Counting {
 fn hostile_programs_written_for_an_instruction_are_refused_before_the_arm_moves() {
     let scene = SceneSpec::parse(SCENE).unwrap();
     let instruction = "put the block closest to the yellow bowl in the green bowl";
-    let Ok(Route::Program {
-        grounded,
-        named,
-        goals,
-        ..
-    }) = route(
-        PlannerKind::Code,
-        instruction,
-        &scene,
-        &Places::of(&TabletopWorld::new(&scene, 3).state(), &scene),
-        None,
-        &THRESHOLDS,
-    )
-    else {
-        panic!("`{instruction}` is not routed to the coder");
-    };
+    let (grounded, named, goals) = routed(instruction, &scene);
     let corpus = crate::programs::corpus();
     assert!(corpus.len() >= 30);
     for (name, source, _) in corpus {
-        let executed = Rc::new(Cell::new(0));
-        let world = Counting {
-            inner: SymbolicWorld::new(scene.clone(), TabletopWorld::new(&scene, 3).state()),
-            executed: executed.clone(),
-        };
+        let (world, executed) = counting(&scene);
         let written = Generated {
             program: source,
             tokens: 0,
@@ -239,8 +230,6 @@ fn the_code_planner_moves_the_closest_block_in_the_simulator() {
 #[test]
 fn a_program_that_misses_the_goals_read_is_refused_before_motion() {
     let scene = SceneSpec::parse(SCENE).unwrap();
-    let start = TabletopWorld::new(&scene, 3).state();
-    let places = Places::of(&start, &scene);
     let cases = [
         (
             "stack the blocks with the blue block on the bottom, the green block in the middle and the red block on top",
@@ -254,22 +243,7 @@ fn a_program_that_misses_the_goals_read_is_refused_before_motion() {
         ),
     ];
     for (instruction, wrong, right) in cases {
-        let Ok(Route::Program {
-            grounded,
-            named,
-            goals,
-            ..
-        }) = route(
-            PlannerKind::Code,
-            instruction,
-            &scene,
-            &places,
-            None,
-            &THRESHOLDS,
-        )
-        else {
-            panic!("`{instruction}` is not routed to the coder");
-        };
+        let (grounded, named, goals) = routed(instruction, &scene);
         assert!(goals.is_some(), "{instruction}");
         let task = Task {
             instruction,
@@ -278,11 +252,7 @@ fn a_program_that_misses_the_goals_read_is_refused_before_motion() {
             goals: goals.as_ref(),
         };
         for (source, good) in [(wrong, false), (right, true)] {
-            let executed = Rc::new(Cell::new(0));
-            let world = Counting {
-                inner: SymbolicWorld::new(scene.clone(), start.clone()),
-                executed: executed.clone(),
-            };
+            let (world, executed) = counting(&scene);
             let written = Generated {
                 program: source.to_string(),
                 tokens: 0,

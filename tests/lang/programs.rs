@@ -24,9 +24,9 @@ fn repo(p: &str) -> PathBuf {
 }
 
 /// A world that counts the skills it is asked to run.
-struct Counting {
-    inner: Box<dyn World>,
-    executed: Rc<Cell<usize>>,
+pub(crate) struct Counting {
+    pub(crate) inner: Box<dyn World>,
+    pub(crate) executed: Rc<Cell<usize>>,
 }
 
 impl World for Counting {
