@@ -174,27 +174,24 @@ fn print_table(a: &EvalLangArgs, path: &std::path::Path, lm: &str, r: &SuiteRepo
             format!("{:.*}%", digits, pct(n, d))
         }
     };
+    // Families to whole percents, the sums to tenths.
+    let row = |name: &str, t: &Tally, digits: usize| {
+        println!(
+            "  {name:<12} {:>5} {:>7.*}% {:>10} {:>7}",
+            t.cases,
+            digits,
+            pct(t.plan_ok, t.cases),
+            exec(t.exec_ok, t.cases, digits),
+            t.wrong_motion
+        );
+    };
     for (f, t) in &r.by_family {
-        println!(
-            "  {f:<12} {:>5} {:>7.0}% {:>10} {:>7}",
-            t.cases,
-            pct(t.plan_ok, t.cases),
-            exec(t.exec_ok, t.cases, 0),
-            t.wrong_motion
-        );
+        row(f, t, 0);
     }
-    for (name, t) in [("new kinds", &new), ("overall", &r.overall)] {
-        if name == "new kinds" && t.cases == 0 {
-            continue;
-        }
-        println!(
-            "  {name:<12} {:>5} {:>7.1}% {:>10} {:>7}",
-            t.cases,
-            pct(t.plan_ok, t.cases),
-            exec(t.exec_ok, t.cases, 1),
-            t.wrong_motion
-        );
+    if new.cases > 0 {
+        row("new kinds", &new, 1);
     }
+    row("overall", &r.overall, 1);
     let repeats = r.overall.repeated_pairs;
     if repeats > 0 {
         println!("{repeats} plan(s) repeat a pick/place pair more than {MAX_PAIR_REPEATS} times");

@@ -108,10 +108,7 @@ pub fn run(a: SayArgs) -> Result<()> {
     if !a.json {
         // The program is shown before it runs.
         parts.code.on_program = Some(Box::new(|p: &str| {
-            println!("program (written by the coder; checked, then run):");
-            for line in p.lines() {
-                println!("  | {line}");
-            }
+            print_program("program (written by the coder; checked, then run):", p)
         }));
     }
     let camera = a.lm.sight.camera_model()?;
@@ -166,10 +163,7 @@ fn print_plan(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
     if plan.refused
         && let Some(p) = &plan.program
     {
-        println!("program (refused, not run):");
-        for line in p.lines() {
-            println!("  | {}", guard::escape(line));
-        }
+        print_program("program (refused, not run):", p);
     }
     if plan.planner == "code" {
         // A program chose the skills: there are no scores to show.
@@ -185,6 +179,15 @@ fn print_plan(plan: &ganglion::lang::saycan::Plan, plan_only: bool) {
         print_steps(plan, plan_only);
     }
     print_outcome(plan);
+}
+
+/// A program under `title`, each line escaped (no control or bidi
+/// character reaches the terminal).
+fn print_program(title: &str, program: &str) {
+    println!("{title}");
+    for line in program.lines() {
+        println!("  | {}", guard::escape(line));
+    }
 }
 
 /// SayCan's steps with their scores.

@@ -275,13 +275,8 @@ pub fn plan_program<W: World + 'static>(
         let why = format!("the program written for it does not check: {stop}");
         return refusal(&shown, grounded, Some(source), why, &mut world);
     }
-    let scene = world.scene();
-    let objects: Vec<String> = scene
-        .blocks
-        .iter()
-        .map(|b| format!("{b} block"))
-        .chain(scene.bowls.iter().map(|b| format!("{b} bowl")))
-        .collect();
+    let names = program::check::Names::of(world.scene());
+    let objects: Vec<String> = names.blocks.into_iter().chain(names.bowls).collect();
     if let Some(why) = consistency::mismatch(instruction, &source, named, &objects) {
         let why = format!("the program written for it does not answer it ({why}): not run");
         return refusal(&shown, grounded, Some(source), why, &mut world);

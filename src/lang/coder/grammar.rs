@@ -10,7 +10,7 @@
 use ganglion_sim::SceneSpec;
 
 use crate::program::api::API;
-use crate::program::check::ALLOWED;
+use crate::program::check::{ALLOWED, Names};
 
 /// rhai keywords a program may use.
 const KEYWORDS: [&str; 12] = [
@@ -36,15 +36,9 @@ impl ProgramGrammar {
         let mut names: Vec<String> = API.iter().map(|a| a.name.to_string()).collect();
         names.extend(ALLOWED.iter().map(|s| s.to_string()));
         names.extend(KEYWORDS.iter().map(|s| s.to_string()));
-        let mut strings: Vec<String> = Vec::new();
-        for b in &scene.blocks {
-            strings.push(format!("{b} block"));
-            strings.push(b.clone());
-        }
-        for b in &scene.bowls {
-            strings.push(format!("{b} bowl"));
-            strings.push(b.clone());
-        }
+        let objects = Names::of(scene);
+        let mut strings: Vec<String> = objects.blocks.into_iter().chain(objects.bowls).collect();
+        strings.extend(scene.blocks.iter().chain(&scene.bowls).cloned());
         strings.extend([" block".to_string(), " bowl".to_string()]);
         ProgramGrammar { names, strings }
     }
