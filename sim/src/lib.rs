@@ -10,6 +10,7 @@ pub mod render;
 pub mod rng;
 pub mod space;
 pub mod tabletop;
+pub mod urdf;
 pub mod vec_env;
 
 pub use env::{ENV_NAMES, Env, StepResult, UnknownEnv, make_env};

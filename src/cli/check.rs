@@ -17,6 +17,10 @@ pub struct CheckArgs {
     /// Print one JSON object per file ({file, ok, problems}) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Check the files with these fields changed, as `run --set` would
+    /// (repeatable; KEY=VALUE, the value TOML, a bare word a string).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// One line saying what a valid config runs.
@@ -61,7 +65,7 @@ fn json_line(file: &Path, result: &Result<RobotConfig, ConfigErrors>) -> serde_j
 pub fn run(args: CheckArgs) -> Result<()> {
     let mut failed = Vec::new();
     for file in &args.files {
-        let result = config::load(file);
+        let result = config::load_with_overrides(file, config::Integrity::Verify, &args.set);
         if args.json {
             println!("{}", json_line(file, &result));
         } else {

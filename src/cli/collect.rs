@@ -74,7 +74,7 @@ pub fn run(args: CollectArgs) -> Result<()> {
         .unwrap_or_else(|| super::repo_path(&format!("robots/{}.toml", args.env)));
     let options = CollectOptions {
         env: args.env.clone(),
-        config: super::run::load_config(&config)?,
+        config: super::run::load_config(&config, &[])?,
         policies: args.policy.clone(),
         episodes: args.episodes,
         noise: args.noise.clone(),

@@ -209,7 +209,7 @@ fn demo_control_loop(args: &DemoArgs) -> Result<()> {
         .record
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/demo-cartpole.mcap"));
-    let cfg = super::run::load_config(&config)?;
+    let cfg = super::run::load_config(&config, &[])?;
     let opts = ganglion::assemble::RunOptions {
         limit: ganglion::runtime::RunLimit {
             ticks: None,

@@ -30,6 +30,7 @@ pub mod tls_args;
 pub mod top;
 pub mod train;
 pub mod train_dt;
+pub mod urdf;
 pub mod vla;
 pub mod worker;
 
@@ -103,6 +104,9 @@ pub enum Command {
     /// Latch (or --reset) a robot's e-stop over zenoh; waits for the robot to
     /// confirm.
     Estop(estop::EstopArgs),
+    /// URDF robot descriptions: `inspect` checks one and lists its links and
+    /// joints.
+    Urdf(urdf::UrdfArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -132,6 +136,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Top(a) => top::run(a),
         Command::Worker(a) => worker::run(a),
         Command::Estop(a) => estop::run(a),
+        Command::Urdf(a) => urdf::run(a),
     }
 }
 

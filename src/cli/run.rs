@@ -41,22 +41,28 @@ pub struct RunArgs {
     /// Override the plant's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Change one config field without copying the file, e.g.
+    /// `--set safety.max[0]=5.0 --set plant.device=/dev/ttyUSB1`
+    /// (repeatable; the value is TOML, a bare word a string; checked like
+    /// the file, and recorded as the run's config).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Loads a config, with every problem in the error.
-pub fn load_config(path: &Path) -> Result<RobotConfig> {
-    config::load(path).map_err(|e| anyhow!("{e}"))
+/// Loads a config with `--set` overrides, with every problem in the error.
+pub fn load_config(path: &Path, sets: &[String]) -> Result<RobotConfig> {
+    config::load_with_overrides(path, config::Integrity::Verify, sets).map_err(|e| anyhow!("{e}"))
 }
 
 /// Loads a config whose policy file may differ from its model card: the
 /// mismatch is printed as a warning and recorded.
-pub fn load_config_unverified(path: &Path) -> Result<RobotConfig> {
-    let cfg =
-        config::load_with(path, config::Integrity::AllowUnverified).map_err(|e| anyhow!("{e}"))?;
-    if let Err(e) = config::load(path) {
+pub fn load_config_unverified(path: &Path, sets: &[String]) -> Result<RobotConfig> {
+    let cfg = config::load_with_overrides(path, config::Integrity::AllowUnverified, sets)
+        .map_err(|e| anyhow!("{e}"))?;
+    if let Err(e) = config::load_with_overrides(path, config::Integrity::Verify, sets) {
         eprintln!("warning: --allow-unverified: {e}");
     }
     Ok(cfg)
@@ -131,9 +137,9 @@ pub fn print_report(r: &RunReport) {
 
 pub fn run(args: RunArgs) -> Result<()> {
     let cfg = if args.allow_unverified {
-        load_config_unverified(&args.config)?
+        load_config_unverified(&args.config, &args.set)?
     } else {
-        load_config(&args.config)?
+        load_config(&args.config, &args.set)?
     };
     let opts = RunOptions {
         limit: RunLimit {

@@ -10,6 +10,7 @@ mod chunking;
 mod error;
 pub mod joints;
 mod link;
+mod overrides;
 mod policy;
 mod reader;
 mod span;
@@ -27,6 +28,7 @@ pub use camera::{
 };
 pub use chunking::{Chunking, MAX_CHUNK};
 pub use error::{ConfigErrors, ConfigProblem};
+pub use overrides::{Override, load_with_overrides};
 pub use span::field_line;
 pub use types::*;
 pub use validate::{MAX_NAME_LEN, MAX_RATE_HZ, MAX_RING_CAPACITY, MIN_RATE_HZ, MIN_RING_CAPACITY};

@@ -55,14 +55,14 @@ pub(crate) fn index(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
-#[derive(Debug, PartialEq)]
-enum Seg {
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// Splits a field path into keys and indices; `None` when malformed.
-fn parse_path(path: &str) -> Option<Vec<Seg>> {
+pub(crate) fn parse_path(path: &str) -> Option<Vec<Seg>> {
     let mut segs = Vec::new();
     let mut chars = path.chars().peekable();
     // Whether a key may start here (at the start or after a '.').
