@@ -297,11 +297,20 @@ pub fn plan_program<W: World + 'static>(
             format!("a dry run of the program written for it misses the goals: {why}; not run");
         return refusal(&shown, grounded, Some(source), why, &mut world);
     }
-    // A block the instruction keeps still is named but not used.
+    // A block the instruction keeps still is named but not used; so is
+    // where a block the program moves is now ("take the green block out of
+    // the green bowl and put it in the blue bowl").
     let kept = |n: &String| goals.is_some_and(|g| g.keep.contains(n));
+    let start = world.places()?;
+    let holds_a_mover = |n: &String| {
+        start.0.iter().any(|(block, place)| {
+            (place == n || place.strip_prefix("on ") == Some(n.as_str()))
+                && source.contains(&format!("pick(\"{block}\")"))
+        })
+    };
     if let Some(missing) = named
         .iter()
-        .find(|n| !kept(n) && !source.contains(&format!("\"{n}\"")))
+        .find(|n| !kept(n) && !holds_a_mover(n) && !source.contains(&format!("\"{n}\"")))
     {
         let why = format!(
             "the program written for it never uses the {missing}, which the instruction names: not run"

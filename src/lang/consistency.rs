@@ -37,7 +37,7 @@ const FRONT_WORDS: [&str; 13] = [
     "furthest",
     "beyond",
 ];
-const BACK_WORDS: [&str; 13] = [
+const BACK_WORDS: [&str; 15] = [
     "back",
     "behind",
     "rear",
@@ -51,6 +51,8 @@ const BACK_WORDS: [&str; 13] = [
     "near",
     "nearer",
     "nearest",
+    "closer",
+    "closest",
 ];
 const NEAR_WORDS: [&str; 7] = [
     "closest", "nearest", "near", "close", "closer", "nearer", "next",

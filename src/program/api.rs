@@ -394,7 +394,11 @@ impl<W: World> Host<W> {
     }
 
     fn pick(&mut self, v: &str, line: Option<usize>) -> Result<(), String> {
-        self.object(v, Block)?;
+        let (_, i) = self.object(v, Block)?;
+        // Already in the gripper: what `pick` is for holds; nothing moves.
+        if self.state()?.held == Some(i) {
+            return Ok(());
+        }
         let c = self.color(v)?;
         self.skill(Skill::Pick(c), line)
     }

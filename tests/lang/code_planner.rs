@@ -15,7 +15,7 @@ use ganglion::lang::code_plan::{PlannerKind, Route, Task, plan_program, route};
 use ganglion::lang::coder::generate::Generated;
 use ganglion::lang::goals::Goals;
 use ganglion::lang::ground::{Grounded, THRESHOLDS};
-use ganglion::lang::saycan::{MAX_PAIR_REPEATS, SymbolicWorld, repeats_pair};
+use ganglion::lang::saycan::{MAX_PAIR_REPEATS, Plan, SymbolicWorld, repeats_pair};
 use ganglion::lang::service::{PlannerOptions, PlannerParts, plan_symbolic};
 use ganglion::lang::suite::max_pair_repeats;
 use ganglion::program::Limits;
@@ -92,8 +92,25 @@ fn counting(scene: &SceneSpec) -> (Counting, Rc<Cell<usize>>) {
     (world, executed)
 }
 
+/// `source` handed to the code planner as if the coder had written it, on a
+/// counting world over `scene`: the plan and how many skills moved the arm.
+fn plan_written(source: &str, task: &Task, scene: &SceneSpec) -> (Plan, usize) {
+    let (world, executed) = counting(scene);
+    let written = Generated {
+        program: source.to_string(),
+        tokens: 0,
+        seconds: 0.0,
+    };
+    let plan = plan_program(&written, &Limits::default(), None, task, world).unwrap();
+    (plan, executed.get())
+}
+
 /// What `route` hands the coder for `instruction` under `--planner code`.
 fn routed(instruction: &str, scene: &SceneSpec) -> (Grounded, Vec<String>, Option<Goals>) {
+    routed_in(instruction, scene)
+}
+
+fn routed_in(instruction: &str, scene: &SceneSpec) -> (Grounded, Vec<String>, Option<Goals>) {
     let places = Places::of(&TabletopWorld::new(scene, 3).state(), scene);
     match route(
         PlannerKind::Code,
@@ -120,22 +137,16 @@ fn hostile_programs_written_for_an_instruction_are_refused_before_the_arm_moves(
     let (grounded, named, goals) = routed(instruction, &scene);
     let corpus = crate::programs::corpus();
     assert!(corpus.len() >= 30);
+    let task = Task {
+        instruction,
+        grounded: &grounded,
+        named: &named,
+        goals: goals.as_ref(),
+    };
     for (name, source, _) in corpus {
-        let (world, executed) = counting(&scene);
-        let written = Generated {
-            program: source,
-            tokens: 0,
-            seconds: 0.0,
-        };
-        let task = Task {
-            instruction,
-            grounded: &grounded,
-            named: &named,
-            goals: goals.as_ref(),
-        };
-        let plan = plan_program(&written, &Limits::default(), None, &task, world).unwrap();
+        let (plan, executed) = plan_written(&source, &task, &scene);
         assert!(plan.refused && !plan.success, "{name}: {plan:?}");
-        assert_eq!(executed.get(), 0, "{name}: the arm moved");
+        assert_eq!(executed, 0, "{name}: the arm moved");
         assert!(
             plan.stopped_because.contains("program"),
             "{name}: {}",
@@ -252,23 +263,65 @@ fn a_program_that_misses_the_goals_read_is_refused_before_motion() {
             goals: goals.as_ref(),
         };
         for (source, good) in [(wrong, false), (right, true)] {
-            let (world, executed) = counting(&scene);
-            let written = Generated {
-                program: source.to_string(),
-                tokens: 0,
-                seconds: 0.0,
-            };
-            let plan = plan_program(&written, &Limits::default(), None, &task, world).unwrap();
+            let (plan, executed) = plan_written(source, &task, &scene);
             if good {
                 assert!(plan.success, "{instruction}: {}", plan.stopped_because);
             } else {
                 assert!(plan.refused, "{instruction}: {plan:?}");
-                assert_eq!(executed.get(), 0);
+                assert_eq!(executed, 0);
                 assert!(
                     plan.stopped_because.contains("misses the goals"),
                     "{}",
                     plan.stopped_because
                 );
+            }
+        }
+    }
+}
+
+/// The state a program starts from: a block already in the gripper needs no
+/// pick; the bowl a block is taken out of need not appear in the program; a
+/// program that leaves out a named object for any other reason is refused.
+#[test]
+fn programs_start_from_the_robots_state() {
+    let cases = [
+        (
+            "blocks=orange,blue,red; bowls=orange,purple; holding=orange",
+            "put the orange block in the orange bowl",
+            "pick(\"orange block\");\nplace_in(\"orange bowl\");",
+            Some(1),
+        ),
+        (
+            "blocks=green,blue,yellow; bowls=green,blue; in=green/green",
+            "take the green block out of the green bowl and put it in the blue bowl",
+            "pick(\"green block\");\nplace_in(\"blue bowl\");",
+            Some(2),
+        ),
+        (
+            "blocks=green,blue,yellow; bowls=green,blue; in=green/green",
+            "take the green block out of the green bowl and put it in the blue bowl",
+            "pick(\"blue block\");\nplace_in(\"blue bowl\");",
+            None,
+        ),
+    ];
+    for (scene, instruction, source, skills) in cases {
+        let scene = SceneSpec::parse(scene).unwrap();
+        let (grounded, named, goals) = routed_in(instruction, &scene);
+        let task = Task {
+            instruction,
+            grounded: &grounded,
+            named: &named,
+            goals: goals.as_ref(),
+        };
+        let (plan, executed) = plan_written(source, &task, &scene);
+        match skills {
+            Some(n) => {
+                assert!(plan.success, "{instruction}: {}", plan.stopped_because);
+                assert_eq!(executed, n, "{instruction}");
+            }
+            None => {
+                assert!(plan.refused, "{instruction}: {plan:?}");
+                assert_eq!(executed, 0, "{instruction}");
             }
         }
     }

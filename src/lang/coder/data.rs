@@ -28,6 +28,7 @@ pub const KINDS: &[&str] = &[
     "tower",
     "all-in",
     "corner",
+    "sequence",
 ];
 
 /// One split's phrasings and words.
@@ -121,6 +122,7 @@ fn scene_for(kind: &str, rng: &mut Rng) -> SceneSpec {
         "tower" => (range(rng, 3, 5), range(rng, 1, 3)),
         "between" | "offset" | "corner" => (range(rng, 2, 4), range(rng, 1, 3)),
         "all-in" => (range(rng, 2, 4), range(rng, 1, 3)),
+        "sequence" => (range(rng, 3, 6), range(rng, 1, 4)),
         _ => (range(rng, 2, 6), range(rng, 1, 4)),
     };
     let blocks = colours(rng, nb);
@@ -242,6 +244,7 @@ pub fn example(split: &Split, kind: &'static str, seed: u64) -> Result<Example> 
             slots.extend([("block", b.clone()), ("corner", word.clone())]);
             format!("pick({});\nplace_at(corner({}));\n", q(&b), q(&word))
         }
+        "sequence" => sequence(split, &template, &blocks, &bowls, &mut rng, &mut slots)?,
         other => bail!("unknown program kind `{other}`"),
     };
     let mut instruction = template;
@@ -258,6 +261,73 @@ pub fn example(split: &Split, kind: &'static str, seed: u64) -> Result<Example> 
         instruction,
         program,
     })
+}
+
+/// A `sequence` example: the clauses `{s1}` `{s2}` `{s3}` of `template`,
+/// each a pick-place or a stack, the first in a full phrasing of that
+/// kind, the later ones full or with the verb left out ("…, then the red
+/// block in the blue bowl"). Each clause moves a different block; a stack
+/// goes onto a block no later clause moves and nothing covers yet, so
+/// every program runs in order. Fills `slots` with the clause texts and
+/// returns the program.
+fn sequence(
+    split: &Split,
+    template: &str,
+    blocks: &[String],
+    bowls: &[String],
+    rng: &mut Rng,
+    slots: &mut Vec<(&'static str, String)>,
+) -> Result<String> {
+    const CLAUSES: [&str; 3] = ["s1", "s2", "s3"];
+    let n = CLAUSES
+        .iter()
+        .filter(|c| template.contains(&format!("{{{c}}}")))
+        .count();
+    let mut movers = blocks.to_vec();
+    for i in (1..movers.len()).rev() {
+        movers.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    movers.truncate(n);
+    if movers.len() < n {
+        bail!("sequence phrasing `{template}` needs {n} blocks");
+    }
+    let (places, stacks) = (split.templates("pick-place")?, split.templates("stack")?);
+    let short = split.words("sequence-clauses")?;
+    let short_of = |key: &str| -> Result<Vec<String>> {
+        short
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, w)| w.clone())
+            .with_context(|| format!("phrasings: no `sequence-clauses.{key}`"))
+    };
+    let (short_place, short_stack) = (short_of("place")?, short_of("stack")?);
+    let mut covered: Vec<String> = Vec::new();
+    let mut program = String::new();
+    for (i, m) in movers.iter().enumerate() {
+        let targets: Vec<&String> = blocks
+            .iter()
+            .filter(|b| !movers[i..].contains(b) && !covered.contains(b))
+            .collect();
+        let stack = !targets.is_empty() && rng.next_u64().is_multiple_of(3);
+        let full = i == 0 || rng.next_u64().is_multiple_of(2);
+        let (text, call) = if stack {
+            let t = (*pick(rng, &targets)).clone();
+            covered.push(t.clone());
+            let tpl = pick(rng, if full { &stacks } else { &short_stack }).clone();
+            let text = tpl.replace("{block}", m).replace("{block2}", &t);
+            (text, format!("place_on({})", q(&t)))
+        } else {
+            let w = pick(rng, bowls).clone();
+            let tpl = pick(rng, if full { &places } else { &short_place }).clone();
+            (
+                tpl.replace("{block}", m).replace("{bowl}", &w),
+                format!("place_in({})", q(&w)),
+            )
+        };
+        program.push_str(&format!("pick({});\n{call};\n", q(m)));
+        slots.push((CLAUSES[i], text));
+    }
+    Ok(program)
 }
 
 /// `n` examples cycling through the kinds, from `seed`.
