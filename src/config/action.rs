@@ -195,6 +195,7 @@ fn safety_section<'n>(
         "safe_action",
         "estop",
         "poses",
+        "max_missed_cycles",
     ];
     t.check_keys(rep, KEYS);
     let len = actuators.map(|a| (a.len(), PER_ACTUATOR));
@@ -240,6 +241,20 @@ fn safety_section<'n>(
         Some(ms / 1000.0)
     });
 
+    let max_missed_cycles = match t.get("max_missed_cycles") {
+        None => Some(super::types::DEFAULT_MAX_MISSED_CYCLES),
+        Some(i) => i.integer(rep).and_then(|n| match u32::try_from(n) {
+            Ok(n) if n <= 1_000_000 => Some(n),
+            _ => {
+                i.report(
+                    rep,
+                    format!("must be 0..=1000000 cycles (0: never), got {n}"),
+                );
+                None
+            }
+        }),
+    };
+
     // Poses: every one must be valid, used or not.
     let poses_table = t.section(rep, "poses", false);
     let mut poses: Vec<(String, Option<Vec<f32>>)> = Vec::new();
@@ -269,7 +284,7 @@ fn safety_section<'n>(
 
     let config = match (min, max, max_delta, stale_after_s, safe, estop) {
         (Some(min), Some(max), Some(max_delta), Some(stale_after_s), Some(safe), Some(estop))
-            if poses_ok =>
+            if poses_ok && max_missed_cycles.is_some() =>
         {
             Some(SafetyConfig {
                 min: min.values,
@@ -279,6 +294,7 @@ fn safety_section<'n>(
                 safe_action: safe,
                 estop_action: estop,
                 joint_limits: Vec::new(),
+                max_missed_cycles: max_missed_cycles.unwrap_or_default(),
             })
         }
         _ => None,

@@ -184,7 +184,14 @@ pub struct SafetyConfig {
     /// Position limits of speed-commanded joints: a command that would drive
     /// a joint further past its limit is stopped (empty: none).
     pub joint_limits: Vec<JointLimit>,
+    /// This many bad cycles in a row (a missed deadline or a stale sensor)
+    /// latch the e-stop until an operator reset (Franka stops after 20
+    /// missed packets); 0: never.
+    pub max_missed_cycles: u32,
 }
+
+/// `safety.max_missed_cycles` when the file does not say.
+pub const DEFAULT_MAX_MISSED_CYCLES: u32 = 20;
 
 /// A position limit on a speed-commanded joint: when the joint's position
 /// sensor is within `margin` of `min` (`max`), a command on `actuator` below

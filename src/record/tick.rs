@@ -31,9 +31,12 @@ impl SafetyEvents {
     /// A chunked policy had no action for the tick (its model is slower
     /// than its chunks last): the safe action applied.
     pub const QUEUE_EMPTY: u32 = 1 << 14;
+    /// `safety.max_missed_cycles` bad cycles in a row (missed deadlines or
+    /// stale sensors): the e-stop latched, until an operator reset.
+    pub const MISSED_CYCLES: u32 = 1 << 15;
 
     /// Every event, with its name as recorded and reported.
-    pub const ALL: [(u32, &'static str); 15] = [
+    pub const ALL: [(u32, &'static str); 16] = [
         (Self::NON_FINITE_SENSOR, "non_finite_sensor"),
         (Self::STALE_SENSOR, "stale_sensor"),
         (Self::POLICY_ERROR, "policy_error"),
@@ -49,6 +52,7 @@ impl SafetyEvents {
         (Self::NODE_ESTOP, "node_estop"),
         (Self::NODE_FAULT, "node_fault"),
         (Self::QUEUE_EMPTY, "action_queue_empty"),
+        (Self::MISSED_CYCLES, "missed_cycles"),
     ];
 
     pub fn set(&mut self, bit: u32) {

@@ -93,6 +93,9 @@ pub struct ControlLoop {
     obs_scale: Vec<f32>,
     mapping: ActionMapping,
     filter: SafetyFilter,
+    /// Events raised between ticks (the missed-cycle rule on releases the
+    /// loop skipped), reported with the next tick's.
+    pending_events: SafetyEvents,
     sink: Option<RecordSink>,
     cameras: Option<crate::camera::CameraRig>,
     controls: Arc<LoopControls>,
@@ -189,6 +192,7 @@ impl ControlLoop {
             obs_index,
             mapping: cfg.action.mapping.clone(),
             filter,
+            pending_events: SafetyEvents::default(),
             sink,
             cameras: None,
             controls: Arc::new(LoopControls::default()),
@@ -286,7 +290,7 @@ impl ControlLoop {
     /// when paced (for lateness and misses).
     pub fn tick(&mut self, time: f64, wall_time: f64, started: Instant, deadline: Option<Instant>) {
         let prev_scope = alloc_count::enter(Scope::Loop);
-        let mut events = SafetyEvents::default();
+        let mut events = std::mem::take(&mut self.pending_events);
         if self.controls.estop.swap(false, Ordering::AcqRel) {
             self.filter.latch_estop(&mut events);
         }
@@ -404,6 +408,7 @@ impl ControlLoop {
             events.set(SafetyEvents::DEADLINE_MISS);
             self.stats.deadline_misses += 1;
         }
+        self.filter.note_cycle(&mut events);
         self.filter.count(events);
         self.live.record(
             lateness_ns,
@@ -551,6 +556,10 @@ impl ControlLoop {
                 while t0 + period.mul_f64(deadline_index as f64 + 1.0) < now {
                     deadline_index += 1;
                     self.stats.deadline_misses += 1;
+                    // The latch (if any) shows in the next tick's events.
+                    let mut skipped = SafetyEvents::default();
+                    self.filter.note_skipped(&mut skipped);
+                    self.pending_events.set(skipped.0);
                 }
             }
         }

@@ -92,6 +92,9 @@ pub enum PolicyFault {
     Constant(f32),
     /// Returns an inference error.
     Error,
+    /// Takes this long (a model that overruns its tick): acts correctly,
+    /// late. Blocks the tick on purpose; a drill, never a real policy.
+    Slow(std::time::Duration),
 }
 
 /// A policy that misbehaves from the `from_call`-th `act` on.
@@ -125,6 +128,7 @@ impl<P: Policy> Policy for FaultyPolicy<P> {
                 PolicyFault::Error => {
                     return Err(PolicyError::Inference("injected fault".into()));
                 }
+                PolicyFault::Slow(d) => std::thread::sleep(d),
             }
         }
         Ok(())

@@ -20,6 +20,10 @@ pub struct SafetyFilter {
     period: f32,
     /// How many ticks raised each event, indexed like `SafetyEvents::ALL`.
     counters: [u64; SafetyEvents::ALL.len()],
+    /// Bad cycles in a row that latch the e-stop (0: never), and the
+    /// current run of them.
+    max_missed: u32,
+    missed_run: u32,
 }
 
 impl SafetyFilter {
@@ -39,6 +43,8 @@ impl SafetyFilter {
             joint_limits: cfg.joint_limits.clone(),
             period: 0.0,
             counters: [0; SafetyEvents::ALL.len()],
+            max_missed: cfg.max_missed_cycles,
+            missed_run: 0,
         }
     }
 
@@ -58,7 +64,37 @@ impl SafetyFilter {
     pub fn reset_estop(&mut self, events: &mut SafetyEvents) {
         if self.latched {
             self.latched = false;
+            self.missed_run = 0;
             events.set(SafetyEvents::ESTOP_RESET);
+        }
+    }
+
+    /// Ends a tick for the missed-cycle rule: a tick that missed its
+    /// deadline or read a stale sensor extends the run of bad cycles, any
+    /// other ends it; the run reaching `max_missed_cycles` latches the
+    /// e-stop (event `missed_cycles`), so the next tick sends the e-stop
+    /// action.
+    pub fn note_cycle(&mut self, events: &mut SafetyEvents) {
+        let bad = events.has(SafetyEvents::DEADLINE_MISS) || events.has(SafetyEvents::STALE_SENSOR);
+        self.missed_run = if bad {
+            self.missed_run.saturating_add(1)
+        } else {
+            0
+        };
+        self.check_missed(events);
+    }
+
+    /// Releases the loop skipped because it ran a whole period late: each
+    /// is a missed cycle.
+    pub fn note_skipped(&mut self, events: &mut SafetyEvents) {
+        self.missed_run = self.missed_run.saturating_add(1);
+        self.check_missed(events);
+    }
+
+    fn check_missed(&mut self, events: &mut SafetyEvents) {
+        if self.max_missed > 0 && self.missed_run >= self.max_missed && !self.latched {
+            events.set(SafetyEvents::MISSED_CYCLES);
+            self.latch_estop(events);
         }
     }
 
@@ -192,6 +228,7 @@ mod tests {
                 values: vec![1.0, -1.0],
             },
             joint_limits: Vec::new(),
+            max_missed_cycles: 20,
         }
     }
 

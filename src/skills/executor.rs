@@ -138,6 +138,7 @@ pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
             safe_action: SafeAction::Zero,
             estop_action: SafeAction::Zero,
             joint_limits,
+            max_missed_cycles: crate::config::DEFAULT_MAX_MISSED_CYCLES,
         },
         record: RecordConfig::default(),
         realtime: RealtimeConfig::default(),

@@ -3,7 +3,9 @@
 //! Each must reach the safe state within the timeout plus one tick (the
 //! node's watchdog: 60 ms + one 1 ms node tick; the controller's staleness:
 //! 100 ms + one 20 ms control tick), be visible in the recording, and the
-//! loop must recover once the link does.
+//! loop must recover once the link does. A window long enough for 20 stale
+//! cycles in a row latches the e-stop (`missed_cycles`, as Franka after 20
+//! missed packets): the operator resets it at `RESET_AT`, after the window.
 
 use crate::common;
 use std::time::Duration;
@@ -18,6 +20,9 @@ use ganglion_firmware::status;
 const WINDOW_AT: f64 = 2.0;
 const WINDOW_FOR: f64 = 0.6;
 const TICKS: u64 = 200;
+/// The tick before which the operator resets a latched e-stop (2.8 s, after
+/// the fault window).
+const RESET_AT: u64 = 140;
 const WATCHDOG_US: u64 = 60_000;
 /// Sensor indices of the link plant: the CartPole's four, then these.
 const NODE_STATUS: usize = 4;
@@ -59,6 +64,11 @@ fn run_with(kind: FaultKind, delay_ms: u64) -> Outcome {
         Some(sink),
     )
     .unwrap();
+    lp.run(RunLimit {
+        ticks: Some(RESET_AT),
+        ..Default::default()
+    });
+    lp.controls().request_reset();
     lp.run(RunLimit {
         ticks: Some(TICKS),
         ..Default::default()
@@ -132,6 +142,23 @@ fn assert_controller_safe(o: &Outcome) {
     );
 }
 
+/// The window's stale cycles latched the e-stop; only the operator's reset
+/// cleared it.
+fn assert_latched_until_reset(o: &Outcome) {
+    let latched = o
+        .rec
+        .ticks
+        .iter()
+        .position(|t| t.events.has(SafetyEvents::MISSED_CYCLES))
+        .expect("20 stale cycles latch the e-stop");
+    let reset = RESET_AT as usize;
+    assert!(latched < reset, "latched at {latched}");
+    for t in &o.rec.ticks[latched + 1..reset] {
+        assert_eq!(t.state, SafetyState::EStopped, "tick {}", t.tick);
+    }
+    assert!(o.rec.ticks[reset].events.has(SafetyEvents::ESTOP_RESET));
+}
+
 /// After the window: back to normal, the node active again.
 fn assert_recovered(o: &Outcome) {
     let tail = &o.rec.ticks[TICKS as usize - 30..];
@@ -155,6 +182,7 @@ fn dropped_frames() {
     assert!(o.node.link.dropped > 0);
     assert_node_watchdog(&o);
     assert_controller_safe(&o);
+    assert_latched_until_reset(&o);
     assert_recovered(&o);
 }
 
@@ -164,6 +192,7 @@ fn corrupted_frames() {
     assert!(o.node.link.corrupted > 0);
     assert_node_watchdog(&o);
     assert_controller_safe(&o);
+    assert_latched_until_reset(&o);
     assert_recovered(&o);
     // Both ends saw CRC failures: the node reported bad frames, the
     // controller counted them (recorded as link.rx_errors).
@@ -179,6 +208,7 @@ fn delayed_frames() {
     assert!(o.node.link.delayed > 0);
     assert_node_watchdog(&o);
     assert_controller_safe(&o);
+    assert_latched_until_reset(&o);
     assert_recovered(&o);
 }
 

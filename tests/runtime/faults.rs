@@ -30,6 +30,25 @@ fn run(
     plant: Box<dyn Plant>,
     policy: Box<dyn Policy>,
     ticks: u64,
+    between: impl FnMut(u64, &ControlLoop),
+) -> Run {
+    run_in(
+        ClockMode::Lockstep { paced: false },
+        cfg,
+        plant,
+        policy,
+        ticks,
+        between,
+    )
+}
+
+/// As `run`, in clock mode `mode` (paced: deadlines can be missed).
+fn run_in(
+    mode: ClockMode,
+    cfg: &RobotConfig,
+    plant: Box<dyn Plant>,
+    policy: Box<dyn Policy>,
+    ticks: u64,
     mut between: impl FnMut(u64, &ControlLoop),
 ) -> Run {
     let dir = tempfile::tempdir().unwrap();
@@ -37,14 +56,7 @@ fn run(
     let header = common::cartpole_header(plant.as_ref());
     let (recorder, sink) =
         Recorder::start(&path, header, 4096, Duration::from_millis(50), false).unwrap();
-    let mut lp = ControlLoop::new(
-        cfg,
-        plant,
-        policy,
-        ClockMode::Lockstep { paced: false },
-        Some(sink),
-    )
-    .unwrap();
+    let mut lp = ControlLoop::new(cfg, plant, policy, mode, Some(sink)).unwrap();
     let mut out = Run {
         states: vec![],
         commands: vec![],
@@ -143,7 +155,14 @@ fn stale_sensor_gives_safe_action_within_one_tick_after_timeout() {
         "flagged after {waited} s"
     );
     assert!(r.states[..k].iter().all(|s| *s == SafetyState::Normal));
-    assert!(r.states[k..].iter().all(|s| *s == SafetyState::Safe));
+    // Safe until twenty stale cycles in a row latch the e-stop (below).
+    let latch = (k + 20).min(r.states.len());
+    assert!(r.states[k..latch].iter().all(|s| *s == SafetyState::Safe));
+    assert!(
+        r.states[latch..]
+            .iter()
+            .all(|s| *s == SafetyState::EStopped)
+    );
     assert_eq!(r.commands[k], 0.0);
     assert!(recorded_event(&r, k, SafetyEvents::STALE_SENSOR));
 }
@@ -223,4 +242,80 @@ fn policy_error_gives_safe_action_the_same_tick() {
         (10, SafetyState::Safe, 0.0)
     );
     assert!(recorded_event(&r, k, SafetyEvents::POLICY_ERROR));
+}
+
+/// Twenty stale cycles in a row latch the e-stop (event `missed_cycles`):
+/// the tick after sends the e-stop action, and it stays until an operator
+/// reset; after the reset the count starts again.
+#[test]
+fn a_run_of_stale_cycles_latches_the_estop_until_reset() {
+    let cfg = cfg_zero_safe();
+    assert_eq!(cfg.safety.max_missed_cycles, 20);
+    let faulty = FaultyPlant::new(
+        plant(),
+        vec![SensorFault::Frozen {
+            field: 3,
+            from_read: 30,
+        }],
+    );
+    let policy = common::cartpole_policy(&cfg);
+    let r = run(&cfg, Box::new(faulty), Box::new(policy), 140, |t, lp| {
+        if t == 89 {
+            lp.controls().request_reset();
+        }
+    });
+    let stale = first_with(&r, SafetyEvents::STALE_SENSOR);
+    let latched = first_with(&r, SafetyEvents::MISSED_CYCLES);
+    assert_eq!(latched, stale + 19, "the 20th stale cycle latches");
+    assert!(r.events[latched].has(SafetyEvents::ESTOP));
+    assert!(recorded_event(&r, latched, SafetyEvents::MISSED_CYCLES));
+    for k in latched + 1..90 {
+        assert_eq!(r.states[k], SafetyState::EStopped, "tick {k}");
+        assert_eq!(r.commands[k], 0.0);
+    }
+    // The reset clears the latch; the sensor is still stale, so the safe
+    // action goes on and twenty more stale cycles latch it again.
+    assert!(r.events[90].has(SafetyEvents::ESTOP_RESET));
+    assert_eq!(r.states[90], SafetyState::Safe);
+    let again = (91..140)
+        .find(|&k| r.events[k].has(SafetyEvents::MISSED_CYCLES))
+        .expect("latched again");
+    assert_eq!(again, 90 + 19);
+    assert_eq!(r.states[again + 1], SafetyState::EStopped);
+}
+
+/// A policy that overruns every tick from its 10th call on misses every
+/// deadline: the rule latches the e-stop within twenty cycles, the e-stop
+/// action goes out the next tick and stays.
+#[test]
+fn missed_deadlines_latch_the_estop() {
+    let mut cfg = cfg_zero_safe();
+    cfg.rate_hz = 200.0;
+    let slow = FaultyPolicy::new(
+        common::cartpole_policy(&cfg),
+        PolicyFault::Slow(Duration::from_millis(12)),
+        10,
+    );
+    let r = run_in(
+        ClockMode::Lockstep { paced: true },
+        &cfg,
+        Box::new(plant()),
+        Box::new(slow),
+        45,
+        |_, _| {},
+    );
+    let first_miss = first_with(&r, SafetyEvents::DEADLINE_MISS);
+    assert!(first_miss >= 10, "missed at {first_miss}");
+    let latched = first_with(&r, SafetyEvents::MISSED_CYCLES);
+    // Skipped releases count too, so it can latch before twenty ticks.
+    assert!(
+        latched > first_miss && latched <= first_miss + 19,
+        "{first_miss} {latched}"
+    );
+    assert!(recorded_event(&r, latched, SafetyEvents::MISSED_CYCLES));
+    for k in latched + 1..45 {
+        assert_eq!(r.states[k], SafetyState::EStopped, "tick {k}");
+        assert_eq!(r.commands[k], 0.0);
+    }
+    assert_eq!(r.recording.ticks[44].state, SafetyState::EStopped);
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ganglion::record::SafetyEvents;
 use ganglion::record::reader::read_recording;
+use ganglion::record::{SafetyEvents, SafetyState};
 use serde_json::Value;
 
 const WATCHDOG_MS: u64 = 100;
@@ -122,7 +122,11 @@ fn killing_the_robot_makes_the_controller_safe() {
             > 0,
         "{report}"
     );
-    assert_eq!(report["final_state"], "safe", "{report}");
+    // Safe at once; twenty stale cycles later the missed-cycle rule latches
+    // the e-stop (the robot stayed dead for two seconds), so the run ends
+    // e-stopped, as Franka's controller does after 20 missed packets.
+    assert_eq!(report["final_state"], "estop", "{report}");
+    assert_eq!(report["safety_events"]["missed_cycles"], 1, "{report}");
 
     // In the recording: the sensors freeze when the robot dies; the first
     // stale tick comes within the staleness timeout (+ one tick) of the last
@@ -150,6 +154,21 @@ fn killing_the_robot_makes_the_controller_safe() {
     );
     for t in r.ticks.iter().filter(|t| t.time >= first_stale.time) {
         assert_eq!(t.command, vec![0.0], "tick {} at {}", t.tick, t.time);
+    }
+    let latched = r
+        .ticks
+        .iter()
+        .position(|t| t.events.has(SafetyEvents::MISSED_CYCLES))
+        .expect("the missed-cycle rule latched");
+    assert!(r.ticks[latched].time >= first_stale.time);
+    for t in &r.ticks[latched + 1..] {
+        assert_eq!(
+            t.state,
+            SafetyState::EStopped,
+            "tick {} at {}",
+            t.tick,
+            t.time
+        );
     }
 }
 
