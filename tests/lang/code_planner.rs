@@ -280,7 +280,9 @@ fn a_program_that_misses_the_goals_read_is_refused_before_motion() {
 }
 
 /// The state a program starts from: a block already in the gripper needs no
-/// pick; the bowl a block is taken out of need not appear in the program; a
+/// pick; another block in the gripper, or one on top of the block to pick,
+/// is first set down on a free spot (the clearing is part of the program);
+/// the bowl a block is taken out of need not appear in the program; a
 /// program that leaves out a named object for any other reason is refused.
 #[test]
 fn programs_start_from_the_robots_state() {
@@ -290,6 +292,18 @@ fn programs_start_from_the_robots_state() {
             "put the orange block in the orange bowl",
             "pick(\"orange block\");\nplace_in(\"orange bowl\");",
             Some(1),
+        ),
+        (
+            "blocks=blue,red,purple; bowls=green,blue; holding=red",
+            "put the blue block in the green bowl",
+            "pick(\"blue block\");\nplace_in(\"green bowl\");",
+            Some(3),
+        ),
+        (
+            "blocks=green,orange,red; bowls=yellow,red; stacked=orange/green",
+            "put the green block in the yellow bowl",
+            "pick(\"green block\");\nplace_in(\"yellow bowl\");",
+            Some(4),
         ),
         (
             "blocks=green,blue,yellow; bowls=green,blue; in=green/green",
@@ -318,6 +332,10 @@ fn programs_start_from_the_robots_state() {
             Some(n) => {
                 assert!(plan.success, "{instruction}: {}", plan.stopped_because);
                 assert_eq!(executed, n, "{instruction}");
+                // What ran is what the plan shows: the clearing, then the program.
+                let shown = plan.program.as_deref().unwrap_or("");
+                assert!(shown.ends_with(source), "{shown}");
+                assert_eq!(shown.contains("place_at("), n > 2, "{shown}");
             }
             None => {
                 assert!(plan.refused, "{instruction}: {plan:?}");
