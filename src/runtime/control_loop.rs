@@ -557,9 +557,7 @@ impl ControlLoop {
                     deadline_index += 1;
                     self.stats.deadline_misses += 1;
                     // The latch (if any) shows in the next tick's events.
-                    let mut skipped = SafetyEvents::default();
-                    self.filter.note_skipped(&mut skipped);
-                    self.pending_events.set(skipped.0);
+                    self.filter.note_skipped(&mut self.pending_events);
                 }
             }
         }

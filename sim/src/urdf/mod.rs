@@ -380,15 +380,6 @@ impl UrdfModel {
             })
             .collect()
     }
-
-    /// The movable joints in rig order, with their info.
-    pub fn actuated_joints(&self) -> Vec<JointInfo> {
-        let all = self.joints();
-        self.actuated
-            .iter()
-            .filter_map(|n| all.iter().find(|j| &j.name == n).cloned())
-            .collect()
-    }
 }
 
 #[cfg(test)]
