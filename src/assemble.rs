@@ -226,6 +226,15 @@ fn load_unchunked(cfg: &RobotConfig) -> Result<Box<dyn Policy>> {
     }
 }
 
+/// The fallback controller at `path` (`safety.fallback`), with the shapes
+/// its card declares (the config check matched them to the policy's).
+pub fn load_fallback(path: &std::path::Path) -> Result<Box<dyn Policy>> {
+    let card = ModelCard::load(&crate::policy::card::card_path(path))?;
+    let policy = OnnxPolicy::load(path, card.obs_dim, card.action)
+        .with_context(|| format!("loading the fallback controller {}", path.display()))?;
+    Ok(Box::new(policy))
+}
+
 /// Options of one run besides the config.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -263,7 +272,13 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
         true => None,
         false => Some(crate::camera::CameraRig::from_config(&cfg, seed)?),
     };
-    let session = Session::with_cameras(
+    let fallback = cfg
+        .safety
+        .fallback
+        .as_deref()
+        .map(load_fallback)
+        .transpose()?;
+    let mut session = Session::with_cameras(
         &cfg,
         plant,
         policy,
@@ -283,6 +298,9 @@ pub fn execute(mut cfg: RobotConfig, opts: &RunOptions) -> Result<RunReport> {
         },
         cameras,
     )?;
+    if let Some(f) = fallback {
+        session.set_fallback(f);
+    }
 
     crate::signals::install();
     let controls = session.controls();

@@ -46,6 +46,7 @@ pub(crate) fn action_and_safety(
     safety: Option<&Table<'_>>,
     sig: Option<&Signature>,
     card: Option<&ModelCard>,
+    base: &std::path::Path,
 ) -> (Option<ActionConfig>, Option<SafetyConfig>) {
     let actuators = action.and_then(|t| {
         t.check_keys(rep, &["actuators", "discrete", "scale", "offset"]);
@@ -54,7 +55,7 @@ pub(crate) fn action_and_safety(
         names(rep, &item, known, "actuator", MAX_ACT)
     });
     let (safety, limits) = match safety {
-        Some(t) => safety_section(rep, t, actuators.as_deref()),
+        Some(t) => safety_section(rep, t, actuators.as_deref(), card, base),
         None => (None, None),
     };
     let mapping = action.and_then(|t| {
@@ -186,6 +187,8 @@ fn safety_section<'n>(
     rep: &mut Reporter,
     t: &Table<'_>,
     actuators: Option<&'n [String]>,
+    card: Option<&ModelCard>,
+    base: &std::path::Path,
 ) -> (Option<SafetyConfig>, Option<Limits<'n>>) {
     const KEYS: &[&str] = &[
         "min",
@@ -196,6 +199,9 @@ fn safety_section<'n>(
         "estop",
         "poses",
         "max_missed_cycles",
+        "max_accel",
+        "max_jerk",
+        "fallback",
     ];
     t.check_keys(rep, KEYS);
     let len = actuators.map(|a| (a.len(), PER_ACTUATOR));
@@ -213,6 +219,36 @@ fn safety_section<'n>(
         }
         ok.then_some(f.values)
     });
+    // Optional per-actuator positive limits; `Some(empty)` when absent.
+    let mut positive = |key: &str| match t.get(key) {
+        None => Some(Vec::new()),
+        Some(i) => {
+            let f = floats(rep, &i, len)?;
+            let mut ok = true;
+            for (v, e) in f.values.iter().zip(&f.items) {
+                if *v <= 0.0 {
+                    e.report(rep, format!("must be > 0, got {v}"));
+                    ok = false;
+                }
+            }
+            ok.then_some(f.values)
+        }
+    };
+    let max_accel = positive("max_accel");
+    let mut max_jerk = positive("max_jerk");
+    if max_accel.as_ref().is_some_and(Vec::is_empty)
+        && max_jerk.as_ref().is_some_and(|j| !j.is_empty())
+        && let Some(i) = t.get("max_jerk")
+    {
+        i.report(
+            rep,
+            "needs safety.max_accel (jerk limits act on a limited acceleration)",
+        );
+        max_jerk = None;
+    }
+    let fallback = t
+        .get("fallback")
+        .map(|i| super::policy::fallback(rep, &i, base, card));
     let mut limits = None;
     if let (Some(lo), Some(hi)) = (&min, &max) {
         let mut ok = true;
@@ -286,6 +322,13 @@ fn safety_section<'n>(
         (Some(min), Some(max), Some(max_delta), Some(stale_after_s), Some(safe), Some(estop))
             if poses_ok && max_missed_cycles.is_some() =>
         {
+            let (Some(max_accel), Some(max_jerk), true) = (
+                max_accel,
+                max_jerk,
+                fallback.as_ref().is_none_or(Option::is_some),
+            ) else {
+                return (None, limits);
+            };
             Some(SafetyConfig {
                 min: min.values,
                 max: max.values,
@@ -295,6 +338,9 @@ fn safety_section<'n>(
                 estop_action: estop,
                 joint_limits: Vec::new(),
                 max_missed_cycles: max_missed_cycles.unwrap_or_default(),
+                max_accel,
+                max_jerk,
+                fallback: fallback.flatten(),
             })
         }
         _ => None,

@@ -49,6 +49,51 @@ pub(crate) fn path_value(rep: &mut Reporter, item: &Item<'_>, base: &Path) -> Op
     Some(base.join(s))
 }
 
+/// `safety.fallback`: a model (an mlp-kind ONNX file with its card beside
+/// it) whose card has the policy's observation and action shapes.
+pub(crate) fn fallback(
+    rep: &mut Reporter,
+    item: &Item<'_>,
+    base: &Path,
+    policy_card: Option<&ModelCard>,
+) -> Option<PathBuf> {
+    let path = path_value(rep, item, base)?;
+    if let Err(e) = check_file(&path, FileKind::Model) {
+        item.report(rep, e.to_string());
+        return None;
+    }
+    let card = match load_card(&card_path(&path), true) {
+        Ok(c) => c,
+        Err(msg) => {
+            item.report(rep, msg);
+            return None;
+        }
+    };
+    if card.kind != "mlp" {
+        item.report(
+            rep,
+            format!(
+                "a fallback controller must be an mlp-kind model, its card says `{}`",
+                card.kind
+            ),
+        );
+        return None;
+    }
+    if let Some(main) = policy_card
+        && (main.obs_dim != card.obs_dim || main.action != card.action)
+    {
+        item.report(
+            rep,
+            format!(
+                "the fallback's card has obs_dim {} and action {:?}; the policy's has obs_dim {} and action {:?}",
+                card.obs_dim, card.action, main.obs_dim, main.action
+            ),
+        );
+        return None;
+    }
+    Some(path)
+}
+
 pub(crate) fn policy(
     rep: &mut Reporter,
     t: &Table<'_>,

@@ -188,6 +188,16 @@ pub struct SafetyConfig {
     /// latch the e-stop until an operator reset (Franka stops after 20
     /// missed packets); 0: never.
     pub max_missed_cycles: u32,
+    /// Per-actuator limits on the command's acceleration (units/s²) and
+    /// jerk (units/s³), with soft position limits from them (the motion
+    /// stage, `runtime::motion_limits`); empty: not limited. `max_jerk`
+    /// needs `max_accel`.
+    pub max_accel: Vec<f32>,
+    pub max_jerk: Vec<f32>,
+    /// The fallback controller (a model file, its card beside it) that
+    /// takes over from the policy's first fault until an operator reset;
+    /// `None`: the safe action on each faulty tick.
+    pub fallback: Option<PathBuf>,
 }
 
 /// `safety.max_missed_cycles` when the file does not say.

@@ -82,6 +82,7 @@ pub(crate) fn robot_config(
         safety_t.as_ref(),
         sig.as_ref(),
         card.as_ref(),
+        base,
     );
     let record = match top.get("record") {
         None => Some(RecordConfig::default()),

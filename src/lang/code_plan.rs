@@ -56,6 +56,9 @@ impl PlannerKind {
 /// The most tokens the coder may write for one program.
 pub const MAX_PROGRAM_TOKENS: usize = 256;
 
+/// How many rewrites of a refused program are tried (`CodeParts::plan`).
+pub const RETRIES: usize = 4;
+
 /// Sees a checked program before it runs.
 pub type ProgramHook = Box<dyn FnMut(&str) + Send>;
 
@@ -93,11 +96,24 @@ impl CodeParts {
     /// names only the API and the scene's objects, and uses every object the
     /// instruction names) and runs it in `world`; a program that fails the
     /// check is refused before anything moves.
-    pub fn plan<W: World + 'static>(&mut self, task: &Task, input: &str, world: W) -> Result<Plan> {
+    ///
+    /// A program the checks refuse is not the last word: the decoder's
+    /// `RETRIES` closest choices are each taken the other way in turn (the
+    /// program rewritten from there), and the first rewrite that passes
+    /// every check runs. Each rewrite faces the same checks, so none runs
+    /// that the first program could not have; the time is charged to the
+    /// plan.
+    pub fn plan<W: World + 'static>(
+        &mut self,
+        task: &Task,
+        input: &str,
+        mut world: W,
+    ) -> Result<Plan> {
         self.load()?;
         let Some(coder) = self.coder.as_ref() else {
             bail!("the coder did not load");
         };
+        let now = (world.state()?, world.places()?);
         // Decoded under the scene's grammar; the end only where the
         // program passes the sandbox's check.
         let grammar = ProgramGrammar::for_scene(world.scene());
@@ -107,9 +123,29 @@ impl CodeParts {
             grammar: &grammar,
             checks: &checks,
         };
-        let generated = coder.generate_with(input, MAX_PROGRAM_TOKENS, Some(&constraint))?;
+        let first = coder.generate_with(input, MAX_PROGRAM_TOKENS, Some(&constraint))?;
+        let mut chosen = first.clone();
+        let vetted = |g: &Generated| vet(&g.program, limits, task, &world, (&now.0, &now.1));
+        if matches!(vetted(&first)?, Vetted::Refused { .. }) {
+            let mut spent = first.seconds;
+            for fork in first.closest_forks(RETRIES) {
+                let g = coder.alternative(
+                    input,
+                    &first,
+                    fork,
+                    MAX_PROGRAM_TOKENS,
+                    Some(&constraint),
+                )?;
+                spent += g.seconds;
+                if matches!(vetted(&g)?, Vetted::Run(_)) {
+                    chosen = g;
+                    break;
+                }
+            }
+            chosen.seconds = spent;
+        }
         let hook = self.on_program.as_mut().map(|h| h as &mut dyn FnMut(&str));
-        plan_program(&generated, &self.limits, hook, task, world)
+        plan_program(&chosen, &self.limits, hook, task, world)
     }
 }
 
@@ -334,6 +370,116 @@ fn unmet(goals: &Goals, start: &Places, end: &Places) -> Option<String> {
         .map(|k| format!("it moves the {k}, which the instruction keeps still"))
 }
 
+/// Checks a written program against the scene, the instruction and a dry
+/// run (see `CodeParts::plan`): the program to run (with any clearing
+/// moves prepended), or why it is refused. Nothing moves: `start` and
+/// `places` are the world's state now.
+pub fn vet<W: World>(
+    source: &str,
+    limits: &Limits,
+    task: &Task,
+    world: &W,
+    (start, places): (&TabletopState, &Places),
+) -> Result<Vetted> {
+    let Task {
+        instruction,
+        named,
+        goals,
+        ..
+    } = *task;
+    let source = source.trim().to_string();
+    let refuse = |why: String| {
+        Ok(Vetted::Refused {
+            source: source.clone(),
+            why,
+        })
+    };
+    if let Err(stop) = program::check_source(&source, world, limits) {
+        return refuse(format!("the program written for it does not check: {stop}"));
+    }
+    let names = program::check::Names::of(world.scene());
+    let objects: Vec<String> = names.blocks.into_iter().chain(names.bowls).collect();
+    if let Some(why) = consistency::mismatch(instruction, &source, named, &objects) {
+        return refuse(format!(
+            "the program written for it does not answer it ({why}): not run"
+        ));
+    }
+    // A dry run on the skills' symbolic effects: a program that would stop
+    // part-way (a spot out of reach, a limit, a failed precondition) is
+    // refused before the arm moves instead of leaving the task half done.
+    // A program that stops because the gripper holds a block, or a block it
+    // picks by name is under another, gets those cleared to free table
+    // spots first (as SayCan does with its affordances); the clearing is
+    // part of the program, printed and run with it.
+    let dry_run = |src: &str| {
+        program::run(
+            src,
+            SymbolicWorld::new(world.scene().clone(), start.clone()),
+            limits,
+        )
+        .0
+    };
+    let mut dry = dry_run(&source);
+    let mut run = source.clone();
+    if dry.stop.is_some() {
+        let prologue = clearing_prologue(world.scene(), start, &source);
+        if !prologue.is_empty() {
+            let cleared = format!("{prologue}{source}");
+            let again = dry_run(&cleared);
+            if again.stop.is_none() {
+                (run, dry) = (cleared, again);
+            }
+        }
+    }
+    if let Some(stop) = dry.stop {
+        return Ok(Vetted::Refused {
+            source: run,
+            why: format!("a dry run of the program written for it stops: {stop}; not run"),
+        });
+    }
+    // What the goal reader read, the program's result must meet (a tower
+    // built upside down, a block the instruction keeps still moved).
+    if let Some(why) = goals.and_then(|g| unmet(g, places, &dry.final_state)) {
+        return Ok(Vetted::Refused {
+            source: run,
+            why: format!(
+                "a dry run of the program written for it misses the goals: {why}; not run"
+            ),
+        });
+    }
+    // A block the instruction keeps still is named but not used; so is
+    // where a block the program moves is now ("take the green block out of
+    // the green bowl and put it in the blue bowl").
+    let kept = |n: &String| goals.is_some_and(|g| g.keep.contains(n));
+    let holds_a_mover = |n: &String| {
+        places.0.iter().any(|(block, place)| {
+            (place == n || place.strip_prefix("on ") == Some(n.as_str()))
+                && run.contains(&format!("pick(\"{block}\")"))
+        })
+    };
+    if let Some(missing) = named
+        .iter()
+        .find(|n| !kept(n) && !holds_a_mover(n) && !run.contains(&format!("\"{n}\"")))
+    {
+        return Ok(Vetted::Refused {
+            source: run,
+            why: format!(
+                "the program written for it never uses the {missing}, which the instruction names: not run"
+            ),
+        });
+    }
+    Ok(Vetted::Run(run))
+}
+
+/// What `vet` made of a program.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Vetted {
+    /// Run this (the program, with any clearing moves first).
+    Run(String),
+    /// Refused, and why.
+    Refused { source: String, why: String },
+}
+
 /// Checks a written program, dry-runs it and runs it in `world` (see
 /// `CodeParts::plan`); public so a test can hand it any program as if the
 /// coder wrote it.
@@ -347,80 +493,17 @@ pub fn plan_program<W: World + 'static>(
     let Task {
         instruction,
         grounded,
-        named,
         goals,
+        ..
     } = *task;
     let shown = guard::quote(instruction, 200);
-    let source = generated.program.trim().to_string();
-    if let Err(stop) = program::check_source(&source, &world, limits) {
-        let why = format!("the program written for it does not check: {stop}");
-        return refusal(&shown, grounded, Some(source), why, &mut world);
-    }
-    let names = program::check::Names::of(world.scene());
-    let objects: Vec<String> = names.blocks.into_iter().chain(names.bowls).collect();
-    if let Some(why) = consistency::mismatch(instruction, &source, named, &objects) {
-        let why = format!("the program written for it does not answer it ({why}): not run");
-        return refusal(&shown, grounded, Some(source), why, &mut world);
-    }
-    // A dry run on the skills' symbolic effects: a program that would stop
-    // part-way (a spot out of reach, a limit, a failed precondition) is
-    // refused before the arm moves instead of leaving the task half done.
-    // A program that stops because the gripper holds a block, or a block it
-    // picks by name is under another, gets those cleared to free table
-    // spots first (as SayCan does with its affordances); the clearing is
-    // part of the program, printed and run with it.
-    let start = world.state()?;
-    let dry_run = |src: &str| {
-        program::run(
-            src,
-            SymbolicWorld::new(world.scene().clone(), start.clone()),
-            limits,
-        )
-        .0
-    };
-    let mut dry = dry_run(&source);
-    let mut source = source;
-    if dry.stop.is_some() {
-        let prologue = clearing_prologue(world.scene(), &start, &source);
-        if !prologue.is_empty() {
-            let cleared = format!("{prologue}{source}");
-            let again = dry_run(&cleared);
-            if again.stop.is_none() {
-                (source, dry) = (cleared, again);
-            }
+    let now = (world.state()?, world.places()?);
+    let source = match vet(&generated.program, limits, task, &world, (&now.0, &now.1))? {
+        Vetted::Run(source) => source,
+        Vetted::Refused { source, why } => {
+            return refusal(&shown, grounded, Some(source), why, &mut world);
         }
-    }
-    if let Some(stop) = dry.stop {
-        let why = format!("a dry run of the program written for it stops: {stop}; not run");
-        return refusal(&shown, grounded, Some(source), why, &mut world);
-    }
-    // What the goal reader read, the program's result must meet (a tower
-    // built upside down, a block the instruction keeps still moved).
-    if let Some(why) = goals.and_then(|g| unmet(g, &world.places().ok()?, &dry.final_state)) {
-        let why =
-            format!("a dry run of the program written for it misses the goals: {why}; not run");
-        return refusal(&shown, grounded, Some(source), why, &mut world);
-    }
-    // A block the instruction keeps still is named but not used; so is
-    // where a block the program moves is now ("take the green block out of
-    // the green bowl and put it in the blue bowl").
-    let kept = |n: &String| goals.is_some_and(|g| g.keep.contains(n));
-    let start = world.places()?;
-    let holds_a_mover = |n: &String| {
-        start.0.iter().any(|(block, place)| {
-            (place == n || place.strip_prefix("on ") == Some(n.as_str()))
-                && source.contains(&format!("pick(\"{block}\")"))
-        })
     };
-    if let Some(missing) = named
-        .iter()
-        .find(|n| !kept(n) && !holds_a_mover(n) && !source.contains(&format!("\"{n}\"")))
-    {
-        let why = format!(
-            "the program written for it never uses the {missing}, which the instruction names: not run"
-        );
-        return refusal(&shown, grounded, Some(source), why, &mut world);
-    }
     if let Some(show) = on_program {
         show(&source);
     }

@@ -186,6 +186,29 @@ fn directions(program: &str) -> (Vec<Dir>, Vec<f64>) {
     (dirs, dists)
 }
 
+/// Words for the robot itself, as what a distance is measured from.
+const ROBOT_WORDS: [&str; 7] = ["robot", "arm", "base", "me", "you", "yourself", "us"];
+
+/// When the instruction measures from the robot ("the block nearest to
+/// the robot", "farthest from you"), a distance the program measures from
+/// a scene object answers another question.
+fn measured_from_an_object(ws: &[String], program: &str) -> Option<String> {
+    let robot = |k: usize| ws.get(k).is_some_and(|w| ROBOT_WORDS.contains(&w.as_str()));
+    let from_robot = (0..ws.len()).any(|i| {
+        matches!(ws[i].as_str(), "from" | "to")
+            && (robot(i + 1) || (ws.get(i + 1).is_some_and(|w| w == "the") && robot(i + 2)))
+    });
+    if !from_robot {
+        return None;
+    }
+    ["closest", "farthest", "sort_by_distance"]
+        .iter()
+        .flat_map(|f| calls(program, f))
+        .filter_map(|args| args.first().map(|a| a.trim_matches('"')))
+        .find(|a| a.ends_with(" block") || a.ends_with(" bowl"))
+        .map(|a| format!("the instruction measures from the robot, the program from the {a}"))
+}
+
 /// Why `program` does not answer `instruction` (its words as the coder read
 /// them), with `named` the scene objects the instruction names and
 /// `objects` every scene object; `None` when nothing contradicts it.
@@ -226,6 +249,9 @@ pub fn mismatch(
                 format!("{d:?}").to_lowercase()
             ));
         }
+    }
+    if let Some(why) = measured_from_an_object(&ws, program) {
+        return Some(why);
     }
     if !calls(program, "closest").is_empty() && !has(&NEAR_WORDS) {
         return Some("the program picks the closest, which the instruction does not ask".into());
@@ -295,6 +321,11 @@ mod tests {
                 vec!["red block"],
             ),
             (
+                "put the block closest to the robot in the green bowl",
+                "let b = closest(point(0.0, 0.0), blocks());\npick(b);\nplace_in(\"green bowl\");",
+                vec!["green bowl"],
+            ),
+            (
                 "put every block in the bowl of its colour",
                 "for b in blocks() {\n let w = color(b) + \" bowl\";\n if bowls().contains(w) { pick(b); place_in(w); }\n}",
                 vec![],
@@ -343,6 +374,18 @@ mod tests {
                 "let b = farthest(\"green bowl\", blocks());\npick(b);\nplace_in(\"yellow bowl\");",
                 vec!["green bowl", "yellow bowl"],
                 "farthest",
+            ),
+            (
+                "the block farthest from the robot goes in the green bowl",
+                "let b = farthest(\"green bowl\", blocks());\npick(b);\nplace_in(\"green bowl\");",
+                vec!["green bowl"],
+                "from the robot",
+            ),
+            (
+                "put the block nearest to me in the green bowl",
+                "let b = closest(\"green bowl\", blocks());\npick(b);\nplace_in(\"green bowl\");",
+                vec!["green bowl"],
+                "from the robot",
             ),
         ];
         for (i, p, n, why) in bad {

@@ -2,8 +2,9 @@
 //! words, find the objects it names ("the crimson cube", "the dish", "the
 //! blue one", "red"), map each to a scene object, and keep every other word
 //! with its lexicon class for the goal parser (`parse`). Basic colour names
-//! and the common object nouns come from the lexicon (`lexicon`); any other
-//! word is matched by its slot with sentence embeddings (MiniLM): a word
+//! and the common object nouns come from the lexicon (`lexicon`); a shade
+//! word in the xkcd colour survey from the survey (`colour_survey`); any
+//! other word is matched by its slot with sentence embeddings (MiniLM): a word
 //! before an object noun against the colour names, a word where a noun goes
 //! against the object kinds, each with a similarity threshold and a margin
 //! over the runner-up. A word that matches nothing confidently, or sits in no
@@ -348,6 +349,20 @@ pub fn ground(
                 escape(&ws[i]),
                 super::guard::quote(instruction, 120)
             )));
+        }
+        // The colour survey first: it places shades by how people name
+        // colours; MiniLM only sees words the survey does not hold.
+        match super::colour_survey::basic_of(&ws[i]) {
+            Some(Ok((c, share))) => {
+                matched.push(format!(
+                    "\"{}\" → {c} (colour survey, {share:.2})",
+                    escape(&ws[i])
+                ));
+                tags[i] = Tag::Colour(c);
+                continue;
+            }
+            Some(Err(why)) => return Ok(Err(why)),
+            None => {}
         }
         let Some(e) = emb.as_deref_mut() else {
             return Ok(Err(format!(

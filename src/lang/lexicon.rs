@@ -2,10 +2,12 @@
 //! common names of the two object kinds, and the closed classes of English
 //! an instruction is built from (verbs of moving and picking, prepositions
 //! of place, negation, conjunctions, quantifiers, fillers). Anything else is
-//! an unknown word: grounding matches it with MiniLM by its slot (a colour
+//! an unknown word: grounding places a shade by the xkcd colour survey
+//! (`colour_survey`), else matches it with MiniLM by its slot (a colour
 //! before a noun, a noun after a determiner) against a confidence threshold,
 //! or refuses the instruction naming it. The lexicon holds no paraphrase
-//! lists: colour shades and object synonyms are MiniLM's job.
+//! lists: colour shades come from the survey's data, object synonyms from
+//! MiniLM.
 
 use super::ground::Kind;
 

@@ -15,6 +15,7 @@
 pub mod bert;
 pub mod code_plan;
 pub mod coder;
+pub mod colour_survey;
 pub mod consistency;
 pub mod fetch;
 pub mod gguf_tok;

@@ -34,9 +34,18 @@ impl SafetyEvents {
     /// `safety.max_missed_cycles` bad cycles in a row (missed deadlines or
     /// stale sensors): the e-stop latched, until an operator reset.
     pub const MISSED_CYCLES: u32 = 1 << 15;
+    /// The motion stage cut a command's acceleration (`safety.max_accel`).
+    pub const ACCEL_LIMITED: u32 = 1 << 16;
+    /// The motion stage cut a command's jerk (`safety.max_jerk`).
+    pub const JERK_LIMITED: u32 = 1 << 17;
+    /// A command slowed so that it can still stop before its hard limit.
+    pub const SOFT_LIMIT: u32 = 1 << 18;
+    /// The policy faulted and the fallback controller (`safety.fallback`)
+    /// took over, until an operator reset.
+    pub const FALLBACK: u32 = 1 << 19;
 
     /// Every event, with its name as recorded and reported.
-    pub const ALL: [(u32, &'static str); 16] = [
+    pub const ALL: [(u32, &'static str); 20] = [
         (Self::NON_FINITE_SENSOR, "non_finite_sensor"),
         (Self::STALE_SENSOR, "stale_sensor"),
         (Self::POLICY_ERROR, "policy_error"),
@@ -53,6 +62,10 @@ impl SafetyEvents {
         (Self::NODE_FAULT, "node_fault"),
         (Self::QUEUE_EMPTY, "action_queue_empty"),
         (Self::MISSED_CYCLES, "missed_cycles"),
+        (Self::ACCEL_LIMITED, "accel_limited"),
+        (Self::JERK_LIMITED, "jerk_limited"),
+        (Self::SOFT_LIMIT, "soft_limit"),
+        (Self::FALLBACK, "fallback"),
     ];
 
     pub fn set(&mut self, bit: u32) {

@@ -88,6 +88,10 @@ pub struct ControlLoop {
     stale_after: f64,
     plant: Box<dyn Plant>,
     policy: Box<dyn Policy>,
+    /// The fallback controller (`safety.fallback`): takes over from the
+    /// policy's first fault until an operator reset (`on_fallback`).
+    fallback: Option<Box<dyn Policy>>,
+    on_fallback: bool,
     obs_index: Vec<usize>,
     obs_offset: Vec<f32>,
     obs_scale: Vec<f32>,
@@ -186,6 +190,8 @@ impl ControlLoop {
             stale_after: cfg.safety.stale_after_s,
             plant,
             policy,
+            fallback: None,
+            on_fallback: false,
             obs_offset: cfg.observation.offset.clone(),
             obs_scale: cfg.observation.scale.clone(),
             obs: vec![0.0; obs_index.len()],
@@ -286,6 +292,40 @@ impl ControlLoop {
         (l - self.allocs_at_start.0, p - self.allocs_at_start.1)
     }
 
+    /// Runs the policy (or the fallback controller) into `raw`; a fault
+    /// (its event raised, `raw` all NaN) returns true. A non-finite output
+    /// (NaN logits, inf actions) never reaches the mapping: an argmax over
+    /// NaNs would pick an index.
+    fn act(&mut self, fallback: bool, events: &mut SafetyEvents) -> bool {
+        alloc_count::enter(Scope::Policy);
+        let result = match (fallback, self.fallback.as_mut()) {
+            (true, Some(f)) => f.act(&self.obs, &mut self.raw),
+            _ => self.policy.act(&self.obs, &mut self.raw),
+        };
+        alloc_count::enter(Scope::Loop);
+        let event = match result {
+            Ok(()) if self.raw.iter().all(|v| v.is_finite()) => return false,
+            Ok(()) | Err(PolicyError::NonFinite { .. }) => SafetyEvents::POLICY_NAN,
+            Err(PolicyError::Starved) => SafetyEvents::QUEUE_EMPTY,
+            Err(_) => SafetyEvents::POLICY_ERROR,
+        };
+        events.set(event);
+        self.raw.fill(f32::NAN);
+        true
+    }
+
+    /// Sets the fallback controller (`safety.fallback`): it acts from the
+    /// policy's first fault (event `fallback`) until an operator reset. Its
+    /// output must have the policy's shape.
+    pub fn set_fallback(&mut self, fallback: Box<dyn Policy>) {
+        self.fallback = Some(fallback);
+    }
+
+    /// Whether the fallback controller has the robot.
+    pub fn on_fallback(&self) -> bool {
+        self.on_fallback
+    }
+
     /// One tick at loop time `time`. `deadline` is the wall-clock release time
     /// when paced (for lateness and misses).
     pub fn tick(&mut self, time: f64, wall_time: f64, started: Instant, deadline: Option<Instant>) {
@@ -296,6 +336,10 @@ impl ControlLoop {
         }
         if self.controls.reset.swap(false, Ordering::AcqRel) {
             self.filter.reset_estop(&mut events);
+            if self.on_fallback {
+                self.on_fallback = false;
+                events.set(SafetyEvents::ESTOP_RESET);
+            }
         }
 
         self.plant.read_sensors(&mut self.sensors, &mut self.stamps);
@@ -343,31 +387,17 @@ impl ControlLoop {
             self.raw.fill(f32::NAN);
         } else {
             let t = Instant::now();
-            alloc_count::enter(Scope::Policy);
-            let result = self.policy.act(&self.obs, &mut self.raw);
-            alloc_count::enter(Scope::Loop);
+            let on_fallback = self.on_fallback && self.fallback.is_some();
+            fault = self.act(on_fallback, &mut events);
+            // The policy's fault hands the robot to the fallback controller
+            // this tick, latched until an operator reset.
+            if fault && !on_fallback && self.fallback.is_some() {
+                self.on_fallback = true;
+                events.set(SafetyEvents::FALLBACK);
+                fault = self.act(true, &mut events);
+            }
             policy_ns = t.elapsed().as_nanos() as u64;
             policy_ran = true;
-            // A non-finite output (NaN logits, inf actions) never reaches
-            // the mapping: an argmax over NaNs would pick an index.
-            match result {
-                Ok(()) if self.raw.iter().all(|v| v.is_finite()) => {}
-                Ok(()) | Err(PolicyError::NonFinite { .. }) => {
-                    events.set(SafetyEvents::POLICY_NAN);
-                    self.raw.fill(f32::NAN);
-                    fault = true;
-                }
-                Err(PolicyError::Starved) => {
-                    events.set(SafetyEvents::QUEUE_EMPTY);
-                    self.raw.fill(f32::NAN);
-                    fault = true;
-                }
-                Err(_) => {
-                    events.set(SafetyEvents::POLICY_ERROR);
-                    self.raw.fill(f32::NAN);
-                    fault = true;
-                }
-            }
         }
 
         match &self.mapping {

@@ -6,6 +6,7 @@
 pub mod alloc_count;
 pub mod control_loop;
 pub mod live;
+pub mod motion_limits;
 pub mod plant_fault;
 pub mod rt;
 pub mod safety;

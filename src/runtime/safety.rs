@@ -1,8 +1,13 @@
 //! The safety filter: the only way from a policy's proposal to an actuator.
 //! Non-finite guard, clamp to limits, rate limit, safe action on faults
 //! (stale or non-finite sensors, policy errors), and a latched e-stop that only
-//! an explicit reset clears. Allocation-free after construction.
+//! an explicit reset clears; with `max_accel` (and `max_jerk`) set, the
+//! motion stage (`motion_limits`) bounds acceleration and jerk and slows
+//! commands before their limits, the safe and e-stop actions included (they
+//! brake towards their target rather than jump). Allocation-free after
+//! construction.
 
+use super::motion_limits::MotionStage;
 use crate::config::{JointLimit, SafeAction, SafetyConfig};
 use crate::record::{SafetyEvents, SafetyState};
 
@@ -24,6 +29,8 @@ pub struct SafetyFilter {
     /// current run of them.
     max_missed: u32,
     missed_run: u32,
+    /// Acceleration and jerk limits, when configured.
+    motion: Option<MotionStage>,
 }
 
 impl SafetyFilter {
@@ -45,6 +52,8 @@ impl SafetyFilter {
             counters: [0; SafetyEvents::ALL.len()],
             max_missed: cfg.max_missed_cycles,
             missed_run: 0,
+            motion: (!cfg.max_accel.is_empty())
+                .then(|| MotionStage::new(&cfg.max_accel, &cfg.max_jerk)),
         }
     }
 
@@ -145,6 +154,10 @@ impl SafetyFilter {
             }
             SafetyState::Normal
         };
+        if let Some(m) = self.motion.as_mut().filter(|_| self.period > 0.0) {
+            let bounds = (&self.min[..], &self.max[..], &self.max_delta[..]);
+            m.apply(&self.last, bounds, self.period, events, out);
+        }
         self.last.copy_from_slice(out);
         state
     }
@@ -229,6 +242,9 @@ mod tests {
             },
             joint_limits: Vec::new(),
             max_missed_cycles: 20,
+            max_accel: Vec::new(),
+            max_jerk: Vec::new(),
+            fallback: None,
         }
     }
 

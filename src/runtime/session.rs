@@ -160,6 +160,12 @@ impl Session {
         })
     }
 
+    /// Sets the fallback controller (`safety.fallback`; see
+    /// `ControlLoop::set_fallback`).
+    pub fn set_fallback(&mut self, fallback: Box<dyn Policy>) {
+        self.lp.set_fallback(fallback);
+    }
+
     /// The loop's controls (e-stop, reset, stop), for other threads.
     pub fn controls(&self) -> Arc<LoopControls> {
         self.lp.controls()

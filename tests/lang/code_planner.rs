@@ -100,6 +100,8 @@ fn plan_written(source: &str, task: &Task, scene: &SceneSpec) -> (Plan, usize) {
         program: source.to_string(),
         tokens: 0,
         seconds: 0.0,
+        ids: Vec::new(),
+        forks: Vec::new(),
     };
     let plan = plan_program(&written, &Limits::default(), None, task, world).unwrap();
     (plan, executed.get())

@@ -319,3 +319,49 @@ fn missed_deadlines_latch_the_estop() {
     }
     assert_eq!(r.recording.ticks[44].state, SafetyState::EStopped);
 }
+
+/// With `max_accel` and `max_jerk` set, a policy that jumps to the limit
+/// and then to NaN gets commands whose acceleration and jerk stay inside
+/// the limits (events recorded), and the safe action starts braking on the
+/// NaN tick instead of jumping to zero.
+#[test]
+fn motion_limits_bound_acceleration_and_jerk_and_brake_the_safe_action() {
+    let mut cfg = cfg_zero_safe();
+    let dt = 1.0 / cfg.rate_hz;
+    let (accel, jerk) = (200.0f32, 4000.0f32);
+    cfg.safety.max_accel = vec![accel];
+    cfg.safety.max_jerk = vec![jerk];
+    let jumpy = FaultyPolicy::new(common::cartpole_policy(&cfg), PolicyFault::Constant(1e9), 5);
+    let policy = FaultyPolicy::new(jumpy, PolicyFault::NaN, 40);
+    let r = run(&cfg, Box::new(plant()), Box::new(policy), 80, |_, _| {});
+    let u: Vec<f64> = r.commands.iter().map(|c| f64::from(*c)).collect();
+    let tol = 1e-3;
+    for k in 3..u.len() {
+        let a = (u[k] - 2.0 * u[k - 1] + u[k - 2]) / (dt * dt);
+        let a_prev = (u[k - 1] - 2.0 * u[k - 2] + u[k - 3]) / (dt * dt);
+        assert!(
+            a.abs() <= f64::from(accel) * (1.0 + tol) + 1.0,
+            "tick {k}: accel {a}"
+        );
+        let j = (a - a_prev) / dt;
+        assert!(
+            j.abs() <= f64::from(jerk) * (1.0 + tol) + 100.0,
+            "tick {k}: jerk {j}"
+        );
+        assert!(u[k].abs() <= 10.0);
+    }
+    let either = SafetyEvents::JERK_LIMITED | SafetyEvents::ACCEL_LIMITED;
+    let limited = first_with(&r, either);
+    assert!(recorded_event(&r, limited, either));
+    // The NaN tick: the safe action, braking from where the command was.
+    let nan = first_with(&r, SafetyEvents::NON_FINITE_ACTION);
+    assert_eq!(r.states[nan], SafetyState::Safe);
+    assert!(
+        u[nan - 1].abs() > 0.1 && u[nan] != 0.0,
+        "{} {}",
+        u[nan - 1],
+        u[nan]
+    );
+    assert!(r.states[nan..].iter().all(|s| *s == SafetyState::Safe));
+    assert!(u[79].abs() < 1e-3, "settled on the safe action: {}", u[79]);
+}

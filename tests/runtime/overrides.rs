@@ -23,6 +23,10 @@ fn overrides_change_fields_and_are_validated_like_the_file() {
     assert!(matches!(cfg.plant, PlantConfig::Sim { seed: 11, .. }));
     assert_eq!(cfg.safety.max, vec![12.5]);
     assert_eq!(cfg.safety.min, vec![-12.5]);
+    let limited = load(&["safety.max_accel=[50.0]", "safety.max_jerk=[900.0]"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(limited.safety.max_accel, vec![50.0]);
+    assert_eq!(limited.safety.max_jerk, vec![900.0]);
     // The effective text is what a recording embeds; it parses to the same.
     let again = config::parse(&cfg.source_path, &cfg.source_text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, cfg);
@@ -38,6 +42,21 @@ fn overrides_change_fields_and_are_validated_like_the_file() {
         ("safety.max[3]=1.0", "safety.max[3]", "past the end"),
         ("plant.seed", "", "key=value"),
         ("safety.max=[1.0,", "safety.max", "not a TOML value"),
+        (
+            "safety.max_missed_cycles=-3",
+            "safety.max_missed_cycles",
+            "must be 0..=1000000",
+        ),
+        (
+            "safety.max_accel=[0.0]",
+            "safety.max_accel[0]",
+            "must be > 0",
+        ),
+        (
+            "safety.max_jerk=[5.0]",
+            "safety.max_jerk",
+            "needs safety.max_accel",
+        ),
     ] {
         let errs = load(&[set]).expect_err(set);
         let p = &errs.problems[0];

@@ -31,6 +31,32 @@ pub struct Generated {
     pub program: String,
     pub tokens: usize,
     pub seconds: f64,
+    /// The tokens written, and where the constrained decoder's choice was
+    /// closest: another program starts from `ids[..pos]` and the fork's
+    /// token (`Coder::alternative`).
+    #[serde(skip)]
+    pub ids: Vec<u32>,
+    #[serde(skip)]
+    pub forks: Vec<Fork>,
+}
+
+/// A token the constrained decoder nearly took: at `pos`, `alt` was the
+/// best acceptable token after the one taken, `gap` logits behind it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fork {
+    pub pos: usize,
+    pub alt: u32,
+    pub gap: f32,
+}
+
+impl Generated {
+    /// The `n` closest forks, closest first.
+    pub fn closest_forks(&self, n: usize) -> Vec<Fork> {
+        let mut f = self.forks.clone();
+        f.sort_by(|a, b| a.gap.total_cmp(&b.gap));
+        f.truncate(n);
+        f
+    }
 }
 
 impl Coder {
@@ -103,6 +129,33 @@ impl Coder {
         max_tokens: usize,
         constraint: Option<&Constraint>,
     ) -> Result<Generated> {
+        self.decode(instruction, &[], max_tokens, constraint)
+    }
+
+    /// The program `first` would have been had the decoder taken `fork`'s
+    /// token there: `first`'s tokens up to the fork, that token, then
+    /// greedy decoding under `constraint` as before.
+    pub fn alternative(
+        &self,
+        instruction: &str,
+        first: &Generated,
+        fork: Fork,
+        max_tokens: usize,
+        constraint: Option<&Constraint>,
+    ) -> Result<Generated> {
+        let mut forced = first.ids.get(..fork.pos).unwrap_or(&first.ids).to_vec();
+        forced.push(fork.alt);
+        self.decode(instruction, &forced, max_tokens, constraint)
+    }
+
+    /// Greedy decoding after the prompt and the `forced` tokens.
+    fn decode(
+        &self,
+        instruction: &str,
+        forced: &[u32],
+        max_tokens: usize,
+        constraint: Option<&Constraint>,
+    ) -> Result<Generated> {
         let t0 = Instant::now();
         let mut ids = Vec::new();
         if self.tok.add_bos
@@ -111,13 +164,15 @@ impl Coder {
             ids.push(b);
         }
         ids.extend(self.tok.encode(&prompt(instruction))?);
+        ids.extend_from_slice(forced);
         let mut cache = self.model.new_cache();
         let n = ids.len();
         let parents: Vec<Option<usize>> = (0..n).map(|i| i.checked_sub(1)).collect();
         let mut logits = self
             .model
             .forward_tree(&mut cache, &ids, &parents, &[n - 1], n)?;
-        let mut out: Vec<u32> = Vec::new();
+        let mut out: Vec<u32> = forced.to_vec();
+        let mut forks: Vec<Fork> = Vec::new();
         // Under a constraint, a dead end (no acceptable token) takes the
         // last token back and bans it there: the logits before each token
         // are kept for that, and the tokens banned at each position.
@@ -127,13 +182,17 @@ impl Coder {
         while out.len() < max_tokens {
             let pos = out.len();
             let next = match constraint {
-                None => Some(argmax(&logits)),
+                None => Some((argmax(&logits), Vec::new())),
                 Some(c) => {
                     let ban = banned.get(pos).map_or(&[][..], Vec::as_slice);
                     self.allowed_best(&logits, &out, c, ban)?
                 }
             };
-            match next {
+            forks.retain(|f| f.pos < pos);
+            if let Some((_, alts)) = &next {
+                forks.extend(alts.iter().map(|f| Fork { pos, ..*f }));
+            }
+            match next.map(|(t, _)| t) {
                 Some(t) if t == self.end => break,
                 Some(t) => {
                     out.push(t);
@@ -142,7 +201,7 @@ impl Coder {
                             .forward_tree(&mut cache, &[t], &[None], &[0], 1)?;
                     before.push(std::mem::replace(&mut logits, next_logits));
                 }
-                None if backtracks < MAX_BACKTRACKS => {
+                None if backtracks < MAX_BACKTRACKS && out.len() > forced.len() => {
                     let (Some(bad), Some(prev)) = (out.pop(), before.pop()) else {
                         break;
                     };
@@ -157,16 +216,22 @@ impl Coder {
                 None => break,
             }
         }
+        forks.retain(|f| f.pos < out.len() || (f.pos == out.len() && f.alt != self.end));
         Ok(Generated {
             program: self.tok.decode(&out)?,
             tokens: out.len(),
             seconds: t0.elapsed().as_secs_f64(),
+            ids: out,
+            forks,
         })
     }
 }
 
 /// How many of the most likely tokens constrained decoding tries per step.
 pub const CANDIDATES: usize = 64;
+
+/// How many acceptable tokens after the best are kept as forks per step.
+pub const ALTERNATIVES: usize = 3;
 
 /// How many tokens constrained decoding may take back from dead ends.
 pub const MAX_BACKTRACKS: usize = 8;
@@ -180,14 +245,40 @@ pub struct Constraint<'a> {
 
 impl Coder {
     /// The most likely of the top `CANDIDATES` tokens that keeps `out`
-    /// acceptable under `c`, or `None`.
+    /// acceptable under `c`, with the next `ALTERNATIVES` acceptable ones
+    /// as forks (their `pos` left for the caller), or `None`.
     fn allowed_best(
         &self,
         logits: &[f32],
         out: &[u32],
         c: &Constraint,
         banned: &[u32],
-    ) -> Result<Option<u32>> {
+    ) -> Result<Option<(u32, Vec<Fork>)>> {
+        let found = self.acceptable(logits, out, c, banned)?;
+        let Some((&best, rest)) = found.split_first() else {
+            return Ok(None);
+        };
+        let forks = rest
+            .iter()
+            .map(|&alt| Fork {
+                pos: 0,
+                alt,
+                gap: logits[best as usize] - logits[alt as usize],
+            })
+            .collect();
+        Ok(Some((best, forks)))
+    }
+
+    /// The top `CANDIDATES` tokens that keep `out` acceptable under `c`,
+    /// most likely first, at most `1 + ALTERNATIVES`.
+    fn acceptable(
+        &self,
+        logits: &[f32],
+        out: &[u32],
+        c: &Constraint,
+        banned: &[u32],
+    ) -> Result<Vec<u32>> {
+        let mut found = Vec::new();
         let mut order: Vec<u32> = (0..logits.len() as u32).collect();
         let k = CANDIDATES.min(order.len());
         order.select_nth_unstable_by(k.saturating_sub(1), |a, b| {
@@ -209,18 +300,21 @@ impl Coder {
                 // check now is refused as it is, not padded with whatever
                 // the model writes next.
                 if rank == 0 || (c.checks)(&text) {
-                    return Ok(Some(t));
+                    found.push(t);
                 }
-                continue;
+            } else {
+                ids.push(t);
+                let text = self.tok.decode(&ids)?;
+                ids.pop();
+                if c.grammar.allows_prefix(&text) {
+                    found.push(t);
+                }
             }
-            ids.push(t);
-            let text = self.tok.decode(&ids)?;
-            ids.pop();
-            if c.grammar.allows_prefix(&text) {
-                return Ok(Some(t));
+            if found.len() > ALTERNATIVES {
+                break;
             }
         }
-        Ok(None)
+        Ok(found)
     }
 }
 
