@@ -70,6 +70,12 @@ pub struct LmArgs {
     /// The code planner's adapters (their card beside them).
     #[arg(long, default_value = ganglion::lang::service::CODER_ADAPTER)]
     pub coder: PathBuf,
+    /// How the code planner's model is asked: taught (the adapters, the
+    /// bare instruction) or few-shot (the base model without adapters,
+    /// seven worked examples in the prompt). With `--lm openai:URL` the
+    /// server always gets the few-shot prompt.
+    #[arg(long, default_value = "taught")]
+    pub coder_prompt: String,
     #[command(flatten)]
     pub sight: super::perception::SightArgs,
 }
@@ -87,6 +93,7 @@ impl LmArgs {
             affordances: repo_path(&self.affordances.to_string_lossy()),
             planner: self.planner.clone(),
             coder: repo_path(&self.coder.to_string_lossy()),
+            coder_prompt: self.coder_prompt.clone(),
             ..PlannerOptions::default()
         }
     }

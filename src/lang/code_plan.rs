@@ -21,11 +21,13 @@ use ganglion_sim::{SceneSpec, TabletopState};
 
 use super::coder::generate::{Coder, Constraint, Generated};
 use super::coder::grammar::ProgramGrammar;
+use super::clearing::clearing_prologue;
 use super::consistency;
 use super::goals::Goals;
 use super::ground::{Embedder, Grounded, MatchThresholds, Token, ground};
 use super::guard;
 use super::lexicon::{CODER_RELATIONS, Class};
+use super::openai::OpenAiScorer;
 use super::parse::{Reading, read};
 use super::saycan::{Outcome, Plan, PlanStep, SymbolicWorld, World, block_xy};
 use crate::program::{self, Limits};
@@ -62,15 +64,50 @@ pub const RETRIES: usize = 4;
 /// Sees a checked program before it runs.
 pub type ProgramHook = Box<dyn FnMut(&str) + Send>;
 
+/// Who writes the programs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriterKind {
+    /// The taught coder: the base model with the adapters merged.
+    Taught,
+    /// The base model alone with the few-shot prompt (`coder::fewshot`).
+    FewShot,
+    /// A completion server (`--lm openai:URL[#MODEL]`) with the few-shot
+    /// prompt; its programs face the same checks, without the grammar.
+    Server { url: String, model: Option<String> },
+}
+
+impl WriterKind {
+    /// `taught` or `few-shot` (`--coder-prompt`), for the language model
+    /// `lm` names (a server always gets the few-shot prompt).
+    pub fn parse(prompt: &str, lm: &super::LmSpec) -> Result<WriterKind> {
+        Ok(match (prompt, lm) {
+            (_, super::LmSpec::OpenAi { url, model }) => WriterKind::Server {
+                url: url.clone(),
+                model: model.clone(),
+            },
+            ("taught", _) => WriterKind::Taught,
+            ("few-shot", _) => WriterKind::FewShot,
+            (other, _) => bail!("--coder-prompt `{other}`: expected taught or few-shot"),
+        })
+    }
+}
+
+/// A loaded writer.
+enum Writer {
+    Local(Box<Coder>),
+    Server(OpenAiScorer),
+}
+
 /// The coder (opened on first use: refusals never pay for it) and the
 /// sandbox limits its programs run under.
 pub struct CodeParts {
     pub base: PathBuf,
     pub adapter: PathBuf,
     pub limits: Limits,
+    pub writer_kind: WriterKind,
     /// Sees each program after its check, before it runs (`say` prints it).
     pub on_program: Option<ProgramHook>,
-    coder: Option<Coder>,
+    writer: Option<Writer>,
 }
 
 impl CodeParts {
@@ -79,15 +116,24 @@ impl CodeParts {
             base,
             adapter,
             limits,
+            writer_kind: WriterKind::Taught,
             on_program: None,
-            coder: None,
+            writer: None,
         }
     }
 
-    /// Loads the coder (base model + merged adapters) unless it is.
+    /// Loads the writer unless it is.
     fn load(&mut self) -> Result<()> {
-        if self.coder.is_none() {
-            self.coder = Some(Coder::load(&self.base, &self.adapter)?);
+        if self.writer.is_none() {
+            self.writer = Some(match &self.writer_kind {
+                WriterKind::Taught => {
+                    Writer::Local(Box::new(Coder::load(&self.base, &self.adapter)?))
+                }
+                WriterKind::FewShot => Writer::Local(Box::new(Coder::load_few_shot(&self.base)?)),
+                WriterKind::Server { url, model } => {
+                    Writer::Server(OpenAiScorer::new(url, model.clone())?)
+                }
+            });
         }
         Ok(())
     }
@@ -110,8 +156,23 @@ impl CodeParts {
         mut world: W,
     ) -> Result<Plan> {
         self.load()?;
-        let Some(coder) = self.coder.as_ref() else {
-            bail!("the coder did not load");
+        let coder = match self.writer.as_ref() {
+            Some(Writer::Local(c)) => c,
+            Some(Writer::Server(server)) => {
+                let t0 = std::time::Instant::now();
+                let prompt = super::coder::fewshot::text(input)?;
+                let program = server.complete(&prompt, MAX_PROGRAM_TOKENS, &["\n#", "\n\n\n"])?;
+                let written = Generated {
+                    program,
+                    tokens: 0,
+                    seconds: t0.elapsed().as_secs_f64(),
+                    ids: Vec::new(),
+                    forks: Vec::new(),
+                };
+                let hook = self.on_program.as_mut().map(|h| h as &mut dyn FnMut(&str));
+                return plan_program(&written, &self.limits, hook, task, world);
+            }
+            None => bail!("the coder did not load"),
         };
         let now = (world.state()?, world.places()?);
         // Decoded under the scene's grammar; the end only where the
@@ -271,87 +332,6 @@ pub struct Task<'a> {
     pub grounded: &'a Grounded,
     pub named: &'a [String],
     pub goals: Option<&'a Goals>,
-}
-
-/// Moves that clear the way for `source` from `state`: the block in the
-/// gripper set down, then every block on top of a block the program picks
-/// by name lifted off, each to the free table spot with the most room.
-/// Empty when nothing is in the way or no spot is free.
-fn clearing_prologue(scene: &SceneSpec, state: &TabletopState, source: &str) -> String {
-    use ganglion_sim::tabletop::scene::BLOCK_SIZE;
-    let mut s = state.clone();
-    let mut out = String::new();
-    let name = |i: usize| format!("{} block", scene.blocks[i]);
-    let set_down = |s: &mut TabletopState, i: usize, out: &mut String| -> bool {
-        let Some(p) = free_spot(scene, s, Some(i)) else {
-            return false;
-        };
-        out.push_str(&format!("place_at({:.3}, {:.3});\n", p[0], p[1]));
-        s.blocks[i] = [p[0], p[1], BLOCK_SIZE * 0.5];
-        s.held = None;
-        s.suction = false;
-        true
-    };
-    if let Some(h) = s.held
-        && !set_down(&mut s, h, &mut out)
-    {
-        return String::new();
-    }
-    for i in 0..scene.blocks.len() {
-        if !source.contains(&format!("pick(\"{}\")", name(i))) {
-            continue;
-        }
-        // The top of the stack on block i first, down to i.
-        while let Some(top) =
-            (0..scene.blocks.len()).find(|&k| s.above(k).is_none() && stack_holds(&s, i, k))
-        {
-            out.push_str(&format!("pick(\"{}\");\n", name(top)));
-            s.held = Some(top);
-            if !set_down(&mut s, top, &mut out) {
-                return String::new();
-            }
-        }
-    }
-    out
-}
-
-/// Whether block `k` sits somewhere above block `i` (not `i` itself).
-fn stack_holds(s: &TabletopState, i: usize, k: usize) -> bool {
-    let mut at = k;
-    while let Some(b) = s.below(at) {
-        if b == i {
-            return true;
-        }
-        at = b;
-    }
-    false
-}
-
-/// The free table spot (on a 2 cm grid of the work area) farthest from
-/// every other object, for block `moving`.
-fn free_spot(scene: &SceneSpec, s: &TabletopState, moving: Option<usize>) -> Option<[f32; 2]> {
-    let mut best: Option<([f32; 2], f32)> = None;
-    for xi in 0..10 {
-        for yi in 0..23 {
-            let p = [0.28 + 0.02 * xi as f32, -0.22 + 0.02 * yi as f32];
-            if crate::skills::motion::table_spot_problem(scene, s, p, moving).is_some() {
-                continue;
-            }
-            let room = s
-                .blocks
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| Some(*k) != moving)
-                .map(|(_, b)| b)
-                .chain(s.bowls.iter())
-                .map(|b| (b[0] - p[0]).hypot(b[1] - p[1]))
-                .fold(f32::INFINITY, f32::min);
-            if best.is_none_or(|(_, r)| room > r) {
-                best = Some((p, room));
-            }
-        }
-    }
-    best.map(|(p, _)| p)
 }
 
 /// Where the dry run's end `end` (from `start`) breaks what the goal

@@ -13,6 +13,7 @@
 //! planner on the language suite (`ganglion eval-lang`).
 
 pub mod bert;
+pub mod clearing;
 pub mod code_plan;
 pub mod coder;
 pub mod colour_survey;

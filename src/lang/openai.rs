@@ -67,6 +67,27 @@ impl OpenAiScorer {
         })
     }
 
+    /// Greedy completion of `prompt` (at most `max_tokens`, ending at any
+    /// of `stop`): the text of the first choice.
+    pub fn complete(&self, prompt: &str, max_tokens: usize, stop: &[&str]) -> Result<String> {
+        let body = json!({
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "stop": stop,
+        });
+        let reply = self.post(&body.to_string())?;
+        reply
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+            .and_then(|c| c.get("text"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("reply of {}{} has no choices[0].text", self.url, self.path))
+    }
+
     fn post(&self, body: &str) -> Result<Value> {
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()

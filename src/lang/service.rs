@@ -37,6 +37,8 @@ pub struct PlannerOptions {
     pub coder: PathBuf,
     /// The coder's base model (GGUF); default: the fetched SmolLM2.
     pub coder_base: Option<PathBuf>,
+    /// `taught` or `few-shot` (see `WriterKind`).
+    pub coder_prompt: String,
     /// The sandbox limits for generated programs.
     pub program_limits: crate::program::Limits,
 }
@@ -53,6 +55,7 @@ impl Default for PlannerOptions {
             planner: "saycan".into(),
             coder: crate::repo_path(CODER_ADAPTER),
             coder_base: None,
+            coder_prompt: "taught".into(),
             program_limits: crate::program::Limits::default(),
         }
     }
@@ -76,7 +79,9 @@ impl PlannerParts {
     /// Opens the language model, the affordances and (unless
     /// `o.minilm` is false) MiniLM.
     pub fn open(o: &PlannerOptions) -> Result<PlannerParts> {
-        let scorer = LmSpec::parse(&o.lm)?.open()?;
+        let lm = LmSpec::parse(&o.lm)?;
+        let writer_kind = super::code_plan::WriterKind::parse(&o.coder_prompt, &lm)?;
+        let scorer = lm.open()?;
         let affordances = Affordances::load(&o.affordances)?;
         let matcher = if o.minilm {
             let dir = super::fetch::default_dir();
@@ -91,9 +96,11 @@ impl PlannerParts {
             Some(b) => b.clone(),
             None => super::fetch::default_dir().join(super::fetch::SMOLLM2_GGUF),
         };
+        let mut code = CodeParts::new(base, o.coder.clone(), o.program_limits.clone());
+        code.writer_kind = writer_kind;
         Ok(PlannerParts {
             kind,
-            code: CodeParts::new(base, o.coder.clone(), o.program_limits.clone()),
+            code,
             scorer,
             affordances,
             matcher,

@@ -153,3 +153,91 @@ fn unreachable_server_is_a_clear_error() {
     );
     assert!(msg.contains("connecting to http://127.0.0.1"), "{msg}");
 }
+
+/// Serves one completion request with `program` as the text.
+fn serve_program(program: &'static str) -> (String, thread::JoinHandle<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let h = thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let (head, body) = read_request(&mut s);
+        assert!(head.starts_with("POST /v1/completions HTTP/1.1"), "{head}");
+        let reply = json!({"choices": [{"index": 0, "text": program}]}).to_string();
+        let msg = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+        s.write_all(msg.as_bytes()).expect("write");
+        body
+    });
+    (url, h)
+}
+
+/// `--lm openai:URL` under the code planner: the server gets the few-shot
+/// prompt (worked examples, then the instruction) and its program faces
+/// the same checks as the taught coder's: one that answers the
+/// instruction runs, one naming an object the scene lacks is refused
+/// before anything moves.
+#[test]
+fn a_completion_server_writes_programs_the_planner_checks() {
+    use ganglion::lang::code_plan::{CodeParts, PlannerKind, Route, Task, WriterKind, route};
+    use ganglion::lang::ground::THRESHOLDS;
+    use ganglion::lang::saycan::{SymbolicWorld, World};
+    use ganglion::sim::{SceneSpec, TabletopWorld};
+
+    let scene = SceneSpec::parse("blocks=red,green,blue; bowls=green,yellow").unwrap();
+    for (program, runs) in [
+        ("pick(\"red block\");\nplace_in(\"green bowl\");", true),
+        ("pick(\"purple block\");\nplace_in(\"green bowl\");", false),
+    ] {
+        let (url, server) = serve_program(program);
+        let mut world = SymbolicWorld::new(scene.clone(), TabletopWorld::new(&scene, 3).state());
+        let places = world.places().unwrap();
+        let instruction = "put the red block in the green bowl";
+        let Route::Program {
+            grounded,
+            input,
+            named,
+            goals,
+        } = route(
+            PlannerKind::Code,
+            instruction,
+            &scene,
+            &places,
+            None,
+            &THRESHOLDS,
+        )
+        .unwrap()
+        else {
+            panic!("routed to SayCan");
+        };
+        let mut code = CodeParts::new("unused".into(), "unused".into(), Default::default());
+        code.writer_kind = WriterKind::Server {
+            url,
+            model: Some("big".into()),
+        };
+        let task = Task {
+            instruction,
+            grounded: &grounded,
+            named: &named,
+            goals: goals.as_ref(),
+        };
+        let plan = code.plan(&task, &input, world).unwrap();
+        let body = server.join().expect("server");
+        let prompt = body["prompt"].as_str().expect("prompt");
+        assert!(prompt.ends_with(&format!("# {input}\n")), "{prompt}");
+        assert_eq!(prompt.matches("\n# ").count(), 8, "seven worked examples");
+        assert_eq!(body["model"], "big");
+        assert!(body["stop"].as_array().is_some_and(|s| !s.is_empty()));
+        assert_eq!(plan.program.as_deref(), Some(program));
+        assert_eq!(plan.success, runs, "{}", plan.stopped_because);
+        assert_eq!(plan.refused, !runs, "{}", plan.stopped_because);
+        if !runs {
+            assert!(
+                plan.steps.iter().all(|s| s.skill == "done"),
+                "{:?}",
+                plan.steps
+            );
+        }
+    }
+}

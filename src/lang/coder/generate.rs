@@ -23,6 +23,9 @@ pub struct Coder {
     model: Llama,
     tok: GgufTokenizer,
     end: u32,
+    /// Taught (adapters merged, the bare instruction) or few-shot (the
+    /// base model, worked examples in the prompt).
+    few_shot: bool,
 }
 
 /// A generated program and what it cost.
@@ -109,7 +112,28 @@ impl Coder {
         let end = tok
             .token_id(END)
             .with_context(|| format!("{}: the tokenizer has no {END}", base.display()))?;
-        Ok(Coder { model, tok, end })
+        Ok(Coder {
+            model,
+            tok,
+            end,
+            few_shot: false,
+        })
+    }
+
+    /// The base model alone, prompted with worked examples
+    /// (`fewshot`): what the coder writes untaught.
+    pub fn load_few_shot(base: &Path) -> Result<Coder> {
+        let (model, content) = Llama::load(base)?;
+        let tok = GgufTokenizer::from_gguf(&content)?;
+        let end = tok
+            .token_id(END)
+            .with_context(|| format!("{}: the tokenizer has no {END}", base.display()))?;
+        Ok(Coder {
+            model,
+            tok,
+            end,
+            few_shot: true,
+        })
     }
 
     /// The program for `instruction`, greedily decoded (at most
@@ -163,7 +187,12 @@ impl Coder {
         {
             ids.push(b);
         }
-        ids.extend(self.tok.encode(&prompt(instruction))?);
+        let text = if self.few_shot {
+            super::fewshot::chat(instruction)?
+        } else {
+            prompt(instruction)
+        };
+        ids.extend(self.tok.encode(&text)?);
         ids.extend_from_slice(forced);
         let mut cache = self.model.new_cache();
         let n = ids.len();
