@@ -182,6 +182,24 @@ fn mapping(
     }
 }
 
+/// One value per actuator, each > 0 (each bad one reported).
+fn positive_floats(
+    rep: &mut Reporter,
+    item: &Item<'_>,
+    len: Option<(usize, &str)>,
+) -> Option<Vec<f32>> {
+    let f = floats(rep, item, len)?;
+    let mut ok = true;
+    for (v, e) in f.values.iter().zip(&f.items) {
+        // Finite already (`floats`), so not > 0 is <= 0.
+        if *v <= 0.0 {
+            e.report(rep, format!("must be > 0, got {v}"));
+            ok = false;
+        }
+    }
+    ok.then_some(f.values)
+}
+
 /// `[safety]`, and its limits when those are valid (for range checks).
 fn safety_section<'n>(
     rep: &mut Reporter,
@@ -207,32 +225,13 @@ fn safety_section<'n>(
     let len = actuators.map(|a| (a.len(), PER_ACTUATOR));
     let min = t.require(rep, "min").and_then(|i| floats(rep, &i, len));
     let max = t.require(rep, "max").and_then(|i| floats(rep, &i, len));
-    let max_delta = t.require(rep, "max_delta").and_then(|i| {
-        let f = floats(rep, &i, len)?;
-        let mut ok = true;
-        for (v, e) in f.values.iter().zip(&f.items) {
-            // Finite already (`floats`), so not > 0 is <= 0.
-            if *v <= 0.0 {
-                e.report(rep, format!("must be > 0, got {v}"));
-                ok = false;
-            }
-        }
-        ok.then_some(f.values)
-    });
+    let max_delta = t
+        .require(rep, "max_delta")
+        .and_then(|i| positive_floats(rep, &i, len));
     // Optional per-actuator positive limits; `Some(empty)` when absent.
     let mut positive = |key: &str| match t.get(key) {
         None => Some(Vec::new()),
-        Some(i) => {
-            let f = floats(rep, &i, len)?;
-            let mut ok = true;
-            for (v, e) in f.values.iter().zip(&f.items) {
-                if *v <= 0.0 {
-                    e.report(rep, format!("must be > 0, got {v}"));
-                    ok = false;
-                }
-            }
-            ok.then_some(f.values)
-        }
+        Some(i) => positive_floats(rep, &i, len),
     };
     let max_accel = positive("max_accel");
     let mut max_jerk = positive("max_jerk");

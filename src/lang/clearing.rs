@@ -85,4 +85,3 @@ fn free_spot(scene: &SceneSpec, s: &TabletopState, moving: Option<usize>) -> Opt
     }
     best.map(|(p, _)| p)
 }
-

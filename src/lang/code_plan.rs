@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use ganglion_sim::{SceneSpec, TabletopState};
 
+use super::clearing::clearing_prologue;
 use super::coder::generate::{Coder, Constraint, Generated};
 use super::coder::grammar::ProgramGrammar;
-use super::clearing::clearing_prologue;
 use super::consistency;
 use super::goals::Goals;
 use super::ground::{Embedder, Grounded, MatchThresholds, Token, ground};

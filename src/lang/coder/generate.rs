@@ -108,23 +108,24 @@ impl Coder {
         }
         let lora = load(adapter, &model.cfg, cfg)?;
         lora.merge_into(&mut model);
-        let tok = GgufTokenizer::from_gguf(&content)?;
-        let end = tok
-            .token_id(END)
-            .with_context(|| format!("{}: the tokenizer has no {END}", base.display()))?;
-        Ok(Coder {
-            model,
-            tok,
-            end,
-            few_shot: false,
-        })
+        Self::with_tokenizer(model, &content, base, false)
     }
 
     /// The base model alone, prompted with worked examples
     /// (`fewshot`): what the coder writes untaught.
     pub fn load_few_shot(base: &Path) -> Result<Coder> {
         let (model, content) = Llama::load(base)?;
-        let tok = GgufTokenizer::from_gguf(&content)?;
+        Self::with_tokenizer(model, &content, base, true)
+    }
+
+    /// The coder over `model`, with the tokenizer from its GGUF `content`.
+    fn with_tokenizer(
+        model: Llama,
+        content: &candle_core::quantized::gguf_file::Content,
+        base: &Path,
+        few_shot: bool,
+    ) -> Result<Coder> {
+        let tok = GgufTokenizer::from_gguf(content)?;
         let end = tok
             .token_id(END)
             .with_context(|| format!("{}: the tokenizer has no {END}", base.display()))?;
@@ -132,7 +133,7 @@ impl Coder {
             model,
             tok,
             end,
-            few_shot: true,
+            few_shot,
         })
     }
 
