@@ -185,10 +185,10 @@ impl CodeParts {
             checks: &checks,
         };
         let first = coder.generate_with(input, MAX_PROGRAM_TOKENS, Some(&constraint))?;
-        let mut chosen = first.clone();
         let vetted = |g: &Generated| vet(&g.program, limits, task, &world, (&now.0, &now.1));
-        if matches!(vetted(&first)?, Vetted::Refused { .. }) {
-            let mut spent = first.seconds;
+        let mut verdict = vetted(&first)?;
+        let mut seconds = first.seconds;
+        if matches!(verdict, Vetted::Refused { .. }) {
             for fork in first.closest_forks(RETRIES) {
                 let g = coder.alternative(
                     input,
@@ -197,16 +197,16 @@ impl CodeParts {
                     MAX_PROGRAM_TOKENS,
                     Some(&constraint),
                 )?;
-                spent += g.seconds;
-                if matches!(vetted(&g)?, Vetted::Run(_)) {
-                    chosen = g;
+                seconds += g.seconds;
+                let again = vetted(&g)?;
+                if matches!(again, Vetted::Run(_)) {
+                    verdict = again;
                     break;
                 }
             }
-            chosen.seconds = spent;
         }
         let hook = self.on_program.as_mut().map(|h| h as &mut dyn FnMut(&str));
-        plan_program(&chosen, &self.limits, hook, task, world)
+        run_vetted(verdict, seconds, &self.limits, hook, task, world)
     }
 }
 
@@ -470,6 +470,21 @@ pub fn plan_program<W: World + 'static>(
     task: &Task,
     mut world: W,
 ) -> Result<Plan> {
+    let now = (world.state()?, world.places()?);
+    let verdict = vet(&generated.program, limits, task, &world, (&now.0, &now.1))?;
+    run_vetted(verdict, generated.seconds, limits, on_program, task, world)
+}
+
+/// Runs a program `vet` passed in `world` (or returns the refusal it
+/// gave); `seconds` is the writing time, charged to the first step.
+fn run_vetted<W: World + 'static>(
+    verdict: Vetted,
+    seconds: f64,
+    limits: &Limits,
+    on_program: Option<&mut dyn FnMut(&str)>,
+    task: &Task,
+    mut world: W,
+) -> Result<Plan> {
     let Task {
         instruction,
         grounded,
@@ -477,8 +492,7 @@ pub fn plan_program<W: World + 'static>(
         ..
     } = *task;
     let shown = guard::quote(instruction, 200);
-    let now = (world.state()?, world.places()?);
-    let source = match vet(&generated.program, limits, task, &world, (&now.0, &now.1))? {
+    let source = match verdict {
         Vetted::Run(source) => source,
         Vetted::Refused { source, why } => {
             return refusal(&shown, grounded, Some(source), why, &mut world);
@@ -503,7 +517,7 @@ pub fn plan_program<W: World + 'static>(
             success: s.success,
             // Writing the program is the planning; it is charged to the
             // first step.
-            plan_seconds: if i == 0 { generated.seconds } else { 0.0 },
+            plan_seconds: if i == 0 { seconds } else { 0.0 },
         })
         .collect();
     let (outcome, why) = match &report.stop {

@@ -99,13 +99,6 @@ impl MotionStage {
             out[i] = u as f32;
         }
     }
-
-    /// Forgets the trajectory's speed (after the loop restarts from rest).
-    pub fn reset(&mut self) {
-        self.pos.fill(f64::NAN);
-        self.vel.fill(0.0);
-        self.acc.fill(0.0);
-    }
 }
 
 /// The next command from `u0` (moving at `v0`, accelerating at `a0`)
