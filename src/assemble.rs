@@ -5,8 +5,9 @@
 //! it builds the `io` plants: `runtime` runs a plant and a policy it is
 //! given and knows nothing of how they were made.
 
-use anyhow::{Context, Result, bail};
-use ganglion_sim::{Plant, make_plant};
+use anyhow::{Context, Result, anyhow, bail};
+use ganglion_sim::tabletop::arm::TabletopArm;
+use ganglion_sim::{Plant, TabletopPlant, make_plant};
 
 use crate::config::{LinkClock, Pace, PlantConfig, PolicyKind, RobotConfig};
 use crate::policy::onnx::OnnxChunks;
@@ -24,6 +25,17 @@ use crate::runtime::{ClockMode, RunLimit};
 /// The plant a config names, reset to its seeded initial state.
 pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
     match cfg {
+        PlantConfig::Sim {
+            kind,
+            seed,
+            urdf: Some(urdf),
+            ..
+        } if kind == "sim:tabletop" => {
+            let arm = TabletopArm::load(urdf).map_err(|e| anyhow!("plant.urdf: {e}"))?;
+            let mut p: Box<dyn Plant> = Box::new(TabletopPlant::with_arm(None, *seed, &arm));
+            p.reset(*seed);
+            Ok(p)
+        }
         PlantConfig::Sim { kind, seed, .. } => {
             let mut p = make_plant(kind)
                 .with_context(|| format!("plant kind `{kind}` is not built into this binary"))?;

@@ -35,6 +35,8 @@ pub trait Env: Send {
 }
 
 /// Names accepted by [`make_env`].
+/// Besides these, `reach:FILE[#LINK]` is the reaching task on a URDF arm
+/// ([`crate::urdf::UrdfReach`]).
 pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-continuous", "reacher", "arm-reach"];
 
 /// Builds an environment by registry name.
@@ -53,7 +55,12 @@ pub fn make_env(name: &str) -> Result<Box<dyn Env>, UnknownEnv> {
             crate::reacher::ReacherConfig::default(),
         ))),
         "arm-reach" => Ok(Box::new(crate::tabletop::ArmReach::new())),
-        _ => Err(UnknownEnv(name.to_string())),
+        _ => match name.strip_prefix("reach:") {
+            Some(spec) => crate::urdf::UrdfReach::from_spec(spec)
+                .map(|e| Box::new(e) as Box<dyn Env>)
+                .map_err(|why| UnknownEnv(format!("{name}: {why}"))),
+            None => Err(UnknownEnv(name.to_string())),
+        },
     }
 }
 
@@ -63,9 +70,13 @@ pub struct UnknownEnv(pub String);
 
 impl std::fmt::Display for UnknownEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.starts_with("reach:") {
+            // A URDF reaching task that could not be built: the reason.
+            return write!(f, "environment {}", self.0);
+        }
         write!(
             f,
-            "unknown environment `{}` (known: {})",
+            "unknown environment `{}` (known: {}, reach:FILE.urdf[#LINK])",
             self.0,
             ENV_NAMES.join(", ")
         )

@@ -15,7 +15,7 @@
 //! to trust than a dependency or a driver.
 
 use crate::rng::{Rng, derive_seed};
-use crate::tabletop::arm::{FOREARM, SHOULDER_HEIGHT, TOOL, UPPER_ARM};
+use crate::tabletop::arm::TabletopArm;
 use crate::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS, BOWL_WALL, MAX_BLOCKS};
 use crate::tabletop::{SceneSpec, TabletopState};
 
@@ -456,21 +456,11 @@ fn tabletop_triangles(scene: &SceneSpec, state: &TabletopState, tints: &[V3], ou
     add_arm(out, &state.q);
 }
 
-/// The arm's links as boxes between its joints (forward kinematics).
+/// The arm's links as boxes between its joints (forward kinematics of the
+/// shipped arm's URDF).
 fn add_arm(out: &mut Vec<Tri>, q: &[f32; 4]) {
-    let (s0, c0) = q[0].sin_cos();
-    let along = |a: f32, len: f32, from: V3| -> V3 {
-        [
-            from[0] + len * a.cos() * c0,
-            from[1] + len * a.cos() * s0,
-            from[2] + len * a.sin(),
-        ]
-    };
-    let shoulder = [0.0, 0.0, SHOULDER_HEIGHT];
-    let elbow = along(q[1], UPPER_ARM, shoulder);
-    let wrist = along(q[1] + q[2], FOREARM, elbow);
-    let cup = along(q[1] + q[2] + q[3], TOOL, wrist);
-    add_segment(out, [0.0, 0.0, 0.0], shoulder, 0.035, ARM);
+    let [base, shoulder, elbow, wrist, cup] = TabletopArm::shipped().geometry.joint_points(q);
+    add_segment(out, base, shoulder, 0.035, ARM);
     add_segment(out, shoulder, elbow, 0.025, ARM);
     add_segment(out, elbow, wrist, 0.02, ARM);
     add_segment(out, wrist, cup, 0.012, ARM);

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::sim::render::{Camera, Renderer, color_rgb};
-use crate::sim::tabletop::arm::{FOREARM, SHOULDER_HEIGHT, TOOL, UPPER_ARM};
+use crate::sim::tabletop::arm::TabletopArm;
 use crate::sim::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS, BOWL_WALL};
 use crate::sim::{SceneSpec, TabletopState, TabletopWorld};
 
@@ -286,19 +286,7 @@ pub fn scene_file(
 /// The arm's base, shoulder, elbow, wrist and cup positions (the forward
 /// kinematics `sim/src/render.rs` draws the links with).
 pub fn arm_joints(q: &[f32; 4]) -> [[f32; 3]; 5] {
-    let (s0, c0) = q[0].sin_cos();
-    let along = |a: f32, len: f32, from: [f32; 3]| -> [f32; 3] {
-        [
-            from[0] + len * a.cos() * c0,
-            from[1] + len * a.cos() * s0,
-            from[2] + len * a.sin(),
-        ]
-    };
-    let shoulder = [0.0, 0.0, SHOULDER_HEIGHT];
-    let elbow = along(q[1], UPPER_ARM, shoulder);
-    let wrist = along(q[1] + q[2], FOREARM, elbow);
-    let cup = along(q[1] + q[2] + q[3], TOOL, wrist);
-    [[0.0; 3], shoulder, elbow, wrist, cup]
+    TabletopArm::shipped().geometry.joint_points(q)
 }
 
 /// Median (the mean of the middle two for an even count), p95 (nearest
@@ -407,6 +395,9 @@ mod tests {
         assert_ne!(frame_state(&base, 1).q, frame_state(&base, 2).q);
         let j = arm_joints(&base.q);
         assert_eq!(j[0], [0.0; 3]);
-        assert_eq!(j[1], [0.0, 0.0, SHOULDER_HEIGHT]);
+        assert_eq!(
+            j[1],
+            [0.0, 0.0, TabletopArm::shipped().geometry.shoulder_height]
+        );
     }
 }

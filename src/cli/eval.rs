@@ -12,7 +12,9 @@ use ganglion::policy::ModelCard;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Environment name (cartpole, cartpole-continuous, tabletop).
+    /// Environment name (cartpole, cartpole-continuous, reacher, arm-reach,
+    /// tabletop, or reach:FILE.urdf[#LINK]: the final tool error, its
+    /// median, p95, max and the share under 1 cm).
     pub env: String,
     /// ONNX policy file; its model card (`.card.toml`) is used when present.
     /// tabletop: `planner`, `planner-camera` or a learned chunked policy
@@ -62,7 +64,8 @@ pub struct EvalArgs {
     pub record: bool,
     /// tabletop: exit with an error when the success rate on the trained
     /// colour combinations is below this (a check that can fail, for
-    /// scripts and CI).
+    /// scripts and CI). reach:FILE: the same for the share of targets
+    /// reached within 1 cm.
     #[arg(long, help_heading = "tabletop")]
     pub min_success: Option<f64>,
     /// tabletop: the same for the --unseen episodes.
@@ -95,6 +98,9 @@ pub struct DemoArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     if args.env == "tabletop" {
         return super::eval_tabletop::run(&args);
+    }
+    if let Some(spec) = args.env.strip_prefix("reach:") {
+        return eval_reach(&args, spec);
     }
     if args.instructions.is_some()
         || args.unseen > 0
@@ -232,5 +238,38 @@ fn demo_control_loop(args: &DemoArgs) -> Result<()> {
     super::run::print_report(&report);
     println!("  (open the recording in Foxglove, or check it: ganglion replay --resim <file>)");
     println!();
+    Ok(())
+}
+
+/// `eval reach:FILE`: the final tool error over seeded episodes.
+fn eval_reach(args: &EvalArgs, spec: &str) -> Result<()> {
+    let episodes = args.episodes.unwrap_or(500);
+    let seed = args.seed.unwrap_or(DEFAULT_SEED);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let r = ganglion::learn::eval_reach::evaluate(spec, &args.policy, episodes, seed, threads)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} on {}: final tool error over {} targets (seed {}): median {:.1} mm, p95 {:.1} mm, max {:.1} mm; < 1 cm on {:.1}%",
+            r.policy,
+            r.env,
+            r.episodes,
+            r.seed,
+            r.median_m * 1000.0,
+            r.p95_m * 1000.0,
+            r.max_m * 1000.0,
+            100.0 * r.within_1cm
+        );
+    }
+    if let Some(min) = args.min_success
+        && r.within_1cm < min
+    {
+        anyhow::bail!(
+            "{:.1}% of targets within 1 cm, below --min-success {:.1}%",
+            100.0 * r.within_1cm,
+            100.0 * min
+        );
+    }
     Ok(())
 }

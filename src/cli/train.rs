@@ -19,7 +19,8 @@ use ganglion::sim::make_env;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Environment name (cartpole, cartpole-continuous, reacher).
+    /// Environment name: cartpole, cartpole-continuous, reacher, arm-reach,
+    /// or reach:FILE.urdf[#LINK] (reaching with any URDF arm's tool link).
     pub env: String,
     /// Training algorithm (ppo).
     #[arg(long, default_value = "ppo")]

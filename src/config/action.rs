@@ -220,6 +220,8 @@ fn safety_section<'n>(
         "max_accel",
         "max_jerk",
         "fallback",
+        "joint_limits",
+        "workspace",
     ];
     t.check_keys(rep, KEYS);
     let len = actuators.map(|a| (a.len(), PER_ACTUATOR));
@@ -340,6 +342,7 @@ fn safety_section<'n>(
                 max_accel,
                 max_jerk,
                 fallback: fallback.flatten(),
+                workspace: None,
             })
         }
         _ => None,

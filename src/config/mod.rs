@@ -13,6 +13,7 @@ mod link;
 mod overrides;
 mod policy;
 mod reader;
+mod robot_file;
 mod span;
 mod types;
 mod validate;
@@ -29,6 +30,7 @@ pub use camera::{
 pub use chunking::{Chunking, MAX_CHUNK};
 pub use error::{ConfigErrors, ConfigProblem};
 pub use overrides::{Override, load_with_overrides};
+pub use robot_file::URDF_PLANTS;
 pub use span::field_line;
 pub use types::*;
 pub use validate::{MAX_NAME_LEN, MAX_RATE_HZ, MAX_RING_CAPACITY, MIN_RATE_HZ, MIN_RING_CAPACITY};

@@ -44,6 +44,9 @@ pub enum PlantConfig {
         seed: u64,
         /// Lockstep pacing: real time, or as fast as possible.
         pace: Pace,
+        /// The URDF the plant's robot is built from (`plant.urdf`; `None`:
+        /// the kind's shipped robot).
+        urdf: Option<PathBuf>,
     },
     /// `kind = "link:udp"`: a joint node over the wire protocol (a firmware
     /// node, or `ganglion node` for hardware-in-the-loop).
@@ -198,6 +201,36 @@ pub struct SafetyConfig {
     /// takes over from the policy's first fault until an operator reset;
     /// `None`: the safe action on each faulty tick.
     pub fallback: Option<PathBuf>,
+    /// A box the tool link must stay in (`[safety.workspace]`; forward
+    /// kinematics from the plant's URDF); `None`: no box.
+    pub workspace: Option<WorkspaceBox>,
+}
+
+/// `[safety.workspace]`: the tool link's origin stays within `min..max`
+/// (m, the URDF root's frame). A command whose predicted joint positions
+/// would carry it out is cut to the boundary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkspaceBox {
+    pub min: [f32; 3],
+    pub max: [f32; 3],
+    /// From the root to the tool link; joint positions indexed like the
+    /// URDF's movable joints.
+    pub chain: ganglion_sim::urdf::Chain,
+    /// The movable joints on the chain, and how each is read and commanded.
+    pub joints: Vec<WorkspaceJoint>,
+}
+
+/// One joint of a workspace chain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WorkspaceJoint {
+    /// Index in the chain's joint vector.
+    pub index: usize,
+    /// The plant sensor of its position (`joint.position`).
+    pub sensor: usize,
+    /// Its command, when it has one: the actuator index and whether the
+    /// command is a speed (`joint.velocity`; else a position,
+    /// `joint.position`).
+    pub actuator: Option<(usize, bool)>,
 }
 
 /// `safety.max_missed_cycles` when the file does not say.

@@ -13,6 +13,7 @@ use toml::de::DeTable;
 use super::action::action_and_safety;
 use super::policy::{path_value, policy};
 use super::reader::{Item, Reporter, Table};
+use super::robot_file::PlantUrdf;
 use super::types::*;
 use crate::policy::card::ModelCard;
 use crate::record::tick::{MAX_ACT, MAX_OBS, MAX_SENSORS};
@@ -63,9 +64,9 @@ pub(crate) fn robot_config(
 
     let robot = top.require(rep, "robot").and_then(|i| key_name(rep, &i));
     let rate_hz = top.require(rep, "rate_hz").and_then(|i| rate(rep, &i));
-    let (plant, sig) = match top.section(rep, "plant", true) {
-        Some(t) => plant(rep, &t),
-        None => (None, None),
+    let (plant, sig, urdf) = match top.section(rep, "plant", true) {
+        Some(t) => plant(rep, &t, base),
+        None => (None, None, None),
     };
     let (policy, card) = match top.section(rep, "policy", true) {
         Some(t) => policy(rep, &t, base),
@@ -84,6 +85,23 @@ pub(crate) fn robot_config(
         card.as_ref(),
         base,
     );
+    let joint_limits = safety_t.as_ref().and_then(|t| {
+        let actuators = action.as_ref().map(|a| a.actuators.as_slice());
+        let urdf = urdf.as_ref().and_then(Option::as_ref);
+        super::robot_file::joint_limits(rep, t, actuators, sig.as_ref(), urdf)
+    });
+    let workspace = safety_t.as_ref().and_then(|t| {
+        let actuators = action.as_ref().map(|a| a.actuators.as_slice());
+        super::robot_file::workspace(rep, t, actuators, sig.as_ref(), urdf.as_ref())
+    });
+    let safety = safety
+        .zip(joint_limits)
+        .zip(workspace)
+        .map(|((mut s, limits), workspace)| {
+            s.joint_limits = limits;
+            s.workspace = workspace;
+            s
+        });
     let record = match top.get("record") {
         None => Some(RecordConfig::default()),
         Some(i) => i.table(rep).and_then(|t| record(rep, &t, base)),
@@ -264,18 +282,29 @@ fn rate(rep: &mut Reporter, item: &Item<'_>) -> Option<f64> {
     Some(v)
 }
 
-fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Signature>) {
+/// The plant, its signature, and its URDF: `None` when not given,
+/// `Some(None)` when given but broken (reported).
+type PlantParts = (
+    Option<PlantConfig>,
+    Option<Signature>,
+    Option<Option<PlantUrdf>>,
+);
+
+fn plant(rep: &mut Reporter, t: &Table<'_>, base: &Path) -> PlantParts {
     let kind_item = t.require(rep, "kind");
     let kind = kind_item.as_ref().and_then(|i| i.str(rep));
     if let (Some(k), Some(item)) = (kind, &kind_item)
         && k.starts_with("link:")
     {
-        return super::link::link_plant(rep, t, k, item);
+        let (config, sig) = super::link::link_plant(rep, t, k, item);
+        return (config, sig, None);
     }
     if kind == Some("zenoh") {
-        return super::zenoh::zenoh_plant(rep, t);
+        let (config, sig) = super::zenoh::zenoh_plant(rep, t);
+        return (config, sig, None);
     }
-    t.check_keys(rep, &["kind", "seed", "pace"]);
+    t.check_keys(rep, &["kind", "seed", "pace", "urdf"]);
+    let urdf = super::robot_file::plant_urdf(rep, t, kind, base);
     let sig = match (kind, &kind_item) {
         (Some(kind), Some(item)) => match plant_signature(kind) {
             Some((sensors, actuators))
@@ -315,12 +344,17 @@ fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Sign
             None
         }
     });
-    let config = match (&sig, seed, pace) {
-        (Some(sig), Some(seed), Some(pace)) => match sig.kind.as_str() {
+    let urdf_ok = urdf.as_ref().is_none_or(Option::is_some);
+    let config = match (&sig, seed, pace, urdf_ok) {
+        (Some(sig), Some(seed), Some(pace), true) => match sig.kind.as_str() {
             kind if kind.starts_with("sim:") => Some(PlantConfig::Sim {
                 kind: kind.to_string(),
                 seed,
                 pace,
+                urdf: urdf
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .map(|u| u.path.clone()),
             }),
             other => {
                 let msg = format!("plant kind `{other}` is not supported by this build");
@@ -330,7 +364,7 @@ fn plant(rep: &mut Reporter, t: &Table<'_>) -> (Option<PlantConfig>, Option<Sign
         },
         _ => None,
     };
-    (config, sig)
+    (config, sig, urdf)
 }
 
 fn observation(

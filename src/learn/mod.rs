@@ -18,6 +18,7 @@ pub mod dist;
 pub mod dt_run;
 pub mod dt_train;
 pub mod eval;
+pub mod eval_reach;
 pub mod eval_tabletop;
 pub mod ppo;
 pub mod ppo_run;

@@ -109,6 +109,7 @@ pub fn run_ppo(
         }
     };
     let saved = saver.finish()?;
+    remove_stale_card(&run.out)?;
     let critic = outcome
         .model
         .export_onnx(&run.out, &metadata)
@@ -215,7 +216,9 @@ impl<'a> CheckpointSaver<'a> {
             self.next = self.next.saturating_add(every);
         }
         let path = checkpoint_path(self.out, p.steps);
-        match p.model.export_onnx(&path, self.metadata) {
+        let written =
+            remove_stale_card(&path).and_then(|()| p.model.export_onnx(&path, self.metadata));
+        match written {
             Ok(_) => self.saved.push((p.steps, path)),
             Err(e) => {
                 self.error
@@ -351,5 +354,18 @@ fn tidy_floats(v: toml::Value) -> toml::Value {
         }
         toml::Value::Array(a) => toml::Value::Array(a.into_iter().map(tidy_floats).collect()),
         other => other,
+    }
+}
+
+/// Removes the card beside `model` left by an earlier run into the same
+/// path: it describes another file, and measuring the new one (which
+/// checks a card's sha256) would fail on it. The new card replaces it.
+fn remove_stale_card(model: &Path) -> Result<()> {
+    let card = crate::policy::card::card_path(model);
+    match std::fs::remove_file(&card) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing the stale card {}", card.display()))
+        }
+        _ => Ok(()),
     }
 }

@@ -21,7 +21,7 @@ use crate::policy::{ChunkModel, ChunkSchedule, ChunkedPolicy, PolicyError, Timin
 use crate::runtime::{ClockMode, ControlLoop, RunLimit, Session, SessionOptions};
 use crate::sim::TabletopPlant;
 use crate::sim::tabletop::state::ACTUATORS;
-use crate::skills::executor::{PROPRIO, RATE_HZ, tabletop_config};
+use crate::skills::executor::{PROPRIO, RATE_HZ, config_arm, tabletop_config};
 use crate::skills::{Places, Skill, SkillRunner};
 
 /// Temporal-ensembling decay for a learned policy's chunks (ACT's 0.01).
@@ -227,10 +227,15 @@ pub(super) fn run_learned(
         }),
         schedule,
     );
-    let mut cfg = tabletop_config(&o.reach, spec.seed);
+    let mut cfg = tabletop_config(&o.reach, spec.seed)?;
     cfg.cameras = vec![camera];
     let rig = CameraRig::from_config(&cfg, spec.seed)?;
-    let plant = Box::new(TabletopPlant::new(Some(spec.scene.clone()), spec.seed));
+    let arm = config_arm(&cfg)?;
+    let plant = Box::new(TabletopPlant::with_arm(
+        Some(spec.scene.clone()),
+        spec.seed,
+        &arm,
+    ));
     let step = CHECK_EVERY_S.min(o.seconds);
     let session = Session::with_cameras(
         &cfg,

@@ -43,9 +43,12 @@ impl SafetyEvents {
     /// The policy faulted and the fallback controller (`safety.fallback`)
     /// took over, until an operator reset.
     pub const FALLBACK: u32 = 1 << 19;
+    /// A command that would carry the tool out of the workspace box
+    /// (`safety.workspace`) was cut to the boundary.
+    pub const WORKSPACE: u32 = 1 << 20;
 
     /// Every event, with its name as recorded and reported.
-    pub const ALL: [(u32, &'static str); 20] = [
+    pub const ALL: [(u32, &'static str); 21] = [
         (Self::NON_FINITE_SENSOR, "non_finite_sensor"),
         (Self::STALE_SENSOR, "stale_sensor"),
         (Self::POLICY_ERROR, "policy_error"),
@@ -66,6 +69,7 @@ impl SafetyEvents {
         (Self::JERK_LIMITED, "jerk_limited"),
         (Self::SOFT_LIMIT, "soft_limit"),
         (Self::FALLBACK, "fallback"),
+        (Self::WORKSPACE, "workspace"),
     ];
 
     pub fn set(&mut self, bit: u32) {

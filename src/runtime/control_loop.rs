@@ -424,7 +424,7 @@ impl ControlLoop {
             .filter
             .filter(&self.proposed, fault, &mut events, &mut self.command);
         self.filter
-            .enforce_joint_limits(&self.sensors, &mut events, &mut self.command);
+            .enforce_position_limits(&self.sensors, &mut events, &mut self.command);
         self.plant.write_commands(&self.command);
 
         let now = Instant::now();

@@ -12,6 +12,7 @@ pub mod rt;
 pub mod safety;
 pub mod session;
 pub mod stats;
+pub mod workspace;
 
 pub use control_loop::{ClockMode, ControlLoop, LoopControls, RunLimit};
 pub use safety::SafetyFilter;

@@ -4,10 +4,12 @@
 //! an explicit reset clears; with `max_accel` (and `max_jerk`) set, the
 //! motion stage (`motion_limits`) bounds acceleration and jerk and slows
 //! commands before their limits, the safe and e-stop actions included (they
-//! brake towards their target rather than jump). Allocation-free after
-//! construction.
+//! brake towards their target rather than jump). After it, the position
+//! limits: joint limits, and with `safety.workspace` the tool's box
+//! (`workspace`). Allocation-free after construction.
 
 use super::motion_limits::MotionStage;
+use super::workspace::WorkspaceStage;
 use crate::config::{JointLimit, SafeAction, SafetyConfig};
 use crate::record::{SafetyEvents, SafetyState};
 
@@ -31,6 +33,8 @@ pub struct SafetyFilter {
     missed_run: u32,
     /// Acceleration and jerk limits, when configured.
     motion: Option<MotionStage>,
+    /// The tool's workspace box, when configured.
+    workspace: Option<WorkspaceStage>,
 }
 
 impl SafetyFilter {
@@ -54,6 +58,7 @@ impl SafetyFilter {
             missed_run: 0,
             motion: (!cfg.max_accel.is_empty())
                 .then(|| MotionStage::new(&cfg.max_accel, &cfg.max_jerk)),
+            workspace: cfg.workspace.as_ref().map(WorkspaceStage::new),
         }
     }
 
@@ -169,11 +174,16 @@ impl SafetyFilter {
     }
 
     /// Bounds each speed command on a limited joint so that one period at
-    /// that speed stays inside the joint's position limits (`sensors`: the
-    /// plant's sensor values this tick); past a limit, only motion back in
-    /// is allowed. Runs after `filter`, in every state: a limit holds even
-    /// in a safe action. A non-finite position stops the joint.
-    pub fn enforce_joint_limits(
+    /// that speed stays inside the joint's position limits and the joint
+    /// can still brake to rest before the limit at the deceleration its
+    /// rate limit allows (`max_delta` per period: a real servo cannot stop
+    /// at once, and a cut to zero at the limit would overshoot it);
+    /// `sensors`: the plant's sensor values this tick. Past a limit, only
+    /// motion back in is allowed. Then cuts commands that would carry the
+    /// tool out of the workspace box (also braking included). Runs after
+    /// `filter`, in every state: a limit holds even in a safe action. A
+    /// non-finite position stops the joint.
+    pub fn enforce_position_limits(
         &mut self,
         sensors: &[f32],
         events: &mut SafetyEvents,
@@ -188,10 +198,23 @@ impl SafetyFilter {
             let (Some(&pos), Some(cmd)) = (sensors.get(l.sensor), out.get_mut(l.actuator)) else {
                 continue;
             };
+            let decel = self
+                .max_delta
+                .get(l.actuator)
+                .map_or(f32::INFINITY, |d| d / dt);
+            // The fastest speed towards a limit `room` away: there within
+            // the period at most, and able to stop there.
+            let fastest = |room: f32| {
+                if room > 0.0 {
+                    (room / dt).min((2.0 * decel * room).sqrt())
+                } else {
+                    0.0
+                }
+            };
             let (lo, hi) = if pos.is_finite() {
                 (
-                    ((l.min + l.margin - pos) / dt).min(0.0),
-                    ((l.max - l.margin - pos) / dt).max(0.0),
+                    -fastest(pos - (l.min + l.margin)),
+                    fastest(l.max - l.margin - pos),
                 )
             } else {
                 (0.0, 0.0)
@@ -202,6 +225,15 @@ impl SafetyFilter {
                 events.set(SafetyEvents::JOINT_LIMIT);
                 if let Some(last) = self.last.get_mut(l.actuator) {
                     *last = bounded;
+                }
+            }
+        }
+        if let Some(w) = self.workspace.as_mut()
+            && w.apply(sensors, self.period, &self.max_delta, events, out)
+        {
+            for a in w.actuators() {
+                if let (Some(last), Some(v)) = (self.last.get_mut(a), out.get(a)) {
+                    *last = *v;
                 }
             }
         }
@@ -245,6 +277,7 @@ mod tests {
             max_accel: Vec::new(),
             max_jerk: Vec::new(),
             fallback: None,
+            workspace: None,
         }
     }
 
@@ -263,19 +296,19 @@ mod tests {
         let mut ev = SafetyEvents::default();
         // 0.05 rad left: at most 0.5 rad/s towards the limit, any speed away.
         let mut out = [0.0, 1.0];
-        f.enforce_joint_limits(&[0.95], &mut ev, &mut out);
+        f.enforce_position_limits(&[0.95], &mut ev, &mut out);
         assert!((out[1] - 0.5).abs() < 1e-5 && ev.has(SafetyEvents::JOINT_LIMIT));
         let mut ev = SafetyEvents::default();
         let mut out = [0.0, -1.0];
-        f.enforce_joint_limits(&[0.95], &mut ev, &mut out);
+        f.enforce_position_limits(&[0.95], &mut ev, &mut out);
         assert_eq!(out[1], -1.0);
         assert!(ev.is_empty());
         // Past the limit: no further out; a NaN position stops the joint.
         let mut out = [0.0, 0.3];
-        f.enforce_joint_limits(&[1.2], &mut ev, &mut out);
+        f.enforce_position_limits(&[1.2], &mut ev, &mut out);
         assert_eq!(out[1], 0.0);
         let mut out = [0.0, -0.3];
-        f.enforce_joint_limits(&[f32::NAN], &mut ev, &mut out);
+        f.enforce_position_limits(&[f32::NAN], &mut ev, &mut out);
         assert_eq!(out[1], 0.0);
     }
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, anyhow};
-use ganglion_sim::tabletop::arm::{JOINT_LIMITS, MAX_JOINT_SPEED};
+use anyhow::{Context, Result, anyhow, bail};
+use ganglion_sim::tabletop::arm::{ArmGeometry, TabletopArm};
 use ganglion_sim::tabletop::reach::{self, OBS_DIM as REACH_OBS};
 use ganglion_sim::tabletop::state::{ACTUATORS, SENSORS};
 use ganglion_sim::{Plant, SceneSpec, TabletopPlant, TabletopState};
@@ -85,31 +85,49 @@ pub const RATE_HZ: f64 = 25.0;
 /// mode) before the loop starts.
 pub const PROPRIO: usize = 13;
 
-/// The tabletop robot's loop configuration: the arm's own sensors observed
-/// as they are, the skill's joint speeds and suction as commands, speed and
-/// rate limits per actuator, and position limits on every joint (a little
-/// inside the rapier joints' hard stops).
-pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
+/// The tabletop robot file the skills run on (repository-relative).
+pub const TABLETOP_ROBOT: &str = "robots/tabletop.toml";
+
+/// The tabletop robot's loop configuration for the skills: the robot, its
+/// plant (and URDF), rate and safety (speed, rate and joint position
+/// limits) from [`TABLETOP_ROBOT`], checked like any robot file; the skill
+/// policy's interface in place of the file's policy: the arm's own sensors
+/// observed as they are, the joint speeds and suction as commands, and
+/// `reach_model` as the policy.
+pub fn tabletop_config(reach_model: &Path, seed: u64) -> Result<RobotConfig> {
+    let path = crate::repo_path(TABLETOP_ROBOT);
+    let file = crate::config::load(&path).map_err(|e| anyhow!("{e}"))?;
+    skill_config(file, reach_model, seed)
+}
+
+/// [`tabletop_config`] from an already loaded robot file.
+pub fn skill_config(file: RobotConfig, reach_model: &Path, seed: u64) -> Result<RobotConfig> {
+    let where_ = file.source_path.display().to_string();
+    let PlantConfig::Sim { kind, urdf, .. } = &file.plant else {
+        bail!("{where_}: the skills need a `sim:tabletop` plant");
+    };
+    if kind != "sim:tabletop" {
+        bail!("{where_}: the skills need a `sim:tabletop` plant, not `{kind}`");
+    }
+    if file.action.actuators != ACTUATORS {
+        bail!(
+            "{where_}: the skills command the actuators {ACTUATORS:?}, this file {:?}",
+            file.action.actuators
+        );
+    }
+    if (file.rate_hz - RATE_HZ).abs() > 1e-9 {
+        bail!(
+            "{where_}: rate_hz {} is not the tabletop world's {RATE_HZ}",
+            file.rate_hz
+        );
+    }
     let n = PROPRIO;
-    let speed = MAX_JOINT_SPEED;
-    let joint_limits = (0..4)
-        .map(|k| JointLimit {
-            actuator: k,
-            sensor: k,
-            min: JOINT_LIMITS[k][0] + 0.05,
-            max: JOINT_LIMITS[k][1] - 0.05,
-            margin: 0.0,
-        })
-        .collect();
-    RobotConfig {
-        source_path: PathBuf::from("(built-in tabletop config)"),
-        source_text: String::new(),
-        robot: "tabletop".into(),
-        rate_hz: RATE_HZ,
+    Ok(RobotConfig {
         plant: PlantConfig::Sim {
-            kind: "sim:tabletop".into(),
+            kind: kind.clone(),
             seed,
             pace: Pace::Fast,
+            urdf: urdf.clone(),
         },
         policy: PolicyConfig {
             path: reach_model.to_path_buf(),
@@ -130,23 +148,20 @@ pub fn tabletop_config(reach_model: &Path, seed: u64) -> RobotConfig {
                 offset: vec![0.0; ACTUATORS.len()],
             },
         },
-        safety: SafetyConfig {
-            min: vec![-speed, -speed, -speed, -2.0 * speed, 0.0],
-            max: vec![speed, speed, speed, 2.0 * speed, 1.0],
-            max_delta: vec![0.6, 0.6, 0.6, 1.5, 1.0],
-            stale_after_s: 0.2,
-            safe_action: SafeAction::Zero,
-            estop_action: SafeAction::Zero,
-            joint_limits,
-            max_missed_cycles: crate::config::DEFAULT_MAX_MISSED_CYCLES,
-            max_accel: Vec::new(),
-            max_jerk: Vec::new(),
-            fallback: None,
-        },
         record: RecordConfig::default(),
-        realtime: RealtimeConfig::default(),
-        clock: ClockConfig::default(),
         cameras: Vec::new(),
+        ..file
+    })
+}
+
+/// The arm a robot config's plant is built from: its `plant.urdf`, or the
+/// shipped arm.
+pub fn config_arm(cfg: &RobotConfig) -> Result<TabletopArm> {
+    match &cfg.plant {
+        PlantConfig::Sim { urdf: Some(p), .. } => {
+            TabletopArm::load(p).map_err(|e| anyhow!("plant.urdf: {e}"))
+        }
+        _ => Ok(TabletopArm::shipped().clone()),
     }
 }
 
@@ -159,6 +174,8 @@ pub struct SkillPolicy {
     ticks_here: u32,
     reach_obs: [f32; REACH_OBS],
     reach_act: [f32; 3],
+    /// The arm's kinematics (the wrist's levelling servo, speed scale).
+    geometry: ArmGeometry,
     finished: Arc<AtomicBool>,
     controls: Arc<LoopControls>,
 }
@@ -203,11 +220,11 @@ impl Policy for SkillPolicy {
         self.ticks_here += 1;
         let cmd = if let Until::Wait { .. } = w.until {
             // Stand still, only keep the wrist level.
-            reach::joint_command(&q, &[0.0; 3])
+            reach::joint_command(&self.geometry, &q, &[0.0; 3])
         } else {
             self.reach_obs = reach::observation(&q, &v, cup, w.target);
             self.reach.act(&self.reach_obs, &mut self.reach_act)?;
-            reach::joint_command(&q, &self.reach_act)
+            reach::joint_command(&self.geometry, &q, &self.reach_act)
         };
         action[..4].copy_from_slice(&cmd);
         action[4] = if w.suction { 1.0 } else { 0.0 };
@@ -231,6 +248,8 @@ pub struct SkillRunner {
     plant: Option<Box<dyn Plant>>,
     reach_bytes: Arc<Vec<u8>>,
     config: RobotConfig,
+    /// The arm's kinematics, from the config's URDF.
+    geometry: ArmGeometry,
     sensors: Vec<f32>,
     stamps: Vec<f64>,
     /// Record every skill's run (a demonstration dataset).
@@ -278,13 +297,17 @@ impl SkillRunner {
         // Check the model once, here, so a bad file is an error before any motion.
         OnnxPolicy::from_bytes(&reach_bytes, REACH_OBS, ActionSpec::Continuous { dim: 3 })
             .with_context(|| format!("loading the reaching policy {}", reach_model.display()))?;
-        let plant: Box<dyn Plant> = Box::new(TabletopPlant::new(Some(scene.clone()), seed));
+        let config = tabletop_config(reach_model, seed)?;
+        let arm = config_arm(&config)?;
+        let plant: Box<dyn Plant> =
+            Box::new(TabletopPlant::with_arm(Some(scene.clone()), seed, &arm));
         Ok(SkillRunner {
+            geometry: arm.geometry,
             scene: scene.clone(),
             eyes: None,
             plant: Some(plant),
             reach_bytes,
-            config: tabletop_config(reach_model, seed),
+            config,
             sensors: vec![0.0; SENSORS.len()],
             stamps: vec![0.0; SENSORS.len()],
             recording: None,
@@ -458,6 +481,7 @@ impl SkillRunner {
             ticks_here: 0,
             reach_obs: [0.0; REACH_OBS],
             reach_act: [0.0; 3],
+            geometry: self.geometry,
             finished: finished.clone(),
             controls: controls.clone(),
         };

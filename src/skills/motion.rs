@@ -2,7 +2,7 @@
 //! policy) and the suction at each, computed from the exact state when the
 //! skill starts, and the skill's termination test on the state when it ends.
 
-use ganglion_sim::tabletop::arm::{HOME, tool_position};
+use ganglion_sim::tabletop::arm::{HOME, TabletopArm};
 use ganglion_sim::tabletop::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS};
 use ganglion_sim::{SceneSpec, TabletopState};
 
@@ -223,9 +223,9 @@ fn set_down(xy: [f32; 2], release: f32, high: f32, keep: bool) -> Vec<Waypoint> 
     ]
 }
 
-/// The cup position of the home pose.
+/// The cup position of the shipped arm's home pose.
 pub fn home_position() -> [f32; 3] {
-    tool_position(&HOME)
+    TabletopArm::shipped().geometry.tool_position(&HOME)
 }
 
 /// The termination test: did `skill`, started in `start`, succeed in

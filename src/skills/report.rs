@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use ganglion_sim::tabletop::Relation;
-use ganglion_sim::tabletop::reach::{ArmReach, OBS_DIM};
+use ganglion_sim::tabletop::reach::{ArmReach, OBS_DIM, distance};
 use ganglion_sim::{Env, Rng, SceneSpec, derive_seed};
 
 use super::affordance::{Sample, random_case};
@@ -269,8 +269,7 @@ pub fn reach_errors(
                 break;
             }
         }
-        let (c, t) = (env.cup(), env.target());
-        Ok((0..3).map(|k| (c[k] - t[k]).powi(2)).sum::<f32>().sqrt())
+        Ok(distance(env.cup(), env.target()))
     });
     errs.into_iter().collect()
 }

@@ -1,6 +1,7 @@
 //! Shared set-up for every test binary: the shipped configs and policy, a
 //! recording header for CartPole, a lockstep joint node, free ports, the
-//! real-time serialisation lock and the planner's parts.
+//! real-time serialisation lock, the planner's parts and a seeded stream of
+//! adversarial numbers (`XorShift`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -87,5 +88,22 @@ pub fn lockstep_node(max_steps: u32) -> ganglion::io::NodeOptions {
         backend: ganglion::io::NodeBackendKind::Host,
         max_steps,
         fault: None,
+    }
+}
+
+/// xorshift64*: the same stream on every machine (the property tests'
+/// adversarial policy outputs).
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
     }
 }

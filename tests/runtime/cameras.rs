@@ -26,6 +26,8 @@ fn camera_config(dir: &Path, edits: &[(&str, &str)]) -> RobotConfig {
         text = text.replacen(a, b, 1);
     }
     let text = text.replace("../models/", &format!("{}/models/", root.display()));
+    let urdf = root.join("robots/tabletop.urdf");
+    let text = text.replace("\"tabletop.urdf\"", &format!("\"{}\"", urdf.display()));
     let path = dir.join("tabletop-camera.toml");
     std::fs::write(&path, text).unwrap();
     config::load(&path).unwrap_or_else(|e| panic!("{e}"))

@@ -317,7 +317,8 @@ pub fn tabletop_frame_loop(timing: Timing, every: u32) -> ControlLoop {
     let mut cfg = ganglion::skills::executor::tabletop_config(
         &common::repo().join("models/arm-reach.onnx"),
         seed,
-    );
+    )
+    .expect("robots/tabletop.toml loads");
     let camera = overhead_camera(1);
     let size = (camera.width, camera.height);
     cfg.cameras = vec![camera];

@@ -24,7 +24,8 @@ fn shipped_cartpole_config_loads() {
         PlantConfig::Sim {
             kind: "sim:cartpole".into(),
             seed: 7,
-            pace: Pace::Realtime
+            pace: Pace::Realtime,
+            urdf: None,
         }
     );
     assert_eq!(cfg.policy.kind, PolicyKind::Mlp);
@@ -90,7 +91,8 @@ fn minimal_config_gets_defaults() {
         PlantConfig::Sim {
             kind: "sim:cartpole".into(),
             seed: 0,
-            pace: Pace::Realtime
+            pace: Pace::Realtime,
+            urdf: None,
         }
     );
     assert_eq!(cfg.observation.offset, vec![0.0; 4]);
@@ -323,7 +325,8 @@ cpu = 3
         PlantConfig::Sim {
             kind: "sim:cartpole".into(),
             seed: 0,
-            pace: Pace::Fast
+            pace: Pace::Fast,
+            urdf: None,
         }
     );
 

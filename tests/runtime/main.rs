@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod arm_safety;
 mod cameras;
 mod chunked;
 mod cli;
@@ -21,6 +22,7 @@ mod onnx_roundtrip;
 mod overrides;
 mod policy_errors;
 mod record_mcap;
+mod robot_file;
 mod safety_property;
 mod sigkill;
 mod skills;

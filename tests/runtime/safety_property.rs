@@ -10,6 +10,8 @@ use ganglion::config::{SafeAction, SafetyConfig};
 use ganglion::record::SafetyEvents;
 use ganglion::runtime::safety::SafetyFilter;
 
+use crate::common::XorShift as Rng;
+
 const N: usize = 6;
 const DT: f64 = 0.01;
 
@@ -30,21 +32,7 @@ fn cfg() -> SafetyConfig {
         max_accel: vec![15.0, 7.5, 10.0, 12.5, 15.0, 20.0],
         max_jerk: vec![500.0, 250.0, 400.0, 450.0, 500.0, 700.0],
         fallback: None,
-    }
-}
-
-/// xorshift64*: the same stream on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+        workspace: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! exact state out (see `state::SENSORS`). Built for a given scene, or with
 //! a scene drawn from each reset's seed (`sim:tabletop` in a robot config).
 
+use super::arm::TabletopArm;
 use super::scene::SceneSpec;
 use super::state::{ACTUATORS, SENSORS, TabletopState};
 use super::world::TabletopWorld;
@@ -11,6 +12,8 @@ pub struct TabletopPlant {
     /// The fixed scene, or `None` for a random scene per reset.
     scene: Option<SceneSpec>,
     current: SceneSpec,
+    /// The arm, from its URDF.
+    arm: TabletopArm,
     world: TabletopWorld,
     commands: [f32; 5],
     state: TabletopState,
@@ -22,12 +25,18 @@ impl TabletopPlant {
 
     /// A plant that lays out `scene` (positions from each reset's seed).
     pub fn new(scene: Option<SceneSpec>, seed: u64) -> TabletopPlant {
+        TabletopPlant::with_arm(scene, seed, TabletopArm::shipped())
+    }
+
+    /// [`TabletopPlant::new`] with the arm of another URDF.
+    pub fn with_arm(scene: Option<SceneSpec>, seed: u64, arm: &TabletopArm) -> TabletopPlant {
         let current = scene.clone().unwrap_or_else(|| SceneSpec::random(seed));
-        let world = TabletopWorld::new(&current, seed);
+        let world = TabletopWorld::with_arm(&current, seed, arm);
         let state = world.state();
         TabletopPlant {
             scene,
             current,
+            arm: arm.clone(),
             world,
             commands: [0.0; 5],
             state,
@@ -62,7 +71,7 @@ impl Plant for TabletopPlant {
             .scene
             .clone()
             .unwrap_or_else(|| SceneSpec::random(seed));
-        self.world = TabletopWorld::new(&self.current, seed);
+        self.world = TabletopWorld::with_arm(&self.current, seed, &self.arm);
         self.commands = [0.0; 5];
         self.state = self.world.state();
     }

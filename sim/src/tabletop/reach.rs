@@ -2,7 +2,7 @@
 //! is trained on (PPO). The same rapier multibody arm as in the tabletop
 //! world; a cup target drawn in the reachable workspace; actions are speed
 //! commands for base, shoulder and elbow; the wrist keeps the cup pointing
-//! down by its levelling servo ([`arm::level_wrist_velocity`]), in training as
+//! down by its levelling servo ([`ArmGeometry::level_wrist_velocity`]), in training as
 //! in the skills.
 //!
 //! Observation (13): `[sin q0, cos q0, q1, q2, q̇0, q̇1, q̇2, cup x, y, z,
@@ -14,7 +14,7 @@
 
 use rapier3d::prelude::*;
 
-use super::arm::{self, ArmRig, HOME, MAX_JOINT_SPEED};
+use super::arm::{self, ArmGeometry, ArmRig, HOME, TabletopArm};
 use super::world::CONTROL_PERIOD;
 use crate::env::{Env, StepResult};
 use crate::rng::Rng;
@@ -34,6 +34,7 @@ pub struct ArmReach {
     spec: EnvSpec,
     physics: PhysicsWorld,
     rig: ArmRig,
+    geometry: ArmGeometry,
     target: [f32; 3],
     steps: usize,
 }
@@ -45,11 +46,17 @@ impl Default for ArmReach {
 }
 
 impl ArmReach {
+    /// The task on the shipped arm.
     pub fn new() -> ArmReach {
+        ArmReach::with_arm(TabletopArm::shipped())
+    }
+
+    /// The task on the arm of another URDF.
+    pub fn with_arm(arm_model: &TabletopArm) -> ArmReach {
         let mut physics = PhysicsWorld::new();
         physics.gravity = Vector::ZERO;
         physics.integration_parameters.dt = CONTROL_PERIOD / SUBSTEPS as f32;
-        let rig = arm::build_arm(&mut physics, HOME);
+        let rig = arm::build_arm(&mut physics, arm_model, HOME);
         let inf = f32::INFINITY;
         let spec = EnvSpec {
             name: "arm-reach".into(),
@@ -65,6 +72,7 @@ impl ArmReach {
             spec,
             physics,
             rig,
+            geometry: arm_model.geometry,
             target: [0.35, 0.0, 0.1],
             steps: 0,
         }
@@ -85,14 +93,14 @@ impl ArmReach {
         self.steps = 0;
     }
 
-    /// A reachable cup target drawn from `rng`.
-    pub fn draw_target(rng: &mut Rng) -> [f32; 3] {
+    /// A reachable cup target of arm `g` drawn from `rng`.
+    pub fn draw_target(g: &ArmGeometry, rng: &mut Rng) -> [f32; 3] {
         loop {
             let r = rng.uniform(TARGET_RADIUS.0, TARGET_RADIUS.1);
             let a = rng.uniform(-TARGET_ANGLE, TARGET_ANGLE);
             let z = rng.uniform(TARGET_HEIGHT.0, TARGET_HEIGHT.1);
             let p = [r * a.cos(), r * a.sin(), z];
-            if arm::inverse_kinematics(p).is_some() {
+            if g.inverse_kinematics(p).is_some() {
                 return p;
             }
         }
@@ -100,15 +108,15 @@ impl ArmReach {
 
     /// Initial joint angles and target of an episode: half the episodes
     /// start at home, half at the pose of another reachable target.
-    pub fn initial_conditions(seed: u64) -> ([f32; 4], [f32; 3]) {
+    pub fn initial_conditions(g: &ArmGeometry, seed: u64) -> ([f32; 4], [f32; 3]) {
         let mut rng = Rng::new(seed);
         let q = if rng.next_f32() < 0.5 {
             HOME
         } else {
-            let p = Self::draw_target(&mut rng);
-            arm::inverse_kinematics(p).unwrap_or(HOME)
+            let p = Self::draw_target(g, &mut rng);
+            g.inverse_kinematics(p).unwrap_or(HOME)
         };
-        (q, Self::draw_target(&mut rng))
+        (q, Self::draw_target(g, &mut rng))
     }
 
     fn write_obs(&self, obs: &mut [f32]) {
@@ -141,10 +149,10 @@ pub fn observation(q: &[f32; 4], v: &[f32; 4], cup: [f32; 3], target: [f32; 3]) 
     ]
 }
 
-/// Joint speed commands (rad/s) for a reaching action in [-1, 1]³ (clamped;
-/// non-finite → 0) at joint angles `q`: base, shoulder, elbow from the action,
-/// the wrist from the levelling servo.
-pub fn joint_command(q: &[f32; 4], action: &[f32]) -> [f32; 4] {
+/// Joint speed commands (rad/s) of arm `g` for a reaching action in
+/// [-1, 1]³ (clamped; non-finite → 0) at joint angles `q`: base, shoulder,
+/// elbow from the action, the wrist from the levelling servo.
+pub fn joint_command(g: &ArmGeometry, q: &[f32; 4], action: &[f32]) -> [f32; 4] {
     let mut a = [0.0f32; 3];
     for (slot, v) in a.iter_mut().zip(action) {
         *slot = if v.is_finite() {
@@ -153,12 +161,13 @@ pub fn joint_command(q: &[f32; 4], action: &[f32]) -> [f32; 4] {
             0.0
         };
     }
-    let v = [
-        a[0] * MAX_JOINT_SPEED,
-        a[1] * MAX_JOINT_SPEED,
-        a[2] * MAX_JOINT_SPEED,
-    ];
-    [v[0], v[1], v[2], arm::level_wrist_velocity(q, v[1], v[2])]
+    let v = a.map(|x| x * g.max_speed);
+    [v[0], v[1], v[2], g.level_wrist_velocity(q, v[1], v[2])]
+}
+
+/// The distance (m) between two points.
+pub fn distance(a: [f32; 3], b: [f32; 3]) -> f32 {
+    (0..3).map(|k| (a[k] - b[k]).powi(2)).sum::<f32>().sqrt()
 }
 
 /// The reaching reward for a cup error `e` (m) and action `a`.
@@ -173,24 +182,21 @@ impl Env for ArmReach {
     }
 
     fn reset(&mut self, seed: u64, obs: &mut [f32]) {
-        let (q, target) = Self::initial_conditions(seed);
+        let (q, target) = Self::initial_conditions(&self.geometry, seed);
         self.set_state(q, target);
         self.write_obs(obs);
     }
 
     fn step(&mut self, action: &[f32], obs: &mut [f32]) -> StepResult {
         let q = arm::joint_angles(&self.physics, &self.rig);
-        arm::command_velocities(&mut self.physics, &self.rig, joint_command(&q, action));
+        let cmd = joint_command(&self.geometry, &q, action);
+        arm::command_velocities(&mut self.physics, &self.rig, cmd);
         for _ in 0..SUBSTEPS {
             self.physics.step();
         }
         self.steps += 1;
         self.write_obs(obs);
-        let cup = self.cup();
-        let err = (0..3)
-            .map(|k| (cup[k] - self.target[k]).powi(2))
-            .sum::<f32>()
-            .sqrt();
+        let err = distance(self.cup(), self.target);
         StepResult {
             reward: reach_reward(err, action),
             terminated: false,
@@ -213,17 +219,13 @@ mod tests {
             env.reset(seed, &mut obs);
             for _ in 0..EPISODE_STEPS {
                 let q = arm::joint_angles(&env.physics, &env.rig);
-                let goal = arm::inverse_kinematics(env.target).unwrap();
+                let goal = env.geometry.inverse_kinematics(env.target).unwrap();
                 let a: Vec<f32> = (0..3)
-                    .map(|k| 3.0 * (goal[k] - q[k]) / MAX_JOINT_SPEED)
+                    .map(|k| 3.0 * (goal[k] - q[k]) / env.geometry.max_speed)
                     .collect();
                 env.step(&a, &mut obs);
             }
-            let cup = env.cup();
-            let err = (0..3)
-                .map(|k| (cup[k] - env.target[k]).powi(2))
-                .sum::<f32>()
-                .sqrt();
+            let err = distance(env.cup(), env.target);
             assert!(err < 0.005, "seed {seed}: final error {err}");
         }
     }

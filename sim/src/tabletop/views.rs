@@ -5,7 +5,7 @@
 //! each named colour, pixel and depth noise). Positions come straight from
 //! the layout rules, not from physics, so a view costs one render.
 
-use super::arm::{HOME, inverse_kinematics, tool_position};
+use super::arm::{HOME, TabletopArm};
 use super::scene::{BLOCK_SIZE, BOWL_FLOOR, COLORS, Relation, SceneSpec};
 use super::state::TabletopState;
 use crate::render::{Appearance, Camera, Noise};
@@ -179,10 +179,11 @@ pub fn random_state(seed: u64) -> (SceneSpec, TabletopState) {
     }
     let q = if holding.is_some() || rng.next_f32() < 0.5 {
         let mut q = HOME;
+        let g = TabletopArm::shipped().geometry;
         for _ in 0..100 {
             let (r, a) = (rng.uniform(0.22, 0.52), rng.uniform(-1.2, 1.2));
             if let Some(found) =
-                inverse_kinematics([r * a.cos(), r * a.sin(), rng.uniform(0.12, 0.35)])
+                g.inverse_kinematics([r * a.cos(), r * a.sin(), rng.uniform(0.12, 0.35)])
             {
                 q = found;
                 break;
@@ -192,7 +193,7 @@ pub fn random_state(seed: u64) -> (SceneSpec, TabletopState) {
     } else {
         HOME
     };
-    let cup = tool_position(&q);
+    let cup = TabletopArm::shipped().geometry.tool_position(&q);
     if let Some(i) = holding {
         pos[i] = [cup[0], cup[1], cup[2] - h - 0.002];
     }

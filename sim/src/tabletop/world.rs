@@ -6,7 +6,7 @@
 
 use rapier3d::prelude::*;
 
-use super::arm::{self, ArmRig};
+use super::arm::{self, ArmGeometry, ArmRig, TabletopArm};
 use super::scene::{BLOCK_SIZE, BOWL_FLOOR, BOWL_RADIUS, BOWL_WALL, SceneSpec};
 use super::state::TabletopState;
 
@@ -28,6 +28,8 @@ pub struct Object {
 pub struct TabletopWorld {
     pub physics: PhysicsWorld,
     pub arm: ArmRig,
+    /// The arm's kinematics and limits, from its URDF.
+    pub geometry: ArmGeometry,
     pub blocks: Vec<Object>,
     pub bowls: Vec<Object>,
     /// The block the cup holds, and the joint holding it.
@@ -37,9 +39,14 @@ pub struct TabletopWorld {
 }
 
 impl TabletopWorld {
-    /// Builds `scene` with positions from `seed`, the arm at home (or holding
-    /// the scene's held block under the cup).
+    /// Builds `scene` with positions from `seed`, the shipped arm at home
+    /// (or holding the scene's held block under the cup).
     pub fn new(scene: &SceneSpec, seed: u64) -> TabletopWorld {
+        TabletopWorld::with_arm(scene, seed, TabletopArm::shipped())
+    }
+
+    /// [`TabletopWorld::new`] with the arm of another URDF.
+    pub fn with_arm(scene: &SceneSpec, seed: u64, arm_model: &TabletopArm) -> TabletopWorld {
         let layout = scene.layout(seed);
         let mut physics = PhysicsWorld::new();
         physics.gravity = Vector::new(0.0, 0.0, -9.81);
@@ -50,7 +57,7 @@ impl TabletopWorld {
             ColliderBuilder::cuboid(0.6, 0.7, 0.02).friction(0.8),
             Some(table),
         );
-        let arm = arm::build_arm(&mut physics, arm::HOME);
+        let arm = arm::build_arm(&mut physics, arm_model, arm::HOME);
         let h = BLOCK_SIZE * 0.5;
         let blocks = scene
             .blocks
@@ -112,6 +119,7 @@ impl TabletopWorld {
         let mut world = TabletopWorld {
             physics,
             arm,
+            geometry: arm_model.geometry,
             blocks,
             bowls,
             held: None,
@@ -215,7 +223,7 @@ impl TabletopWorld {
     }
 
     fn attach(&mut self, i: usize) {
-        let wrist = self.arm.links[3];
+        let wrist = self.arm.wrist;
         let body = self.blocks[i].body;
         let rel =
             self.physics.bodies[wrist].position().inverse() * *self.physics.bodies[body].position();
@@ -262,7 +270,7 @@ mod tests {
     fn settle(w: &mut TabletopWorld, steps: usize) {
         let q = w.joint_angles();
         for _ in 0..steps {
-            let v2 = arm::level_wrist_velocity(&q, 0.0, 0.0);
+            let v2 = w.geometry.level_wrist_velocity(&q, 0.0, 0.0);
             w.step([0.0, 0.0, 0.0, v2], w.suction());
         }
     }

@@ -7,13 +7,17 @@
 //! checks here run first, because that loader indexes by name and would
 //! panic on a dangling reference.
 
+pub mod chain;
+pub mod reach;
 pub mod rig;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use chain::Chain;
 pub use rapier3d_urdf::urdf_rs;
+pub use reach::UrdfReach;
 pub use rig::{JointDrive, UrdfRig};
 
 use urdf_rs::{Geometry, JointType, Robot};

@@ -213,3 +213,81 @@ fn each_drive_moves_its_joint() {
     let (_, v) = run(JointDrive::Effort, [f32::NAN, f32::INFINITY], 50);
     assert!(v[0].abs() < 1e-3 && v[1].abs() < 1e-3, "{v:?}");
 }
+
+/// A three-joint arm with tilted joint origins (rpy), for the kinematics.
+const TILTED: &str = r#"<robot name="tilted">
+  <link name="base"/>
+  <link name="a"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="b"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="c"><inertial><mass value="0.5"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="tip"><collision><geometry><sphere radius="0.01"/></geometry></collision></link>
+  <joint name="j1" type="revolute"><parent link="base"/><child link="a"/>
+    <origin xyz="0.1 0 0.2" rpy="0.3 0 0.5"/><axis xyz="0 0 1"/><limit lower="-3" upper="3" velocity="1" effort="1"/></joint>
+  <joint name="j2" type="prismatic"><parent link="a"/><child link="b"/>
+    <origin xyz="0 0.1 0" rpy="0 0.4 0"/><axis xyz="1 1 0"/><limit lower="-1" upper="1" velocity="1" effort="1"/></joint>
+  <joint name="j3" type="continuous"><parent link="b"/><child link="c"/>
+    <origin xyz="0.3 0 0" rpy="-0.2 0.1 0.7"/><axis xyz="0 1 0"/><limit velocity="1" effort="1"/></joint>
+  <joint name="tool" type="fixed"><parent link="c"/><child link="tip"/>
+    <origin xyz="0.15 0.02 -0.01" rpy="0 0 0"/></joint>
+</robot>"#;
+
+#[test]
+fn chain_kinematics_match_the_simulated_links() {
+    let tilted = parse(Path::new("tilted.urdf"), TILTED).unwrap_or_else(|e| panic!("{e}"));
+    let cases = [
+        (model("robots/tabletop.urdf"), "cup"),
+        (model("robots/tabletop.urdf"), "forearm"),
+        (model("tests/fixtures/urdf/gantry.urdf"), "plate"),
+        (tilted, "tip"),
+    ];
+    let mut rng = crate::rng::Rng::new(5);
+    for (m, link) in cases {
+        let chain = Chain::new(&m, link).unwrap_or_else(|e| panic!("{e}"));
+        let n = m.actuated.len();
+        assert_eq!(
+            chain.joints().count(),
+            chain.joints().collect::<BTreeSet<_>>().len()
+        );
+        let mut world = PhysicsWorld::new();
+        let rig =
+            UrdfRig::build(&mut world, &m, &[JointDrive::Velocity { gain: 100.0 }]).expect("rig");
+        let body = rig
+            .links
+            .iter()
+            .find(|(name, _)| name == link)
+            .map(|(_, b)| *b)
+            .expect("the link has a body");
+        for _ in 0..20 {
+            let q: Vec<f32> = m
+                .actuated
+                .iter()
+                .map(|name| {
+                    let j = m
+                        .robot
+                        .joints
+                        .iter()
+                        .find(|j| &j.name == name)
+                        .expect("joint");
+                    let (lo, hi) = match j.joint_type {
+                        urdf_rs::JointType::Continuous => (-3.0, 3.0),
+                        _ => (j.limit.lower as f32, j.limit.upper as f32),
+                    };
+                    rng.uniform(lo, hi)
+                })
+                .collect();
+            assert_eq!(q.len(), n);
+            rig.set_positions(&mut world, &q);
+            let t = world.bodies[body].translation();
+            let fk = chain.position(&q);
+            for (k, sim) in [t.x, t.y, t.z].into_iter().enumerate() {
+                assert!(
+                    (fk[k] - sim).abs() < 1e-4,
+                    "{link} at {q:?}: fk {fk:?} vs sim {t:?}"
+                );
+            }
+        }
+    }
+    let m = model("robots/tabletop.urdf");
+    let e = Chain::new(&m, "gripper").expect_err("no such link");
+    assert!(e.contains("link \"gripper\"") && e.contains("cup"), "{e}");
+}
