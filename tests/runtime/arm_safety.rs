@@ -223,6 +223,8 @@ fn adversarial_outputs_keep_the_simulated_arm_within_its_limits() {
 }
 
 /// The full million (`cargo test --release --test runtime -- --ignored arm_safety`).
+/// Fails today: at tick 47,921 the back-driven wrist reaches 3.31 rad/s,
+/// past the 0.3 rad/s tolerance (docs/robots.md, "Not yet").
 #[test]
 #[ignore]
 fn a_million_adversarial_outputs_on_the_simulated_arm() {
