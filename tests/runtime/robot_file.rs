@@ -70,16 +70,24 @@ fn tabletop_file_names_its_urdf_and_limits() {
     assert!(matches!(skill.plant, PlantConfig::Sim { seed: 3, .. }));
 }
 
-#[test]
-fn broken_urdf_reference_is_reported_at_its_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = tabletop_text().replace("urdf = \"tabletop.urdf\"", "urdf = \"missing.urdf\"");
-    let (p, line) = only_problem(dir.path(), &text, "urdf = \"missing.urdf\"");
+/// The one problem of the tabletop file naming `urdf` as its plant's URDF,
+/// checked to be at `plant.urdf`'s line.
+fn plant_urdf_problem(dir: &Path, urdf: &str) -> ConfigProblem {
+    let field = format!("urdf = \"{urdf}\"");
+    let text = tabletop_text().replace("urdf = \"tabletop.urdf\"", &field);
+    let (p, line) = only_problem(dir, &text, &field);
     assert_eq!(
         (p.field.as_str(), p.line),
         ("plant.urdf", Some(line)),
         "{p}"
     );
+    p
+}
+
+#[test]
+fn broken_urdf_reference_is_reported_at_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = plant_urdf_problem(dir.path(), "missing.urdf");
     assert!(
         p.message.contains("missing.urdf") && p.message.contains("cannot read"),
         "{p}"
@@ -93,13 +101,7 @@ fn broken_urdf_reference_is_reported_at_its_line() {
         "<limit lower=\"0.5\" upper=\"0.0\"",
     );
     std::fs::write(dir.path().join("broken.urdf"), &broken).expect("write");
-    let text = tabletop_text().replace("urdf = \"tabletop.urdf\"", "urdf = \"broken.urdf\"");
-    let (p, line) = only_problem(dir.path(), &text, "urdf = \"broken.urdf\"");
-    assert_eq!(
-        (p.field.as_str(), p.line),
-        ("plant.urdf", Some(line)),
-        "{p}"
-    );
+    let p = plant_urdf_problem(dir.path(), "broken.urdf");
     let urdf_line = broken
         .lines()
         .position(|l| l.contains("<joint name=\"elbow\""))
