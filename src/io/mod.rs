@@ -18,6 +18,7 @@ pub mod node_peer;
 pub mod node_process;
 pub mod plant_hw;
 pub mod qemu;
+pub mod serial;
 pub mod zenoh;
 
 pub use crate::config::joints::{JointLayout, layout};
