@@ -43,7 +43,7 @@ pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
             Ok(p)
         }
         PlantConfig::Link {
-            address,
+            endpoint,
             joints,
             clock,
             watchdog_ms,
@@ -53,7 +53,7 @@ pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
             ..
         } => {
             let mut p = crate::io::LinkPlant::connect(crate::io::LinkOptions {
-                address: *address,
+                endpoint: endpoint.clone(),
                 joints: joints.clone(),
                 lockstep: *clock == LinkClock::Lockstep,
                 watchdog_us: watchdog_ms.saturating_mul(1000),
@@ -158,7 +158,11 @@ pub fn plant_seed(cfg: &PlantConfig) -> u64 {
 pub fn plant_kind(cfg: &PlantConfig) -> &str {
     match cfg {
         PlantConfig::Sim { kind, .. } => kind,
-        PlantConfig::Link { .. } => "link:udp",
+        PlantConfig::Link {
+            endpoint: crate::io::transport::LinkEndpoint::Udp(_),
+            ..
+        } => "link:udp",
+        PlantConfig::Link { .. } => "link:serial",
         PlantConfig::Zenoh { .. } => "zenoh",
     }
 }

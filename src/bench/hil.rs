@@ -1,6 +1,7 @@
 //! `ganglion bench hil`: hardware-in-the-loop against pure simulation. The
 //! shipped CartPole policy's mean return over N seeded episodes in pure
-//! simulation, over the UDP link to the node logic on the host, and with the
+//! simulation, over the UDP link to the node logic on the host, over a
+//! serial line (a pseudo-terminal: the kernel's tty layer, no wire), and with the
 //! firmware in qemu-system-arm (lockstep, so each is deterministic); and the
 //! JointCommand → JointState round trip over each link (median, p99).
 
@@ -11,7 +12,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::config::{self, RobotConfig};
-use crate::io::hil::{NodeHandle, at_address, returns};
+use crate::io::hil::{NodeHandle, at_address, at_endpoint, returns};
 use crate::io::qemu::{QEMU, default_firmware, qemu_available};
 use crate::io::{LinkOptions, LinkPlant, NodeBackendKind, NodeClock, NodeOptions};
 use crate::runtime::stats::quantile_sorted;
@@ -23,8 +24,20 @@ fn load(path: &Path) -> Result<RobotConfig> {
 }
 
 fn node(backend: NodeBackendKind, clock: NodeClock) -> Result<NodeHandle> {
+    node_on(
+        crate::io::NodeLink::Udp("127.0.0.1:0".parse()?),
+        backend,
+        clock,
+    )
+}
+
+fn node_on(
+    link: crate::io::NodeLink,
+    backend: NodeBackendKind,
+    clock: NodeClock,
+) -> Result<NodeHandle> {
     NodeHandle::spawn(NodeOptions {
-        bind: "127.0.0.1:0".parse()?,
+        link,
         plant: "sim:cartpole".into(),
         seed: 0,
         clock,
@@ -41,7 +54,7 @@ fn mean(v: &[f64]) -> f64 {
 /// Median and p99 (µs) of `n` JointCommand → JointState exchanges.
 fn latency(node: &NodeHandle, lockstep: bool, n: usize) -> Result<Value> {
     let mut link = LinkPlant::connect(LinkOptions {
-        address: node.addr,
+        endpoint: node.endpoint.clone(),
         joints: "sim:cartpole".into(),
         lockstep,
         watchdog_us: 1_000_000,
@@ -98,6 +111,21 @@ pub fn hil(
     let udp_rt_latency = latency(&rt_node, false, exchanges)?;
     drop(rt_node);
 
+    eprintln!("HIL over a serial line (a pty, node logic on the host): {episodes} episodes");
+    let serial_node = node_on(
+        crate::io::NodeLink::Pty,
+        NodeBackendKind::Host,
+        NodeClock::Lockstep,
+    )?;
+    let serial = returns(
+        &at_endpoint(&hil_cfg, &serial_node.endpoint)?,
+        seed,
+        episodes,
+        max_ticks,
+    )?;
+    let serial_latency = latency(&serial_node, true, exchanges)?;
+    drop(serial_node);
+
     let mut out = json!({
         "episodes": episodes,
         "seed": seed,
@@ -108,6 +136,12 @@ pub fn hil(
             "returns": udp,
             "latency_lockstep": udp_latency,
             "latency_realtime_node": udp_rt_latency,
+        },
+        "serial_pty": {
+            "mean_return": mean(&serial),
+            "ratio_to_sim": mean(&serial) / mean(&sim),
+            "returns": serial,
+            "latency_lockstep": serial_latency,
         },
     });
     let image = firmware.or_else(default_firmware);
@@ -148,7 +182,11 @@ pub fn print(v: &Value) {
         "  pure sim        mean return {:.1}",
         v["pure_sim"]["mean_return"].as_f64().unwrap_or(f64::NAN)
     );
-    for (name, key) in [("UDP (host node)", "udp"), ("qemu firmware", "qemu")] {
+    for (name, key) in [
+        ("UDP (host node)", "udp"),
+        ("serial (pty)", "serial_pty"),
+        ("qemu firmware", "qemu"),
+    ] {
         let r = &v[key];
         if let Some(why) = r["skipped"].as_str() {
             println!("  {name:<15} skipped: {why}");

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 use serde_json::json;
 
-use ganglion::config::{self, ConfigErrors, PlantConfig, RobotConfig};
+use ganglion::config::{self, ConfigErrors, RobotConfig};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -25,11 +25,7 @@ pub struct CheckArgs {
 
 /// One line saying what a valid config runs.
 fn summary(file: &Path, cfg: &RobotConfig) -> String {
-    let plant = match &cfg.plant {
-        PlantConfig::Sim { kind, .. } => kind.as_str(),
-        PlantConfig::Link { .. } => "link:udp",
-        PlantConfig::Zenoh { .. } => "zenoh",
-    };
+    let plant = ganglion::assemble::plant_kind(&cfg.plant);
     // The policy as the file names it: relative to the config's directory.
     let base = file.parent().unwrap_or(Path::new(""));
     let policy = cfg

@@ -1,9 +1,11 @@
 //! `ganglion node`: a joint node for hardware-in-the-loop, serving a
-//! simulated plant over the wire protocol on UDP. The node logic runs on
-//! the host (`--link udp:HOST:PORT`), or the real firmware image runs in
-//! qemu-system-arm (`--qemu`) with the plant here across its emulated UART.
-//! Link faults can be injected for drills (`--fault`). The node answers one
-//! controller: `--controller ADDR`, or the first to send a valid frame.
+//! simulated plant over the wire protocol on UDP (`--link udp:HOST:PORT`)
+//! or a serial line (`--link serial:DEVICE[@BAUD]`, or `serial:pty` for a
+//! new pseudo-terminal whose path it prints). The node logic runs on the
+//! host, or the real firmware image runs in qemu-system-arm (`--qemu`) with
+//! the plant here across its emulated UART. Link faults can be injected for
+//! drills (`--fault`). The node answers one controller: `--controller
+//! ADDR`, or the first to send a valid frame.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +18,8 @@ use clap::{Args, ValueEnum};
 use ganglion::io::NodeSummary;
 use ganglion::io::qemu::{BUILD_COMMAND, QEMU, default_firmware};
 use ganglion::io::{
-    FaultKind, FaultPlan, NodeBackendKind, NodeBinding, NodeClock, NodeOptions, serve_bound,
+    FaultKind, FaultPlan, LinkEndpoint, NodeBackendKind, NodeBinding, NodeClock, NodeLink,
+    NodeOptions, serve_bound,
 };
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -29,7 +32,9 @@ pub enum ClockArg {
 
 #[derive(Args, Debug)]
 pub struct NodeArgs {
-    /// Where to listen: udp:HOST:PORT.
+    /// Where to listen: udp:HOST:PORT, serial:DEVICE[@BAUD] (default
+    /// 1000000 baud), or serial:pty (a new pseudo-terminal; its path is
+    /// printed for the controller's `device`).
     #[arg(long, default_value = "udp:127.0.0.1:9000")]
     pub link: String,
     /// Answer only the controller at this address (HOST:PORT, or
@@ -89,13 +94,7 @@ pub struct NodeArgs {
 }
 
 pub fn node_options(args: &NodeArgs) -> Result<NodeOptions> {
-    let Some(addr) = args.link.strip_prefix("udp:") else {
-        bail!(
-            "--link {}: only udp:HOST:PORT links are supported (e.g. udp:127.0.0.1:9000)",
-            args.link
-        );
-    };
-    let bind = ganglion::io::link::addr(addr)?;
+    let link = NodeLink::parse(&args.link).map_err(|e| anyhow::anyhow!("--link: {e:#}"))?;
     let backend = if args.qemu {
         let firmware = match args.firmware.clone().or_else(default_firmware) {
             Some(f) => f,
@@ -128,7 +127,7 @@ pub fn node_options(args: &NodeArgs) -> Result<NodeOptions> {
         }
     };
     Ok(NodeOptions {
-        bind,
+        link,
         plant: args.plant.clone(),
         seed: args.seed,
         clock: match args.clock {
@@ -190,7 +189,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
 /// on a signal or when `limit` has passed.
 fn spawn_watcher(
     stop: Arc<AtomicBool>,
-    rx: crossbeam::channel::Receiver<std::net::SocketAddr>,
+    rx: crossbeam::channel::Receiver<LinkEndpoint>,
     binding_text: Option<String>,
     limit: Option<Duration>,
 ) -> std::thread::JoinHandle<()> {
@@ -198,11 +197,16 @@ fn spawn_watcher(
         let started = std::time::Instant::now();
         let mut announced = false;
         while !stop.load(Ordering::Acquire) {
-            if !announced && let Ok(addr) = rx.try_recv() {
-                match &binding_text {
-                    Some(c) => eprintln!("node listening on udp:{addr}, answering only {c}"),
-                    None => eprintln!(
-                        "node listening on udp:{addr}, answering the first controller \
+            if !announced && let Ok(endpoint) = rx.try_recv() {
+                match (&binding_text, &endpoint) {
+                    (_, LinkEndpoint::Serial { device, .. }) => eprintln!(
+                        "node listening on {endpoint}; a controller opens {} \
+                         (plant.device)",
+                        device.display()
+                    ),
+                    (Some(c), _) => eprintln!("node listening on {endpoint}, answering only {c}"),
+                    (None, _) => eprintln!(
+                        "node listening on {endpoint}, answering the first controller \
                          to send a valid frame"
                     ),
                 }

@@ -1,6 +1,7 @@
 //! Validation of a `[plant]` section that names a joint node over a link
-//! (`kind = "link:udp"`): address, joint layout, clock, node watchdog and
-//! safe mode.
+//! (`kind = "link:udp"` with its `address`, or `kind = "link:serial"` with
+//! its `device` and `baud`): joint layout, clock, node watchdog and safe
+//! mode.
 
 use ganglion_firmware::SafeMode;
 
@@ -8,6 +9,8 @@ use super::reader::{Item, Reporter, Table};
 use super::types::{LinkClock, Pace, PlantConfig};
 use super::validate::{Signature, or_default};
 use crate::config::joints::{LAYOUTS, layout};
+use crate::io::serial::{DEFAULT_BAUD, baud_ok, known_bauds};
+use crate::io::transport::LinkEndpoint;
 
 /// Largest accepted `watchdog_ms`.
 pub const MAX_WATCHDOG_MS: u64 = 60_000;
@@ -23,6 +26,8 @@ pub(crate) fn link_plant(
         &[
             "kind",
             "address",
+            "device",
+            "baud",
             "joints",
             "clock",
             "watchdog_ms",
@@ -31,26 +36,37 @@ pub(crate) fn link_plant(
             "pace",
         ],
     );
-    let transport_ok = kind == "link:udp";
-    if !transport_ok {
-        kind_item.report(
-            rep,
-            format!("unknown link transport `{kind}` (known: link:udp)"),
-        );
-    }
-    let address = t.require(rep, "address").and_then(|i| {
-        let text = i.str(rep)?;
-        match text.parse::<std::net::SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
+    let endpoint = match kind {
+        "link:udp" => {
+            for key in ["device", "baud"] {
+                if let Some(i) = t.get(key) {
+                    i.report(
+                        rep,
+                        format!("`{key}` is for kind = \"link:serial\"; link:udp takes `address`"),
+                    );
+                }
+            }
+            udp_address(rep, t)
+        }
+        "link:serial" => {
+            if let Some(i) = t.get("address") {
                 i.report(
                     rep,
-                    format!("must be an IP address and port like \"127.0.0.1:9000\", got {text:?}"),
+                    "`address` is for kind = \"link:udp\"; link:serial takes `device` and `baud`"
+                        .to_string(),
                 );
-                None
             }
+            serial_device(rep, t)
         }
-    });
+        _ => {
+            kind_item.report(
+                rep,
+                format!("unknown link transport `{kind}` (known: link:udp, link:serial)"),
+            );
+            None
+        }
+    };
+    let transport_ok = matches!(kind, "link:udp" | "link:serial");
     let joints = t.require(rep, "joints").and_then(|i| {
         let name = i.str(rep)?;
         match layout(name) {
@@ -116,7 +132,7 @@ pub(crate) fn link_plant(
     });
     let config = (|| {
         Some(PlantConfig::Link {
-            address: address?,
+            endpoint: endpoint?,
             joints: joints.filter(|_| transport_ok)?.plant.to_string(),
             clock: clock?,
             watchdog_ms: watchdog_ms?,
@@ -137,7 +153,7 @@ pub(crate) fn with_publish_period(
     match (plant, rate_hz) {
         (
             Some(PlantConfig::Link {
-                address,
+                endpoint,
                 joints,
                 clock,
                 watchdog_ms,
@@ -148,7 +164,7 @@ pub(crate) fn with_publish_period(
             }),
             Some(rate),
         ) => Some(PlantConfig::Link {
-            address,
+            endpoint,
             joints,
             clock,
             watchdog_ms,
@@ -159,4 +175,53 @@ pub(crate) fn with_publish_period(
         }),
         (p, _) => p,
     }
+}
+
+/// `address = "HOST:PORT"` of a UDP node.
+fn udp_address(rep: &mut Reporter, t: &Table<'_>) -> Option<LinkEndpoint> {
+    let i = t.require(rep, "address")?;
+    let text = i.str(rep)?;
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(a) => Some(LinkEndpoint::Udp(a)),
+        Err(_) => {
+            i.report(
+                rep,
+                format!("must be an IP address and port like \"127.0.0.1:9000\", got {text:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// `device = "/dev/ttyACM0"` and `baud` (default 1 Mbaud) of a serial node.
+/// The device is opened when the plant is built: a robot file may name a
+/// port that is not plugged in where it is checked.
+fn serial_device(rep: &mut Reporter, t: &Table<'_>) -> Option<LinkEndpoint> {
+    let device = t.require(rep, "device").and_then(|i| {
+        let text = i.str(rep)?;
+        if text.is_empty() {
+            i.report(
+                rep,
+                "must name a serial device like \"/dev/ttyACM0\"".to_string(),
+            );
+            return None;
+        }
+        Some(std::path::PathBuf::from(text))
+    });
+    let baud = or_default(t.get("baud"), DEFAULT_BAUD, |i| {
+        let b = i.count(rep, 1, u32::MAX as u64)? as u32;
+        if baud_ok(b) {
+            Some(b)
+        } else {
+            i.report(
+                rep,
+                format!("baud {b} is not supported (known: {})", known_bauds()),
+            );
+            None
+        }
+    });
+    Some(LinkEndpoint::Serial {
+        device: device?,
+        baud: baud?,
+    })
 }

@@ -48,11 +48,12 @@ pub enum PlantConfig {
         /// the kind's shipped robot).
         urdf: Option<PathBuf>,
     },
-    /// `kind = "link:udp"`: a joint node over the wire protocol (a firmware
+    /// `kind = "link:udp"` or `"link:serial"`: a joint node over the wire
+    /// protocol (a firmware
     /// node, or `ganglion node` for hardware-in-the-loop).
     Link {
-        /// Where the node listens.
-        address: std::net::SocketAddr,
+        /// Where the node is: `address` (UDP) or `device` + `baud` (serial).
+        endpoint: crate::io::transport::LinkEndpoint,
         /// The joint layout: the plant kind the node serves (`sim:cartpole`).
         joints: String,
         clock: LinkClock,

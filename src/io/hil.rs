@@ -14,12 +14,16 @@ use ganglion_sim::Plant;
 
 use super::node_peer::NodeBinding;
 use super::node_process::{NodeOptions, NodeSummary, serve_bound};
+use super::transport::LinkEndpoint;
 use crate::assemble::{build_plant, load_any_policy};
 use crate::config::{PlantConfig, RobotConfig};
 use crate::runtime::{ClockMode, ControlLoop, RunLimit, Session, SessionOptions};
 
 /// A node process running in a thread.
 pub struct NodeHandle {
+    /// Where a controller reaches it.
+    pub endpoint: LinkEndpoint,
+    /// Its UDP address (unspecified for a serial node).
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<NodeSummary>>>,
@@ -42,8 +46,9 @@ impl NodeHandle {
                 .spawn(move || serve_bound(&opts, &binding, stop, Some(tx)))?
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => Ok(NodeHandle {
-                addr,
+            Ok(endpoint) => Ok(NodeHandle {
+                addr: endpoint.udp().unwrap_or(super::transport::SERIAL_PEER),
+                endpoint,
                 stop,
                 thread: Some(thread),
             }),
@@ -78,11 +83,16 @@ impl Drop for NodeHandle {
     }
 }
 
-/// `cfg` with its link plant pointed at `addr`.
+/// `cfg` with its link plant pointed at the UDP node `addr`.
 pub fn at_address(cfg: &RobotConfig, addr: SocketAddr) -> Result<RobotConfig> {
+    at_endpoint(cfg, &LinkEndpoint::Udp(addr))
+}
+
+/// `cfg` with its link plant pointed at `to` (a UDP or serial node).
+pub fn at_endpoint(cfg: &RobotConfig, to: &LinkEndpoint) -> Result<RobotConfig> {
     let mut cfg = cfg.clone();
     match &mut cfg.plant {
-        PlantConfig::Link { address, .. } => *address = addr,
+        PlantConfig::Link { endpoint, .. } => *endpoint = to.clone(),
         PlantConfig::Sim { .. } | PlantConfig::Zenoh { .. } => {
             return Err(anyhow!(
                 "{}: [plant] is not a link plant",

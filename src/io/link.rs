@@ -1,10 +1,11 @@
 //! The controller's view of a joint node: a `Plant` over the wire protocol
-//! (UDP), so the same `ControlLoop`, policy and safety filter that drive the
-//! simulator drive a node. Sensors are the joint states the node publishes
-//! (mapped back to the plant's sensor names by the joint layout); actuator
-//! commands go out as JointCommand effort targets. A receiver thread decodes
-//! datagrams into bounded lock-free channels; a tick only drains them and
-//! sends one non-blocking datagram, so it neither allocates nor blocks.
+//! (UDP or a serial line, `transport.rs`), so the same `ControlLoop`, policy
+//! and safety filter that drive the simulator drive a node. Sensors are the
+//! joint states the node publishes (mapped back to the plant's sensor names
+//! by the joint layout); actuator commands go out as JointCommand effort
+//! targets. A receiver thread decodes datagrams or line bytes into bounded
+//! lock-free channels; a tick only drains them and makes one non-blocking
+//! send, so it neither allocates nor blocks.
 //!
 //! Lockstep (`clock = "lockstep"`): `advance(dt)` sends `SimStep` and waits
 //! for `SimStepDone`; loop time is node time, sensor stamps are the node
@@ -23,7 +24,7 @@
 //! episodes), so a live controller keeps its node, and the plant says
 //! `Bye` when dropped, so the next controller can bind at once.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -38,12 +39,14 @@ use ganglion_firmware::{
 };
 use ganglion_sim::{Plant, PlantHealth, TaskSignal};
 
+use super::transport::{LinkEndpoint, LinkTx, connect};
 use crate::config::joints::{JointLayout, layout};
 
 /// How to reach a node and what to configure it with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinkOptions {
-    pub address: SocketAddr,
+    /// The node: `udp:HOST:PORT` or a serial device.
+    pub endpoint: LinkEndpoint,
     /// The joint layout (plant kind the node serves).
     pub joints: String,
     pub lockstep: bool,
@@ -81,7 +84,7 @@ enum Inbound {
 pub struct LinkPlant {
     layout: &'static JointLayout,
     opts: LinkOptions,
-    socket: UdpSocket,
+    tx: LinkTx,
     inbound: Receiver<Inbound>,
     done: Receiver<StepDone>,
     stop: Arc<AtomicBool>,
@@ -113,18 +116,7 @@ impl LinkPlant {
                 crate::config::joints::LAYOUTS.join(", ")
             );
         };
-        let local = if opts.address.ip().is_loopback() {
-            "127.0.0.1:0"
-        } else {
-            "0.0.0.0:0"
-        };
-        let socket = UdpSocket::bind(local).context("binding the link's UDP socket")?;
-        socket
-            .connect(opts.address)
-            .with_context(|| format!("connecting the link to {}", opts.address))?;
-        let rx = socket.try_clone()?;
-        rx.set_read_timeout(Some(Duration::from_millis(20)))?;
-        socket.set_nonblocking(true)?;
+        let (tx, mut rx) = connect(&opts.endpoint)?;
         let (tx_in, inbound) = bounded(256);
         let (tx_done, done) = bounded(16);
         let stop = Arc::new(AtomicBool::new(false));
@@ -144,17 +136,21 @@ impl LinkPlant {
                     let mut ka_seq = 0u16;
                     while !stop.load(Ordering::Acquire) {
                         let now_ms = clock.elapsed().as_millis() as u64;
-                        if now_ms.saturating_sub(last_tx_ms.load(Ordering::Relaxed))
-                            >= KEEPALIVE.as_millis() as u64
+                        if rx.wants_keepalive()
+                            && now_ms.saturating_sub(last_tx_ms.load(Ordering::Relaxed))
+                                >= KEEPALIVE.as_millis() as u64
                         {
                             let hb = Message::Heartbeat(Heartbeat::default());
                             if let Ok(k) = encode_frame(ka_seq, &hb, &mut out) {
                                 ka_seq = ka_seq.wrapping_add(1);
-                                let _ = rx.send(&out[..k]);
+                                rx.send_keepalive(&out[..k]);
                             }
                             last_tx_ms.store(now_ms, Ordering::Relaxed);
                         }
                         let Ok(n) = rx.recv(&mut buf) else { continue };
+                        if n == 0 && !rx.is_datagram() {
+                            continue;
+                        }
                         let at = Instant::now();
                         dec.feed(&buf[..n], |r| match r {
                             Ok(f) => {
@@ -174,8 +170,11 @@ impl LinkPlant {
                                 rx_errors.fetch_add(1, Ordering::Relaxed);
                             }
                         });
-                        // A datagram is whole: never carry a partial frame over.
-                        dec.clear();
+                        // A datagram is whole: never carry a partial frame
+                        // over. A serial line's frames span reads.
+                        if rx.is_datagram() {
+                            dec.clear();
+                        }
                     }
                 })?
         };
@@ -183,7 +182,7 @@ impl LinkPlant {
         let n = layout.n_joints() as u8;
         let mut plant = LinkPlant {
             layout,
-            socket,
+            tx,
             inbound,
             done,
             stop,
@@ -217,7 +216,7 @@ impl LinkPlant {
             self.seq = self.seq.wrapping_add(1);
             // Non-blocking: a full buffer or an absent node loses the frame,
             // and the staleness check notices.
-            let _ = self.socket.send(&self.buf[..n]);
+            self.tx.send(&self.buf[..n]);
             let ms = self.clock.elapsed().as_millis() as u64;
             self.last_tx_ms.store(ms, Ordering::Relaxed);
         }
@@ -237,13 +236,22 @@ impl LinkPlant {
                 Err(RecvTimeoutError::Disconnected) => bail!("the link's receiver stopped"),
             }
             if started.elapsed() > self.opts.timeout {
+                let hint = match &self.opts.endpoint {
+                    LinkEndpoint::Udp(_) => format!(
+                        "start one with `ganglion node --link {} --plant {}`",
+                        self.opts.endpoint, self.opts.joints
+                    ),
+                    LinkEndpoint::Serial { .. } => format!(
+                        "is the board powered, flashed and on this port at this baud \
+                         (docs/boards.md)? A simulated node: `ganglion node --link serial:pty \
+                         --plant {}`, then plant.device = the path it prints",
+                        self.opts.joints
+                    ),
+                };
                 bail!(
-                    "no joint node answered at udp:{} within {:.1} s (start one with \
-                     `ganglion node --link udp:{} --plant {}`)",
-                    self.opts.address,
+                    "no joint node answered at {} within {:.1} s ({hint})",
+                    self.opts.endpoint,
                     self.opts.timeout.as_secs_f64(),
-                    self.opts.address,
-                    self.opts.joints
                 );
             }
         }

@@ -4,7 +4,9 @@
 //! `config::joints`), the node process over UDP or with the real firmware in
 //! qemu-system-arm (`node_process`, its `node_backend`, `qemu`), the one controller a
 //! node answers (`node_peer`), link fault injection (`link_fault`), the
-//! controller's `Plant` over the link (`link`), and HIL runs as a library for
+//! controller's `Plant` over the link (`link`), what carries the frames
+//! (`transport`: UDP, or a serial line through `serial`, pseudo-terminals
+//! included), and HIL runs as a library for
 //! the benchmark and tests (`hil`); both ends share the wire protocol of
 //! `ganglion_firmware`. Past one machine, `zenoh` carries sensors, commands,
 //! telemetry, the e-stop and distributed rollouts (the transport; the
@@ -19,6 +21,7 @@ pub mod node_process;
 pub mod plant_hw;
 pub mod qemu;
 pub mod serial;
+pub mod transport;
 pub mod zenoh;
 
 pub use crate::config::joints::{JointLayout, layout};
@@ -27,3 +30,4 @@ pub use link_fault::{FaultKind, FaultPlan, FaultStats, LinkFaults};
 pub use node_peer::{NodeBinding, PeerStats};
 pub use node_process::{NodeBackendKind, NodeClock, NodeOptions, NodeSummary, serve, serve_bound};
 pub use plant_hw::PlantHardware;
+pub use transport::{LinkEndpoint, NodeLink};

@@ -1,5 +1,6 @@
 //! The node process of hardware-in-the-loop (`ganglion node`): a joint node
-//! against a simulated plant, talking the wire protocol over UDP. The node
+//! against a simulated plant, talking the wire protocol over UDP or a
+//! serial line (a device, or a pseudo-terminal it creates). The node
 //! is either the firmware logic running on the host (`Host`) or the real
 //! firmware image in qemu-system-arm (`Qemu`), whose `Hardware` is the plant
 //! here, across the emulated UART (`HwSample` in, `HwEffort` out, one pair
@@ -21,7 +22,7 @@
 //! between ticks, and the node's own config checks refuse unbounded
 //! watchdogs and publish periods.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,7 @@ use super::link_fault::{Dir, FaultPlan, FaultStats, LinkFaults};
 use super::node_backend::{Backend, HostNode, QemuBackend};
 use super::node_peer::{DATAGRAMS_PER_TICK, NodeBinding, Peer, PeerStats, sim_step_ok, to_node};
 use super::plant_hw::PlantHardware;
+use super::transport::{LinkEndpoint, NodeLink, NodeWire};
 
 /// Node tick period (1 kHz).
 pub const TICK_US: u32 = 1000;
@@ -60,8 +62,8 @@ pub enum NodeBackendKind {
 
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
-    /// Where to listen (UDP).
-    pub bind: SocketAddr,
+    /// Where to listen: a UDP address, a serial device or a new pty.
+    pub link: NodeLink,
     /// The plant kind, e.g. `sim:cartpole`.
     pub plant: String,
     pub seed: u64,
@@ -100,7 +102,7 @@ pub struct NodeSummary {
 }
 
 struct Runner {
-    socket: UdpSocket,
+    wire: NodeWire,
     peer: Peer,
     hw: PlantHardware,
     backend: Box<dyn Backend>,
@@ -123,8 +125,7 @@ impl Runner {
 
     fn send_raw(&mut self, bytes: &[u8]) {
         if let Some(peer) = self.peer.addr() {
-            // A full socket buffer loses the frame, as a link would.
-            let _ = self.socket.send_to(bytes, peer);
+            self.wire.send_to(bytes, peer);
         }
     }
 
@@ -356,21 +357,14 @@ impl Runner {
     }
 
     fn lockstep(&mut self, stop: &AtomicBool) -> Result<()> {
-        self.socket
-            .set_read_timeout(Some(Duration::from_millis(2)))?;
         let mut buf = [0u8; 2048];
         while !stop.load(Ordering::Acquire) {
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, src)) => self.datagram(&buf[..n], src, true)?,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::Interrupted
-                            | std::io::ErrorKind::ConnectionRefused
-                    ) => {}
-                Err(e) => return Err(e).context("receiving on the node's UDP socket"),
+            if let Some((n, src)) = self
+                .wire
+                .recv(&mut buf, Duration::from_millis(2))
+                .context("receiving on the node's link")?
+            {
+                self.datagram(&buf[..n], src, true)?;
             }
             self.drain_backend()?;
         }
@@ -378,7 +372,6 @@ impl Runner {
     }
 
     fn realtime(&mut self, stop: &AtomicBool) -> Result<()> {
-        self.socket.set_nonblocking(true)?;
         let mut buf = [0u8; 2048];
         let t0 = Instant::now();
         let mut k: u64 = 0;
@@ -389,18 +382,13 @@ impl Runner {
                 std::thread::sleep(deadline - now);
             }
             for _ in 0..DATAGRAMS_PER_TICK {
-                match self.socket.recv_from(&mut buf) {
-                    Ok((n, src)) => self.datagram(&buf[..n], src, false)?,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::Interrupted
-                        ) =>
-                    {
-                        break;
-                    }
-                    Err(e) => return Err(e).context("receiving on the node's UDP socket"),
+                match self
+                    .wire
+                    .recv(&mut buf, Duration::ZERO)
+                    .context("receiving on the node's link")?
+                {
+                    Some((n, src)) => self.datagram(&buf[..n], src, false)?,
+                    None => break,
                 }
             }
             self.hw.advance(TICK_US);
@@ -412,12 +400,13 @@ impl Runner {
     }
 }
 
-/// Runs a node until `stop`; `ready` gets the bound address once it listens.
+/// Runs a node until `stop`; `ready` gets the endpoint a controller
+/// connects to once it listens.
 /// It answers the first controller that sends it a valid frame.
 pub fn serve(
     opts: &NodeOptions,
     stop: Arc<AtomicBool>,
-    ready: Option<Sender<SocketAddr>>,
+    ready: Option<Sender<LinkEndpoint>>,
 ) -> Result<NodeSummary> {
     serve_bound(opts, &NodeBinding::default(), stop, ready)
 }
@@ -427,18 +416,19 @@ pub fn serve_bound(
     opts: &NodeOptions,
     binding: &NodeBinding,
     stop: Arc<AtomicBool>,
-    ready: Option<Sender<SocketAddr>>,
+    ready: Option<Sender<LinkEndpoint>>,
 ) -> Result<NodeSummary> {
+    if binding.controller.is_some() && !matches!(opts.link, NodeLink::Udp(_)) {
+        anyhow::bail!("--controller names a UDP controller; a serial line has only one");
+    }
     let hw = PlantHardware::new(&opts.plant, opts.seed)?;
     let backend: Box<dyn Backend> = match &opts.backend {
         NodeBackendKind::Host => Box::new(HostNode::boot()),
         NodeBackendKind::Qemu { qemu, firmware } => Box::new(QemuBackend::launch(qemu, firmware)?),
     };
-    let socket = UdpSocket::bind(opts.bind)
-        .with_context(|| format!("binding the node's UDP socket to {}", opts.bind))?;
-    let local = socket.local_addr()?;
+    let (wire, endpoint) = NodeWire::open(&opts.link)?;
     let mut runner = Runner {
-        socket,
+        wire,
         peer: Peer::new(binding),
         hw,
         backend,
@@ -453,7 +443,7 @@ pub fn serve_bound(
         buf: [0; MAX_ENCODED],
     };
     if let Some(r) = ready {
-        let _ = r.send(local);
+        let _ = r.send(endpoint.clone());
     }
     match opts.clock {
         NodeClock::Lockstep => runner.lockstep(&stop)?,
@@ -462,5 +452,9 @@ pub fn serve_bound(
     runner.summary.link = runner.faults.stats;
     runner.summary.final_time_us = runner.now();
     runner.summary.peer = runner.peer.stats.clone();
+    if runner.wire.is_serial() && runner.summary.peer.controller.is_some() {
+        // A line's one peer is whoever is on the other end of `endpoint`.
+        runner.summary.peer.controller = Some(endpoint.to_string());
+    }
     Ok(runner.summary)
 }

@@ -81,7 +81,7 @@ pub fn cartpole_header(plant: &dyn ganglion::sim::Plant) -> ganglion::record::Re
 /// ending its episodes after `max_steps` (0: never).
 pub fn lockstep_node(max_steps: u32) -> ganglion::io::NodeOptions {
     ganglion::io::NodeOptions {
-        bind: "127.0.0.1:0".parse().expect("an address"),
+        link: ganglion::io::NodeLink::Udp("127.0.0.1:0".parse().expect("an address")),
         plant: "sim:cartpole".into(),
         seed: 0,
         clock: ganglion::io::NodeClock::Lockstep,

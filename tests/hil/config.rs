@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use ganglion::config::{self, LinkClock, Pace, PlantConfig};
+use ganglion::io::LinkEndpoint;
 use ganglion_firmware::SafeMode;
 
 fn repo(rel: &str) -> PathBuf {
@@ -20,7 +21,7 @@ fn shipped_hil_config_loads() {
     assert_eq!(
         cfg.plant,
         PlantConfig::Link {
-            address: "127.0.0.1:9000".parse().unwrap(),
+            endpoint: LinkEndpoint::Udp("127.0.0.1:9000".parse().unwrap()),
             joints: "sim:cartpole".into(),
             clock: LinkClock::Lockstep,
             watchdog_ms: 60,
@@ -72,7 +73,7 @@ fn broken_link_fields_are_reported_where_they_are() {
         ),
         (
             "kind = \"link:udp\"",
-            "kind = \"link:serial\"",
+            "kind = \"link:can\"",
             "plant.kind",
             "unknown link transport",
         ),

@@ -6,13 +6,16 @@
 //! loop must recover once the link does. A window long enough for 20 stale
 //! cycles in a row latches the e-stop (`missed_cycles`, as Franka after 20
 //! missed packets): the operator resets it at `RESET_AT`, after the window.
+//! Every fault runs twice: over UDP, and over a serial line (a
+//! pseudo-terminal the node process holds the master of, the controller
+//! opening its path as a serial device).
 
 use crate::common;
 use std::time::Duration;
 
 use ganglion::assemble::{build_plant, load_any_policy};
-use ganglion::io::hil::{NodeHandle, at_address};
-use ganglion::io::{FaultKind, FaultPlan, NodeOptions, NodeSummary};
+use ganglion::io::hil::{NodeHandle, at_endpoint};
+use ganglion::io::{FaultKind, FaultPlan, NodeLink, NodeOptions, NodeSummary};
 use ganglion::record::{Recorder, SafetyEvents, SafetyState, read_recording};
 use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 use ganglion_firmware::status;
@@ -35,8 +38,9 @@ struct Outcome {
     period: f64,
 }
 
-fn run_with(kind: FaultKind, delay_ms: u64) -> Outcome {
+fn run_with(link: NodeLink, kind: FaultKind, delay_ms: u64) -> Outcome {
     let node = NodeHandle::spawn(NodeOptions {
+        link,
         fault: Some(FaultPlan {
             kind,
             at_us: (WINDOW_AT * 1e6) as u64,
@@ -48,7 +52,7 @@ fn run_with(kind: FaultKind, delay_ms: u64) -> Outcome {
         ..common::lockstep_node(0)
     })
     .unwrap();
-    let cfg = at_address(&common::hil_config(), node.addr).unwrap();
+    let cfg = at_endpoint(&common::hil_config(), &node.endpoint).unwrap();
     let plant = build_plant(&cfg.plant).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hil-fault.mcap");
@@ -176,9 +180,8 @@ fn assert_recovered(o: &Outcome) {
     }
 }
 
-#[test]
-fn dropped_frames() {
-    let o = run_with(FaultKind::Drop, 0);
+fn dropped_frames(link: NodeLink) {
+    let o = run_with(link, FaultKind::Drop, 0);
     assert!(o.node.link.dropped > 0);
     assert_node_watchdog(&o);
     assert_controller_safe(&o);
@@ -186,9 +189,8 @@ fn dropped_frames() {
     assert_recovered(&o);
 }
 
-#[test]
-fn corrupted_frames() {
-    let o = run_with(FaultKind::Corrupt, 0);
+fn corrupted_frames(link: NodeLink) {
+    let o = run_with(link, FaultKind::Corrupt, 0);
     assert!(o.node.link.corrupted > 0);
     assert_node_watchdog(&o);
     assert_controller_safe(&o);
@@ -201,10 +203,9 @@ fn corrupted_frames() {
     assert!(last.sensors[RX_ERRORS] > 0.0, "{:?}", last.sensors);
 }
 
-#[test]
-fn delayed_frames() {
+fn delayed_frames(link: NodeLink) {
     // 200 ms: longer than both the node watchdog and the staleness timeout.
-    let o = run_with(FaultKind::Delay, 200);
+    let o = run_with(link, FaultKind::Delay, 200);
     assert!(o.node.link.delayed > 0);
     assert_node_watchdog(&o);
     assert_controller_safe(&o);
@@ -212,9 +213,8 @@ fn delayed_frames() {
     assert_recovered(&o);
 }
 
-#[test]
-fn node_restart() {
-    let o = run_with(FaultKind::Restart, 0);
+fn node_restart(link: NodeLink) {
+    let o = run_with(link, FaultKind::Restart, 0);
     assert_eq!(o.node.restarts, vec![(WINDOW_AT * 1e6) as u64]);
     // The rebooted node is unconfigured: it applies no effort from its first
     // tick, and says so in the next JointState, which the recording holds.
@@ -233,9 +233,8 @@ fn node_restart() {
     assert_recovered(&o);
 }
 
-#[test]
-fn reordered_frames_are_refused_by_sequence_number() {
-    let o = run_with(FaultKind::Reorder, 0);
+fn reordered_frames_are_refused_by_sequence_number(link: NodeLink) {
+    let o = run_with(link, FaultKind::Reorder, 0);
     assert!(o.node.link.reordered > 0);
     // One command in two arrives late and is refused; the other keeps the
     // watchdog fed, so nothing trips.
@@ -245,4 +244,31 @@ fn reordered_frames_are_refused_by_sequence_number() {
         o.node.faults
     );
     assert_recovered(&o);
+}
+
+fn udp() -> NodeLink {
+    NodeLink::Udp("127.0.0.1:0".parse().unwrap())
+}
+
+/// One test per fault and transport.
+macro_rules! over_both_links {
+    ($($fault:ident => $udp:ident, $serial:ident;)*) => {$(
+        #[test]
+        fn $udp() {
+            $fault(udp());
+        }
+        #[test]
+        fn $serial() {
+            $fault(NodeLink::Pty);
+        }
+    )*};
+}
+
+over_both_links! {
+    dropped_frames => dropped_frames_over_udp, dropped_frames_over_serial;
+    corrupted_frames => corrupted_frames_over_udp, corrupted_frames_over_serial;
+    delayed_frames => delayed_frames_over_udp, delayed_frames_over_serial;
+    node_restart => node_restart_over_udp, node_restart_over_serial;
+    reordered_frames_are_refused_by_sequence_number =>
+        reordered_frames_over_udp, reordered_frames_over_serial;
 }

@@ -466,7 +466,7 @@ fn a_fixed_controller_binding_refuses_other_controllers() {
     )
     .unwrap();
     let err = ganglion::io::LinkPlant::connect(ganglion::io::LinkOptions {
-        address: node.addr,
+        endpoint: node.endpoint.clone(),
         joints: "sim:cartpole".into(),
         lockstep: true,
         watchdog_us: 60_000,

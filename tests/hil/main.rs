@@ -1,4 +1,4 @@
-//! Hardware in the loop: the firmware node over UDP and in qemu, its config,
+//! Hardware in the loop: the firmware node over UDP, a serial line and in qemu, its config,
 //! faults on the link, and hostile frames.
 //!
 //! One test binary per area (issue 15): each links tract, candle and
@@ -10,4 +10,5 @@ mod common;
 mod config;
 mod faults;
 mod hostile;
+mod serial;
 mod udp;

@@ -51,7 +51,7 @@ fn no_node_is_a_clear_error() {
     let addr = sock.local_addr().unwrap();
     drop(sock);
     let err = LinkPlant::connect(LinkOptions {
-        address: addr,
+        endpoint: ganglion::io::LinkEndpoint::Udp(addr),
         joints: "sim:cartpole".into(),
         lockstep: true,
         watchdog_us: 60_000,

@@ -145,7 +145,7 @@ fn qemu_node_boots_and_answers_heartbeat() {
 
 fn qemu_node(image: PathBuf, fault: Option<FaultPlan>) -> NodeHandle {
     NodeHandle::spawn(NodeOptions {
-        bind: "127.0.0.1:0".parse().unwrap(),
+        link: ganglion::io::NodeLink::Udp("127.0.0.1:0".parse().unwrap()),
         plant: "sim:cartpole".into(),
         seed: 0,
         clock: NodeClock::Lockstep,

@@ -341,3 +341,29 @@ cpu = 3
     assert_eq!(errs.problems[0].line, Some(14));
     assert!(errs.problems[0].message.contains("continuous"), "{errs}");
 }
+
+/// Every robot file the project ships passes `ganglion check`.
+#[test]
+fn every_shipped_robot_file_passes_check() {
+    let mut files: Vec<_> = std::fs::read_dir(repo("robots"))
+        .expect("robots/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ganglion"))
+        .arg("check")
+        .args(&files)
+        .output()
+        .expect("run ganglion");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches(": ok (").count(), files.len(), "{stdout}");
+    assert!(stdout.contains("plant link:serial"), "{stdout}");
+}
