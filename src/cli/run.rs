@@ -105,8 +105,12 @@ pub fn print_report(r: &RunReport) {
     }
     if r.allocations.counted {
         println!(
-            "  allocs    {:.2}/tick in the loop's code, {:.2}/tick inside the policy engine",
-            r.allocations.loop_per_tick, r.allocations.policy_per_tick
+            "  allocs    {:.2}/tick in the loop's code, {:.2}/tick inside the policy engine \
+             ({:.2}/tick served by its arena, {})",
+            r.allocations.loop_per_tick,
+            r.allocations.policy_per_tick,
+            r.allocations.arena_per_tick,
+            r.allocations.arena
         );
     }
     println!("  realtime  {}", r.realtime.summary());

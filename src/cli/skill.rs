@@ -143,6 +143,7 @@ pub fn run_skill(a: SkillArgs) -> Result<()> {
             "final_state": run.final_state.to_json(),
             "true_final_state": true_places.to_json(),
             "safety_events": run.safety_events.iter().map(|(n, c)| json!({"event": n, "ticks": c})).collect::<Vec<_>>(),
+            "allocations": run.allocations,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -163,6 +164,13 @@ pub fn run_skill(a: SkillArgs) -> Result<()> {
         );
         for (n, c) in &run.safety_events {
             println!("safety      {n} on {c} ticks");
+        }
+        if let Some(a) = run.allocations.as_ref().filter(|a| a.counted) {
+            println!(
+                "allocs      {:.2}/tick in the loop's code, {:.2}/tick inside the policy \
+                 engine ({:.2}/tick served by its arena, {})",
+                a.loop_per_tick, a.policy_per_tick, a.arena_per_tick, a.arena
+            );
         }
         println!(
             "final state{}",

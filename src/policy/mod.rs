@@ -38,6 +38,10 @@ pub enum PolicyError {
     /// value, or its service thread ended).
     #[error("the chunk model failed")]
     ChunkFailed,
+    /// The engine needed more memory in one tick than the loop's policy
+    /// arena holds (`runtime::alloc_count`).
+    #[error("the policy engine outgrew its {0}-byte arena this tick")]
+    ArenaOverflow(usize),
 }
 
 thread_local! {

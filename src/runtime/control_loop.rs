@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use ganglion_sim::{Plant, PlantHealth};
 
-use super::alloc_count::{self, Scope};
+use super::alloc_count::{self, ArenaTick, POLICY_ARENA_BYTES, PolicyArena, Scope};
+
+/// Policy calls before the arena serves the engine: the first runs allocate
+/// what the engine keeps (plans, caches), which must not land in the arena.
+const ARENA_WARM_UP_CALLS: u64 = 2;
 use super::live::LiveStats;
 use super::safety::SafetyFilter;
 use super::stats::TickStats;
@@ -115,7 +119,12 @@ pub struct ControlLoop {
     tick: u64,
     state: SafetyState,
     left_envelope_at: Option<f64>,
-    allocs_at_start: (u64, u64),
+    /// Allocations in ticks after the policy's warm-up (loop, engine,
+    /// engine's arena), counted on the loop's thread, and those ticks.
+    allocs: (u64, u64, u64),
+    counted_ticks: u64,
+    arena: Option<PolicyArena>,
+    policy_calls: u64,
     episode: u32,
     episode_return: f64,
 }
@@ -213,7 +222,10 @@ impl ControlLoop {
             tick: 0,
             state: SafetyState::Normal,
             left_envelope_at: None,
-            allocs_at_start: alloc_count::counts(),
+            allocs: (0, 0, 0),
+            counted_ticks: 0,
+            arena: PolicyArena::new(POLICY_ARENA_BYTES),
+            policy_calls: 0,
             episode: 0,
             episode_return: 0.0,
         })
@@ -286,10 +298,20 @@ impl ControlLoop {
         self.sink.take()
     }
 
-    /// Allocations per tick since construction: (loop's own code, policy).
-    pub fn allocations(&self) -> (u64, u64) {
-        let (l, p) = alloc_count::counts();
-        (l - self.allocs_at_start.0, p - self.allocs_at_start.1)
+    /// Allocations per tick after the policy's warm-up (its first
+    /// `ARENA_WARM_UP_CALLS` calls): from the system allocator in the loop's
+    /// own code and inside the policy engine, and served from the policy
+    /// arena.
+    pub fn allocations(&self) -> (f64, f64, f64) {
+        let ticks = self.counted_ticks.max(1) as f64;
+        let (l, p, a) = self.allocs;
+        (l as f64 / ticks, p as f64 / ticks, a as f64 / ticks)
+    }
+
+    /// Whether the policy arena serves the engine (None: no arena, the
+    /// counting allocator is not installed).
+    pub fn arena_serving(&self) -> Option<bool> {
+        self.arena.as_ref().map(PolicyArena::serving)
     }
 
     /// Runs the policy (or the fallback controller) into `raw`; a fault
@@ -298,11 +320,26 @@ impl ControlLoop {
     /// NaNs would pick an index.
     fn act(&mut self, fallback: bool, events: &mut SafetyEvents) -> bool {
         alloc_count::enter(Scope::Policy);
-        let result = match (fallback, self.fallback.as_mut()) {
+        let arena = self
+            .arena
+            .as_mut()
+            .filter(|_| self.policy_calls >= ARENA_WARM_UP_CALLS);
+        let arena_on = arena.is_some();
+        if let Some(a) = arena {
+            a.begin();
+        }
+        let mut result = match (fallback, self.fallback.as_mut()) {
             (true, Some(f)) => f.act(&self.obs, &mut self.raw),
             _ => self.policy.act(&self.obs, &mut self.raw),
         };
+        if arena_on
+            && let Some(a) = self.arena.as_mut()
+            && a.end() == ArenaTick::Overflowed
+        {
+            result = Err(PolicyError::ArenaOverflow(POLICY_ARENA_BYTES));
+        }
         alloc_count::enter(Scope::Loop);
+        self.policy_calls += 1;
         let event = match result {
             Ok(()) if self.raw.iter().all(|v| v.is_finite()) => return false,
             Ok(()) | Err(PolicyError::NonFinite { .. }) => SafetyEvents::POLICY_NAN,
@@ -330,6 +367,8 @@ impl ControlLoop {
     /// when paced (for lateness and misses).
     pub fn tick(&mut self, time: f64, wall_time: f64, started: Instant, deadline: Option<Instant>) {
         let prev_scope = alloc_count::enter(Scope::Loop);
+        let counted = self.policy_calls >= ARENA_WARM_UP_CALLS;
+        let allocs_before = alloc_count::thread_counts();
         let mut events = std::mem::take(&mut self.pending_events);
         if self.controls.estop.swap(false, Ordering::AcqRel) {
             self.filter.latch_estop(&mut events);
@@ -473,6 +512,14 @@ impl ControlLoop {
             self.stats.policy.record(policy_ns);
         }
         self.tick += 1;
+        if counted {
+            let (l, p, a) = alloc_count::thread_counts();
+            let (l0, p0, a0) = allocs_before;
+            self.allocs.0 += l - l0;
+            self.allocs.1 += p - p0;
+            self.allocs.2 += a - a0;
+            self.counted_ticks += 1;
+        }
         alloc_count::enter(prev_scope);
     }
 

@@ -86,8 +86,14 @@ pub struct RunReport {
 pub struct AllocReport {
     /// Whether the counting allocator is installed (it is in the binary).
     pub counted: bool,
+    /// After the policy's warm-up: allocations from the system allocator in
+    /// the loop's own code and inside the policy engine.
     pub loop_per_tick: f64,
     pub policy_per_tick: f64,
+    /// The engine's allocations served from the loop's policy arena instead.
+    pub arena_per_tick: f64,
+    /// The arena's state: "serving", "stopped: …" or "off".
+    pub arena: String,
 }
 
 /// One run of a control loop, ready to start.
@@ -216,8 +222,7 @@ impl Session {
             Some(r) => Some(r.finish().context("finishing the recording")?),
             None => None,
         };
-        let ticks = lp.ticks().max(1) as f64;
-        let (loop_allocs, policy_allocs) = lp.allocations();
+        let (loop_per_tick, policy_per_tick, arena_per_tick) = lp.allocations();
         let paced = !matches!(opts.clock, ClockMode::Lockstep { paced: false });
         let report = RunReport {
             robot,
@@ -245,8 +250,15 @@ impl Session {
             episode_return: lp.episode_return(),
             allocations: AllocReport {
                 counted: alloc_count::is_active(),
-                loop_per_tick: loop_allocs as f64 / ticks,
-                policy_per_tick: policy_allocs as f64 / ticks,
+                loop_per_tick,
+                policy_per_tick,
+                arena_per_tick,
+                arena: match lp.arena_serving() {
+                    None => "off",
+                    Some(true) => "serving",
+                    Some(false) => "stopped: a block outlived its tick",
+                }
+                .into(),
             },
             realtime: rt_status,
             recording,

@@ -70,6 +70,9 @@ pub struct SkillRun {
     pub safety_events: Vec<(&'static str, u64)>,
     /// Seconds the loop spent in the skill's policy (all ticks together).
     pub policy_s: f64,
+    /// Allocations per tick in the loop's code and inside the policy
+    /// engine (None: no ticks ran).
+    pub allocations: Option<crate::runtime::session::AllocReport>,
 }
 
 /// The shipped reaching policy.
@@ -419,6 +422,7 @@ impl SkillRunner {
                     final_state: Places::of(&start_state, &scene),
                     safety_events: Vec::new(),
                     policy_s: 0.0,
+                    allocations: None,
                 });
             }
         };
@@ -430,6 +434,7 @@ impl SkillRunner {
                 final_state: Places::of(&start_state, &scene),
                 safety_events: Vec::new(),
                 policy_s: 0.0,
+                allocations: None,
             });
         }
         let d = self.drive(
@@ -438,8 +443,13 @@ impl SkillRunner {
             skill.family().time_limit_ticks(),
             true,
         )?;
-        let (finished, steps, safety_events, policy_s) =
-            (d.finished, d.steps, d.safety_events, d.policy_s);
+        let (finished, steps, safety_events, policy_s, allocations) = (
+            d.finished,
+            d.steps,
+            d.safety_events,
+            d.policy_s,
+            d.allocations,
+        );
         let end = self.state()?;
         let outcome = if !finished {
             SkillOutcome::TimedOut
@@ -455,6 +465,7 @@ impl SkillRunner {
             final_state: Places::of(&end, &scene),
             safety_events,
             policy_s,
+            allocations: Some(allocations),
         })
     }
 
@@ -539,6 +550,7 @@ impl SkillRunner {
             steps,
             safety_events,
             policy_s,
+            allocations: report.allocations,
         })
     }
 
@@ -569,6 +581,7 @@ struct Driven {
     steps: u64,
     safety_events: Vec<(&'static str, u64)>,
     policy_s: f64,
+    allocations: crate::runtime::session::AllocReport,
 }
 
 /// The camera noise seed of a recording: its `seed` entry, else 0.
