@@ -5,7 +5,8 @@
 //! `dt` (the Decision Transformer's training and inference against PyTorch),
 //! `hil` (the firmware node over UDP and in qemu), `zenoh` (round trips and
 //! remote control against plain TCP), `lm` (scoring skills with the on-device
-//! LM), `control_loop` (the VecEnv and the loop's lateness) and `render` (the
+//! LM), `control_loop` (the VecEnv and the loop's lateness), `worst_case`
+//! (tick compute p99.9 and max per policy kind, with a CPU hog) and `render` (the
 //! simulated camera against PyBullet's TinyRenderer). Python
 //! baselines run as separate processes (`python_json`).
 
@@ -18,6 +19,7 @@ pub mod ort;
 pub mod render;
 pub mod train;
 pub mod vla;
+pub mod worst_case;
 pub mod zenoh;
 
 use std::path::{Path, PathBuf};

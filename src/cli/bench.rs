@@ -78,6 +78,15 @@ pub enum BenchKind {
         #[arg(long)]
         rt: bool,
     },
+    /// Worst-case tick compute per policy kind (MLP, Decision Transformer):
+    /// p50 / p99 / p99.9 / max over many unpaced ticks, with and without a
+    /// CPU-hog thread, and the ticks that overran the period.
+    WorstCase {
+        /// Ticks per run for the MLPs (the DT runs a tenth of them: its
+        /// ticks cost ~30× more).
+        #[arg(long, default_value_t = 1_000_000)]
+        ticks: u64,
+    },
     /// Decision Transformer: tract step latency at K = 20 (E = 128, 3 layers)
     /// and training throughput in tokens/s vs PyTorch (same architecture and batch).
     Dt {
@@ -212,6 +221,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
             })?;
             if !args.json {
                 bench::render::print(&v);
+                return Ok(());
+            }
+            v
+        }
+        BenchKind::WorstCase { ticks } => {
+            let v = bench::worst_case::worst_case(ticks)?;
+            if !args.json {
+                bench::worst_case::print(&v);
                 return Ok(());
             }
             v

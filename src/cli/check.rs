@@ -1,5 +1,8 @@
 //! `ganglion check`: validates robot config files and prints either a one-line
-//! summary or every problem (file:line: field: message) for each.
+//! summary or every problem (file:line: field: message) for each. For a
+//! valid file it also times the policy (`--timing-calls` calls on zero
+//! observations) and warns, with the numbers, when its p99 is longer than
+//! the control period.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +24,18 @@ pub struct CheckArgs {
     /// (repeatable; KEY=VALUE, the value TOML, a bare word a string).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Policy calls timed against the period (0: do not load or time the
+    /// policy).
+    #[arg(long, default_value_t = 50)]
+    pub timing_calls: usize,
+}
+
+/// The policy's time per call, or why it could not be measured.
+fn timing(
+    cfg: &RobotConfig,
+    calls: usize,
+) -> Option<Result<ganglion::bench::worst_case::PolicyTiming>> {
+    (calls > 0).then(|| ganglion::bench::worst_case::policy_timing(cfg, calls))
 }
 
 /// One line saying what a valid config runs.
@@ -42,7 +57,11 @@ fn summary(file: &Path, cfg: &RobotConfig) -> String {
     )
 }
 
-fn json_line(file: &Path, result: &Result<RobotConfig, ConfigErrors>) -> serde_json::Value {
+fn json_line(
+    file: &Path,
+    result: &Result<RobotConfig, ConfigErrors>,
+    timed: &Option<Result<ganglion::bench::worst_case::PolicyTiming>>,
+) -> serde_json::Value {
     let problems: Vec<serde_json::Value> = match result {
         Ok(_) => Vec::new(),
         Err(errs) => errs
@@ -51,10 +70,23 @@ fn json_line(file: &Path, result: &Result<RobotConfig, ConfigErrors>) -> serde_j
             .map(|p| json!({"line": p.line, "field": p.field, "message": p.message}))
             .collect(),
     };
+    let timing = match timed {
+        None => serde_json::Value::Null,
+        Some(Ok(t)) => json!({
+            "calls": t.calls,
+            "p50_us": t.p50_us,
+            "p99_us": t.p99_us,
+            "max_us": t.max_us,
+            "period_us": t.period_us,
+            "within_budget": t.within_budget(),
+        }),
+        Some(Err(e)) => json!({"error": format!("{e:#}")}),
+    };
     json!({
         "file": file.display().to_string(),
         "ok": result.is_ok(),
         "problems": problems,
+        "policy_timing": timing,
     })
 }
 
@@ -62,11 +94,26 @@ pub fn run(args: CheckArgs) -> Result<()> {
     let mut failed = Vec::new();
     for file in &args.files {
         let result = config::load_with_overrides(file, config::Integrity::Verify, &args.set);
+        let timed = result
+            .as_ref()
+            .ok()
+            .and_then(|cfg| timing(cfg, args.timing_calls));
         if args.json {
-            println!("{}", json_line(file, &result));
+            println!("{}", json_line(file, &result, &timed));
         } else {
             match &result {
-                Ok(cfg) => println!("{}", summary(file, cfg)),
+                Ok(cfg) => {
+                    println!("{}", summary(file, cfg));
+                    match &timed {
+                        Some(Ok(t)) => {
+                            if let Some(w) = t.warning(cfg.rate_hz) {
+                                println!("  {w}");
+                            }
+                        }
+                        Some(Err(e)) => println!("  warning: could not time the policy: {e:#}"),
+                        None => {}
+                    }
+                }
                 Err(errs) => println!("{errs}"),
             }
         }

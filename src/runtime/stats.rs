@@ -95,6 +95,12 @@ impl Histogram {
         self.max_ns as f64 / 1000.0
     }
 
+    /// Samples above `us` (to the histogram's 1 µs resolution).
+    pub fn count_above_us(&self, us: f64) -> u64 {
+        let from = (us.max(0.0) as usize).min(BUCKETS);
+        self.buckets[from..].iter().map(|&n| n as u64).sum::<u64>() + self.overflow
+    }
+
     pub fn summary(&self) -> Summary {
         Summary {
             count: self.count,

@@ -367,3 +367,61 @@ fn every_shipped_robot_file_passes_check() {
     assert_eq!(stdout.matches(": ok (").count(), files.len(), "{stdout}");
     assert!(stdout.contains("plant link:serial"), "{stdout}");
 }
+
+/// `check` times the policy against the period: the Decision Transformer
+/// (~1 ms per call) at 10 kHz is a warning with the numbers; the same file at
+/// its own 50 Hz is not; `--timing-calls 0` skips the timing.
+#[test]
+fn check_warns_when_the_policy_is_slower_than_its_period() {
+    let dt = [
+        "--set",
+        "policy.path=\"../models/reacher-dt.onnx\"",
+        "--set",
+        "policy.kind=\"decision-transformer\"",
+        "--set",
+        "policy.target_return=-6.0",
+    ];
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ganglion"))
+            .arg("check")
+            .arg(repo("robots/reacher.toml"))
+            .args(dt)
+            .args(extra)
+            .output()
+            .expect("run ganglion");
+        assert_eq!(out.status.code(), Some(0), "a warning is not a failure");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let fast = run(&["--set", "rate_hz=10000", "--set", "clock.spin_us=0"]);
+    assert!(fast.contains("warning: the policy takes"), "{fast}");
+    assert!(
+        fast.contains("longer than the 0.10 ms period at 10000 Hz"),
+        "{fast}"
+    );
+    let own = run(&[]);
+    assert!(!own.contains("warning"), "{own}");
+    let skipped = run(&[
+        "--set",
+        "rate_hz=10000",
+        "--set",
+        "clock.spin_us=0",
+        "--timing-calls",
+        "0",
+    ]);
+    assert!(!skipped.contains("warning"), "{skipped}");
+    let json = Command::new(env!("CARGO_BIN_EXE_ganglion"))
+        .args([
+            "check",
+            "--json",
+            "--set",
+            "rate_hz=10000",
+            "--set",
+            "clock.spin_us=0",
+        ])
+        .arg(repo("robots/cartpole.toml"))
+        .output()
+        .expect("run ganglion");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert!(v["policy_timing"]["p99_us"].as_f64().is_some(), "{v}");
+    assert_eq!(v["policy_timing"]["period_us"], 100.0);
+}
