@@ -22,7 +22,10 @@ pub struct TrainArgs {
     /// Environment name: cartpole, cartpole-continuous, reacher, arm-reach,
     /// or reach:FILE.urdf[#LINK] (reaching with any URDF arm's tool link).
     pub env: String,
-    /// Training algorithm (ppo).
+    /// Training algorithm: ppo; a2c (advantage actor-critic, Stable-Baselines3's
+    /// A2C defaults, RL-Zoo's CartPole preset); reinforce (Monte-Carlo policy
+    /// gradient; `--hp baseline=true` for the critic baseline); dt (a Decision
+    /// Transformer from recordings, --data).
     #[arg(long, default_value = "ppo")]
     pub algo: String,
     #[arg(long, default_value_t = 1)]
@@ -115,8 +118,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     match args.algo.as_str() {
         "dt" => super::train_dt::train_and_report(&dt_run(&args, selection.device)?, args.json),
-        "ppo" => train_ppo(&args, selection.device),
-        other => bail!("unknown --algo `{other}` (available: ppo, dt)"),
+        "ppo" | "a2c" | "reinforce" => train_ppo(&args, selection.device),
+        other => bail!("unknown --algo `{other}` (available: ppo, a2c, reinforce, dt)"),
     }
 }
 
@@ -159,19 +162,34 @@ fn dt_run(args: &TrainArgs, device: Resolved) -> Result<DtRun> {
 
 fn train_ppo(args: &TrainArgs, device: Resolved) -> Result<()> {
     make_env(&args.env)?;
-    let cfg = ppo_config(args)?;
+    let reinforce = (args.algo == "reinforce")
+        .then(|| reinforce_config(args))
+        .transpose()?;
+    // REINFORCE's run carries the PPO defaults unused (its --hp are its own).
+    let cfg = match reinforce {
+        Some(_) => PpoConfig::default(),
+        None => ppo_config(args)?,
+    };
+    if reinforce.is_some() && args.workers > 0 {
+        bail!("--workers serves PPO and A2C rollouts; REINFORCE plays its own episodes");
+    }
+    let total = reinforce
+        .as_ref()
+        .map_or(cfg.total_timesteps, |r| r.total_timesteps);
     let mut remote = if args.workers > 0 {
         Some(super::worker::learner(args, &args.env, &cfg)?)
     } else {
         None
     };
-    let bar = progress_bar(cfg.total_timesteps as u64, "steps", args.json);
+    let bar = progress_bar(total as u64, "steps", args.json);
     let run = PpoRun {
         env: args.env.clone(),
+        algo: args.algo.clone(),
+        reinforce,
         out: args
             .out
             .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("models/{}-ppo.onnx", args.env))),
+            .unwrap_or_else(|| PathBuf::from(format!("models/{}-{}.onnx", args.env, args.algo))),
         seed: args.seed,
         cfg,
         checkpoint_every: args.checkpoint_every,
@@ -207,7 +225,7 @@ fn train_ppo(args: &TrainArgs, device: Resolved) -> Result<()> {
 fn print_ppo(args: &TrainArgs, r: &PpoRunReport) -> Result<()> {
     if args.json {
         let json = serde_json::json!({
-            "env": args.env, "algo": "ppo", "seed": args.seed,
+            "env": args.env, "algo": args.algo, "seed": args.seed,
             "out": r.out.display().to_string(), "env_steps": r.env_steps, "wall_s": r.wall_s,
             "solved_early": r.solved_early, "eval": r.eval,
             "checkpoints": r.checkpoints.iter().map(|c| serde_json::json!({
@@ -219,8 +237,12 @@ fn print_ppo(args: &TrainArgs, r: &PpoRunReport) -> Result<()> {
         return Ok(());
     }
     println!(
-        "trained {} with PPO (seed {}) in {:.1} s, {} env steps",
-        args.env, args.seed, r.wall_s, r.env_steps
+        "trained {} with {} (seed {}) in {:.1} s, {} env steps",
+        args.env,
+        args.algo.to_uppercase(),
+        args.seed,
+        r.wall_s,
+        r.env_steps
     );
     println!("  policy  {}", r.out.display());
     println!("  critic  {}", r.critic.display());
@@ -251,7 +273,11 @@ fn print_ppo(args: &TrainArgs, r: &PpoRunReport) -> Result<()> {
 /// The env's preset with the command line's overrides: first `--hp`, then
 /// the dedicated flags.
 fn ppo_config(args: &TrainArgs) -> Result<PpoConfig> {
-    let mut cfg = ppo_preset(&args.env);
+    let mut cfg = if args.algo == "a2c" {
+        ganglion::learn::presets::a2c_preset(&args.env)
+    } else {
+        ppo_preset(&args.env)
+    };
     if !args.hp.is_empty() {
         let mut table = match toml::Value::try_from(&cfg).context("preset to TOML")? {
             toml::Value::Table(t) => t,
@@ -272,6 +298,37 @@ fn ppo_config(args: &TrainArgs) -> Result<PpoConfig> {
     }
     if let Some(v) = args.threads {
         cfg.threads = v;
+    }
+    if let Some(v) = args.eval_every {
+        cfg.eval_every = v;
+    }
+    if let Some(v) = args.eval_episodes {
+        cfg.eval_episodes = v;
+    }
+    if args.stop_at.is_some() {
+        cfg.stop_at = args.stop_at;
+    }
+    Ok(cfg)
+}
+
+/// REINFORCE's defaults with the command line's overrides (`--hp`, then
+/// `--steps`, `--eval-every`, `--eval-episodes`, `--stop-at`).
+fn reinforce_config(args: &TrainArgs) -> Result<ganglion::learn::ReinforceConfig> {
+    let mut cfg = ganglion::learn::ReinforceConfig::default();
+    if !args.hp.is_empty() {
+        let mut table = match toml::Value::try_from(&cfg).context("defaults to TOML")? {
+            toml::Value::Table(t) => t,
+            _ => bail!("a REINFORCE config serialises to a table"),
+        };
+        for kv in &args.hp {
+            set_key(&mut table, kv)?;
+        }
+        cfg = toml::Value::Table(table)
+            .try_into()
+            .context("--hp: the overridden hyperparameters do not make a REINFORCE config")?;
+    }
+    if let Some(v) = args.steps {
+        cfg.total_timesteps = v;
     }
     if let Some(v) = args.eval_every {
         cfg.eval_every = v;

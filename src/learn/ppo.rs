@@ -2,6 +2,12 @@
 //! advantage normalisation, linear schedules) for the `ActorCritic` model, on a
 //! `VecEnv`. Defaults are the RL-Zoo CartPole-v1 hyperparameters, so runs
 //! compare directly with Stable-Baselines3.
+//!
+//! A2C is this trainer too (`presets::a2c_preset`): one epoch over the whole
+//! rollout as one batch, so the only gradient step is taken where the
+//! probability ratio is exactly 1 and the clipped surrogate's gradient is
+//! A2C's `−A·∇log π`; n-step returns (λ = 1), no advantage normalisation,
+//! and RMSprop, as Stable-Baselines3's A2C.
 
 use std::time::Instant;
 
@@ -12,7 +18,7 @@ use super::actor_critic::{ActorCritic, NativeActor};
 use super::curve::{CurvePoint, LearningCurve};
 use super::dist::{categorical, gaussian};
 use super::eval::{EvalReport, evaluate};
-use crate::nn::{Activation, Adam, LinearSchedule, MlpCache, clip_grad_norm};
+use crate::nn::{Activation, LinearSchedule, MlpCache, Optimizer, OptimizerKind, clip_grad_norm};
 use crate::policy::ActionSpec;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,6 +47,9 @@ pub struct PpoConfig {
     pub eval_episodes: usize,
     /// Stop as soon as an evaluation's mean return reaches this.
     pub stop_at: Option<f64>,
+    /// Adam (PPO) or RMSprop (A2C).
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
 }
 
 impl Default for PpoConfig {
@@ -72,6 +81,7 @@ impl Default for PpoConfig {
             eval_every: 8192,
             eval_episodes: 20,
             stop_at: None,
+            optimizer: OptimizerKind::Adam,
         }
     }
 }
@@ -358,7 +368,12 @@ pub fn train_from(
         cfg.log_std_init,
         &mut rng,
     );
-    let mut opt = Adam::new(model.num_params()).with_eps(1e-5);
+    if updater.is_some() && cfg.optimizer != OptimizerKind::Adam {
+        anyhow::bail!(
+            "the GPU updater runs Adam only; train with optimizer = \"rmsprop\" on the CPU"
+        );
+    }
+    let mut opt = Optimizer::new(cfg.optimizer, model.num_params());
 
     // Rollout storage, [t][env] flattened.
     let mut ro = Rollout::new(cfg.n_steps, n_envs, od, ad);

@@ -21,6 +21,12 @@ use crate::sim::{VecEnv, make_env};
 /// What to train and where to write it.
 pub struct PpoRun<'a> {
     pub env: String,
+    /// "ppo" or "a2c" (the same trainer, `ppo.rs`), or "reinforce", for
+    /// the card.
+    pub algo: String,
+    /// REINFORCE's settings: when set, `reinforce.rs` trains instead of the
+    /// PPO trainer (`cfg` is then unused but for the step check).
+    pub reinforce: Option<super::ReinforceConfig>,
     pub out: PathBuf,
     pub seed: u64,
     pub cfg: PpoConfig,
@@ -72,7 +78,7 @@ pub fn run_ppo(
     let mut eval_env = make_env(&run.env)?;
     let metadata = [
         ("ganglion.env", run.env.clone()),
-        ("ganglion.algo", "ppo".to_string()),
+        ("ganglion.algo", run.algo.clone()),
         ("ganglion.seed", run.seed.to_string()),
     ];
     let mut saver = CheckpointSaver::new(&run.out, run.checkpoint_every, &metadata);
@@ -80,8 +86,21 @@ pub fn run_ppo(
         saver.maybe_save(p);
         on_progress(p);
     };
-    let outcome = match rollouts {
-        Some(source) => train_on(
+    let outcome = match (rollouts, &run.reinforce) {
+        (_, Some(rc)) => {
+            if run.device != Resolved::Cpu {
+                bail!("REINFORCE trains on the CPU only");
+            }
+            let mut env = make_env(&run.env)?;
+            super::train_reinforce(
+                rc,
+                env.as_mut(),
+                eval_env.as_mut(),
+                run.seed,
+                &mut on_iteration,
+            )?
+        }
+        (Some(source), None) => train_on(
             cfg,
             source,
             eval_env.as_mut(),
@@ -89,7 +108,7 @@ pub fn run_ppo(
             run.device,
             &mut on_iteration,
         )?,
-        None => {
+        (None, None) => {
             let env_name = run.env.clone();
             let mut venv = VecEnv::new(
                 || make_env(&env_name).expect("the env was made above"),
@@ -121,7 +140,12 @@ pub fn run_ppo(
     outcome.curve.write_csv(&curve_csv)?;
     outcome.curve.write_png(
         &curve_png,
-        &format!("PPO on {} (seed {})", run.env, run.seed),
+        &format!(
+            "{} on {} (seed {})",
+            run.algo.to_uppercase(),
+            run.env,
+            run.seed
+        ),
     )?;
     // Measure the exported file the way `ganglion eval` does.
     let eval = eval_policy_file(&run.env, &run.out, run.final_episodes, 0)
@@ -253,13 +277,17 @@ fn base_card(
     if let Some(b) = &outcome.best_eval {
         training.insert("best_eval_mean_return".into(), b.mean_return.into());
     }
-    training.insert("hyperparameters".into(), hyperparameters(&run.cfg)?);
+    let hp = match &run.reinforce {
+        Some(rc) => tidy_floats(toml::Value::try_from(rc).context("recording hyperparameters")?),
+        None => hyperparameters(&run.cfg)?,
+    };
+    training.insert("hyperparameters".into(), hp);
     Ok(ModelCard {
         format: CARD_FORMAT.into(),
         name: stem(&run.out),
         kind: "mlp".into(),
         env: run.env.clone(),
-        algo: "ppo".into(),
+        algo: run.algo.clone(),
         seed: run.seed,
         ganglion_version: env!("CARGO_PKG_VERSION").into(),
         command: run.command.clone(),

@@ -18,6 +18,34 @@ pub fn ppo_preset(env: &str) -> PpoConfig {
     }
 }
 
+/// The A2C preset for an environment: RL-Zoo's CartPole-v1 A2C (8 envs,
+/// 500k steps, no entropy bonus) on Stable-Baselines3's A2C defaults (5
+/// steps per env per update, γ 0.99, λ 1, lr 7e-4 constant, value
+/// coefficient 0.5, grad-norm 0.5, RMSprop α 0.99 ε 1e-5, advantages not
+/// normalised), run by the PPO trainer with one epoch over the whole rollout
+/// (see `ppo.rs`). Other envs start from the same settings.
+pub fn a2c_preset(_env: &str) -> PpoConfig {
+    let n_envs = 8;
+    let n_steps = 5;
+    PpoConfig {
+        n_envs,
+        n_steps,
+        batch_size: n_envs * n_steps,
+        n_epochs: 1,
+        gamma: 0.99,
+        gae_lambda: 1.0,
+        learning_rate: LinearSchedule::constant(7e-4),
+        clip_range: LinearSchedule::constant(0.2),
+        ent_coef: 0.0,
+        vf_coef: 0.5,
+        max_grad_norm: 0.5,
+        normalize_advantage: false,
+        total_timesteps: 500_000,
+        optimizer: crate::nn::OptimizerKind::Rmsprop,
+        ..PpoConfig::default()
+    }
+}
+
 /// Reacher: RL-Zoo's Reacher-v2 PPO settings (8 envs × 512 steps, batch
 /// 64, 10 epochs, clip 0.3, no entropy bonus, grad-norm 0.5) with a longer
 /// horizon and more capacity, which is what made them work here. Seed 1, 1M

@@ -35,4 +35,4 @@ pub use dt::{DecisionTransformer, DtBatch, DtCache, DtConfig, DtError, DtLayout}
 pub use gelu::BlockActivation;
 pub use linear::Linear;
 pub use mlp::{Mlp, MlpCache};
-pub use optim::{Adam, LinearSchedule, clip_grad_norm};
+pub use optim::{Adam, LinearSchedule, Optimizer, OptimizerKind, RmsProp, clip_grad_norm};

@@ -58,6 +58,72 @@ impl Adam {
     }
 }
 
+/// RMSprop as PyTorch's `torch.optim.RMSprop` (not centred, no momentum):
+/// `v ← α·v + (1 − α)·g²`, `p ← p − lr·g / (√v + ε)`. Stable-Baselines3's
+/// A2C uses it with α = 0.99, ε = 1e-5.
+pub struct RmsProp {
+    pub alpha: f32,
+    pub eps: f32,
+    v: Vec<f32>,
+}
+
+impl RmsProp {
+    pub fn new(num_params: usize) -> Self {
+        RmsProp {
+            alpha: 0.99,
+            eps: 1e-5,
+            v: vec![0.0; num_params],
+        }
+    }
+
+    /// One update of `params` from `grads` at learning rate `lr`.
+    pub fn update(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        assert_eq!(
+            params.len(),
+            self.v.len(),
+            "RMSprop: parameter count changed"
+        );
+        let (a, eps) = (self.alpha, self.eps);
+        for ((p, g), v) in params.iter_mut().zip(grads).zip(&mut self.v) {
+            *v = a * *v + (1.0 - a) * g * g;
+            *p -= lr * g / (v.sqrt() + eps);
+        }
+    }
+}
+
+/// Which optimiser a trainer uses (`optimizer = "adam" | "rmsprop"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam with ε = 1e-5 (Stable-Baselines3's PPO).
+    #[default]
+    Adam,
+    /// RMSprop, α = 0.99, ε = 1e-5 (Stable-Baselines3's A2C).
+    Rmsprop,
+}
+
+/// An optimiser of either kind over one flat parameter buffer.
+pub enum Optimizer {
+    Adam(Adam),
+    RmsProp(RmsProp),
+}
+
+impl Optimizer {
+    pub fn new(kind: OptimizerKind, num_params: usize) -> Self {
+        match kind {
+            OptimizerKind::Adam => Optimizer::Adam(Adam::new(num_params).with_eps(1e-5)),
+            OptimizerKind::Rmsprop => Optimizer::RmsProp(RmsProp::new(num_params)),
+        }
+    }
+
+    pub fn update(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        match self {
+            Optimizer::Adam(o) => o.update(params, grads, lr),
+            Optimizer::RmsProp(o) => o.update(params, grads, lr),
+        }
+    }
+}
+
 /// Scales `grads` so their global L2 norm is at most `max_norm`; returns the norm
 /// before clipping.
 pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> f32 {
@@ -104,6 +170,29 @@ mod tests {
             opt.update(&mut p, &g, 0.01);
         }
         assert!(p.iter().all(|x| x.abs() < 1e-2), "{p:?}");
+    }
+
+    /// Two steps by hand, as torch.optim.RMSprop(alpha=0.99, eps=1e-5)
+    /// computes them.
+    #[test]
+    fn rmsprop_matches_the_reference_update() {
+        let mut p = vec![1.0f32, -0.5];
+        let mut opt = RmsProp::new(2);
+        let lr = 0.01f32;
+        let mut want = p.clone();
+        let mut v = [0.0f32; 2];
+        for g in [[0.3f32, -2.0], [0.1, 0.4]] {
+            opt.update(&mut p, &g, lr);
+            for i in 0..2 {
+                v[i] = 0.99 * v[i] + 0.01 * g[i] * g[i];
+                want[i] -= lr * g[i] / (v[i].sqrt() + 1e-5);
+            }
+        }
+        assert_eq!(p, want);
+        // The first step moves each parameter by lr / sqrt(1 - α) ≈ 10·lr.
+        let mut q = vec![0.0f32];
+        RmsProp::new(1).update(&mut q, &[5.0], 0.01);
+        assert!((q[0] + 0.1).abs() < 1e-4, "{q:?}");
     }
 
     #[test]

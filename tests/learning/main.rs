@@ -1,4 +1,4 @@
-//! Training and shipped models: PPO learns CartPole and Reacher, the Decision
+//! Training and shipped models: PPO, A2C and REINFORCE learn CartPole, PPO Reacher, the Decision
 //! Transformer (model, pipeline from recordings, shipped DTs), the SB3 fixture,
 //! and the shipped models' card numbers.
 //!
@@ -16,3 +16,4 @@ mod reacher_ppo;
 mod sb3_fixture;
 mod shipped_dt;
 mod shipped_model;
+mod textbook;
