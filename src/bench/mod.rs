@@ -5,9 +5,10 @@
 //! `dt` (the Decision Transformer's training and inference against PyTorch),
 //! `hil` (the firmware node over UDP and in qemu), `zenoh` (round trips and
 //! remote control against plain TCP), `lm` (scoring skills with the on-device
-//! LM), `control_loop` (the VecEnv and the loop's lateness) and `render` (the
-//! simulated camera against PyBullet's TinyRenderer). Python
-//! baselines run as separate processes (`python_json`).
+//! LM), `control_loop` (the VecEnv and the loop's lateness), `render` (the
+//! simulated camera against PyBullet's TinyRenderer) and `servo` (the
+//! Dynamixel bus cycle rate against its emulator, beside the 100 Hz control
+//! rate). Python baselines run as separate processes (`python_json`).
 
 pub mod control_loop;
 pub mod dt;
@@ -16,6 +17,7 @@ pub mod latency;
 pub mod lm;
 pub mod ort;
 pub mod render;
+pub mod servo;
 pub mod train;
 pub mod vla;
 pub mod zenoh;

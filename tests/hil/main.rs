@@ -10,4 +10,5 @@ mod common;
 mod config;
 mod faults;
 mod hostile;
+mod servo;
 mod udp;
