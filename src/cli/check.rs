@@ -29,6 +29,7 @@ fn summary(file: &Path, cfg: &RobotConfig) -> String {
         PlantConfig::Sim { kind, .. } => kind.as_str(),
         PlantConfig::Link { .. } => "link:udp",
         PlantConfig::Zenoh { .. } => "zenoh",
+        PlantConfig::Servo(_) => "servo:dynamixel",
     };
     // The policy as the file names it: relative to the config's directory.
     let base = file.parent().unwrap_or(Path::new(""));

@@ -2,7 +2,8 @@
 //! pings a range of ids on a serial device and lists the servos that
 //! answer (id, model number and name, firmware); `emulate` serves emulated
 //! servos on a new pseudo-terminal, prints its path (open it as the bus
-//! device) and runs until Ctrl-C.
+//! device) and runs until Ctrl-C; `home-policy` writes the closed-form
+//! policy of `robots/arm-servo.toml`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,20 @@ pub enum ServoCommand {
     Scan(ScanArgs),
     /// Serve emulated X-series servos on a new pseudo-terminal until Ctrl-C.
     Emulate(EmulateArgs),
+    /// Write the closed-form "home" policy (goal = gain × present position
+    /// per joint) as ONNX with its model card.
+    HomePolicy(HomePolicyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct HomePolicyArgs {
+    #[arg(long, default_value_t = 6)]
+    pub joints: usize,
+    /// Each tick's goal as a fraction of the present position (0 ≤ gain < 1).
+    #[arg(long, default_value_t = 0.9)]
+    pub gain: f32,
+    #[arg(long, default_value = "models/arm-servo-home.onnx")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -68,6 +83,16 @@ pub fn run(args: ServoArgs) -> Result<()> {
     match args.command {
         ServoCommand::Scan(a) => scan(a),
         ServoCommand::Emulate(a) => emulate(a),
+        ServoCommand::HomePolicy(a) => {
+            ganglion::servo::home::export_home_policy(
+                &a.out,
+                a.joints,
+                a.gain,
+                &super::command_line(),
+            )?;
+            println!("wrote {} and its card", a.out.display());
+            Ok(())
+        }
     }
 }
 

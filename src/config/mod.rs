@@ -14,6 +14,7 @@ mod overrides;
 mod policy;
 mod reader;
 mod robot_file;
+pub mod servo;
 mod span;
 mod types;
 mod validate;

@@ -80,6 +80,9 @@ pub enum PlantConfig {
         connect_timeout_ms: u64,
         tls: Option<ZenohTls>,
     },
+    /// `kind = "servo:dynamixel"`: a chain of smart servos on a serial
+    /// bus (`servo::ServoBusPlant`); wall clock.
+    Servo(super::servo::ServoBusConfig),
 }
 
 /// TLS files of a zenoh plant (resolved paths).

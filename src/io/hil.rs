@@ -83,7 +83,7 @@ pub fn at_address(cfg: &RobotConfig, addr: SocketAddr) -> Result<RobotConfig> {
     let mut cfg = cfg.clone();
     match &mut cfg.plant {
         PlantConfig::Link { address, .. } => *address = addr,
-        PlantConfig::Sim { .. } | PlantConfig::Zenoh { .. } => {
+        PlantConfig::Sim { .. } | PlantConfig::Zenoh { .. } | PlantConfig::Servo(_) => {
             return Err(anyhow!(
                 "{}: [plant] is not a link plant",
                 cfg.source_path.display()

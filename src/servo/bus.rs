@@ -156,11 +156,14 @@ impl Bus {
             &mut self.tx,
         )
         .map_err(|e| BusError::Request(e.to_string()))?;
-        // Whatever is still on the line belongs to an earlier transaction.
+        // Whatever is still on the line belongs to an earlier transaction
+        // (bounded: a line that never stops talking is not waited out).
+        let until = Instant::now() + self.timeout;
         loop {
             match self.port.read_timeout(&mut self.rx, Duration::ZERO) {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(_) if Instant::now() < until => {}
+                Ok(_) => break,
                 Err(e) => return Err(self.io_err(e)),
             }
         }

@@ -5,11 +5,13 @@
 //! `emulator` (servos — each a `sim_servo` with first-order dynamics — and
 //! fault switches behind a pseudo-terminal, for tests, benchmarks and `ganglion servo emulate`) and
 //! `plant` (`ServoBusPlant`: the bus as a `Plant`; its `worker` thread runs
-//! the Sync Write / Sync Read cycle, faults latched with torque off).
+//! the Sync Write / Sync Read cycle, faults latched with torque off) and
+//! `home` (the closed-form policy shipped with `robots/arm-servo.toml`).
 
 pub mod bus;
 pub mod decoder;
 pub mod emulator;
+pub mod home;
 pub mod plant;
 pub mod protocol;
 mod sim_servo;

@@ -28,7 +28,6 @@
 //! covers a controller that dies. Dropping the plant also turns torque off.
 //! A latched fault clears only by building the plant again.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -40,35 +39,13 @@ use ganglion_sim::{Plant, PlantHealth};
 
 use super::bus::{Bus, MAX_SYNC_IDS, present_block};
 use super::table::{self, JointUnits, mode};
+pub use crate::config::servo::{CommandMode, ServoBusConfig, ServoJoint, signature};
 use crate::io::serial::SerialPort;
 
-/// Most joints one plant drives.
+/// Most joints one plant drives (a config allows fewer: what a recording
+/// holds).
 pub const MAX_JOINTS: usize = 32;
 const _: () = assert!(MAX_JOINTS <= MAX_SYNC_IDS);
-
-/// What the actuator commands are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CommandMode {
-    /// Goal Position (rad), Operating Mode 3.
-    Position,
-    /// Goal Velocity (rad/s), Operating Mode 1.
-    Velocity,
-}
-
-/// One joint: its servo and units.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServoJoint {
-    pub name: String,
-    pub id: u8,
-    /// The tick of 0 rad.
-    pub zero_tick: i32,
-    /// +1 or −1: the joint's positive direction against the servo's.
-    pub direction: f32,
-    pub min_position: f32,
-    pub max_position: f32,
-    /// rad/s.
-    pub max_velocity: f32,
-}
 
 impl ServoJoint {
     pub fn units(&self) -> JointUnits {
@@ -77,25 +54,6 @@ impl ServoJoint {
             direction: self.direction,
         }
     }
-}
-
-/// A servo bus plant's configuration.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServoBusConfig {
-    pub device: PathBuf,
-    pub baud: u32,
-    /// Only "dynamixel" (Protocol 2.0).
-    pub protocol: String,
-    /// How long a transaction may wait for its replies (ms).
-    pub timeout_ms: u64,
-    /// Bus cycles per second (the control rate).
-    pub rate_hz: f64,
-    pub mode: CommandMode,
-    /// The servos' Bus Watchdog (ms, rounded up to 20 ms units; 0: off).
-    pub watchdog_ms: u32,
-    /// Bad replies (or status errors) in a row that make a fault.
-    pub bad_reply_limit: u32,
-    pub joints: Vec<ServoJoint>,
 }
 
 /// What went wrong.
@@ -180,6 +138,28 @@ pub(super) struct Sample {
     pub(super) values: [f32; 3 * MAX_JOINTS],
 }
 
+impl Sample {
+    /// Joint sensors from Sync Read blocks (`PRESENT_BLOCK_LEN` bytes per
+    /// joint, in joint order) read at plant time `stamp`.
+    pub(super) fn from_block(joints: &[ServoJoint], block: &[u8], stamp: f64) -> Sample {
+        let mut sample = Sample {
+            stamp,
+            values: [0.0; 3 * MAX_JOINTS],
+        };
+        for (i, j) in joints.iter().enumerate().take(MAX_JOINTS) {
+            let (load, vel, pos) = block
+                .get(10 * i..)
+                .and_then(present_block)
+                .unwrap_or_default();
+            let u = j.units();
+            sample.values[3 * i] = u.ticks_to_rad(pos);
+            sample.values[3 * i + 1] = u.units_to_rad_s(vel);
+            sample.values[3 * i + 2] = u.load_fraction(load);
+        }
+        sample
+    }
+}
+
 pub(super) struct Shared {
     pub(super) commands: Vec<AtomicU32>,
     pub(super) commanded: AtomicBool,
@@ -190,6 +170,7 @@ pub(super) struct Shared {
     pub(super) errors: AtomicU64,
     pub(super) cycles: AtomicU64,
     pub(super) safe_actions: AtomicU64,
+    pub(super) first_safe_cycle: AtomicU64,
 }
 
 /// The plant; see the module documentation.
@@ -202,35 +183,6 @@ pub struct ServoBusPlant {
     last: Option<Sample>,
     epoch: Instant,
     worker: Option<JoinHandle<()>>,
-}
-
-/// Sensor and actuator names of a joint list (built once per plant or
-/// config check, and leaked: they live as long as the process).
-pub fn signature(
-    joints: &[ServoJoint],
-    mode: CommandMode,
-) -> (&'static [&'static str], &'static [&'static str]) {
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let mut sensors = Vec::with_capacity(3 * joints.len() + 2);
-    for j in joints {
-        for field in ["position", "velocity", "load"] {
-            sensors.push(leak(format!("{}.{field}", j.name)));
-        }
-    }
-    sensors.push("bus.status");
-    sensors.push("bus.errors");
-    let suffix = match mode {
-        CommandMode::Position => "position",
-        CommandMode::Velocity => "velocity",
-    };
-    let actuators: Vec<&'static str> = joints
-        .iter()
-        .map(|j| leak(format!("{}.{suffix}", j.name)))
-        .collect();
-    (
-        Box::leak(sensors.into_boxed_slice()),
-        Box::leak(actuators.into_boxed_slice()),
-    )
 }
 
 impl ServoBusPlant {
@@ -285,6 +237,7 @@ impl ServoBusPlant {
             bus.write(j.id, table::BUS_WATCHDOG, &[0])
                 .with_context(|| at("clearing the bus watchdog"))?;
         }
+        let epoch = Instant::now();
         let mut block = [0u8; 10 * MAX_JOINTS];
         let mut alerts = [false; MAX_JOINTS];
         bus.sync_read(
@@ -295,6 +248,7 @@ impl ServoBusPlant {
             &mut alerts,
         )
         .context("reading the servos' present positions")?;
+        let first = Sample::from_block(&cfg.joints, &block, epoch.elapsed().as_secs_f64());
         let mut start = [0f32; MAX_JOINTS];
         let mut goals = [0i32; MAX_JOINTS];
         for (i, j) in cfg.joints.iter().enumerate() {
@@ -332,9 +286,9 @@ impl ServoBusPlant {
             errors: AtomicU64::new(0),
             cycles: AtomicU64::new(0),
             safe_actions: AtomicU64::new(0),
+            first_safe_cycle: AtomicU64::new(0),
         });
         let (tx, samples) = bounded(64);
-        let epoch = Instant::now();
         let worker = {
             let worker = super::worker::Worker {
                 bus,
@@ -358,7 +312,7 @@ impl ServoBusPlant {
             actuators,
             shared,
             samples,
-            last: None,
+            last: Some(first),
             epoch,
             worker: Some(worker),
         })
@@ -389,7 +343,15 @@ impl ServoBusPlant {
 
     /// Cycles on which the safe action (torque off) went out.
     pub fn safe_actions(&self) -> u64 {
-        self.shared.safe_actions.load(Ordering::Relaxed)
+        self.shared.safe_actions.load(Ordering::Acquire)
+    }
+
+    /// The cycle on which the safe action first went out (`None`: not yet).
+    pub fn safe_action_cycle(&self) -> Option<u64> {
+        match self.shared.first_safe_cycle.load(Ordering::Acquire) {
+            0 => None,
+            c => Some(c),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::Sender;
 
-use super::bus::{Bus, BusError, present_block};
+use super::bus::{Bus, BusError};
 use super::plant::{
     CommandMode, MAX_JOINTS, Sample, ServoBusConfig, ServoFault, ServoFaultKind, Shared,
 };
@@ -39,10 +39,10 @@ impl Worker {
             cycle += 1;
             self.shared.cycles.store(cycle, Ordering::Release);
             if self.shared.faulted.load(Ordering::Acquire) {
-                self.safe_action();
+                self.safe_action(cycle);
             } else if let Err(fault) = self.cycle(cycle, period) {
                 self.latch(fault);
-                self.safe_action();
+                self.safe_action(cycle);
             }
             next += period;
             let now = Instant::now();
@@ -55,9 +55,15 @@ impl Worker {
         let _ = self.bus.torque(BROADCAST_ID, false);
     }
 
-    fn safe_action(&mut self) {
+    fn safe_action(&mut self, cycle: u64) {
         let _ = self.bus.torque(BROADCAST_ID, false);
-        self.shared.safe_actions.fetch_add(1, Ordering::Relaxed);
+        let _ = self.shared.first_safe_cycle.compare_exchange(
+            0,
+            cycle,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.shared.safe_actions.fetch_add(1, Ordering::Release);
     }
 
     fn latch(&mut self, fault: ServoFault) {
@@ -138,17 +144,8 @@ impl Worker {
                 format!("hardware error status {bits:#04x}: {what}"),
             ));
         }
-        let mut sample = Sample {
-            stamp: self.epoch.elapsed().as_secs_f64(),
-            values: [0.0; 3 * MAX_JOINTS],
-        };
-        for (i, j) in self.cfg.joints.iter().enumerate() {
-            let (load, vel, pos) = present_block(&block[10 * i..]).unwrap_or_default();
-            let u = j.units();
-            sample.values[3 * i] = u.ticks_to_rad(pos);
-            sample.values[3 * i + 1] = u.units_to_rad_s(vel);
-            sample.values[3 * i + 2] = u.load_fraction(load);
-        }
+        let stamp = self.epoch.elapsed().as_secs_f64();
+        let sample = Sample::from_block(&self.cfg.joints, &block, stamp);
         // A full channel means the loop is not reading: drop the sample.
         let _ = self.tx.try_send(sample);
         Ok(())

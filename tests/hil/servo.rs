@@ -4,10 +4,18 @@
 //! fault — bad checksum, silence, a hardware error bit — latched by the
 //! plant with its kind and servo, the bus put in its safe state (torque
 //! off) on the cycle that detected it, and the sensors gone stale
-//! (acceptance B). Every wait has a deadline; nothing asserts on wall time.
+//! (acceptance B). Then the shipped `robots/arm-servo.toml`: it loads, its
+//! broken fields are named at their lines, and, pointed at the emulator
+//! with `--set plant.device=…`, it runs the control loop with its policy.
+//! Every wait has a deadline; nothing asserts on wall time.
 
 use crate::common;
 use std::time::{Duration, Instant};
+
+use ganglion::assemble::{build_plant, load_any_policy};
+use ganglion::config::{self, PlantConfig};
+use ganglion::record::{SafetyEvents, SafetyState};
+use ganglion::runtime::{ClockMode, ControlLoop, RunLimit};
 
 use ganglion::io::serial::SerialPort;
 use ganglion::servo::bus::present_block;
@@ -214,7 +222,9 @@ fn plant_config(emu: &Emulator) -> ServoBusConfig {
         device: emu.path().to_path_buf(),
         baud: 1_000_000,
         protocol: "dynamixel".into(),
-        timeout_ms: 20,
+        // Generous, so a loaded machine never times out a healthy bus; the
+        // detection bounds below are in cycles.
+        timeout_ms: 100,
         rate_hz: 200.0,
         mode: CommandMode::Position,
         watchdog_ms: 200,
@@ -291,7 +301,9 @@ fn fault_is_latched(fault: InjectedFault, expect: ServoFaultKind, limit: u64) {
         "injected at cycle {c0}, detected at {}: {f}",
         f.cycle
     );
-    assert!(plant.safe_actions() >= 1);
+    // The safe action went out on the cycle that detected the fault.
+    wait_for("the safe action", || plant.safe_actions() >= 1);
+    assert_eq!(plant.safe_action_cycle(), Some(f.cycle), "{f}");
     // Torque off on every servo (the faulty one included).
     wait_for("torque off everywhere", || {
         emu.servos().iter().all(|s| !s.torque)
@@ -351,4 +363,193 @@ fn a_servo_with_a_hardware_error_is_refused_at_connect() {
         msg.contains("j3 (servo 7)") && msg.contains("ping"),
         "{msg}"
     );
+}
+
+// ─── robots/arm-servo.toml ──────────────────────────────────────────────────
+
+fn arm_servo() -> std::path::PathBuf {
+    common::repo().join("robots/arm-servo.toml")
+}
+
+#[test]
+fn shipped_servo_config_loads() {
+    let cfg = config::load(&arm_servo()).unwrap_or_else(|e| panic!("{e}"));
+    let PlantConfig::Servo(c) = &cfg.plant else {
+        panic!("not a servo plant: {:?}", cfg.plant)
+    };
+    assert_eq!(c.device, std::path::Path::new("/dev/ttyUSB0"));
+    assert_eq!((c.baud, c.timeout_ms, c.rate_hz), (1_000_000, 20, 100.0));
+    assert_eq!(
+        (c.mode, c.watchdog_ms, c.bad_reply_limit),
+        (CommandMode::Position, 100, 3)
+    );
+    assert_eq!(c.joints.len(), 6);
+    let ids: Vec<u8> = c.joints.iter().map(|j| j.id).collect();
+    assert_eq!(ids, IDS);
+    assert_eq!(c.joints[2].direction, -1.0);
+    assert_eq!(c.joints[5].zero_tick, 1500);
+    assert_eq!(cfg.action.actuators[0], "base.position");
+}
+
+#[test]
+fn broken_servo_fields_are_reported_where_they_are() {
+    let text = std::fs::read_to_string(arm_servo()).unwrap();
+    let line_of = |needle: &str, nth: usize| {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with(needle))
+            .nth(nth)
+            .map(|(i, _)| i + 1)
+    };
+    let cases = [
+        (
+            "baud = 1000000",
+            "baud = 12345",
+            0,
+            "plant.baud",
+            "must be one of",
+        ),
+        ("id = 2", "id = 1", 0, "plant.joints[1].id", "servo id 1"),
+        ("id = 3", "id = 300", 0, "plant.joints[2].id", "in 0..=252"),
+        (
+            "max_position = 2.5",
+            "max_position = 3.5",
+            0,
+            "plant.joints[0].max_position",
+            "outside the servo's position range",
+        ),
+        (
+            "direction = -1",
+            "direction = 0.5",
+            0,
+            "plant.joints[2].direction",
+            "1 or -1",
+        ),
+        (
+            "mode = \"position\"",
+            "mode = \"torque\"",
+            0,
+            "plant.mode",
+            "\"velocity\"",
+        ),
+        (
+            "name = \"elbow\"",
+            "name = \"base\"",
+            0,
+            "plant.joints[2].name",
+            "twice",
+        ),
+        (
+            "max_velocity = 3.0",
+            "max_velocity = 0",
+            0,
+            "plant.joints[0].max_velocity",
+            "above 0",
+        ),
+        (
+            "kind = \"servo:dynamixel\"",
+            "kind = \"servo:feetech\"",
+            0,
+            "plant.kind",
+            "unknown servo protocol",
+        ),
+        (
+            "timeout_ms = 20",
+            "timeout_ms = 20\ndevcie = \"x\"",
+            0,
+            "plant.devcie",
+            "unknown key",
+        ),
+    ];
+    for (from, to, nth, field, says) in cases {
+        let at = line_of(from, nth).unwrap_or_else(|| panic!("`{from}` not in the file"));
+        // Replace on that line only (the header's comments quote the keys).
+        let broken: Vec<String> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i + 1 == at {
+                    l.replacen(from, to, 1)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        let broken = broken.join("\n");
+        let errs = config::parse(&arm_servo(), &broken)
+            .err()
+            .unwrap_or_else(|| panic!("`{to}` accepted"));
+        let p = errs
+            .problems
+            .iter()
+            .find(|p| p.field == field)
+            .unwrap_or_else(|| panic!("`{to}`: nothing reported for {field}: {errs}"));
+        assert!(p.message.contains(says), "`{to}`: {}", p.message);
+        // At the changed line (an added key: the line after it).
+        let want = if field == "plant.devcie" { at + 1 } else { at };
+        assert_eq!(p.line, Some(want), "`{to}`: {errs}");
+    }
+    // A joint actuator the config's plant does not have.
+    let at = text.rfind("\"gripper.position\"").unwrap();
+    let broken = format!("{}\"hand.position\"{}", &text[..at], &text[at + 18..]);
+    let errs = config::parse(&arm_servo(), &broken).expect_err("rejected");
+    assert!(
+        errs.to_string()
+            .contains("`hand.position` is not an actuator"),
+        "{errs}"
+    );
+}
+
+/// The shipped config, pointed at an emulator with `--set plant.device=`,
+/// runs the loop with its home policy: the arm moves home; then a silent
+/// servo faults the plant and the loop sees it.
+#[test]
+fn servo_config_runs_the_loop_against_the_emulator() {
+    let _rt = common::serial();
+    let emu = Emulator::start(EmulatorOptions {
+        initial_position: 2600,
+        ..fast_servos()
+    })
+    .unwrap();
+    let set = [
+        format!("plant.device={}", emu.path().display()),
+        // As in plant_config: no spurious timeout on a loaded machine.
+        "plant.timeout_ms=100".to_string(),
+    ];
+    let cfg = config::load_with_overrides(&arm_servo(), config::Integrity::Verify, &set)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plant = build_plant(&cfg.plant).unwrap();
+    let policy = load_any_policy(&cfg).unwrap();
+    let mut lp = ControlLoop::new(&cfg, plant, policy, ClockMode::Wall, None).unwrap();
+    lp.run(RunLimit {
+        ticks: Some(40),
+        ..Default::default()
+    });
+    assert_eq!(lp.ticks(), 40);
+    assert_eq!(lp.state(), SafetyState::Normal);
+    // 2600 ticks is 0.86 rad on the base (its zero at 2048): its goals and
+    // its position went home-wards. The gripper (zero at 1500) comes down.
+    let base = emu.servo(1).unwrap();
+    assert!(base.goal_position < 2600 - 40, "{base:?}");
+    assert!(base.position < 2600, "{base:?}");
+    let grip = emu.servo(6).unwrap();
+    assert!(grip.goal_position < 2600 - 40, "{grip:?}");
+    // elbow: direction −1, so 2600 is −0.86 rad and home is up from there
+    // in ticks as well (2048).
+    assert!(emu.servo(3).unwrap().goal_position < 2600);
+    assert!(lp.last_command()[0] < 0.86 && lp.last_command()[0] > -0.01);
+    assert_eq!(emu.counters().bad_frames, 0);
+    // A servo goes silent: the plant faults, the loop sees it and sends its
+    // safe action; the servos lose torque.
+    emu.inject(InjectedFault::Silence, Some(4));
+    lp.run(RunLimit {
+        ticks: Some(80),
+        ..Default::default()
+    });
+    assert_eq!(lp.plant().health(), PlantHealth::Fault);
+    let r = lp.last_record();
+    assert!(r.events.has(SafetyEvents::NODE_FAULT), "{:?}", r.events);
+    // The safe action, and after 20 bad ticks in a row the latched e-stop.
+    assert_ne!(r.state, SafetyState::Normal);
+    assert!(emu.servos().iter().all(|s| !s.torque));
 }
