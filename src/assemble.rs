@@ -65,6 +65,7 @@ pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
             Ok(Box::new(p))
         }
         PlantConfig::Zenoh { .. } => Ok(build_zenoh_plant(cfg)?.0),
+        PlantConfig::Servo(c) => Ok(Box::new(crate::servo::ServoBusPlant::connect(c.clone())?)),
     }
 }
 
@@ -143,7 +144,9 @@ pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
         } => ClockMode::Lockstep {
             paced: !fast && *pace == Pace::Realtime,
         },
-        PlantConfig::Link { .. } | PlantConfig::Zenoh { .. } => ClockMode::Wall,
+        PlantConfig::Link { .. } | PlantConfig::Zenoh { .. } | PlantConfig::Servo(_) => {
+            ClockMode::Wall
+        }
     }
 }
 
@@ -151,7 +154,7 @@ pub fn clock_mode(cfg: &PlantConfig, fast: bool) -> ClockMode {
 pub fn plant_seed(cfg: &PlantConfig) -> u64 {
     match cfg {
         PlantConfig::Sim { seed, .. } | PlantConfig::Link { seed, .. } => *seed,
-        PlantConfig::Zenoh { .. } => 0,
+        PlantConfig::Zenoh { .. } | PlantConfig::Servo(_) => 0,
     }
 }
 
@@ -164,6 +167,7 @@ pub fn plant_kind(cfg: &PlantConfig) -> &str {
         } => "link:udp",
         PlantConfig::Link { .. } => "link:serial",
         PlantConfig::Zenoh { .. } => "zenoh",
+        PlantConfig::Servo(_) => "servo:dynamixel",
     }
 }
 
@@ -171,8 +175,8 @@ pub fn plant_kind(cfg: &PlantConfig) -> &str {
 pub fn set_plant_seed(cfg: &mut PlantConfig, seed: u64) {
     match cfg {
         PlantConfig::Sim { seed: s, .. } | PlantConfig::Link { seed: s, .. } => *s = seed,
-        // The remote robot seeds itself.
-        PlantConfig::Zenoh { .. } => {}
+        // The remote robot seeds itself; a servo bus is hardware.
+        PlantConfig::Zenoh { .. } | PlantConfig::Servo(_) => {}
     }
 }
 

@@ -5,8 +5,9 @@
 //! (`record`). This crate also holds the training math (`nn`), trainers
 //! (`learn`), policy runners (`policy`), the tabletop skills (`skills`), the
 //! language layer (`lang`), the links to firmware nodes and over zenoh
-//! (`io`), the checks on input from outside (`input`), building a run from a
-//! config (`assemble`), re-checking a recording (`replay`), the benchmarks
+//! (`io`), Dynamixel smart-servo buses (`servo`), the checks on input from
+//! outside (`input`), building a run from a config (`assemble`),
+//! re-checking a recording (`replay`), the benchmarks
 //! (`bench`), charts (`plot`) and stop signals (`signals`). The command line
 //! lives in the binary (`src/main.rs`, `src/cli/`): it parses, calls this
 //! crate and prints. See docs/ARCHITECTURE.md for the map.
@@ -27,6 +28,7 @@ pub mod program;
 pub mod record;
 pub mod replay;
 pub mod runtime;
+pub mod servo;
 pub mod signals;
 pub mod skills;
 pub mod vla;

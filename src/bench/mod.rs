@@ -6,9 +6,10 @@
 //! `hil` (the firmware node over UDP and in qemu), `zenoh` (round trips and
 //! remote control against plain TCP), `lm` (scoring skills with the on-device
 //! LM), `control_loop` (the VecEnv and the loop's lateness), `worst_case`
-//! (tick compute p99.9 and max per policy kind, with a CPU hog) and `render` (the
-//! simulated camera against PyBullet's TinyRenderer). Python
-//! baselines run as separate processes (`python_json`).
+//! (tick compute p99.9 and max per policy kind, with a CPU hog), `render` (the
+//! simulated camera against PyBullet's TinyRenderer) and `servo` (the
+//! Dynamixel bus cycle rate against its emulator, beside the 100 Hz control
+//! rate). Python baselines run as separate processes (`python_json`).
 
 pub mod control_loop;
 pub mod dt;
@@ -17,6 +18,7 @@ pub mod latency;
 pub mod lm;
 pub mod ort;
 pub mod render;
+pub mod servo;
 pub mod train;
 pub mod vla;
 pub mod worst_case;

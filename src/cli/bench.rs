@@ -160,6 +160,17 @@ pub enum BenchKind {
         #[arg(long)]
         png: Option<PathBuf>,
     },
+    /// Dynamixel bus cycles per second (Sync Write of the goals + Sync Read
+    /// of present load, velocity and position) against the bus emulator on
+    /// a pty, beside the 100 Hz control rate; wire time at --baud beside it.
+    Servo {
+        #[arg(long, default_value_t = 10_000)]
+        cycles: usize,
+        #[arg(long, default_value_t = 6)]
+        servos: u8,
+        #[arg(long, default_value_t = 1_000_000)]
+        baud: u32,
+    },
     /// VLA chunk predictions per second in tract on one thread (goal ≥ 20),
     /// beside the perception network alone on the same rendered frames.
     Vla {
@@ -242,6 +253,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 bench::vla::vla_bench(&super::repo_path(&model.to_string_lossy()), frames, warmup)?;
             if !args.json {
                 bench::vla::print(&v);
+                return Ok(());
+            }
+            v
+        }
+        BenchKind::Servo {
+            cycles,
+            servos,
+            baud,
+        } => {
+            let v = bench::servo::servo_bench(cycles, servos, baud)?;
+            if !args.json {
+                bench::servo::print(&v);
                 return Ok(());
             }
             v

@@ -23,6 +23,7 @@ pub mod render;
 pub mod replay;
 pub mod run;
 pub mod say;
+pub mod servo;
 pub mod sim_camera;
 pub mod sim_serve;
 pub mod skill;
@@ -107,6 +108,9 @@ pub enum Command {
     /// URDF robot descriptions: `inspect` checks one and lists its links and
     /// joints.
     Urdf(urdf::UrdfArgs),
+    /// Smart-servo buses (Dynamixel Protocol 2.0): `scan` a device for
+    /// servos, `emulate` servos on a pseudo-terminal.
+    Servo(servo::ServoArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -137,6 +141,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Worker(a) => worker::run(a),
         Command::Estop(a) => estop::run(a),
         Command::Urdf(a) => urdf::run(a),
+        Command::Servo(a) => servo::run(a),
     }
 }
 

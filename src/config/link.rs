@@ -5,12 +5,11 @@
 
 use ganglion_firmware::SafeMode;
 
+use super::endpoint::{DEFAULT_BAUD, LinkEndpoint, baud_ok, known_bauds};
 use super::reader::{Item, Reporter, Table};
 use super::types::{LinkClock, Pace, PlantConfig};
 use super::validate::{Signature, or_default};
 use crate::config::joints::{LAYOUTS, layout};
-use crate::io::serial::{DEFAULT_BAUD, baud_ok, known_bauds};
-use crate::io::transport::LinkEndpoint;
 
 /// Largest accepted `watchdog_ms`.
 pub const MAX_WATCHDOG_MS: u64 = 60_000;

@@ -7,6 +7,7 @@
 mod action;
 mod camera;
 mod chunking;
+pub mod endpoint;
 mod error;
 pub mod joints;
 mod link;
@@ -14,6 +15,7 @@ mod overrides;
 mod policy;
 mod reader;
 mod robot_file;
+pub mod servo;
 mod span;
 mod types;
 mod validate;
@@ -28,6 +30,7 @@ pub use camera::{
     MIN_CAMERA_SIDE,
 };
 pub use chunking::{Chunking, MAX_CHUNK};
+pub use endpoint::LinkEndpoint;
 pub use error::{ConfigErrors, ConfigProblem};
 pub use overrides::{Override, load_with_overrides};
 pub use robot_file::URDF_PLANTS;

@@ -53,7 +53,7 @@ pub enum PlantConfig {
     /// node, or `ganglion node` for hardware-in-the-loop).
     Link {
         /// Where the node is: `address` (UDP) or `device` + `baud` (serial).
-        endpoint: crate::io::transport::LinkEndpoint,
+        endpoint: super::endpoint::LinkEndpoint,
         /// The joint layout: the plant kind the node serves (`sim:cartpole`).
         joints: String,
         clock: LinkClock,
@@ -81,6 +81,9 @@ pub enum PlantConfig {
         connect_timeout_ms: u64,
         tls: Option<ZenohTls>,
     },
+    /// `kind = "servo:dynamixel"`: a chain of smart servos on a serial
+    /// bus (`servo::ServoBusPlant`); wall clock.
+    Servo(super::servo::ServoBusConfig),
 }
 
 /// TLS files of a zenoh plant (resolved paths).

@@ -117,6 +117,7 @@ pub(crate) fn robot_config(
     let cameras = super::camera::cameras(rep, &top, rate_hz, sig.as_ref());
 
     let plant = super::link::with_publish_period(plant, rate_hz);
+    let plant = super::servo::with_rate(plant, rate_hz);
     let plant = super::zenoh::finish(plant, robot.as_deref(), base);
     Some(RobotConfig {
         source_path: file.to_path_buf(),
@@ -297,6 +298,12 @@ fn plant(rep: &mut Reporter, t: &Table<'_>, base: &Path) -> PlantParts {
         && k.starts_with("link:")
     {
         let (config, sig) = super::link::link_plant(rep, t, k, item);
+        return (config, sig, None);
+    }
+    if let (Some(k), Some(item)) = (kind, &kind_item)
+        && k.starts_with("servo:")
+    {
+        let (config, sig) = super::servo::servo_plant(rep, t, k, item);
         return (config, sig, None);
     }
     if kind == Some("zenoh") {

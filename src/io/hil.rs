@@ -93,7 +93,7 @@ pub fn at_endpoint(cfg: &RobotConfig, to: &LinkEndpoint) -> Result<RobotConfig> 
     let mut cfg = cfg.clone();
     match &mut cfg.plant {
         PlantConfig::Link { endpoint, .. } => *endpoint = to.clone(),
-        PlantConfig::Sim { .. } | PlantConfig::Zenoh { .. } => {
+        PlantConfig::Sim { .. } | PlantConfig::Zenoh { .. } | PlantConfig::Servo(_) => {
             return Err(anyhow!(
                 "{}: [plant] is not a link plant",
                 cfg.source_path.display()

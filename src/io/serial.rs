@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-/// Default link speed (the firmware's UART runs at 1 Mbaud).
-pub const DEFAULT_BAUD: u32 = 1_000_000;
+pub use crate::config::endpoint::{DEFAULT_BAUD, baud_ok, known_bauds};
 
-/// The baud rates termios can set (Linux), highest 4 Mbaud.
+/// termios's constant for each of `config::endpoint::SERIAL_BAUDS`.
 const BAUDS: &[(u32, libc::speed_t)] = &[
     (9_600, libc::B9600),
     (19_200, libc::B19200),
@@ -38,20 +37,6 @@ const BAUDS: &[(u32, libc::speed_t)] = &[
     (3_500_000, libc::B3500000),
     (4_000_000, libc::B4000000),
 ];
-
-/// The baud rates a serial link accepts, for error messages.
-pub fn known_bauds() -> String {
-    BAUDS
-        .iter()
-        .map(|(b, _)| b.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Whether `baud` is a rate termios can set.
-pub fn baud_ok(baud: u32) -> bool {
-    BAUDS.iter().any(|(b, _)| *b == baud)
-}
 
 /// An open serial device (or pseudo-terminal end) in raw mode.
 pub struct SerialPort {
@@ -302,6 +287,14 @@ mod tests {
                 .unwrap(),
             0
         );
+    }
+
+    #[test]
+    fn every_configurable_baud_has_a_termios_rate() {
+        for b in crate::config::endpoint::SERIAL_BAUDS {
+            assert!(BAUDS.iter().any(|(x, _)| x == b), "{b}");
+        }
+        assert_eq!(BAUDS.len(), crate::config::endpoint::SERIAL_BAUDS.len());
     }
 
     #[test]

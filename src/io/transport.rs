@@ -1,6 +1,7 @@
 //! What carries the wire protocol's frames between a controller and a joint
 //! node: UDP datagrams (one datagram, whole frames) or a serial line (a byte
-//! stream; frames end at their COBS zero byte). `LinkEndpoint` names the far
+//! stream; frames end at their COBS zero byte). `LinkEndpoint` (from
+//! `config::endpoint`, since robot files name it) names the far
 //! end (`udp:HOST:PORT`, `serial:DEVICE[@BAUD]`); `LinkTx` / `LinkRx` are the
 //! controller's two halves (its tick sends, its reader thread receives);
 //! `NodeWire` is the node process's end, which hands frames on one at a
@@ -11,81 +12,16 @@
 //! starts with an extra zero byte so the far decoder drops the torn piece
 //! instead of gluing it to a good frame.
 
-use std::fmt;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use super::serial::{DEFAULT_BAUD, Pty, SerialPort, baud_ok, known_bauds};
+pub use crate::config::endpoint::{LinkEndpoint, serial_spec};
 
-/// Where the other end of a link is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LinkEndpoint {
-    Udp(SocketAddr),
-    Serial { device: PathBuf, baud: u32 },
-}
-
-impl fmt::Display for LinkEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkEndpoint::Udp(a) => write!(f, "udp:{a}"),
-            LinkEndpoint::Serial { device, baud } => {
-                write!(f, "serial:{}@{baud}", device.display())
-            }
-        }
-    }
-}
-
-impl LinkEndpoint {
-    /// Parses `udp:HOST:PORT` or `serial:DEVICE[@BAUD]` (default 1 Mbaud).
-    pub fn parse(text: &str) -> Result<LinkEndpoint> {
-        if let Some(addr) = text.strip_prefix("udp:") {
-            return Ok(LinkEndpoint::Udp(super::link::addr(addr)?));
-        }
-        if let Some(rest) = text.strip_prefix("serial:") {
-            let (device, baud) = serial_spec(rest)?;
-            return Ok(LinkEndpoint::Serial { device, baud });
-        }
-        bail!(
-            "`{text}` is not a link (expected udp:HOST:PORT, e.g. udp:127.0.0.1:9000, or \
-             serial:DEVICE[@BAUD], e.g. serial:/dev/ttyACM0@1000000)"
-        )
-    }
-
-    /// The UDP address, if a UDP link.
-    pub fn udp(&self) -> Option<SocketAddr> {
-        match self {
-            LinkEndpoint::Udp(a) => Some(*a),
-            LinkEndpoint::Serial { .. } => None,
-        }
-    }
-}
-
-/// `DEVICE[@BAUD]`.
-pub fn serial_spec(text: &str) -> Result<(PathBuf, u32)> {
-    let (device, baud) = match text.rsplit_once('@') {
-        Some((d, b)) => {
-            let baud: u32 = b
-                .parse()
-                .with_context(|| format!("serial:{text}: baud `{b}` is not a number"))?;
-            (d, baud)
-        }
-        None => (text, DEFAULT_BAUD),
-    };
-    if device.is_empty() {
-        bail!("serial:{text}: no device (expected e.g. serial:/dev/ttyACM0@1000000)");
-    }
-    if !baud_ok(baud) {
-        bail!(
-            "serial:{text}: baud {baud} is not supported (known: {})",
-            known_bauds()
-        );
-    }
-    Ok((PathBuf::from(device), baud))
-}
+use super::serial::{DEFAULT_BAUD, Pty, SerialPort};
 
 /// The controller's sending half.
 pub enum LinkTx {

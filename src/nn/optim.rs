@@ -189,7 +189,10 @@ mod tests {
             }
         }
         for (a, b) in p.iter().zip(&want) {
-            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{p:?} vs {want:?}");
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                "{p:?} vs {want:?}"
+            );
         }
         // The first step moves each parameter by lr / sqrt(1 - α) ≈ 10·lr.
         let mut q = vec![0.0f32];

@@ -11,4 +11,5 @@ mod config;
 mod faults;
 mod hostile;
 mod serial;
+mod servo;
 mod udp;
