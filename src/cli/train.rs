@@ -278,18 +278,7 @@ fn ppo_config(args: &TrainArgs) -> Result<PpoConfig> {
     } else {
         ppo_preset(&args.env)
     };
-    if !args.hp.is_empty() {
-        let mut table = match toml::Value::try_from(&cfg).context("preset to TOML")? {
-            toml::Value::Table(t) => t,
-            _ => bail!("a PPO config serialises to a table"),
-        };
-        for kv in &args.hp {
-            set_key(&mut table, kv)?;
-        }
-        cfg = toml::Value::Table(table)
-            .try_into()
-            .context("--hp: the overridden hyperparameters do not make a PPO config")?;
-    }
+    cfg = with_hp(cfg, &args.hp, "PPO")?;
     if let Some(v) = args.steps {
         cfg.total_timesteps = v;
     }
@@ -315,18 +304,7 @@ fn ppo_config(args: &TrainArgs) -> Result<PpoConfig> {
 /// `--steps`, `--eval-every`, `--eval-episodes`, `--stop-at`).
 fn reinforce_config(args: &TrainArgs) -> Result<ganglion::learn::ReinforceConfig> {
     let mut cfg = ganglion::learn::ReinforceConfig::default();
-    if !args.hp.is_empty() {
-        let mut table = match toml::Value::try_from(&cfg).context("defaults to TOML")? {
-            toml::Value::Table(t) => t,
-            _ => bail!("a REINFORCE config serialises to a table"),
-        };
-        for kv in &args.hp {
-            set_key(&mut table, kv)?;
-        }
-        cfg = toml::Value::Table(table)
-            .try_into()
-            .context("--hp: the overridden hyperparameters do not make a REINFORCE config")?;
-    }
+    cfg = with_hp(cfg, &args.hp, "REINFORCE")?;
     if let Some(v) = args.steps {
         cfg.total_timesteps = v;
     }
@@ -340,6 +318,28 @@ fn reinforce_config(args: &TrainArgs) -> Result<ganglion::learn::ReinforceConfig
         cfg.stop_at = args.stop_at;
     }
     Ok(cfg)
+}
+
+/// `cfg` with the `--hp KEY=VALUE` overrides applied to its TOML form
+/// (each key must exist), read back as a `what` config.
+fn with_hp<T: serde::Serialize + serde::de::DeserializeOwned>(
+    cfg: T,
+    hp: &[String],
+    what: &str,
+) -> Result<T> {
+    if hp.is_empty() {
+        return Ok(cfg);
+    }
+    let mut table = match toml::Value::try_from(&cfg).context("preset to TOML")? {
+        toml::Value::Table(t) => t,
+        _ => bail!("a {what} config serialises to a table"),
+    };
+    for kv in hp {
+        set_key(&mut table, kv)?;
+    }
+    toml::Value::Table(table).try_into().with_context(|| {
+        format!("--hp: the overridden hyperparameters do not make a {what} config")
+    })
 }
 
 /// Applies one `key.path=toml-value` override to an existing key.

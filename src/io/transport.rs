@@ -153,7 +153,12 @@ const MAX_PENDING: usize = 4096;
 
 /// The node process's end of its link.
 pub enum NodeWire {
-    Udp(UdpSocket),
+    Udp {
+        socket: UdpSocket,
+        /// The wait the socket is set up for (`None`: not yet), so a
+        /// receive changes the socket's mode only when the wait changes.
+        wait: Option<Duration>,
+    },
     Serial {
         port: SerialPort,
         /// Bytes read past the last whole frame.
@@ -172,7 +177,10 @@ impl NodeWire {
                 let socket = UdpSocket::bind(bind)
                     .with_context(|| format!("binding the node's UDP socket to {bind}"))?;
                 let local = socket.local_addr()?;
-                Ok((NodeWire::Udp(socket), LinkEndpoint::Udp(local)))
+                Ok((
+                    NodeWire::Udp { socket, wait: None },
+                    LinkEndpoint::Udp(local),
+                ))
             }
             NodeLink::Serial { device, baud } => {
                 let port = SerialPort::open(device, *baud)?;
@@ -213,16 +221,15 @@ impl NodeWire {
         wait: Duration,
     ) -> io::Result<Option<(usize, SocketAddr)>> {
         match self {
-            NodeWire::Udp(s) => {
-                let r = if wait.is_zero() {
-                    s.set_nonblocking(true)?;
-                    s.recv_from(buf)
-                } else {
-                    s.set_nonblocking(false)?;
-                    s.set_read_timeout(Some(wait))?;
-                    s.recv_from(buf)
-                };
-                match r {
+            NodeWire::Udp { socket, wait: set } => {
+                if *set != Some(wait) {
+                    socket.set_nonblocking(wait.is_zero())?;
+                    if !wait.is_zero() {
+                        socket.set_read_timeout(Some(wait))?;
+                    }
+                    *set = Some(wait);
+                }
+                match socket.recv_from(buf) {
                     Ok((n, src)) => Ok(Some((n, src))),
                     Err(e)
                         if matches!(
@@ -257,9 +264,9 @@ impl NodeWire {
     /// Sends one encoded frame to `peer` without blocking.
     pub fn send_to(&mut self, frame: &[u8], peer: SocketAddr) {
         match self {
-            NodeWire::Udp(s) => {
+            NodeWire::Udp { socket, .. } => {
                 // A full socket buffer loses the frame, as a link would.
-                let _ = s.send_to(frame, peer);
+                let _ = socket.send_to(frame, peer);
             }
             NodeWire::Serial { port, torn, .. } => {
                 if *torn && port.write_nonblocking(&[0]).unwrap_or(0) == 0 {

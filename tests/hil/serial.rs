@@ -75,7 +75,8 @@ fn shipped_policy_balances_over_a_serial_line_like_pure_sim() {
 
 /// The commands as a user runs them: `ganglion node --link serial:pty` in
 /// one process, `ganglion run --config robots/cartpole-serial.toml --set
-/// plant.device=…` (the path the node printed) in another.
+/// plant.device=…` (the path the node printed) in another: a whole episode,
+/// 500.0.
 #[test]
 fn node_and_run_commands_over_a_pty() {
     let exe = env!("CARGO_BIN_EXE_ganglion");
@@ -115,7 +116,7 @@ fn node_and_run_commands_over_a_pty() {
         .args(["run", "--config"])
         .arg(repo("robots/cartpole-serial.toml"))
         .args(["--set", &format!("plant.device={device}")])
-        .args(["--ticks", "100", "--json", "--record"])
+        .args(["--ticks", "500", "--json", "--record"])
         .arg(&rec)
         .output()
         .unwrap();
@@ -128,15 +129,17 @@ fn node_and_run_commands_over_a_pty() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ticks"], 100);
+    assert_eq!(report["ticks"], 500);
     assert_eq!(report["plant"], "link:serial");
+    // A whole CartPole-v1 episode, as over UDP and in pure simulation.
+    assert_eq!(report["episode_return"], 500.0, "{report}");
     assert_eq!(report["final_state"], "normal");
     assert_eq!(report["safety_events"], serde_json::json!({}));
-    assert_eq!(report["recording"]["ticks"], 100);
+    assert_eq!(report["recording"]["ticks"], 500);
     assert!(node_out.status.success());
     let summary: serde_json::Value = serde_json::from_slice(&node_out.stdout).unwrap();
-    assert_eq!(summary["steps"], 100);
-    assert_eq!(summary["commands_delivered"], 100);
+    assert_eq!(summary["steps"], 500);
+    assert_eq!(summary["commands_delivered"], 500);
 }
 
 #[test]
