@@ -212,18 +212,14 @@ pub fn policy_timing(cfg: &RobotConfig, calls: usize) -> Result<PolicyTiming> {
     let obs = vec![0.0f32; cfg.observation.fields.len()];
     let mut action = vec![0.0f32; cfg.action.mapping.dim()];
     policy.warm_up(&obs);
-    let mut us = Vec::with_capacity(calls);
+    let mut h = Histogram::new();
     for k in 0..calls + 2 {
         let t = Instant::now();
         // An error on zeros is the policy's own business; its time counts.
         let _ = policy.act(&obs, &mut action);
         if k >= 2 {
-            us.push(t.elapsed().as_secs_f64() * 1e6);
+            h.record(t.elapsed().as_nanos() as u64);
         }
-    }
-    let mut h = Histogram::new();
-    for u in &us {
-        h.record((u * 1e3) as u64);
     }
     let s = h.summary();
     Ok(PolicyTiming {

@@ -72,14 +72,11 @@ fn json_line(
     };
     let timing = match timed {
         None => serde_json::Value::Null,
-        Some(Ok(t)) => json!({
-            "calls": t.calls,
-            "p50_us": t.p50_us,
-            "p99_us": t.p99_us,
-            "max_us": t.max_us,
-            "period_us": t.period_us,
-            "within_budget": t.within_budget(),
-        }),
+        Some(Ok(t)) => {
+            let mut v = serde_json::to_value(t).unwrap_or_default();
+            v["within_budget"] = t.within_budget().into();
+            v
+        }
         Some(Err(e)) => json!({"error": format!("{e:#}")}),
     };
     json!({

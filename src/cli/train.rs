@@ -279,45 +279,61 @@ fn ppo_config(args: &TrainArgs) -> Result<PpoConfig> {
         ppo_preset(&args.env)
     };
     cfg = with_hp(cfg, &args.hp, "PPO")?;
-    if let Some(v) = args.steps {
-        cfg.total_timesteps = v;
-    }
     if let Some(v) = args.envs {
         cfg.n_envs = v;
     }
     if let Some(v) = args.threads {
         cfg.threads = v;
     }
-    if let Some(v) = args.eval_every {
-        cfg.eval_every = v;
-    }
-    if let Some(v) = args.eval_episodes {
-        cfg.eval_episodes = v;
-    }
-    if args.stop_at.is_some() {
-        cfg.stop_at = args.stop_at;
-    }
+    run_flags(
+        args,
+        &mut cfg.total_timesteps,
+        &mut cfg.eval_every,
+        &mut cfg.eval_episodes,
+        &mut cfg.stop_at,
+    );
     Ok(cfg)
 }
 
 /// REINFORCE's defaults with the command line's overrides (`--hp`, then
 /// `--steps`, `--eval-every`, `--eval-episodes`, `--stop-at`).
 fn reinforce_config(args: &TrainArgs) -> Result<ganglion::learn::ReinforceConfig> {
-    let mut cfg = ganglion::learn::ReinforceConfig::default();
-    cfg = with_hp(cfg, &args.hp, "REINFORCE")?;
+    let mut cfg = with_hp(
+        ganglion::learn::ReinforceConfig::default(),
+        &args.hp,
+        "REINFORCE",
+    )?;
+    run_flags(
+        args,
+        &mut cfg.total_timesteps,
+        &mut cfg.eval_every,
+        &mut cfg.eval_episodes,
+        &mut cfg.stop_at,
+    );
+    Ok(cfg)
+}
+
+/// The flags every trainer takes, over its `--hp`: `--steps`,
+/// `--eval-every`, `--eval-episodes`, `--stop-at`.
+fn run_flags(
+    args: &TrainArgs,
+    total: &mut usize,
+    eval_every: &mut usize,
+    eval_episodes: &mut usize,
+    stop_at: &mut Option<f64>,
+) {
     if let Some(v) = args.steps {
-        cfg.total_timesteps = v;
+        *total = v;
     }
     if let Some(v) = args.eval_every {
-        cfg.eval_every = v;
+        *eval_every = v;
     }
     if let Some(v) = args.eval_episodes {
-        cfg.eval_episodes = v;
+        *eval_episodes = v;
     }
     if args.stop_at.is_some() {
-        cfg.stop_at = args.stop_at;
+        *stop_at = args.stop_at;
     }
-    Ok(cfg)
 }
 
 /// `cfg` with the `--hp KEY=VALUE` overrides applied to its TOML form

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 
 /// Default serial link speed (the firmware's UART runs at 1 Mbaud).
 pub const DEFAULT_BAUD: u32 = 1_000_000;
@@ -31,6 +31,12 @@ pub fn baud_ok(baud: u32) -> bool {
     SERIAL_BAUDS.contains(&baud)
 }
 
+/// `HOST:PORT` as a socket address, or an error saying what is expected.
+pub fn socket_addr(text: &str) -> Result<SocketAddr> {
+    text.parse()
+        .with_context(|| format!("`{text}` is not a socket address (expected e.g. 127.0.0.1:9000)"))
+}
+
 /// Where the other end of a link is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkEndpoint {
@@ -53,9 +59,7 @@ impl LinkEndpoint {
     /// Parses `udp:HOST:PORT` or `serial:DEVICE[@BAUD]` (default 1 Mbaud).
     pub fn parse(text: &str) -> Result<LinkEndpoint> {
         if let Some(addr) = text.strip_prefix("udp:") {
-            return addr.parse().map(LinkEndpoint::Udp).map_err(|_| {
-                anyhow!("`{addr}` is not a socket address (expected e.g. 127.0.0.1:9000)")
-            });
+            return Ok(LinkEndpoint::Udp(socket_addr(addr)?));
         }
         if let Some(rest) = text.strip_prefix("serial:") {
             let (device, baud) = serial_spec(rest)?;

@@ -35,7 +35,9 @@ pub(crate) fn link_plant(
             "pace",
         ],
     );
-    let endpoint = match kind {
+    // The endpoint, and whether the transport is known (its signature is
+    // checked even when the endpoint itself is broken).
+    let (endpoint, transport_ok) = match kind {
         "link:udp" => {
             for key in ["device", "baud"] {
                 if let Some(i) = t.get(key) {
@@ -45,7 +47,7 @@ pub(crate) fn link_plant(
                     );
                 }
             }
-            udp_address(rep, t)
+            (udp_address(rep, t), true)
         }
         "link:serial" => {
             if let Some(i) = t.get("address") {
@@ -55,17 +57,16 @@ pub(crate) fn link_plant(
                         .to_string(),
                 );
             }
-            serial_device(rep, t)
+            (serial_device(rep, t), true)
         }
         _ => {
             kind_item.report(
                 rep,
                 format!("unknown link transport `{kind}` (known: link:udp, link:serial)"),
             );
-            None
+            (None, false)
         }
     };
-    let transport_ok = matches!(kind, "link:udp" | "link:serial");
     let joints = t.require(rep, "joints").and_then(|i| {
         let name = i.str(rep)?;
         match layout(name) {

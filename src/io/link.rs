@@ -24,13 +24,12 @@
 //! episodes), so a live controller keeps its node, and the plant says
 //! `Bye` when dropped, so the next controller can bind at once.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use crossbeam::channel::{Receiver, RecvTimeoutError, bounded};
 use ganglion_firmware::wire::MAX_ENCODED;
 use ganglion_firmware::{
@@ -492,8 +491,4 @@ impl Drop for LinkPlant {
     }
 }
 
-/// A plant at `address` that answers nothing still yields a clear error.
-pub fn addr(text: &str) -> Result<SocketAddr> {
-    text.parse()
-        .with_context(|| format!("`{text}` is not a socket address (expected e.g. 127.0.0.1:9000)"))
-}
+pub use crate::config::endpoint::socket_addr as addr;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-pub use crate::config::endpoint::{LinkEndpoint, serial_spec};
+pub use crate::config::endpoint::LinkEndpoint;
 
 use super::serial::{DEFAULT_BAUD, Pty, SerialPort};
 
@@ -68,16 +68,7 @@ impl LinkTx {
             LinkTx::Udp(s) => {
                 let _ = s.send(frame);
             }
-            LinkTx::Serial { port, torn } => {
-                if *torn {
-                    // Ends the torn frame at the far decoder.
-                    if port.write_nonblocking(&[0]).unwrap_or(0) == 0 {
-                        return;
-                    }
-                }
-                let n = port.write_nonblocking(frame).unwrap_or(0);
-                *torn = n > 0 && n < frame.len();
-            }
+            LinkTx::Serial { port, torn } => send_frame(port, torn, frame),
         }
     }
 }
@@ -268,19 +259,24 @@ impl NodeWire {
                 // A full socket buffer loses the frame, as a link would.
                 let _ = socket.send_to(frame, peer);
             }
-            NodeWire::Serial { port, torn, .. } => {
-                if *torn && port.write_nonblocking(&[0]).unwrap_or(0) == 0 {
-                    return;
-                }
-                let n = port.write_nonblocking(frame).unwrap_or(0);
-                *torn = n > 0 && n < frame.len();
-            }
+            NodeWire::Serial { port, torn, .. } => send_frame(port, torn, frame),
         }
     }
 
     pub fn is_serial(&self) -> bool {
         matches!(self, NodeWire::Serial { .. })
     }
+}
+
+/// Writes one encoded frame to a serial line without blocking. If the last
+/// one was torn (the driver took only part of it), a 0x00 first ends the
+/// torn piece at the far decoder; `torn` then says whether this one was.
+fn send_frame(port: &mut SerialPort, torn: &mut bool, frame: &[u8]) {
+    if *torn && port.write_nonblocking(&[0]).unwrap_or(0) == 0 {
+        return;
+    }
+    let n = port.write_nonblocking(frame).unwrap_or(0);
+    *torn = n > 0 && n < frame.len();
 }
 
 /// Moves the first whole frame (through its zero byte) from `pending` into

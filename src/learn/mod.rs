@@ -25,6 +25,7 @@ pub mod ppo_run;
 pub mod presets;
 pub mod reinforce;
 mod tabletop_episode;
+mod tracker;
 pub mod verify;
 pub mod worker;
 

@@ -9,15 +9,14 @@
 //! A2C's `−A·∇log π`; n-step returns (λ = 1), no advantage normalisation,
 //! and RMSprop, as Stable-Baselines3's A2C.
 
-use std::time::Instant;
-
 use ganglion_sim::{Env, EnvSpec, Rng, VecEnv, derive_seed};
 use serde::{Deserialize, Serialize};
 
-use super::actor_critic::{ActorCritic, NativeActor};
-use super::curve::{CurvePoint, LearningCurve};
+use super::actor_critic::ActorCritic;
+use super::curve::LearningCurve;
 use super::dist::{categorical, gaussian};
-use super::eval::{EvalReport, evaluate};
+use super::eval::EvalReport;
+use super::tracker::{EvalRule, Tracker};
 use crate::nn::{Activation, LinearSchedule, MlpCache, Optimizer, OptimizerKind, clip_grad_norm};
 use crate::policy::ActionSpec;
 
@@ -349,7 +348,13 @@ pub fn train_from(
     mut updater: Option<&mut dyn PpoUpdater>,
     mut on_progress: impl FnMut(&Progress<'_>),
 ) -> anyhow::Result<PpoOutcome> {
-    let start = Instant::now();
+    let mut tracker = Tracker::new(EvalRule {
+        every: cfg.eval_every,
+        episodes: cfg.eval_episodes,
+        stop_at: cfg.stop_at,
+        total_steps: cfg.total_timesteps,
+        seed,
+    });
     let spec = venv.spec().clone();
     let od = spec.observation.flat_dim();
     let ad = spec.action.flat_dim();
@@ -394,15 +399,8 @@ pub fn train_from(
     let mut indices: Vec<usize> = (0..rollout).collect();
     let mut order: Vec<usize> = Vec::new();
 
-    let mut recent: std::collections::VecDeque<f32> =
-        std::collections::VecDeque::with_capacity(100);
-    let mut curve = LearningCurve::default();
-    let mut best: Option<(EvalReport, Vec<f32>)> = None;
-    let mut solved = false;
     let mut steps = 0usize;
     let mut iteration = 0usize;
-    let mut next_eval = cfg.eval_every;
-    let mut last_eval = None;
 
     venv.reset()?;
     while steps < cfg.total_timesteps {
@@ -416,10 +414,7 @@ pub fn train_from(
         venv.collect(&model, &mut rng, &mut ro, &mut finished)?;
         steps += rollout;
         for &r in &finished {
-            if recent.len() == 100 {
-                recent.pop_front();
-            }
-            recent.push_back(r);
+            tracker.episode(r);
         }
 
         // ---- GAE -------------------------------------------------------------
@@ -553,66 +548,9 @@ pub fn train_from(
         }
 
         // ---- Evaluate, record ----------------------------------------------------
-        let mean_return = if recent.is_empty() {
-            None
-        } else {
-            Some(recent.iter().map(|r| *r as f64).sum::<f64>() / recent.len() as f64)
-        };
-        let mut eval_mean = None;
-        if cfg.eval_every > 0 && steps >= next_eval {
-            while next_eval <= steps {
-                next_eval += cfg.eval_every;
-            }
-            let mut actor = NativeActor::new(&model);
-            let report = evaluate(
-                &mut actor,
-                eval_env,
-                cfg.eval_episodes,
-                derive_seed(seed, 0xE7A1),
-            )
-            .expect("native actor matches its env by construction");
-            eval_mean = Some(report.mean_return);
-            last_eval = Some(report.mean_return);
-            let better = best
-                .as_ref()
-                .is_none_or(|(b, _)| report.mean_return >= b.mean_return);
-            let reached = cfg.stop_at.is_some_and(|t| report.mean_return >= t);
-            if better {
-                best = Some((report, model.params.clone()));
-            }
-            if reached {
-                solved = true;
-            }
-        }
-        curve.points.push(CurvePoint {
-            steps,
-            wall_s: start.elapsed().as_secs_f64(),
-            train_mean_return: mean_return,
-            eval_mean_return: eval_mean,
-        });
-        on_progress(&Progress {
-            iteration,
-            steps,
-            total_steps: cfg.total_timesteps,
-            mean_return,
-            last_eval,
-            model: &model,
-        });
-        if solved {
+        if tracker.after_update(iteration, steps, &model, eval_env, &mut on_progress)? {
             break;
         }
     }
-
-    let best_eval = best.as_ref().map(|(r, _)| r.clone());
-    if let Some((_, params)) = best {
-        model.params = params;
-    }
-    Ok(PpoOutcome {
-        model,
-        curve,
-        steps,
-        wall_s: start.elapsed().as_secs_f64(),
-        best_eval,
-        solved,
-    })
+    Ok(tracker.finish(model, steps))
 }

@@ -8,16 +8,13 @@
 //! `ActorCritic` model, `nn` layers, evaluation and curve as PPO, so the
 //! exporter, card and `ganglion eval` are shared (`ppo_run.rs`).
 
-use std::time::Instant;
-
 use ganglion_sim::{Env, Rng, derive_seed};
 use serde::{Deserialize, Serialize};
 
-use super::actor_critic::{ActorCritic, NativeActor};
-use super::curve::{CurvePoint, LearningCurve};
+use super::actor_critic::ActorCritic;
 use super::dist::{categorical, gaussian};
-use super::eval::{EvalReport, evaluate};
 use super::ppo::{PpoOutcome, Progress};
+use super::tracker::{EvalRule, Tracker};
 use crate::nn::{Activation, Adam, MlpCache, clip_grad_norm};
 use crate::policy::ActionSpec;
 
@@ -91,7 +88,13 @@ pub fn train_reinforce(
     if cfg.episodes_per_update == 0 {
         anyhow::bail!("episodes_per_update must be positive");
     }
-    let start = Instant::now();
+    let mut tracker = Tracker::new(EvalRule {
+        every: cfg.eval_every,
+        episodes: cfg.eval_episodes,
+        stop_at: cfg.stop_at,
+        total_steps: cfg.total_timesteps,
+        seed,
+    });
     let spec = env.spec().clone();
     let od = spec.observation.flat_dim();
     let ad = spec.action.flat_dim();
@@ -117,16 +120,10 @@ pub fn train_reinforce(
     let mut returns: Vec<f32> = Vec::new();
     let mut d_head: Vec<f32> = Vec::new();
     let mut d_value: Vec<f32> = Vec::new();
+    let mut values: Vec<f32> = Vec::new();
     let mut log_std = vec![0.0f32; model.log_std().len()];
     let mut d_log_std = vec![0.0f32; log_std.len()];
-    let mut recent: std::collections::VecDeque<f32> =
-        std::collections::VecDeque::with_capacity(100);
-    let mut curve = LearningCurve::default();
-    let mut best: Option<(EvalReport, Vec<f32>)> = None;
     let (mut steps, mut iteration, mut episode) = (0usize, 0usize, 0u64);
-    let mut next_eval = cfg.eval_every;
-    let mut last_eval = None;
-    let mut solved = false;
 
     while steps < cfg.total_timesteps {
         iteration += 1;
@@ -159,10 +156,7 @@ pub fn train_reinforce(
                 }
             }
             ep.ends.push(ep.rewards.len());
-            if recent.len() == 100 {
-                recent.pop_front();
-            }
-            recent.push_back(total);
+            tracker.episode(total);
         }
         let n = ep.rewards.len();
         steps += n;
@@ -193,14 +187,17 @@ pub fn train_reinforce(
         d_head.resize(n * head, 0.0);
         d_log_std.fill(0.0);
         let inv_n = 1.0 / n as f32;
-        let values: Vec<f32> = if cfg.baseline {
-            model
-                .critic
-                .forward(&model.params, &ep.obs, n, &mut critic_cache)
-                .to_vec()
-        } else {
-            Vec::new()
-        };
+        // The critic's forward pass also serves its backward pass below
+        // (`critic_cache` is not touched in between).
+        values.clear();
+        if cfg.baseline {
+            values.extend_from_slice(model.critic.forward(
+                &model.params,
+                &ep.obs,
+                n,
+                &mut critic_cache,
+            ));
+        }
         {
             let out = model
                 .actor
@@ -231,9 +228,6 @@ pub fn train_reinforce(
             // subtracted from.
             d_value.clear();
             d_value.extend((0..n).map(|t| cfg.vf_coef * 2.0 * (values[t] - returns[t]) * inv_n));
-            model
-                .critic
-                .forward(&model.params, &ep.obs, n, &mut critic_cache);
             model.critic.backward(
                 &model.params,
                 &d_value,
@@ -254,63 +248,9 @@ pub fn train_reinforce(
         opt.update(params, grads, cfg.learning_rate);
 
         // ---- Evaluate, record -----------------------------------------------
-        let mean_return = (!recent.is_empty())
-            .then(|| recent.iter().map(|r| *r as f64).sum::<f64>() / recent.len() as f64);
-        let mut eval_mean = None;
-        if cfg.eval_every > 0 && steps >= next_eval {
-            while next_eval <= steps {
-                next_eval += cfg.eval_every;
-            }
-            let mut actor = NativeActor::new(&model);
-            let report = evaluate(
-                &mut actor,
-                eval_env,
-                cfg.eval_episodes,
-                derive_seed(seed, 0xE7A1),
-            )
-            .map_err(|e| anyhow::anyhow!("evaluating: {e}"))?;
-            eval_mean = Some(report.mean_return);
-            last_eval = Some(report.mean_return);
-            let reached = cfg.stop_at.is_some_and(|t| report.mean_return >= t);
-            if best
-                .as_ref()
-                .is_none_or(|(b, _)| report.mean_return >= b.mean_return)
-            {
-                best = Some((report, model.params.clone()));
-            }
-            solved |= reached;
-        }
-        curve.points.push(CurvePoint {
-            steps,
-            wall_s: start.elapsed().as_secs_f64(),
-            train_mean_return: mean_return,
-            eval_mean_return: eval_mean,
-        });
-        on_progress(&Progress {
-            iteration,
-            steps,
-            total_steps: cfg.total_timesteps,
-            mean_return,
-            last_eval,
-            model: &model,
-        });
-        if solved {
+        if tracker.after_update(iteration, steps, &model, eval_env, &mut on_progress)? {
             break;
         }
     }
-    let best_eval = match best {
-        Some((report, params)) => {
-            model.params = params;
-            Some(report)
-        }
-        None => None,
-    };
-    Ok(PpoOutcome {
-        model,
-        curve,
-        steps,
-        wall_s: start.elapsed().as_secs_f64(),
-        best_eval,
-        solved,
-    })
+    Ok(tracker.finish(model, steps))
 }

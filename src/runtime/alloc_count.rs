@@ -167,7 +167,6 @@ static SLOTS: [Slot; MAX_ARENAS] = [EMPTY_SLOT; MAX_ARENAS];
 /// Bounds of every arena ever made: most pointers are rejected by these.
 static ARENA_LO: AtomicUsize = AtomicUsize::new(usize::MAX);
 static ARENA_HI: AtomicUsize = AtomicUsize::new(0);
-static ARENA_ALLOCS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     // The arena serving this thread's policy scope: its slot, cursor and
@@ -176,12 +175,6 @@ thread_local! {
     static A_CURSOR: Cell<usize> = const { Cell::new(0) };
     static A_END: Cell<usize> = const { Cell::new(0) };
     static A_OVERFLOW: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Allocations served from policy arenas so far (they never reach the
-/// system allocator).
-pub fn arena_allocs() -> u64 {
-    ARENA_ALLOCS.load(Ordering::Relaxed)
 }
 
 /// A bump allocation from this thread's arena, when the thread is in the
@@ -203,7 +196,6 @@ fn arena_alloc(layout: Layout) -> Option<*mut u8> {
     SLOTS[A_SLOT.with(|s| s.get())]
         .live
         .fetch_add(1, Ordering::Relaxed);
-    ARENA_ALLOCS.fetch_add(1, Ordering::Relaxed);
     bump(&T_ARENA);
     Some(start as *mut u8)
 }

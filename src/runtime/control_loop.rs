@@ -12,15 +12,15 @@ use anyhow::{Result, bail};
 use ganglion_sim::{Plant, PlantHealth};
 
 use super::alloc_count::{self, ArenaTick, POLICY_ARENA_BYTES, PolicyArena, Scope};
-
-/// Policy calls before the arena serves the engine: the first runs allocate
-/// what the engine keeps (plans, caches), which must not land in the arena.
-const ARENA_WARM_UP_CALLS: u64 = 2;
 use super::live::LiveStats;
 use super::safety::SafetyFilter;
 use super::stats::TickStats;
 use crate::config::{ActionMapping, RobotConfig};
 use crate::policy::{Policy, PolicyError};
+/// Policy calls before the arena serves the engine: the first runs allocate
+/// what the engine keeps (plans, caches), which must not land in the arena.
+const ARENA_WARM_UP_CALLS: u64 = 2;
+
 use crate::record::{
     MAX_ACT, MAX_OBS, MAX_SENSORS, RecordSink, SafetyEvents, SafetyState, TaskFields, TickRecord,
 };
@@ -320,20 +320,18 @@ impl ControlLoop {
     /// NaNs would pick an index.
     fn act(&mut self, fallback: bool, events: &mut SafetyEvents) -> bool {
         alloc_count::enter(Scope::Policy);
-        let arena = self
+        let mut arena = self
             .arena
             .as_mut()
             .filter(|_| self.policy_calls >= ARENA_WARM_UP_CALLS);
-        let arena_on = arena.is_some();
-        if let Some(a) = arena {
+        if let Some(a) = arena.as_deref_mut() {
             a.begin();
         }
         let mut result = match (fallback, self.fallback.as_mut()) {
             (true, Some(f)) => f.act(&self.obs, &mut self.raw),
             _ => self.policy.act(&self.obs, &mut self.raw),
         };
-        if arena_on
-            && let Some(a) = self.arena.as_mut()
+        if let Some(a) = arena
             && a.end() == ArenaTick::Overflowed
         {
             result = Err(PolicyError::ArenaOverflow(POLICY_ARENA_BYTES));

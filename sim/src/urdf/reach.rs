@@ -177,9 +177,9 @@ impl UrdfReach {
         self.rig.velocities(&self.physics, &mut self.v);
     }
 
-    fn write_obs(&self, obs: &mut [f32]) {
+    /// The observation, with `tool` the tool position the joints give.
+    fn write_obs(&self, tool: [f32; 3], obs: &mut [f32]) {
         let n = self.q.len();
-        let tool = self.tool();
         let angles = self.q.iter().zip(&self.angular).flat_map(|(q, turns)| {
             let (sin, cos) = if *turns { q.sin_cos() } else { (0.0, 0.0) };
             [sin, cos]
@@ -230,7 +230,7 @@ impl Env for UrdfReach {
         self.target = target;
         self.steps = 0;
         self.read();
-        self.write_obs(obs);
+        self.write_obs(self.tool(), obs);
     }
 
     fn step(&mut self, action: &[f32], obs: &mut [f32]) -> StepResult {
@@ -247,8 +247,10 @@ impl Env for UrdfReach {
         }
         self.steps += 1;
         self.read();
-        self.write_obs(obs);
-        let err = distance(self.tool(), self.target);
+        // Forward kinematics once per step: the observation and the reward.
+        let tool = self.tool();
+        self.write_obs(tool, obs);
+        let err = distance(tool, self.target);
         StepResult {
             reward: reach_reward(err, action),
             terminated: false,
