@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Stable-Baselines3 PPO baseline for ganglion's CartPole time-to-solve benchmark.
+"""Stable-Baselines3 PPO/A2C baseline for ganglion's CartPole time-to-solve benchmark.
 
-Trains SB3 PPO on gymnasium CartPole-v1 with the RL-Zoo hyperparameters and
-stops as soon as the deterministic policy solves the task, under the same rule
-and timing as the ganglion side of `ganglion bench train-cartpole`:
+Trains SB3 PPO (or A2C with --algo a2c) on gymnasium CartPole-v1 with the
+RL-Zoo hyperparameters and stops as soon as the deterministic policy solves
+the task, under the same rule and timing as the ganglion side of
+`ganglion bench train-cartpole`:
 
-  * 8 envs, n_steps=32 (256 env steps per update), batch_size=256,
+  * A2C (--algo a2c): RL-Zoo's CartPole-v1 entry (8 envs, ent_coef 0.0) on
+    SB3's A2C defaults (n_steps 5, lr 7e-4 constant, gamma 0.99, lambda 1,
+    vf_coef 0.5, max_grad_norm 0.5, RMSprop alpha 0.99 eps 1e-5), 64-64 tanh.
+  * PPO: 8 envs, n_steps=32 (256 env steps per update), batch_size=256,
     gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
     learning_rate linear 1e-3 -> 0 and clip_range linear 0.2 -> 0 over
     --max-steps, MlpPolicy default net (64-64 tanh), CPU.
@@ -25,6 +29,9 @@ and timing as the ganglion side of `ganglion bench train-cartpole`:
     more, not counted in env_steps).
   * wall_s is measured from just before model construction to the stop,
     evaluation time included (the same rule applies to the ganglion side).
+  * The policy with the best evaluation is kept (as ganglion keeps it) and
+    scored at the end over --final-episodes more episodes (not timed):
+    final_mean_return.
 
 Run (venv from benches/python/setup_venv.sh):
 
@@ -36,6 +43,7 @@ With --json a single JSON line is printed:
 """
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -51,7 +59,7 @@ import gymnasium as gym
 import numpy as np
 import stable_baselines3
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
@@ -61,6 +69,7 @@ N_ENVS = 8
 # Offset so the eval env's seed never coincides with a training env's seed
 # (make_vec_env seeds training env i with seed + i).
 EVAL_SEED_OFFSET = 10_000
+FINAL_SEED_OFFSET = 20_000
 
 
 def linear(start):
@@ -98,6 +107,8 @@ class EvalStopCallback(BaseCallback):
         self.evals = []
         self.solved = False
         self.solved_at = None
+        self.best = -np.inf
+        self.best_state = None
 
     def _maybe_evaluate(self):
         if self.eval_every <= 0 or self.num_timesteps < self.next_eval:
@@ -109,6 +120,9 @@ class EvalStopCallback(BaseCallback):
         if self.log:
             print(f"steps={self.num_timesteps:7d} mean_return={mean_return:7.2f}",
                   file=sys.stderr, flush=True)
+        if mean_return >= self.best:
+            self.best = mean_return
+            self.best_state = copy.deepcopy(self.model.policy.state_dict())
         if mean_return >= self.threshold:
             self.solved = True
             self.solved_at = int(self.num_timesteps)
@@ -128,6 +142,7 @@ class EvalStopCallback(BaseCallback):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--algo", choices=["ppo", "a2c"], default="ppo")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--eval-every", type=int, default=8192,
                    help="evaluate every N total env steps (all envs)")
@@ -135,6 +150,8 @@ def main():
     p.add_argument("--threshold", type=float, default=475.0)
     p.add_argument("--max-steps", type=int, default=200_000,
                    help="step budget; also the horizon of the linear schedules")
+    p.add_argument("--final-episodes", type=int, default=100,
+                   help="episodes scoring the kept policy after the run (not timed)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--vec-env", choices=["dummy", "subproc"], default="dummy",
                    help="the 8 training envs in this process, or one process each")
@@ -151,32 +168,45 @@ def main():
                                 args.threshold, log=not args.json)
 
     t0 = time.perf_counter()
-    model = PPO(
-        "MlpPolicy",
-        vec_env,
-        n_steps=32,
-        batch_size=256,
-        gae_lambda=0.8,
-        gamma=0.98,
-        n_epochs=20,
-        ent_coef=0.0,
-        learning_rate=linear(1e-3),
-        clip_range=linear(0.2),
-        seed=args.seed,
-        device="cpu",
-        verbose=0,
-    )
+    if args.algo == "a2c":
+        model = A2C("MlpPolicy", vec_env, ent_coef=0.0, seed=args.seed, device="cpu",
+                    verbose=0)
+    else:
+        model = PPO(
+            "MlpPolicy",
+            vec_env,
+            n_steps=32,
+            batch_size=256,
+            gae_lambda=0.8,
+            gamma=0.98,
+            n_epochs=20,
+            ent_coef=0.0,
+            learning_rate=linear(1e-3),
+            clip_range=linear(0.2),
+            seed=args.seed,
+            device="cpu",
+            verbose=0,
+        )
     model.learn(total_timesteps=args.max_steps, callback=callback)
     wall_s = time.perf_counter() - t0
     vec_env.close()
 
+    if callback.best_state is not None:
+        model.policy.load_state_dict(callback.best_state)
+    final_env = gym.make(ENV_ID)
+    final_env.reset(seed=args.seed + FINAL_SEED_OFFSET)
+    final = evaluate(model, final_env, args.final_episodes)
+
     result = {
         "framework": "sb3",
+        "algo": args.algo,
         "seed": args.seed,
         "solved": callback.solved,
         # Steps at the solving evaluation (else all steps taken).
         "env_steps": callback.solved_at if callback.solved else int(model.num_timesteps),
         "wall_s": round(wall_s, 3),
+        "final_mean_return": final,
+        "final_episodes": args.final_episodes,
         "threads": {
             "torch_intra_op": torch.get_num_threads(),
             "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
@@ -194,8 +224,9 @@ def main():
         print(json.dumps(result, separators=(",", ":")))
     else:
         state = "solved" if result["solved"] else "NOT solved"
-        print(f"sb3 seed={args.seed}: {state} after {result['env_steps']} env steps, "
-              f"{result['wall_s']:.2f} s wall ({len(result['evals'])} evals)")
+        print(f"sb3 {args.algo} seed={args.seed}: {state} after {result['env_steps']} env steps, "
+              f"{result['wall_s']:.2f} s wall ({len(result['evals'])} evals); "
+              f"final {args.final_episodes}-episode mean {final:.1f}")
 
 
 if __name__ == "__main__":

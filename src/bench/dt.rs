@@ -1,14 +1,17 @@
 //! `ganglion bench dt`: the Decision Transformer's cost. Step latency of the
-//! exported K-window model in tract (batch 1, one core), and training
-//! throughput of `nn`'s explicit forward/backward in tokens/s, against the
-//! same architecture and batch in PyTorch (`benches/python/dt_torch.py`),
-//! measured in the same run.
+//! exported K-window model in tract (batch 1, one core) against onnxruntime
+//! in process on the same file (`ort.rs`, 1 thread, every graph
+//! optimisation), and training throughput of `nn`'s explicit
+//! forward/backward in tokens/s against the same architecture and batch in
+//! PyTorch (`benches/python/dt_torch.py`), all measured in the same run.
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
+
+use super::ort::{OrtInput, OrtSession, find_library};
 
 use crate::nn::dt::model::DecisionTransformer;
 use crate::nn::dt::{DtBatch, DtConfig};
@@ -21,15 +24,39 @@ use crate::sim::Rng;
 const STATE_DIM: usize = 10;
 const ACT_DIM: usize = 2;
 
-pub fn run(
-    context: usize,
-    embed: usize,
-    layers: usize,
-    batch: usize,
-    steps: usize,
-    iters: usize,
-    python: Option<&Path>,
-) -> Result<Value> {
+/// What `ganglion bench dt` measures.
+pub struct DtBench<'a> {
+    pub context: usize,
+    pub embed: usize,
+    pub layers: usize,
+    /// Training batch.
+    pub batch: usize,
+    /// Timed training steps.
+    pub steps: usize,
+    /// Timed policy steps.
+    pub iters: usize,
+    pub python: Option<&'a Path>,
+    /// `libonnxruntime.so` (default: the Python venv's wheel).
+    pub ort_lib: Option<&'a Path>,
+}
+
+/// Steps timed in a row on one engine before the other takes its turn, so
+/// both see the same machine load.
+const BLOCK: usize = 100;
+/// Episodes of 200 steps, as Reacher's: the window fills and slides.
+const EPISODE: usize = 200;
+
+pub fn run(bench: &DtBench<'_>) -> Result<Value> {
+    let DtBench {
+        context,
+        embed,
+        layers,
+        batch,
+        steps,
+        iters,
+        python,
+        ..
+    } = *bench;
     let cfg = DtConfig {
         context,
         embed,
@@ -76,37 +103,45 @@ pub fn run(
         }),
     };
     let mut policy = DtPolicy::load(&path, &card, Some(1.0))?;
+    let mut ort = match find_library(bench.ort_lib, python) {
+        Some(lib) => OrtWindow::open(&lib, &path, &cfg).map_err(|e| format!("{e:#}")),
+        None => {
+            Err("no libonnxruntime.so (run benches/python/setup_venv.sh or pass --ort-lib)".into())
+        }
+    };
+    let latency = step_latency(&mut policy, ort.as_mut().ok(), iters)?;
     let _ = std::fs::remove_dir_all(&dir);
-    let mut obs = [0.0f32; STATE_DIM];
-    let mut action = [0.0f32; ACT_DIM];
-    let mut samples = Vec::with_capacity(iters);
-    for i in 0..(iters + 50) {
-        // Episodes of 200 steps, as Reacher's: the window fills and slides.
-        if i % 200 == 0 {
-            policy.reset();
-        }
-        for (j, o) in obs.iter_mut().enumerate() {
-            *o = ((i * 7 + j) % 13) as f32 * 0.1 - 0.6;
-        }
-        let t = Instant::now();
-        policy.act(&obs, &mut action)?;
-        policy.observe_reward(-0.01);
-        if i >= 50 {
-            samples.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-    }
-    samples.sort_by(f64::total_cmp);
-    let latency = json!({
-        "median_us": quantile_sorted(&samples, 0.5),
-        "p99_us": quantile_sorted(&samples, 0.99),
-        "iters": iters,
-        "target_median_us": 1000,
-    });
+    let tract_us = latency.0;
     eprintln!(
         "tract DT step (K = {context}, E = {embed}, {layers} layers): median {:.0} µs, p99 {:.0} µs",
-        quantile_sorted(&samples, 0.5),
-        quantile_sorted(&samples, 0.99)
+        tract_us["median_us"], tract_us["p99_us"]
     );
+    let ort_json = match (&ort, latency.1) {
+        (Ok(w), Some(v)) => {
+            eprintln!(
+                "onnxruntime {} DT step, same file: median {:.0} µs, p99 {:.0} µs",
+                w.session.version, v["median_us"], v["p99_us"]
+            );
+            json!({"version": w.session.version, "median_us": v["median_us"], "p99_us": v["p99_us"],
+                   "max_abs_diff": latency.2})
+        }
+        (Err(msg), _) => {
+            eprintln!("onnxruntime DT step: skipped: {msg}");
+            json!({"skipped": msg})
+        }
+        (Ok(_), None) => json!({"skipped": "not run"}),
+    };
+    let ratio = ort_json["median_us"]
+        .as_f64()
+        .and_then(|o| tract_us["median_us"].as_f64().map(|t| t / o));
+    let latency = json!({
+        "median_us": tract_us["median_us"],
+        "p99_us": tract_us["p99_us"],
+        "iters": iters,
+        "target_median_us": 500,
+        "onnxruntime": ort_json,
+        "median_ratio_tract_over_onnxruntime": ratio,
+    });
 
     // Training throughput on synthetic batches (generated once).
     let mut b = DtBatch::for_config(&cfg, batch);
@@ -212,4 +247,172 @@ pub fn run(
         "pytorch": if torch.is_empty() { json!({"skipped": "no Python baseline environment (run benches/python/setup_venv.sh)"}) } else { json!(torch) },
         "throughput_ratio": ratios,
     }))
+}
+
+/// onnxruntime on the DT file, fed the window `DtPolicy` keeps (the same
+/// sliding, padding, return-to-go and timestep rules), so both engines run
+/// the same inputs.
+struct OrtWindow {
+    session: OrtSession,
+    k: usize,
+    state_dim: usize,
+    act_dim: usize,
+    max_timestep: usize,
+    t: usize,
+    rtg: f32,
+}
+
+const STATES: usize = 0;
+const ACTIONS: usize = 1;
+const RETURNS: usize = 2;
+const TIMESTEPS: usize = 3;
+const MASK: usize = 4;
+
+impl OrtWindow {
+    fn open(lib: &Path, model: &Path, cfg: &DtConfig) -> Result<Self> {
+        let (k, sd, ad) = (cfg.context, cfg.state_dim, cfg.act_dim);
+        let inputs = vec![
+            OrtInput::f32(&[1, k, sd]),
+            OrtInput::f32(&[1, k, ad]),
+            OrtInput::f32(&[1, k, 1]),
+            OrtInput::i64(&[1, k]),
+            OrtInput::f32(&[1, k]),
+        ];
+        let session = OrtSession::open_with(lib, model, inputs, ad)?;
+        Ok(OrtWindow {
+            session,
+            k,
+            state_dim: sd,
+            act_dim: ad,
+            max_timestep: cfg.max_timestep,
+            t: 0,
+            rtg: 1.0,
+        })
+    }
+
+    fn reset(&mut self) -> Result<()> {
+        self.t = 0;
+        self.rtg = 1.0;
+        for i in [STATES, ACTIONS, RETURNS, MASK] {
+            self.f32(i)?.fill(0.0);
+        }
+        self.session
+            .i64_input(TIMESTEPS)
+            .context("timesteps")?
+            .fill(0);
+        Ok(())
+    }
+
+    fn f32(&mut self, i: usize) -> Result<&mut [f32]> {
+        self.session.f32_input(i).context("onnxruntime f32 input")
+    }
+
+    /// One step: slide, write the newest step, run, keep the action.
+    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<()> {
+        let (k, sd, ad) = (self.k, self.state_dim, self.act_dim);
+        for (i, width) in [(STATES, sd), (ACTIONS, ad), (RETURNS, 1), (MASK, 1)] {
+            self.f32(i)?.copy_within(width.., 0);
+        }
+        let ts = self.session.i64_input(TIMESTEPS).context("timesteps")?;
+        ts.copy_within(1.., 0);
+        ts[k - 1] = self.t.min(self.max_timestep - 1) as i64;
+        self.f32(STATES)?[(k - 1) * sd..].copy_from_slice(obs);
+        self.f32(ACTIONS)?[(k - 1) * ad..].fill(0.0);
+        let rtg = self.rtg;
+        self.f32(RETURNS)?[k - 1] = rtg;
+        self.f32(MASK)?[k - 1] = 1.0;
+        let out = self.session.run()?;
+        let row = &out[out.len() - ad..];
+        for (a, v) in action.iter_mut().zip(row) {
+            *a = v.clamp(-1.0, 1.0);
+        }
+        let a = action.to_vec();
+        self.f32(ACTIONS)?[(k - 1) * ad..].copy_from_slice(&a);
+        self.t += 1;
+        Ok(())
+    }
+
+    fn observe_reward(&mut self, r: f32) {
+        self.rtg -= r;
+    }
+}
+
+/// The synthetic observation of step `i`.
+fn fill(obs: &mut [f32], i: usize) {
+    for (j, o) in obs.iter_mut().enumerate() {
+        *o = ((i * 7 + j) % 13) as f32 * 0.1 - 0.6;
+    }
+}
+
+/// Step latency of tract (through `DtPolicy`, what the loop runs) and of
+/// onnxruntime when given, in alternating blocks over the same episodes:
+/// (tract summary, onnxruntime summary, largest action difference).
+fn step_latency(
+    policy: &mut DtPolicy,
+    mut ort: Option<&mut OrtWindow>,
+    iters: usize,
+) -> Result<(Value, Option<Value>, f32)> {
+    let mut obs = [0.0f32; STATE_DIM];
+    let mut action = [0.0f32; ACT_DIM];
+    let mut theirs = [0.0f32; ACT_DIM];
+    // Same actions from both over a whole episode before timing anything.
+    let mut max_diff = 0.0f32;
+    if let Some(w) = ort.as_deref_mut() {
+        policy.reset();
+        w.reset()?;
+        for i in 0..EPISODE {
+            fill(&mut obs, i);
+            policy.act(&obs, &mut action)?;
+            w.act(&obs, &mut theirs)?;
+            policy.observe_reward(-0.01);
+            w.observe_reward(-0.01);
+            for (a, b) in action.iter().zip(&theirs) {
+                max_diff = max_diff.max((a - b).abs());
+            }
+        }
+        if max_diff > 1e-3 {
+            bail!("onnxruntime and tract disagree on the DT's actions by {max_diff}");
+        }
+    }
+    let mut tract_us = Vec::with_capacity(iters);
+    let mut ort_us = Vec::with_capacity(iters);
+    // 50 untimed warm-up steps, then `iters` timed ones, in blocks.
+    let total = iters + 50;
+    let mut done = 0;
+    while done < total {
+        let n = BLOCK.min(total - done);
+        for i in done..done + n {
+            if i % EPISODE == 0 {
+                policy.reset();
+            }
+            fill(&mut obs, i);
+            let t = Instant::now();
+            policy.act(&obs, &mut action)?;
+            policy.observe_reward(-0.01);
+            if i >= 50 {
+                tract_us.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        if let Some(w) = ort.as_deref_mut() {
+            for i in done..done + n {
+                if i % EPISODE == 0 {
+                    w.reset()?;
+                }
+                fill(&mut obs, i);
+                let t = Instant::now();
+                w.act(&obs, &mut theirs)?;
+                w.observe_reward(-0.01);
+                if i >= 50 {
+                    ort_us.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        done += n;
+    }
+    let summary = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        json!({"median_us": quantile_sorted(&v, 0.5), "p99_us": quantile_sorted(&v, 0.99)})
+    };
+    let ort = ort.is_some().then(|| summary(ort_us));
+    Ok((summary(tract_us), ort, max_diff))
 }

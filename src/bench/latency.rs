@@ -64,7 +64,9 @@ pub fn latency(
         for i in 0..100 {
             fill(&mut obs, i);
             let ours = policy.raw_output(&obs)?;
-            s.input.copy_from_slice(&obs);
+            s.f32_input(0)
+                .context("onnxruntime input")?
+                .copy_from_slice(&obs);
             let theirs = s.run()?;
             for (a, b) in ours.iter().zip(theirs) {
                 max_diff = max_diff.max((a - b).abs());
@@ -79,7 +81,9 @@ pub fn latency(
         fill(&mut obs, i);
         policy.act(&obs, &mut action)?;
         if let Some((s, _)) = ort.as_mut() {
-            s.input.copy_from_slice(&obs);
+            s.f32_input(0)
+                .context("onnxruntime input")?
+                .copy_from_slice(&obs);
             argmax(s.run()?)?;
         }
     }
@@ -98,7 +102,9 @@ pub fn latency(
             for i in done..done + n {
                 fill(&mut obs, i);
                 let t = Instant::now();
-                s.input.copy_from_slice(&obs);
+                s.f32_input(0)
+                    .context("onnxruntime input")?
+                    .copy_from_slice(&obs);
                 let a = argmax(s.run()?)?;
                 ort_us.push(t.elapsed().as_nanos() as f64 / 1000.0);
                 std::hint::black_box(a);

@@ -47,6 +47,7 @@ const ORT_ENABLE_ALL: c_int = 99;
 const ARENA_ALLOCATOR: c_int = 1;
 const MEM_TYPE_DEFAULT: c_int = 0;
 const TENSOR_FLOAT: c_int = 1;
+const TENSOR_INT64: c_int = 7;
 
 type Status = *mut c_void;
 type Ptr = *mut c_void;
@@ -98,6 +99,48 @@ pub fn find_library(explicit: Option<&Path>, python: Option<&Path>) -> Option<Pa
         })
 }
 
+/// One input tensor's buffer: the session's tensor points at `data`.
+pub enum OrtInput {
+    F32 { shape: Vec<i64>, data: Vec<f32> },
+    I64 { shape: Vec<i64>, data: Vec<i64> },
+}
+
+impl OrtInput {
+    /// A zero-filled f32 tensor of `shape`.
+    pub fn f32(shape: &[usize]) -> Self {
+        OrtInput::F32 {
+            shape: shape.iter().map(|&d| d as i64).collect(),
+            data: vec![0.0; shape.iter().product()],
+        }
+    }
+
+    /// A zero-filled i64 tensor of `shape`.
+    pub fn i64(shape: &[usize]) -> Self {
+        OrtInput::I64 {
+            shape: shape.iter().map(|&d| d as i64).collect(),
+            data: vec![0; shape.iter().product()],
+        }
+    }
+
+    /// (data pointer, bytes, shape, ONNX element type)
+    fn raw(&mut self) -> (*mut c_void, usize, &[i64], c_int) {
+        match self {
+            OrtInput::F32 { shape, data } => (
+                data.as_mut_ptr().cast(),
+                data.len() * size_of::<f32>(),
+                shape,
+                TENSOR_FLOAT,
+            ),
+            OrtInput::I64 { shape, data } => (
+                data.as_mut_ptr().cast(),
+                data.len() * size_of::<i64>(),
+                shape,
+                TENSOR_INT64,
+            ),
+        }
+    }
+}
+
 /// One onnxruntime session on the CPU execution provider, batch 1, with its
 /// input and output tensors bound to buffers owned here (so a run allocates
 /// no tensors).
@@ -108,20 +151,32 @@ pub struct OrtSession {
     options: Ptr,
     session: Ptr,
     memory: Ptr,
-    input_value: Ptr,
+    input_values: Vec<Ptr>,
     output_value: Ptr,
-    input_name: CString,
+    input_names: Vec<CString>,
     output_name: CString,
-    /// The observation buffer the input tensor points at.
-    pub input: Vec<f32>,
+    /// The buffers the input tensors point at, in the model's input order
+    /// (never resized: the tensors alias them).
+    inputs: Vec<OrtInput>,
     output_len: usize,
 }
 
 impl OrtSession {
     /// Opens `lib`, and `model` with 1 intra-op and 1 inter-op thread,
     /// sequential execution and every graph optimisation (Python's defaults
-    /// but for the threads), for input `[1, obs_dim]` and `out_len` outputs.
+    /// but for the threads), for one f32 input `[1, obs_dim]` and `out_len`
+    /// outputs.
     pub fn open(lib: &Path, model: &Path, obs_dim: usize, out_len: usize) -> Result<Self> {
+        Self::open_with(lib, model, vec![OrtInput::f32(&[1, obs_dim])], out_len)
+    }
+
+    /// As `open`, for the model's inputs `inputs`, in its order.
+    pub fn open_with(
+        lib: &Path,
+        model: &Path,
+        inputs: Vec<OrtInput>,
+        out_len: usize,
+    ) -> Result<Self> {
         let api = load_api(lib)?;
         let mut s = OrtSession {
             api: api.0,
@@ -130,16 +185,32 @@ impl OrtSession {
             options: ptr::null_mut(),
             session: ptr::null_mut(),
             memory: ptr::null_mut(),
-            input_value: ptr::null_mut(),
+            input_values: Vec::new(),
             output_value: ptr::null_mut(),
-            input_name: CString::default(),
+            input_names: Vec::new(),
             output_name: CString::default(),
-            input: vec![0.0; obs_dim],
+            inputs,
             output_len: out_len,
         };
         // On an error, Drop releases whatever was made.
         s.init(model)?;
         Ok(s)
+    }
+
+    /// Input `i`'s buffer, if it is f32.
+    pub fn f32_input(&mut self, i: usize) -> Option<&mut [f32]> {
+        match self.inputs.get_mut(i)? {
+            OrtInput::F32 { data, .. } => Some(data),
+            OrtInput::I64 { .. } => None,
+        }
+    }
+
+    /// Input `i`'s buffer, if it is i64.
+    pub fn i64_input(&mut self, i: usize) -> Option<&mut [i64]> {
+        match self.inputs.get_mut(i)? {
+            OrtInput::I64 { data, .. } => Some(data),
+            OrtInput::F32 { .. } => None,
+        }
     }
 
     /// The function at `idx` of the table, as the type `F`.
@@ -215,22 +286,28 @@ impl OrtSession {
                 self.f(ordinal::SESSION_GET_INPUT_COUNT);
             let mut n = 0usize;
             self.check(count(self.session, &mut n), "SessionGetInputCount")?;
-            if n != 1 {
-                bail!("{}: expected one input, found {n}", model.display());
+            if n != self.inputs.len() {
+                bail!(
+                    "{}: expected {} input(s), found {n}",
+                    model.display(),
+                    self.inputs.len()
+                );
             }
             let mut alloc: Ptr = ptr::null_mut();
             let get_alloc: unsafe extern "C" fn(*mut Ptr) -> Status =
                 self.f(ordinal::GET_ALLOCATOR_WITH_DEFAULT_OPTIONS);
             self.check(get_alloc(&mut alloc), "GetAllocatorWithDefaultOptions")?;
-            self.input_name = self.name(ordinal::SESSION_GET_INPUT_NAME, alloc)?;
+            for i in 0..n {
+                let name = self.name(ordinal::SESSION_GET_INPUT_NAME, i, alloc)?;
+                self.input_names.push(name);
+            }
             // Only the first output is the action head (as in `OnnxPolicy`).
-            self.output_name = self.name(ordinal::SESSION_GET_OUTPUT_NAME, alloc)?;
+            self.output_name = self.name(ordinal::SESSION_GET_OUTPUT_NAME, 0, alloc)?;
 
             let cpu: unsafe extern "C" fn(c_int, c_int, *mut Ptr) -> Status =
                 self.f(ordinal::CREATE_CPU_MEMORY_INFO);
             let st = cpu(ARENA_ALLOCATOR, MEM_TYPE_DEFAULT, &mut self.memory);
             self.check(st, "CreateCpuMemoryInfo")?;
-            let shape = [1i64, self.input.len() as i64];
             let make: unsafe extern "C" fn(
                 Ptr,
                 *mut c_void,
@@ -240,16 +317,21 @@ impl OrtSession {
                 c_int,
                 *mut Ptr,
             ) -> Status = self.f(ordinal::CREATE_TENSOR_WITH_DATA_AS_ORT_VALUE);
-            let st = make(
-                self.memory,
-                self.input.as_mut_ptr().cast(),
-                self.input.len() * size_of::<f32>(),
-                shape.as_ptr(),
-                shape.len(),
-                TENSOR_FLOAT,
-                &mut self.input_value,
-            );
-            self.check(st, "CreateTensorWithDataAsOrtValue")?;
+            for i in 0..n {
+                let (data, bytes, shape, elem) = self.inputs[i].raw();
+                let mut value: Ptr = ptr::null_mut();
+                let st = make(
+                    self.memory,
+                    data,
+                    bytes,
+                    shape.as_ptr(),
+                    shape.len(),
+                    elem,
+                    &mut value,
+                );
+                self.check(st, "CreateTensorWithDataAsOrtValue")?;
+                self.input_values.push(value);
+            }
         }
         // The first run allocates the output tensor; later runs write into it.
         let out = self.run()?.len();
@@ -264,19 +346,19 @@ impl OrtSession {
         Ok(())
     }
 
-    /// An input or output name, copied out of onnxruntime's allocator.
+    /// Input or output `index`'s name, copied out of onnxruntime's allocator.
     ///
     /// # Safety
-    /// `which` is SESSION_GET_INPUT_NAME or SESSION_GET_OUTPUT_NAME and
-    /// `alloc` the default allocator.
-    unsafe fn name(&self, which: usize, alloc: Ptr) -> Result<CString> {
+    /// `which` is SESSION_GET_INPUT_NAME or SESSION_GET_OUTPUT_NAME, `index`
+    /// below that count, and `alloc` the default allocator.
+    unsafe fn name(&self, which: usize, index: usize, alloc: Ptr) -> Result<CString> {
         // SAFETY: as documented above; the string is freed with the
         // allocator it came from.
         unsafe {
             let get: unsafe extern "C" fn(Ptr, usize, Ptr, *mut *mut c_char) -> Status =
                 self.f(which);
             let mut raw: *mut c_char = ptr::null_mut();
-            self.check(get(self.session, 0, alloc, &mut raw), "SessionGet…Name")?;
+            self.check(get(self.session, index, alloc, &mut raw), "SessionGet…Name")?;
             let name = CStr::from_ptr(raw).to_owned();
             let free: unsafe extern "C" fn(Ptr, *mut c_void) -> Status =
                 self.f(ordinal::ALLOCATOR_FREE);
@@ -287,11 +369,21 @@ impl OrtSession {
 
     /// One `Run` on the current contents of `input`; the output row.
     pub fn run(&mut self) -> Result<&[f32]> {
-        let inputs = [self.input_name.as_ptr()];
+        // Arrays of at most 8 inputs on the stack: a run allocates nothing here.
+        const MAX_INPUTS: usize = 8;
+        let n = self.input_names.len();
+        if n > MAX_INPUTS {
+            bail!("onnxruntime bench sessions take at most {MAX_INPUTS} inputs, not {n}");
+        }
+        let mut inputs = [ptr::null::<c_char>(); MAX_INPUTS];
+        let mut in_values = [ptr::null::<c_void>(); MAX_INPUTS];
+        for i in 0..n {
+            inputs[i] = self.input_names[i].as_ptr();
+            in_values[i] = self.input_values[i].cast_const();
+        }
         let outputs = [self.output_name.as_ptr()];
-        let in_values = [self.input_value.cast_const()];
-        // SAFETY: `Run`'s signature from the C header; one input and one
-        // output, each array of length 1; `output_value` is either null (ORT
+        // SAFETY: `Run`'s signature from the C header; `n` inputs (names and
+        // values) and one output; `output_value` is either null (ORT
         // allocates it) or the tensor a previous run returned.
         unsafe {
             let run: unsafe extern "C" fn(
@@ -309,7 +401,7 @@ impl OrtSession {
                 ptr::null(),
                 inputs.as_ptr(),
                 in_values.as_ptr(),
-                1,
+                n,
                 outputs.as_ptr(),
                 1,
                 &mut self.output_value,
@@ -336,9 +428,12 @@ impl Drop for OrtSession {
         // tensors go before the memory info, the session before its options
         // and the env.
         unsafe {
+            let release_value: unsafe extern "C" fn(Ptr) = self.f(ordinal::RELEASE_VALUE);
+            for &p in &self.input_values {
+                release_value(p);
+            }
             for (idx, p) in [
                 (ordinal::RELEASE_VALUE, self.output_value),
-                (ordinal::RELEASE_VALUE, self.input_value),
                 (ordinal::RELEASE_MEMORY_INFO, self.memory),
                 (ordinal::RELEASE_SESSION, self.session),
                 (ordinal::RELEASE_SESSION_OPTIONS, self.options),

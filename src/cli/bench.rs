@@ -25,10 +25,15 @@ pub struct BenchArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchKind {
-    /// Time-to-solve on CartPole: ganglion PPO (rapier) vs Stable-Baselines3 PPO
-    /// (gymnasium), RL-Zoo hyperparameters, the same stop rule (fresh
-    /// evaluation episodes on both sides) and thread budget, over several seeds.
+    /// Time-to-solve on CartPole: ganglion PPO, A2C and REINFORCE (rapier) vs
+    /// Stable-Baselines3 PPO and A2C and a plain PyTorch REINFORCE (gymnasium),
+    /// the same settings, stop rule (fresh evaluation episodes on both sides),
+    /// thread budget and final 100-episode score, over several seeds.
     TrainCartpole {
+        /// Algorithms, comma-separated: ppo, a2c, reinforce (REINFORCE runs at
+        /// one thread only: one env, one thread on both sides).
+        #[arg(long, value_delimiter = ',', default_value = "ppo")]
+        algo: Vec<bench::train::Algo>,
         /// The first seed; runs use seeds seed, seed+1, ….
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -45,9 +50,10 @@ pub enum BenchKind {
         eval_episodes: usize,
         #[arg(long, default_value_t = 475.0)]
         threshold: f64,
-        #[arg(long, default_value_t = 200_000)]
-        max_steps: usize,
-        /// Skip the Stable-Baselines3 baseline.
+        /// Step budget per run (default: PPO 200000, A2C and REINFORCE 500000).
+        #[arg(long)]
+        max_steps: Option<usize>,
+        /// Skip the Python baselines.
         #[arg(long)]
         no_baseline: bool,
     },
@@ -88,7 +94,8 @@ pub enum BenchKind {
         ticks: u64,
     },
     /// Decision Transformer: tract step latency at K = 20 (E = 128, 3 layers)
-    /// and training throughput in tokens/s vs PyTorch (same architecture and batch).
+    /// vs onnxruntime on the same file, and training throughput in tokens/s vs
+    /// PyTorch (same architecture and batch).
     Dt {
         #[arg(long, default_value_t = 20)]
         context: usize,
@@ -101,8 +108,13 @@ pub enum BenchKind {
         /// Timed training steps.
         #[arg(long, default_value_t = 30)]
         steps: usize,
-        #[arg(long, default_value_t = 500)]
+        /// Timed policy steps on each engine.
+        #[arg(long, default_value_t = 2000)]
         iters: usize,
+        /// libonnxruntime.so for the onnxruntime comparison (default:
+        /// $GANGLION_ORT_LIB, else the Python venv's onnxruntime wheel).
+        #[arg(long)]
+        ort_lib: Option<PathBuf>,
     },
     /// Hardware-in-the-loop CartPole: mean return over UDP and qemu vs pure
     /// sim, and the JointCommand → JointState round trip (median, p99).
@@ -208,15 +220,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
             batch,
             steps,
             iters,
-        } => bench::dt::run(
+            ort_lib,
+        } => bench::dt::run(&bench::dt::DtBench {
             context,
             embed,
             layers,
             batch,
             steps,
             iters,
-            python.as_deref(),
-        )?,
+            python: python.as_deref(),
+            ort_lib: ort_lib.as_deref(),
+        })?,
         BenchKind::Render {
             frames,
             warmup,
@@ -322,6 +336,7 @@ fn runtime_bench(kind: BenchKind) -> Result<serde_json::Value> {
 /// Time-to-solve CartPole against Stable-Baselines3.
 fn train_cartpole(kind: BenchKind, python: Option<&std::path::Path>) -> Result<serde_json::Value> {
     let BenchKind::TrainCartpole {
+        algo,
         seed,
         seeds,
         threads,
@@ -335,6 +350,7 @@ fn train_cartpole(kind: BenchKind, python: Option<&std::path::Path>) -> Result<s
         anyhow::bail!("not the train-cartpole benchmark")
     };
     bench::train::train_cartpole(&bench::train::TrainBench {
+        algos: algo,
         first_seed: seed,
         seeds,
         threads,

@@ -71,6 +71,30 @@ impl Graph<'_> {
         self.op("Gemm", &[x, &w, &b], vec![int_attr("transB", 1)])
     }
 
+    /// Gemm with output units `units` of `l` only (e.g. the key and value
+    /// columns of a fused QKV projection).
+    pub fn gemm_units(
+        &mut self,
+        x: &str,
+        l: &Linear,
+        name: &str,
+        units: std::ops::Range<usize>,
+    ) -> String {
+        let n = units.len();
+        let w = &l.weight(self.params)[units.start * l.in_dim..units.end * l.in_dim];
+        let w = self.float(&format!("{name}.weight"), &[n, l.in_dim], w);
+        let b = self.float(&format!("{name}.bias"), &[n], &l.bias(self.params)[units]);
+        self.op("Gemm", &[x, &w, &b], vec![int_attr("transB", 1)])
+    }
+
+    /// Rows `rows` of the 2-D `x`.
+    pub fn rows(&mut self, x: &str, rows: std::ops::Range<usize>) -> String {
+        let starts = self.ints(&[1], &[rows.start as i64]);
+        let ends = self.ints(&[1], &[rows.end as i64]);
+        let axes = self.ints(&[1], &[0]);
+        self.op("Slice", &[x, &starts, &ends, &axes], vec![])
+    }
+
     /// LayerNorm over the last axis, decomposed.
     pub fn layernorm(&mut self, x: &str, ln: &LayerNorm, name: &str) -> String {
         let g = self.float(&format!("{name}.weight"), &[ln.dim], ln.gamma(self.params));

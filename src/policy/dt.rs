@@ -6,8 +6,9 @@
 //! ONNX contract (batch 1, K = the card's context): inputs `states`
 //! `[1, K, state_dim]`, `actions` `[1, K, act_dim]` (one-hot for discrete),
 //! `returns_to_go` `[1, K, 1]`, `timesteps` i64 `[1, K]`, `attention_mask`
-//! `[1, K]` (1 real, 0 left padding); output `action_preds` `[1, K, act_dim]`
-//! (tanh-squashed means, or logits for discrete).
+//! `[1, K]` (1 real, 0 left padding); output `action_preds` `[1, 1, act_dim]`,
+//! the newest step's prediction, or `[1, K, act_dim]`, every position's (older
+//! exports; the last row is read) — tanh-squashed means, or logits for discrete.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -143,9 +144,9 @@ fn build(bytes: &[u8], card: &ModelCard, dt: &DtCard, target: Option<f32>) -> Re
     })?;
     let out = typed.output_fact(0)?.clone();
     match out.shape.as_concrete() {
-        Some([1, kk, a]) if *kk == k && *a == act_dim => {}
+        Some([1, kk, a]) if (*kk == k || *kk == 1) && *a == act_dim => {}
         _ => bail!(
-            "output `action_preds` has shape {:?}; expected [1, {k}, {act_dim}]",
+            "output `action_preds` has shape {:?}; expected [1, 1, {act_dim}] or [1, {k}, {act_dim}]",
             out.shape
         ),
     }
@@ -259,7 +260,13 @@ impl Policy for DtPolicy {
             .try_as_plain_ram()
             .and_then(|v| v.as_slice::<f32>())
             .map_err(|e| PolicyError::Inference(e.to_string()))?;
-        let row = &preds[last * ad..(last + 1) * ad];
+        // The newest step's row: the last, whether the file outputs one
+        // position or all K.
+        let row = preds
+            .len()
+            .checked_sub(ad)
+            .map(|start| &preds[start..])
+            .ok_or_else(|| PolicyError::Inference("output shorter than one action".into()))?;
         // Checked before it enters the context: a NaN there would poison
         // every later step of the episode too.
         check_finite(row)?;

@@ -8,8 +8,10 @@
 //! inputs `states` f32 `[1, K, state_dim]`, `actions` f32 `[1, K, act_dim]`,
 //! `returns_to_go` f32 `[1, K, 1]`, `timesteps` i64 `[1, K]` (clamped into
 //! `0..max_timestep`), `attention_mask` f32 `[1, K]` (1 real, 0 left padding);
-//! output `action_preds` f32 `[1, K, act_dim]` (tanh applied for continuous,
-//! logits for discrete). K is the config's `context`; the config is in the
+//! output `action_preds` f32 `[1, 1, act_dim]`: the prediction for the newest
+//! step, position K − 1 (tanh applied for continuous, logits for discrete).
+//! Files from before this contract output every position, `[1, K, act_dim]`;
+//! the runtime reads the last row of either. K is the config's `context`; the config is in the
 //! metadata under `dt_config` (JSON).
 
 use std::path::Path;
@@ -70,7 +72,12 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
         tt.table(&model.params),
     );
     let te = g.op("Gather", &[&table, &ts], vec![int_attr("axis", 0)]);
-    // Interleave (R, s, a) per timestep: [K, 3, E] → [3K, E].
+    // Interleave (R, s, a) per timestep: [K, 3, E] → [3K, E]. The newest
+    // action token (a placeholder) sits after the newest state token, whose
+    // output is the prediction, so under the causal mask it reaches nothing
+    // the output depends on; it stays anyway: 3K keys keep tract's softmax
+    // on its vector path (rows of a multiple of 4), which costs less than
+    // the token.
     let mut parts = Vec::new();
     for x in [re, se, ae] {
         let x = g.op("Add", &[&x, &te], vec![]);
@@ -81,7 +88,7 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
     let x = g.reshape(&stacked, &[t, e]);
     let mut x = g.layernorm(&x, &lay.embed_ln, "embed_ln");
 
-    // Attention bias [3K, 3K]: causal part constant, key padding from the mask.
+    // Attention bias [t, t]: causal part constant, key padding from the mask.
     let m = g.reshape(INPUT_MASK, &[k, 1]);
     let m3 = g.op("Concat", &[&m, &m, &m], vec![int_attr("axis", 1)]);
     let mt = g.reshape(&m3, &[1, t]);
@@ -94,28 +101,52 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
         .collect();
     let causal = g.float("causal_bias", &[t, t], &causal);
     let bias = g.op("Add", &[&causal, &key_bias], vec![]);
+    // The newest state token's row of it.
+    let newest = t - 2;
+    let last_bias = g.rows(&bias, newest..newest + 1);
     let scale = g.scalar(1.0 / (d as f32).sqrt());
 
+    let last_block = lay.blocks.len().saturating_sub(1);
     for (i, blk) in lay.blocks.iter().enumerate() {
         let name = |s: &str| format!("h.{i}.{s}");
         let hn = g.layernorm(&x, &blk.ln1, &name("ln_1"));
-        let qkv = g.gemm(&hn, &blk.attn_qkv, &name("attn.c_attn"));
+        // The last block computes only the newest state token's row (all
+        // the output reads): its query, attention row, MLP; keys and
+        // values still come from every token. ~28% of the arithmetic of a
+        // 3-block model, skipped.
+        let (q, kv, rows, bias) = if i == last_block {
+            let hn_last = g.rows(&hn, newest..newest + 1);
+            let q = g.gemm_units(&hn_last, &blk.attn_qkv, &name("attn.c_attn.q"), 0..e);
+            let kv = g.gemm_units(&hn, &blk.attn_qkv, &name("attn.c_attn.kv"), e..3 * e);
+            x = g.rows(&x, newest..newest + 1);
+            (q, kv, 1, &last_bias)
+        } else {
+            let qkv = g.gemm(&hn, &blk.attn_qkv, &name("attn.c_attn"));
+            (qkv.clone(), qkv, t, &bias)
+        };
+        // (tensor, first column, its rows, permutation to heads-first)
+        let k_col = if i == last_block { 0 } else { e };
+        let parts = [
+            (&q, 0, rows, [1, 0, 2]),
+            (&kv, k_col, t, [1, 2, 0]),
+            (&kv, k_col + e, t, [1, 0, 2]),
+        ];
         let mut heads = Vec::new();
-        for (j, perm) in [[1, 0, 2], [1, 2, 0], [1, 0, 2]].iter().enumerate() {
-            let starts = g.ints(&[1], &[(j * e) as i64]);
-            let ends = g.ints(&[1], &[((j + 1) * e) as i64]);
+        for (src, col, n, perm) in parts {
+            let starts = g.ints(&[1], &[col as i64]);
+            let ends = g.ints(&[1], &[(col + e) as i64]);
             let axes = g.ints(&[1], &[1]);
-            let part = g.op("Slice", &[&qkv, &starts, &ends, &axes], vec![]);
-            let part = g.reshape(&part, &[t, h, d]);
-            heads.push(g.transpose(&part, perm));
+            let part = g.op("Slice", &[src, &starts, &ends, &axes], vec![]);
+            let part = g.reshape(&part, &[n, h, d]);
+            heads.push(g.transpose(&part, &perm));
         }
         let s = g.op("MatMul", &[&heads[0], &heads[1]], vec![]);
         let s = g.op("Mul", &[&s, &scale], vec![]);
-        let s = g.op("Add", &[&s, &bias], vec![]);
+        let s = g.op("Add", &[&s, bias], vec![]);
         let p = g.op("Softmax", &[&s], vec![int_attr("axis", -1)]);
         let y = g.op("MatMul", &[&p, &heads[2]], vec![]);
         let y = g.transpose(&y, &[1, 0, 2]);
-        let y = g.reshape(&y, &[t, e]);
+        let y = g.reshape(&y, &[rows, e]);
         let y = g.gemm(&y, &blk.attn_proj, &name("attn.c_proj"));
         x = g.op("Add", &[&x, &y], vec![]);
         let hn = g.layernorm(&x, &blk.ln2, &name("ln_2"));
@@ -125,15 +156,16 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
         x = g.op("Add", &[&x, &f], vec![]);
     }
 
+    if lay.blocks.is_empty() {
+        x = g.rows(&x, newest..newest + 1);
+    }
+    // x is the newest state token's row [1, E].
     let x = g.layernorm(&x, &lay.ln_f, "ln_f");
-    let x = g.reshape(&x, &[k, 3, e]);
-    let state_token = g.ints(&[], &[1]);
-    let hs = g.op("Gather", &[&x, &state_token], vec![int_attr("axis", 1)]);
-    let mut out = g.gemm(&hs, &lay.predict_action, "predict_action");
+    let mut out = g.gemm(&x, &lay.predict_action, "predict_action");
     if !cfg.discrete {
         out = g.op("Tanh", &[&out], vec![]);
     }
-    let shape = g.ints(&[3], &[1, k as i64, cfg.act_dim as i64]);
+    let shape = g.ints(&[3], &[1, 1, cfg.act_dim as i64]);
     g.op_to("Reshape", &[&out, &shape], vec![], OUTPUT_ACTIONS);
 
     let mut meta = vec![(META_CONFIG, serde_json::to_string(cfg).unwrap_or_default())];
@@ -152,7 +184,7 @@ pub fn dt_model(model: &DecisionTransformer, metadata: &[(&str, String)]) -> pb:
         output: vec![fixed_value(
             OUTPUT_ACTIONS,
             DataType::Float,
-            &[1, k, cfg.act_dim],
+            &[1, 1, cfg.act_dim],
         )],
         ..Default::default()
     };
