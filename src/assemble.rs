@@ -36,6 +36,20 @@ pub fn build_plant(cfg: &PlantConfig) -> Result<Box<dyn Plant>> {
             p.reset(*seed);
             Ok(p)
         }
+        PlantConfig::Sim {
+            kind,
+            seed,
+            urdf: Some(urdf),
+            drive,
+            ..
+        } if kind == crate::config::URDF_ARM => {
+            let drive = drive.unwrap_or_default();
+            let plant = ganglion_sim::urdf::UrdfPlant::load(urdf, drive)
+                .map_err(|e| anyhow!("plant.urdf: {e}"))?;
+            let mut p: Box<dyn Plant> = Box::new(plant);
+            p.reset(*seed);
+            Ok(p)
+        }
         PlantConfig::Sim { kind, seed, .. } => {
             let mut p = make_plant(kind)
                 .with_context(|| format!("plant kind `{kind}` is not built into this binary"))?;

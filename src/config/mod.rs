@@ -33,7 +33,7 @@ pub use chunking::{Chunking, MAX_CHUNK};
 pub use endpoint::LinkEndpoint;
 pub use error::{ConfigErrors, ConfigProblem};
 pub use overrides::{Override, load_with_overrides};
-pub use robot_file::URDF_PLANTS;
+pub use robot_file::{URDF_ARM, URDF_PLANTS};
 pub use span::field_line;
 pub use types::*;
 pub use validate::{MAX_NAME_LEN, MAX_RATE_HZ, MAX_RING_CAPACITY, MIN_RATE_HZ, MIN_RING_CAPACITY};

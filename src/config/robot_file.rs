@@ -9,21 +9,107 @@
 use std::path::{Path, PathBuf};
 
 use ganglion_sim::tabletop::arm::TabletopArm;
-use ganglion_sim::urdf::Chain;
+use ganglion_sim::urdf::urdf_rs::JointType;
+use ganglion_sim::urdf::{Chain, DriveKind, UrdfModel};
 
 use super::policy::path_value;
 use super::reader::{Reporter, Table};
-use super::types::{JointLimit, WorkspaceBox, WorkspaceJoint};
+use super::types::{JointLimit, PlantConfig, WorkspaceBox, WorkspaceJoint};
 use super::validate::{Signature, floats};
+use crate::record::tick::{MAX_ACT, MAX_SENSORS};
 
 /// The plant kinds this build can build from a URDF.
-pub const URDF_PLANTS: &[&str] = &["sim:tabletop"];
+pub const URDF_PLANTS: &[&str] = &["sim:tabletop", URDF_ARM];
 
-/// A plant's URDF: where it is, and the arm read from it.
+/// The plant kind of any URDF arm (`ganglion_sim::urdf::UrdfPlant`).
+pub const URDF_ARM: &str = "sim:urdf";
+
+/// `[plant] kind = "sim:urdf"`: `urdf` (required), `drive` (velocity,
+/// position or effort; default velocity), `seed`, `pace`. The signature
+/// comes from the URDF's joints.
+pub(crate) fn urdf_arm_plant(
+    rep: &mut Reporter,
+    t: &Table<'_>,
+    base: &Path,
+) -> (
+    Option<PlantConfig>,
+    Option<Signature>,
+    Option<Option<PlantUrdf>>,
+) {
+    t.check_keys(rep, &["kind", "seed", "pace", "urdf", "drive"]);
+    let (seed, pace) = super::validate::seed_and_pace(rep, t);
+    let drive = match t.get("drive") {
+        None => Some(DriveKind::Velocity),
+        Some(item) => item.str(rep).and_then(|s| {
+            let d = DriveKind::parse(s);
+            if d.is_none() {
+                let known = DriveKind::NAMES.join(", ");
+                item.report(rep, format!("unknown drive {s:?} (known: {known})"));
+            }
+            d
+        }),
+    };
+    let urdf = t.require(rep, "urdf");
+    let path = urdf.as_ref().and_then(|item| {
+        let p = path_value(rep, item, base)?;
+        match ganglion_sim::urdf::load(&p) {
+            Ok(model) => Some((p, model, item.clone())),
+            Err(e) => {
+                item.report(rep, e.to_string());
+                None
+            }
+        }
+    });
+    let (Some((path, model, item)), Some(drive), Some(seed), Some(pace)) =
+        (path, drive, seed, pace)
+    else {
+        return (None, None, Some(None));
+    };
+    let (sensors, actuators) = ganglion_sim::urdf::plant::signature(&model.actuated, drive);
+    if sensors.len() > MAX_SENSORS || actuators.len() > MAX_ACT {
+        let msg = format!(
+            "this URDF gives {} sensors and {} actuators, more than this build supports \
+             ({MAX_SENSORS} and {MAX_ACT})",
+            sensors.len(),
+            actuators.len()
+        );
+        item.report(rep, msg);
+        return (None, None, Some(None));
+    }
+    let sig = Signature {
+        kind: URDF_ARM.to_string(),
+        sensors,
+        actuators,
+    };
+    let config = PlantConfig::Sim {
+        kind: URDF_ARM.to_string(),
+        seed,
+        pace,
+        urdf: Some(path.clone()),
+        drive: Some(drive),
+    };
+    (
+        Some(config),
+        Some(sig),
+        Some(Some(PlantUrdf { path, model })),
+    )
+}
+
+/// A plant's URDF: where it is, and the model read from it.
 #[derive(Clone, Debug)]
 pub(crate) struct PlantUrdf {
     pub(crate) path: PathBuf,
-    pub(crate) arm: TabletopArm,
+    pub(crate) model: UrdfModel,
+}
+
+impl PlantUrdf {
+    /// Position limits of joint `name` (`None`: no such joint, or one
+    /// that turns without end).
+    fn limits(&self, name: &str) -> Option<[f32; 2]> {
+        let j = self.model.robot.joints.iter().find(|j| j.name == name)?;
+        matches!(j.joint_type, JointType::Revolute | JointType::Prismatic)
+            .then(|| [j.limit.lower as f32, j.limit.upper as f32])
+    }
 }
 
 /// `plant.urdf` of a `kind` plant: `None` when absent, `Some(None)` after
@@ -49,7 +135,10 @@ pub(crate) fn plant_urdf(
     }
     let path = path?;
     match TabletopArm::load(&path) {
-        Ok(arm) => Some(Some(PlantUrdf { path, arm })),
+        Ok(arm) => Some(Some(PlantUrdf {
+            path,
+            model: arm.model,
+        })),
         Err(e) => {
             item.report(rep, e);
             Some(None)
@@ -108,21 +197,19 @@ pub(crate) fn joint_limits(
             continue;
         };
         if let Some(urdf) = urdf
-            && let Some(k) = urdf.arm.joints.iter().position(|j| j == joint)
+            && let Some([lo, hi]) = urdf.limits(joint)
+            && (min < lo || max > hi)
         {
-            let [lo, hi] = urdf.arm.geometry.limits[k];
-            if min < lo || max > hi {
-                item.report(
-                    rep,
-                    format!(
-                        "[{min}, {max}] goes past the URDF's limits [{lo}, {hi}] for joint \
-                         \"{joint}\" ({})",
-                        urdf.path.display()
-                    ),
-                );
-                ok = false;
-                continue;
-            }
+            item.report(
+                rep,
+                format!(
+                    "[{min}, {max}] goes past the URDF's limits [{lo}, {hi}] for joint \
+                     \"{joint}\" ({})",
+                    urdf.path.display()
+                ),
+            );
+            ok = false;
+            continue;
         }
         limits.push(JointLimit {
             actuator,
@@ -180,7 +267,7 @@ pub(crate) fn workspace(
             ok = false;
         }
     }
-    let chain = match Chain::new(&urdf.arm.model, link) {
+    let chain = match Chain::new(&urdf.model, link) {
         Ok(c) => c,
         Err(e) => {
             link_item.report(rep, e);
@@ -190,7 +277,7 @@ pub(crate) fn workspace(
     let (actuators, sig) = (actuators?, sig?);
     let mut joints = Vec::new();
     for index in chain.joints() {
-        let name = &urdf.arm.model.actuated[index];
+        let name = &urdf.model.actuated[index];
         let position = format!("{name}.position");
         let Some(sensor) = sig.sensors.iter().position(|s| *s == position) else {
             link_item.report(

@@ -47,6 +47,9 @@ pub enum PlantConfig {
         /// The URDF the plant's robot is built from (`plant.urdf`; `None`:
         /// the kind's shipped robot).
         urdf: Option<PathBuf>,
+        /// `sim:urdf`: how every joint takes its command (`plant.drive`);
+        /// `None` for the other kinds.
+        drive: Option<ganglion_sim::urdf::DriveKind>,
     },
     /// `kind = "link:udp"` or `"link:serial"`: a joint node over the wire
     /// protocol (a firmware

@@ -310,6 +310,9 @@ fn plant(rep: &mut Reporter, t: &Table<'_>, base: &Path) -> PlantParts {
         let (config, sig) = super::zenoh::zenoh_plant(rep, t);
         return (config, sig, None);
     }
+    if kind == Some(super::robot_file::URDF_ARM) {
+        return super::robot_file::urdf_arm_plant(rep, t, base);
+    }
     t.check_keys(rep, &["kind", "seed", "pace", "urdf"]);
     let urdf = super::robot_file::plant_urdf(rep, t, kind, base);
     let sig = match (kind, &kind_item) {
@@ -332,13 +335,44 @@ fn plant(rep: &mut Reporter, t: &Table<'_>, base: &Path) -> PlantParts {
                 actuators,
             }),
             _ => {
-                let known = PLANT_KINDS.join(", ");
+                let known = format!(
+                    "{}, {}",
+                    PLANT_KINDS.join(", "),
+                    super::robot_file::URDF_ARM
+                );
                 item.report(rep, format!("unknown plant kind `{kind}` (known: {known})"));
                 None
             }
         },
         _ => None,
     };
+    let (seed, pace) = seed_and_pace(rep, t);
+    let urdf_ok = urdf.as_ref().is_none_or(Option::is_some);
+    let config = match (&sig, seed, pace, urdf_ok) {
+        (Some(sig), Some(seed), Some(pace), true) => match sig.kind.as_str() {
+            kind if kind.starts_with("sim:") => Some(PlantConfig::Sim {
+                kind: kind.to_string(),
+                seed,
+                pace,
+                urdf: urdf
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .map(|u| u.path.clone()),
+                drive: None,
+            }),
+            other => {
+                let msg = format!("plant kind `{other}` is not supported by this build");
+                rep.report(t.field("kind"), kind_item.and_then(|i| i.span()), msg);
+                None
+            }
+        },
+        _ => None,
+    };
+    (config, sig, urdf)
+}
+
+/// A simulated plant's `seed` (default 0) and `pace` (default realtime).
+pub(crate) fn seed_and_pace(rep: &mut Reporter, t: &Table<'_>) -> (Option<u64>, Option<Pace>) {
     let seed = or_default(t.get("seed"), 0, |i| i.count(rep, 0, u64::MAX));
     let pace = or_default(t.get("pace"), Pace::Realtime, |i| match i.str(rep)? {
         "realtime" => Some(Pace::Realtime),
@@ -351,27 +385,7 @@ fn plant(rep: &mut Reporter, t: &Table<'_>, base: &Path) -> PlantParts {
             None
         }
     });
-    let urdf_ok = urdf.as_ref().is_none_or(Option::is_some);
-    let config = match (&sig, seed, pace, urdf_ok) {
-        (Some(sig), Some(seed), Some(pace), true) => match sig.kind.as_str() {
-            kind if kind.starts_with("sim:") => Some(PlantConfig::Sim {
-                kind: kind.to_string(),
-                seed,
-                pace,
-                urdf: urdf
-                    .as_ref()
-                    .and_then(Option::as_ref)
-                    .map(|u| u.path.clone()),
-            }),
-            other => {
-                let msg = format!("plant kind `{other}` is not supported by this build");
-                rep.report(t.field("kind"), kind_item.and_then(|i| i.span()), msg);
-                None
-            }
-        },
-        _ => None,
-    };
-    (config, sig, urdf)
+    (seed, pace)
 }
 
 fn observation(

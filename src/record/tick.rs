@@ -3,7 +3,7 @@
 
 /// Capacity limits of one record (the loop rejects configs beyond them).
 pub const MAX_SENSORS: usize = 48;
-pub const MAX_OBS: usize = 32;
+pub const MAX_OBS: usize = 48;
 pub const MAX_ACT: usize = 8;
 
 /// Safety events raised in a tick, as bits.

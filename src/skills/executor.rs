@@ -131,6 +131,7 @@ pub fn skill_config(file: RobotConfig, reach_model: &Path, seed: u64) -> Result<
             seed,
             pace: Pace::Fast,
             urdf: urdf.clone(),
+            drive: None,
         },
         policy: PolicyConfig {
             path: reach_model.to_path_buf(),

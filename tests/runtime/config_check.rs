@@ -26,6 +26,7 @@ fn shipped_cartpole_config_loads() {
             seed: 7,
             pace: Pace::Realtime,
             urdf: None,
+            drive: None,
         }
     );
     assert_eq!(cfg.policy.kind, PolicyKind::Mlp);
@@ -93,6 +94,7 @@ fn minimal_config_gets_defaults() {
             seed: 0,
             pace: Pace::Realtime,
             urdf: None,
+            drive: None,
         }
     );
     assert_eq!(cfg.observation.offset, vec![0.0; 4]);
@@ -327,6 +329,7 @@ cpu = 3
             seed: 0,
             pace: Pace::Fast,
             urdf: None,
+            drive: None,
         }
     );
 

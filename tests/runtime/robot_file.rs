@@ -178,3 +178,93 @@ fn joint_limits_are_checked_against_the_urdf_and_the_plant() {
     );
     assert!(p.message.contains("not built from a URDF"), "{p}");
 }
+
+/// Any URDF arm from a robot file: `robots/arm6.toml` builds a `sim:urdf`
+/// plant from `robots/arm6.urdf` (its sensor and actuator names from the
+/// URDF's joints), its joint limits are checked against the URDF, and the
+/// reaching policy trained on the same arm brings the tool to its target
+/// through the control loop and the safety filter (joint limits, workspace).
+#[test]
+fn any_urdf_arm_runs_from_its_robot_file() {
+    use ganglion::assemble::{RunOptions, execute};
+    use ganglion::record::read_recording;
+    use ganglion::runtime::RunLimit;
+
+    let cfg = config::load(&repo("robots/arm6.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let PlantConfig::Sim { kind, drive, .. } = &cfg.plant else {
+        panic!("a sim plant: {:?}", cfg.plant);
+    };
+    assert_eq!(kind, "sim:urdf");
+    assert_eq!(drive.map(|d| d.name()), Some("velocity"));
+    assert_eq!(cfg.safety.joint_limits.len(), 5);
+    assert!(cfg.safety.workspace.is_some());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut reached = 0;
+    let seeds = 0..6u64;
+    for seed in seeds.clone() {
+        let path = dir.path().join(format!("arm6-{seed}.mcap"));
+        let opts = RunOptions {
+            limit: RunLimit {
+                ticks: Some(100),
+                ..RunLimit::default()
+            },
+            record: Some(path.clone()),
+            overwrite: true,
+            fast: true,
+            seed: Some(seed),
+        };
+        execute(cfg.clone(), &opts).unwrap_or_else(|e| panic!("seed {seed}: {e:#}"));
+        let rec = read_recording(&path).expect("read the recording");
+        let at = |name: &str| {
+            rec.sensor_names
+                .iter()
+                .position(|s| s == name)
+                .unwrap_or_else(|| panic!("no sensor {name}: {:?}", rec.sensor_names))
+        };
+        let err = ["x", "y", "z"].map(|a| at(&format!("error_dm.{a}")));
+        let last = rec.ticks.last().expect("ticks");
+        // error_dm is 10·(target − tool): 0.1 is 1 cm.
+        let e = err
+            .iter()
+            .map(|&i| last.sensors[i].powi(2))
+            .sum::<f32>()
+            .sqrt()
+            / 10.0;
+        eprintln!("seed {seed}: final tool error {:.1} mm", e * 1000.0);
+        reached += usize::from(e < 0.01);
+    }
+    // The policy reaches ~93% of targets within 1 cm in its own env (docs/robots.md).
+    assert!(reached >= 4, "{reached} of 6 targets reached within 1 cm");
+}
+
+/// `sim:urdf` needs its URDF and a known drive, reported at the field.
+#[test]
+fn urdf_arm_plant_errors_name_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(repo("robots/arm6.toml"))
+        .expect("robots/arm6.toml")
+        .replace("\"../models/", &format!("\"{}/", repo("models").display()))
+        .replace(
+            "\"arm6.urdf\"",
+            &format!("\"{}\"", repo("robots/arm6.urdf").display()),
+        );
+    let (p, line) = only_problem(
+        dir.path(),
+        &text.replace("drive = \"velocity\"", "drive = \"torque\""),
+        "drive = ",
+    );
+    assert_eq!(
+        (p.field.as_str(), p.line),
+        ("plant.drive", Some(line)),
+        "{p}"
+    );
+    assert!(p.message.contains("velocity, position, effort"), "{p}");
+    let (p, line) = only_problem(
+        dir.path(),
+        &text.replace("j3_elbow = [-2.55, 0.35]", "j3_elbow = [-2.55, 0.9]"),
+        "j3_elbow = [",
+    );
+    assert_eq!(p.line, Some(line), "{p}");
+    assert!(p.message.contains("URDF's limits"), "{p}");
+}

@@ -8,6 +8,7 @@
 //! panic on a dangling reference.
 
 pub mod chain;
+pub mod plant;
 pub mod reach;
 pub mod rig;
 
@@ -16,8 +17,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use chain::Chain;
+pub use plant::UrdfPlant;
 pub use rapier3d_urdf::urdf_rs;
-pub use reach::UrdfReach;
+pub use reach::{DriveKind, UrdfReach};
 pub use rig::{JointDrive, UrdfRig};
 
 use urdf_rs::{Geometry, JointType, Robot};

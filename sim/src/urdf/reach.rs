@@ -24,6 +24,52 @@ use crate::rng::Rng;
 use crate::space::{EnvSpec, Space};
 use crate::tabletop::reach::{distance, reach_reward};
 
+/// How a reaching arm's joints take their commands (one kind for all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DriveKind {
+    /// Speeds (rad/s or m/s), reached at the servo gain.
+    #[default]
+    Velocity,
+    /// Positions (rad or m), tracked by a stiff spring and damper.
+    Position,
+    /// Torques (N·m) or forces (N), within the effort limits.
+    Effort,
+}
+
+impl DriveKind {
+    pub const NAMES: &'static [&'static str] = &["velocity", "position", "effort"];
+
+    pub fn parse(s: &str) -> Option<DriveKind> {
+        match s {
+            "velocity" => Some(DriveKind::Velocity),
+            "position" => Some(DriveKind::Position),
+            "effort" => Some(DriveKind::Effort),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DriveKind::Velocity => "velocity",
+            DriveKind::Position => "position",
+            DriveKind::Effort => "effort",
+        }
+    }
+
+    /// The rig's drive: the servo gain for speeds; for positions a spring
+    /// of GAIN²/4 and damper of GAIN (critically damped at the same rate).
+    fn drive(self) -> JointDrive {
+        match self {
+            DriveKind::Velocity => JointDrive::Velocity { gain: GAIN },
+            DriveKind::Position => JointDrive::Position {
+                stiffness: GAIN * GAIN / 4.0,
+                damping: GAIN,
+            },
+            DriveKind::Effort => JointDrive::Effort,
+        }
+    }
+}
+
 /// Control period (s), physics steps per period, steps per episode.
 pub const CONTROL_PERIOD: f32 = 0.04;
 const SUBSTEPS: usize = 4;
@@ -35,6 +81,8 @@ const MIN_HEIGHT: f32 = 0.05;
 const MIN_RADIUS: f32 = 0.15;
 /// Observed values per joint: position, its sine and cosine, speed.
 const OBS_PER_JOINT: usize = 4;
+/// Observed values after the joints: tool position, error.
+const OBS_TOOL: usize = 6;
 
 pub struct UrdfReach {
     spec: EnvSpec,
@@ -65,6 +113,17 @@ impl UrdfReach {
     }
 
     pub fn new(model: &UrdfModel, link: Option<&str>, name: String) -> Result<UrdfReach, String> {
+        Self::with_drive(model, link, name, DriveKind::Velocity)
+    }
+
+    /// The task with every joint driven as `drive` says (the env's own
+    /// actions are velocity commands: `new`; a plant may take others).
+    pub fn with_drive(
+        model: &UrdfModel,
+        link: Option<&str>,
+        name: String,
+        drive: DriveKind,
+    ) -> Result<UrdfReach, String> {
         let link = match link {
             Some(l) => l.to_string(),
             None => leaf(model)?,
@@ -100,14 +159,14 @@ impl UrdfReach {
         }
         let mut physics = PhysicsWorld::new();
         physics.integration_parameters.dt = CONTROL_PERIOD / SUBSTEPS as f32;
-        let rig = UrdfRig::build(&mut physics, model, &[JointDrive::Velocity { gain: GAIN }])?;
+        let rig = UrdfRig::build(&mut physics, model, &[drive.drive()])?;
         physics.gravity = Vector::ZERO;
         let inf = f32::INFINITY;
         let spec = EnvSpec {
             name,
             observation: Space::Box {
-                low: vec![-inf; OBS_PER_JOINT * n + 6],
-                high: vec![inf; OBS_PER_JOINT * n + 6],
+                low: vec![-inf; OBS_PER_JOINT * n + OBS_TOOL],
+                high: vec![inf; OBS_PER_JOINT * n + OBS_TOOL],
             },
             action: Space::uniform_box(n, -1.0, 1.0),
             max_episode_steps: EPISODE_STEPS,
@@ -172,6 +231,44 @@ impl UrdfReach {
         (start, target)
     }
 
+    /// Number of movable joints.
+    pub fn joints(&self) -> usize {
+        self.q.len()
+    }
+
+    /// Each joint's velocity limit (what a speed action of 1 means).
+    pub fn speed_limits(&self) -> &[f32] {
+        &self.speeds
+    }
+
+    /// Starts episode `seed` (pose and target as the env's reset).
+    pub fn start(&mut self, seed: u64) {
+        let (start, target) = self.initial_conditions(seed);
+        self.rig.set_positions(&mut self.physics, &start);
+        self.target = target;
+        self.steps = 0;
+        self.read();
+    }
+
+    /// Applies physical commands (each as the drive reads it) for `dt`
+    /// seconds of physics, in steps of the env's substep; returns the tool
+    /// error (m) after.
+    pub fn run_commands(&mut self, commands: &[f32], dt: f32) -> f32 {
+        self.rig.command(&mut self.physics, commands);
+        let h = self.physics.integration_parameters.dt;
+        let n = (dt / h).round().max(1.0) as usize;
+        for _ in 0..n {
+            self.physics.step();
+        }
+        self.read();
+        distance(self.tool(), self.target)
+    }
+
+    /// The current observation (the env's layout).
+    pub fn observe(&self, obs: &mut [f32]) {
+        self.write_obs(self.tool(), obs);
+    }
+
     fn read(&mut self) {
         self.rig.positions(&self.physics, &mut self.q);
         self.rig.velocities(&self.physics, &mut self.v);
@@ -195,7 +292,7 @@ impl UrdfReach {
         for (o, v) in obs.iter_mut().zip(values) {
             *o = v;
         }
-        debug_assert!(obs.len() >= OBS_PER_JOINT * n + 6);
+        debug_assert!(obs.len() >= OBS_PER_JOINT * n + OBS_TOOL);
     }
 }
 
@@ -225,11 +322,7 @@ impl Env for UrdfReach {
     }
 
     fn reset(&mut self, seed: u64, obs: &mut [f32]) {
-        let (start, target) = self.initial_conditions(seed);
-        self.rig.set_positions(&mut self.physics, &start);
-        self.target = target;
-        self.steps = 0;
-        self.read();
+        self.start(seed);
         self.write_obs(self.tool(), obs);
     }
 
@@ -319,7 +412,7 @@ mod tests {
         let mut env = arm6();
         let n = env.q.len();
         assert_eq!(n, 6);
-        let mut obs = vec![0.0; OBS_PER_JOINT * n + 6];
+        let mut obs = vec![0.0; OBS_PER_JOINT * n + OBS_TOOL];
         let mut errs = Vec::new();
         for seed in 0..40 {
             env.reset(seed, &mut obs);
