@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ganglion_sim::Plant;
 use ganglion_sim::tabletop::arm::TabletopArm;
 use ganglion_sim::urdf::urdf_rs::JointType;
-use ganglion_sim::urdf::{Chain, DriveKind, UrdfModel};
+use ganglion_sim::urdf::{Chain, DriveKind, UrdfModel, UrdfPlant};
 
 use super::policy::path_value;
 use super::reader::{Reporter, Table};
@@ -65,7 +66,16 @@ pub(crate) fn urdf_arm_plant(
     else {
         return (None, None, Some(None));
     };
-    let (sensors, actuators) = ganglion_sim::urdf::plant::signature(&model.actuated, drive);
+    // Built once here, so what `run` would refuse (no single chain to the
+    // tool, a joint without a velocity limit) is reported at `plant.urdf`.
+    let plant = match UrdfPlant::from_model(&model, drive) {
+        Ok(p) => p,
+        Err(e) => {
+            item.report(rep, e);
+            return (None, None, Some(None));
+        }
+    };
+    let (sensors, actuators) = (plant.sensor_names(), plant.actuator_names());
     if sensors.len() > MAX_SENSORS || actuators.len() > MAX_ACT {
         let msg = format!(
             "this URDF gives {} sensors and {} actuators, more than this build supports \

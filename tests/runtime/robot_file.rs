@@ -267,4 +267,33 @@ fn urdf_arm_plant_errors_name_the_field() {
     );
     assert_eq!(p.line, Some(line), "{p}");
     assert!(p.message.contains("URDF's limits"), "{p}");
+    // A URDF that is no arm (two leaf links: no one tool) is refused by
+    // `check`, at plant.urdf, not first by `run`.
+    let forked = dir.path().join("forked.urdf");
+    std::fs::write(
+        &forked,
+        r#"<robot name="forked">
+  <link name="base"/>
+  <link name="a"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <link name="b"><inertial><mass value="1"/><inertia ixx="0.01" iyy="0.01" izz="0.01" ixy="0" ixz="0" iyz="0"/></inertial></link>
+  <joint name="ja" type="revolute"><parent link="base"/><child link="a"/><axis xyz="0 0 1"/><limit lower="-1" upper="1" velocity="1" effort="1"/></joint>
+  <joint name="jb" type="revolute"><parent link="base"/><child link="b"/><axis xyz="0 0 1"/><limit lower="-1" upper="1" velocity="1" effort="1"/></joint>
+</robot>"#,
+    )
+    .expect("write the URDF");
+    let urdf_line = text
+        .lines()
+        .find(|l| l.starts_with("urdf = "))
+        .expect("urdf line");
+    let (p, line) = only_problem(
+        dir.path(),
+        &text.replace(urdf_line, &format!("urdf = \"{}\"", forked.display())),
+        "urdf = ",
+    );
+    assert_eq!(
+        (p.field.as_str(), p.line),
+        ("plant.urdf", Some(line)),
+        "{p}"
+    );
+    assert!(p.message.contains("leaf links"), "{p}");
 }

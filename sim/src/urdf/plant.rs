@@ -12,6 +12,7 @@
 
 use std::path::Path;
 
+use super::UrdfModel;
 use super::reach::{DriveKind, UrdfReach};
 use crate::plant::{Plant, TaskSignal};
 use crate::tabletop::reach::reach_reward;
@@ -30,9 +31,10 @@ pub struct UrdfPlant {
     task: TaskSignal,
 }
 
-/// Sensor and actuator names of the `sim:urdf` plant of `model` driven as
-/// `drive`, leaked once: the `Plant` trait hands out `'static` names.
-pub fn signature(
+/// Sensor and actuator names of the `sim:urdf` plant of `joints` driven as
+/// `drive`, leaked once per plant: the `Plant` trait hands out `'static`
+/// names.
+fn names(
     joints: &[String],
     drive: DriveKind,
 ) -> (&'static [&'static str], &'static [&'static str]) {
@@ -64,9 +66,16 @@ impl UrdfPlant {
     /// The plant of the URDF at `path` (tool: its one leaf link).
     pub fn load(path: &Path, drive: DriveKind) -> Result<UrdfPlant, String> {
         let model = super::load(path).map_err(|e| e.to_string())?;
-        let name = format!("sim:urdf {}", path.display());
-        let env = UrdfReach::with_drive(&model, None, name, drive)?;
-        let (sensors, actuators) = signature(&model.actuated, drive);
+        Self::from_model(&model, drive)
+    }
+
+    /// The plant of a URDF already read (fails as `reach:FILE` does: the
+    /// movable joints must form one chain to the leaf link, each with a
+    /// velocity limit).
+    pub fn from_model(model: &UrdfModel, drive: DriveKind) -> Result<UrdfPlant, String> {
+        let name = format!("sim:urdf {}", model.file.display());
+        let env = UrdfReach::with_drive(model, None, name, drive)?;
+        let (sensors, actuators) = names(&model.actuated, drive);
         let n = env.joints();
         Ok(UrdfPlant {
             env,
