@@ -290,7 +290,7 @@ impl OrtWindow {
         })
     }
 
-    fn reset(&mut self) -> Result<()> {
+    fn clear(&mut self) -> Result<()> {
         self.t = 0;
         self.rtg = 1.0;
         for i in [STATES, ACTIONS, RETURNS, MASK] {
@@ -308,7 +308,7 @@ impl OrtWindow {
     }
 
     /// One step: slide, write the newest step, run, keep the action.
-    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<()> {
+    fn step(&mut self, obs: &[f32], action: &mut [f32]) -> Result<()> {
         let (k, sd, ad) = (self.k, self.state_dim, self.act_dim);
         for (i, width) in [(STATES, sd), (ACTIONS, ad), (RETURNS, 1), (MASK, 1)] {
             self.f32(i)?.copy_within(width.., 0);
@@ -331,7 +331,35 @@ impl OrtWindow {
         self.t += 1;
         Ok(())
     }
+}
 
+/// What the latency loop drives: `DtPolicy` and `OrtWindow` alike.
+trait Engine {
+    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<()>;
+    fn reset(&mut self) -> Result<()>;
+    fn observe_reward(&mut self, r: f32);
+}
+
+impl Engine for DtPolicy {
+    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<()> {
+        Ok(Policy::act(self, obs, action)?)
+    }
+    fn reset(&mut self) -> Result<()> {
+        Policy::reset(self);
+        Ok(())
+    }
+    fn observe_reward(&mut self, r: f32) {
+        Policy::observe_reward(self, r);
+    }
+}
+
+impl Engine for OrtWindow {
+    fn act(&mut self, obs: &[f32], action: &mut [f32]) -> Result<()> {
+        self.step(obs, action)
+    }
+    fn reset(&mut self) -> Result<()> {
+        self.clear()
+    }
     fn observe_reward(&mut self, r: f32) {
         self.rtg -= r;
     }
@@ -349,24 +377,27 @@ fn fill(obs: &mut [f32], i: usize) {
 /// (tract summary, onnxruntime summary, largest action difference).
 fn step_latency(
     policy: &mut DtPolicy,
-    mut ort: Option<&mut OrtWindow>,
+    ort: Option<&mut OrtWindow>,
     iters: usize,
 ) -> Result<(Value, Option<Value>, f32)> {
+    let with_ort = ort.is_some();
+    let mut engines: Vec<&mut dyn Engine> = vec![policy];
+    engines.extend(ort.map(|w| w as &mut dyn Engine));
     let mut obs = [0.0f32; STATE_DIM];
-    let mut action = [0.0f32; ACT_DIM];
-    let mut theirs = [0.0f32; ACT_DIM];
+    let mut actions = [[0.0f32; ACT_DIM]; 2];
     // Same actions from both over a whole episode before timing anything.
     let mut max_diff = 0.0f32;
-    if let Some(w) = ort.as_deref_mut() {
-        policy.reset();
-        w.reset()?;
+    if with_ort {
+        for e in engines.iter_mut() {
+            e.reset()?;
+        }
         for i in 0..EPISODE {
             fill(&mut obs, i);
-            policy.act(&obs, &mut action)?;
-            w.act(&obs, &mut theirs)?;
-            policy.observe_reward(-0.01);
-            w.observe_reward(-0.01);
-            for (a, b) in action.iter().zip(&theirs) {
+            for (e, a) in engines.iter_mut().zip(&mut actions) {
+                e.act(&obs, a)?;
+                e.observe_reward(-0.01);
+            }
+            for (a, b) in actions[0].iter().zip(&actions[1]) {
                 max_diff = max_diff.max((a - b).abs());
             }
         }
@@ -374,36 +405,23 @@ fn step_latency(
             bail!("onnxruntime and tract disagree on the DT's actions by {max_diff}");
         }
     }
-    let mut tract_us = Vec::with_capacity(iters);
-    let mut ort_us = Vec::with_capacity(iters);
+    let mut times: Vec<Vec<f64>> = engines.iter().map(|_| Vec::with_capacity(iters)).collect();
     // 50 untimed warm-up steps, then `iters` timed ones, in blocks.
     let total = iters + 50;
     let mut done = 0;
     while done < total {
         let n = BLOCK.min(total - done);
-        for i in done..done + n {
-            if i % EPISODE == 0 {
-                policy.reset();
-            }
-            fill(&mut obs, i);
-            let t = Instant::now();
-            policy.act(&obs, &mut action)?;
-            policy.observe_reward(-0.01);
-            if i >= 50 {
-                tract_us.push(t.elapsed().as_secs_f64() * 1e6);
-            }
-        }
-        if let Some(w) = ort.as_deref_mut() {
+        for (e, us) in engines.iter_mut().zip(&mut times) {
             for i in done..done + n {
                 if i % EPISODE == 0 {
-                    w.reset()?;
+                    e.reset()?;
                 }
                 fill(&mut obs, i);
                 let t = Instant::now();
-                w.act(&obs, &mut theirs)?;
-                w.observe_reward(-0.01);
+                e.act(&obs, &mut actions[0])?;
+                e.observe_reward(-0.01);
                 if i >= 50 {
-                    ort_us.push(t.elapsed().as_secs_f64() * 1e6);
+                    us.push(t.elapsed().as_secs_f64() * 1e6);
                 }
             }
         }
@@ -413,6 +431,7 @@ fn step_latency(
         v.sort_by(f64::total_cmp);
         json!({"median_us": quantile_sorted(&v, 0.5), "p99_us": quantile_sorted(&v, 0.99)})
     };
-    let ort = ort.is_some().then(|| summary(ort_us));
-    Ok((summary(tract_us), ort, max_diff))
+    let mut times = times.into_iter().map(summary);
+    let tract = times.next().unwrap_or(Value::Null);
+    Ok((tract, times.next(), max_diff))
 }
