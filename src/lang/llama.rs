@@ -13,6 +13,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::Device;
 use candle_core::quantized::gguf_file::Content;
 
+use std::sync::Arc;
+
+use super::q8::{Q8Matrix, Q8Scratch, matmul_q8};
 use super::tensor::{matmul_t, rms_norm, silu_mul};
 
 /// Shape of a llama-family model, from GGUF metadata.
@@ -68,6 +71,27 @@ pub struct Llama {
     /// `None`: the output projection is tied to the token embedding.
     pub(crate) output: Option<Vec<f32>>,
     pub(crate) layers: Vec<Layer>,
+    /// Int8 copies of the projections (`use_q8`); `None`: f32 products.
+    q8: Option<Arc<Q8Weights>>,
+}
+
+/// Every layer's seven projections (`Layer::projections_mut` order) and
+/// the output projection, quantised; `None` where a shape does not pack.
+struct Q8Weights {
+    layers: Vec<[Option<Q8Matrix>; 7]>,
+    output: Option<Q8Matrix>,
+}
+
+/// Index of a projection in `Q8Weights::layers[i]`.
+#[derive(Clone, Copy)]
+enum Proj {
+    Q = 0,
+    K = 1,
+    V = 2,
+    O = 3,
+    Gate = 4,
+    Up = 5,
+    Down = 6,
 }
 
 /// Keys and values of the tokens already run (the prompt), per layer, as
@@ -219,6 +243,7 @@ impl Llama {
                 out_norm,
                 output,
                 layers,
+                q8: None,
             },
             content,
         ))
@@ -249,6 +274,73 @@ impl Llama {
             output: None,
             layers,
             cfg,
+            q8: None,
+        }
+    }
+
+    /// Runs the projections as int8 products (`q8`) from now on, when this
+    /// CPU has the kernel (AVX-512 VNNI); `false`: it stays f32. Weights
+    /// changed later (a LoRA merge) need another call.
+    pub fn use_q8(&mut self) -> bool {
+        if !super::q8::fast() {
+            return false;
+        }
+        let c = self.cfg;
+        let (d, kvd, ff) = (c.d_model, c.n_kv_head * c.head_dim, c.d_ff);
+        let q = Q8Matrix::quantize;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                [
+                    q(&l.wq, d, d),
+                    q(&l.wk, kvd, d),
+                    q(&l.wv, kvd, d),
+                    q(&l.wo, d, d),
+                    q(&l.w_gate, ff, d),
+                    q(&l.w_up, ff, d),
+                    q(&l.w_down, d, ff),
+                ]
+            })
+            .collect();
+        let output = q(self.output_weight(), c.vocab, d);
+        self.q8 = Some(Arc::new(Q8Weights { layers, output }));
+        true
+    }
+
+    /// The f32 weights are about to change: the int8 copies go (call
+    /// `use_q8` again after).
+    pub(crate) fn weights_changed(&mut self) {
+        self.q8 = None;
+    }
+
+    /// Whether the projections run as int8 products.
+    pub fn q8(&self) -> bool {
+        self.q8.is_some()
+    }
+
+    /// `y = x · wᵀ` for projection `p` of layer `li` (weights `w`, `out`
+    /// rows): int8 when quantised, else f32.
+    #[allow(clippy::too_many_arguments)]
+    fn project(
+        &self,
+        li: usize,
+        p: Proj,
+        x: &[f32],
+        n: usize,
+        inp: usize,
+        w: &[f32],
+        out: usize,
+        y: &mut [f32],
+        s: &mut Q8Scratch,
+    ) {
+        match self
+            .q8
+            .as_ref()
+            .and_then(|q| q.layers[li][p as usize].as_ref())
+        {
+            Some(m) => matmul_q8(x, n, m, y, s),
+            None => matmul_t(x, n, inp, w, out, y),
         }
     }
 
@@ -366,11 +458,12 @@ impl Llama {
         let scale = 1.0 / (hd as f32).sqrt();
         let group = c.n_head / c.n_kv_head;
         let mut scores = vec![0f32; n * p0];
+        let mut qs = Q8Scratch::default();
         for (li, l) in self.layers.iter().enumerate() {
             rms_norm(&x, &l.attn_norm, c.eps, &mut h, d);
-            matmul_t(&h, n, d, &l.wq, d, &mut q);
-            matmul_t(&h, n, d, &l.wk, kvd, &mut k);
-            matmul_t(&h, n, d, &l.wv, kvd, &mut v);
+            self.project(li, Proj::Q, &h, n, d, &l.wq, d, &mut q, &mut qs);
+            self.project(li, Proj::K, &h, n, d, &l.wk, kvd, &mut k, &mut qs);
+            self.project(li, Proj::V, &h, n, d, &l.wv, kvd, &mut v, &mut qs);
             rope(&mut q, c.n_head);
             rope(&mut k, c.n_kv_head);
             let (ck, cv) = (&cache.k[li], &cache.v[li]);
@@ -452,15 +545,26 @@ impl Llama {
                     }
                 }
             }
-            matmul_t(&att, n, d, &l.wo, d, &mut proj);
+            self.project(li, Proj::O, &att, n, d, &l.wo, d, &mut proj, &mut qs);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
             rms_norm(&x, &l.ffn_norm, c.eps, &mut h, d);
-            matmul_t(&h, n, d, &l.w_gate, c.d_ff, &mut gate);
-            matmul_t(&h, n, d, &l.w_up, c.d_ff, &mut up);
+            let ff = c.d_ff;
+            self.project(li, Proj::Gate, &h, n, d, &l.w_gate, ff, &mut gate, &mut qs);
+            self.project(li, Proj::Up, &h, n, d, &l.w_up, ff, &mut up, &mut qs);
             silu_mul(&mut gate, &up);
-            matmul_t(&gate, n, c.d_ff, &l.w_down, d, &mut proj);
+            self.project(
+                li,
+                Proj::Down,
+                &gate,
+                n,
+                ff,
+                &l.w_down,
+                d,
+                &mut proj,
+                &mut qs,
+            );
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
@@ -481,9 +585,11 @@ impl Llama {
         }
         let mut hn = vec![0f32; m * d];
         rms_norm(&sel, &self.out_norm, c.eps, &mut hn, d);
-        let w = self.output.as_deref().unwrap_or(&self.tok_embd);
         let mut logits = vec![0f32; m * c.vocab];
-        matmul_t(&hn, m, d, w, c.vocab, &mut logits);
+        match self.q8.as_ref().and_then(|q| q.output.as_ref()) {
+            Some(w) => matmul_q8(&hn, m, w, &mut logits, &mut qs),
+            None => matmul_t(&hn, m, d, self.output_weight(), c.vocab, &mut logits),
+        }
         Ok(logits)
     }
 }

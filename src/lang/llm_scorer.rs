@@ -56,6 +56,17 @@ impl LlmScorer {
         &self.model
     }
 
+    /// Scores with int8 products from now on where this CPU has the kernel
+    /// (`Llama::use_q8`); `false`: it stays f32. The prompt cache starts
+    /// over (its keys and values came from the other path).
+    pub fn use_q8(&mut self) -> bool {
+        let on = self.model.use_q8();
+        if on {
+            self.cache = self.model.new_cache();
+        }
+        on
+    }
+
     /// Token ids of a prompt (with BOS when the model wants one).
     pub fn prompt_ids(&self, text: &str) -> Result<Vec<u32>> {
         let mut ids = Vec::new();

@@ -30,6 +30,7 @@ pub mod minilm;
 pub mod openai;
 pub mod parse;
 pub mod prompt;
+pub mod q8;
 pub mod ranking;
 pub mod saycan;
 pub mod service;

@@ -111,6 +111,7 @@ impl Lora {
     /// Adds the adapters into `model`'s weights: W += s·B·A. The merged
     /// model runs with the plain forward (`Llama::forward_tree`).
     pub fn merge_into(&self, model: &mut Llama) {
+        model.weights_changed();
         let (r, sc) = (self.cfg.rank, self.cfg.scale());
         for (k, layer) in self.slots.iter().enumerate() {
             let weights = model.layers[self.cfg.first_layer + k].projections_mut();
