@@ -7,7 +7,7 @@ use ganglion_firmware::SafeMode;
 
 use super::endpoint::{DEFAULT_BAUD, LinkEndpoint, baud_ok, known_bauds};
 use super::reader::{Item, Reporter, Table};
-use super::types::{LinkClock, Pace, PlantConfig};
+use super::types::{LinkClock, PlantConfig};
 use super::validate::{Signature, or_default};
 use crate::config::joints::{LAYOUTS, layout};
 
@@ -113,18 +113,7 @@ pub(crate) fn link_plant(
             }
         }
     });
-    let seed = or_default(t.get("seed"), 0, |i| i.count(rep, 0, u64::MAX));
-    let pace = or_default(t.get("pace"), Pace::Realtime, |i| match i.str(rep)? {
-        "realtime" => Some(Pace::Realtime),
-        "fast" => Some(Pace::Fast),
-        other => {
-            i.report(
-                rep,
-                format!("must be \"realtime\" or \"fast\", got {other:?}"),
-            );
-            None
-        }
-    });
+    let (seed, pace) = super::validate::seed_and_pace(rep, t);
     let sig = joints.filter(|_| transport_ok).map(|l| Signature {
         kind: kind.to_string(),
         sensors: l.link_sensors,
