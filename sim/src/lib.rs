@@ -15,7 +15,8 @@ pub mod vec_env;
 
 pub use env::{ENV_NAMES, Env, StepResult, UnknownEnv, make_env};
 pub use plant::{
-    CartPolePlant, PLANT_KINDS, Plant, PlantHealth, TaskSignal, make_plant, plant_signature,
+    CartPolePlant, PLANT_KINDS, Plant, PlantHealth, TaskSignal, leak_names, make_plant,
+    plant_signature,
 };
 pub use reacher_plant::ReacherPlant;
 pub use rng::{Rng, derive_seed};

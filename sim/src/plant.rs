@@ -97,6 +97,17 @@ pub fn make_plant(kind: &str) -> Option<Box<dyn Plant>> {
     }
 }
 
+/// Names built at run time (from a URDF, a config's joint list) as the
+/// `'static` names `Plant` hands out: leaked, once per plant or config
+/// check, so they live as long as the process.
+pub fn leak_names(names: Vec<String>) -> &'static [&'static str] {
+    let v: Vec<&'static str> = names
+        .into_iter()
+        .map(|s| &*Box::leak(s.into_boxed_str()))
+        .collect();
+    Box::leak(v.into_boxed_slice())
+}
+
 /// Plant kinds a config may name.
 pub const PLANT_KINDS: &[&str] = &["sim:cartpole", "sim:reacher", "sim:tabletop"];
 

@@ -326,8 +326,7 @@ impl OrtWindow {
         for (a, v) in action.iter_mut().zip(row) {
             *a = v.clamp(-1.0, 1.0);
         }
-        let a = action.to_vec();
-        self.f32(ACTIONS)?[(k - 1) * ad..].copy_from_slice(&a);
+        self.f32(ACTIONS)?[(k - 1) * ad..].copy_from_slice(action);
         self.t += 1;
         Ok(())
     }

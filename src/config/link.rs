@@ -84,34 +84,21 @@ pub(crate) fn link_plant(
         }
     });
     let clock = or_default(t.get("clock"), LinkClock::Lockstep, |i| {
-        match i.str(rep)? {
-            "lockstep" => Some(LinkClock::Lockstep),
-            "wall" => Some(LinkClock::Wall),
-            other => {
-                i.report(
-                    rep,
-                    format!("must be \"lockstep\" or \"wall\", got {other:?}"),
-                );
-                None
-            }
-        }
+        i.one_of(
+            rep,
+            &[("lockstep", LinkClock::Lockstep), ("wall", LinkClock::Wall)],
+        )
     });
     let watchdog_ms = or_default(t.get("watchdog_ms"), 60, |i| {
         i.count(rep, 1, MAX_WATCHDOG_MS).map(|v| v as u32)
     });
     let node_safe = or_default(t.get("node_safe"), SafeMode::Brake, |i| {
-        match i.str(rep)? {
-            "brake" => Some(SafeMode::Brake),
-            "hold" => Some(SafeMode::Hold),
-            "zero" => Some(SafeMode::Zero),
-            other => {
-                i.report(
-                    rep,
-                    format!("must be \"brake\", \"hold\" or \"zero\", got {other:?}"),
-                );
-                None
-            }
-        }
+        let modes = [
+            ("brake", SafeMode::Brake),
+            ("hold", SafeMode::Hold),
+            ("zero", SafeMode::Zero),
+        ];
+        i.one_of(rep, &modes)
     });
     let (seed, pace) = super::validate::seed_and_pace(rep, t);
     let sig = joints.filter(|_| transport_ok).map(|l| Signature {

@@ -113,14 +113,12 @@ pub(crate) fn policy(
         Some(p)
     });
     let kind_item = t.require(rep, "kind");
-    let kind = kind_item.as_ref().and_then(|i| match i.str(rep)? {
-        "mlp" => Some(PolicyKind::Mlp),
-        "decision-transformer" => Some(PolicyKind::DecisionTransformer),
-        other => {
-            let msg = format!("must be \"mlp\" or \"decision-transformer\", got {other:?}");
-            i.report(rep, msg);
-            None
-        }
+    let kind = kind_item.as_ref().and_then(|i| {
+        let kinds = [
+            ("mlp", PolicyKind::Mlp),
+            ("decision-transformer", PolicyKind::DecisionTransformer),
+        ];
+        i.one_of(rep, &kinds)
     });
     // The card: given explicitly, or beside the model (then only looked for
     // when the model itself was found, not to report the same thing twice).

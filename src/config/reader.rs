@@ -106,6 +106,23 @@ impl<'a> Item<'a> {
         }
     }
 
+    /// A string naming one of `options`: its value, else reported as
+    /// `must be "a", "b" or "c", got "x"`.
+    pub(crate) fn one_of<T: Copy>(&self, rep: &mut Reporter, options: &[(&str, T)]) -> Option<T> {
+        let s = self.str(rep)?;
+        if let Some((_, v)) = options.iter().find(|(name, _)| *name == s) {
+            return Some(*v);
+        }
+        let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+        let listed = match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        self.report(rep, format!("must be {listed}, got {s:?}"));
+        None
+    }
+
     pub(crate) fn bool(&self, rep: &mut Reporter) -> Option<bool> {
         match self.value.get_ref() {
             DeValue::Boolean(b) => Some(*b),

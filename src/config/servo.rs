@@ -13,6 +13,12 @@ use super::reader::{Item, Reporter, Table};
 use super::types::PlantConfig;
 use super::validate::{Signature, key_name, or_default};
 use crate::record::tick::{MAX_ACT, MAX_SENSORS};
+use crate::servo::protocol::MAX_ID;
+use crate::servo::table::{CENTER_TICK, JointUnits, TICKS_PER_REV};
+use ganglion_sim::leak_names;
+
+/// The last tick of one revolution (position goals run 0 to this).
+const LAST_TICK: i32 = TICKS_PER_REV as i32 - 1;
 
 /// Baud rates of X-series servos that a tty can set.
 pub const DYNAMIXEL_BAUDS: &[u32] = &[
@@ -84,27 +90,23 @@ pub fn signature(
     joints: &[ServoJoint],
     mode: CommandMode,
 ) -> (&'static [&'static str], &'static [&'static str]) {
-    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     let mut sensors = Vec::with_capacity(3 * joints.len() + 2);
     for j in joints {
         for field in ["position", "velocity", "load"] {
-            sensors.push(leak(format!("{}.{field}", j.name)));
+            sensors.push(format!("{}.{field}", j.name));
         }
     }
-    sensors.push("bus.status");
-    sensors.push("bus.errors");
+    sensors.push("bus.status".into());
+    sensors.push("bus.errors".into());
     let suffix = match mode {
         CommandMode::Position => "position",
         CommandMode::Velocity => "velocity",
     };
-    let actuators: Vec<&'static str> = joints
+    let actuators = joints
         .iter()
-        .map(|j| leak(format!("{}.{suffix}", j.name)))
+        .map(|j| format!("{}.{suffix}", j.name))
         .collect();
-    (
-        Box::leak(sensors.into_boxed_slice()),
-        Box::leak(actuators.into_boxed_slice()),
-    )
+    (leak_names(sensors), leak_names(actuators))
 }
 
 pub(crate) fn servo_plant(
@@ -152,17 +154,11 @@ pub(crate) fn servo_plant(
     });
     let timeout_ms = or_default(t.get("timeout_ms"), 20, |i| i.count(rep, 1, MAX_TIMEOUT_MS));
     let mode = or_default(t.get("mode"), CommandMode::Position, |i| {
-        match i.str(rep)? {
-            "position" => Some(CommandMode::Position),
-            "velocity" => Some(CommandMode::Velocity),
-            other => {
-                i.report(
-                    rep,
-                    format!("must be \"position\" or \"velocity\", got {other:?}"),
-                );
-                None
-            }
-        }
+        let modes = [
+            ("position", CommandMode::Position),
+            ("velocity", CommandMode::Velocity),
+        ];
+        i.one_of(rep, &modes)
     });
     let watchdog_ms = or_default(t.get("watchdog_ms"), 100, |i| {
         i.count(rep, 0, MAX_WATCHDOG_MS).map(|v| v as u32)
@@ -275,9 +271,9 @@ fn joint(rep: &mut Reporter, t: &Table<'_>, mode: CommandMode) -> Option<ServoJo
     let name = t.require(rep, "name").and_then(|i| key_name(rep, &i));
     let id = t
         .require(rep, "id")
-        .and_then(|i| i.count(rep, 0, 252).map(|v| v as u8));
-    let zero_tick = or_default(t.get("zero_tick"), 2048, |i| {
-        i.count(rep, 0, 4095).map(|v| v as i32)
+        .and_then(|i| i.count(rep, 0, u64::from(MAX_ID)).map(|v| v as u8));
+    let zero_tick = or_default(t.get("zero_tick"), CENTER_TICK, |i| {
+        i.count(rep, 0, LAST_TICK as u64).map(|v| v as i32)
     });
     let direction = or_default(t.get("direction"), 1.0, |i| {
         let v = i.number(rep)?;
@@ -304,12 +300,15 @@ fn joint(rep: &mut Reporter, t: &Table<'_>, mode: CommandMode) -> Option<ServoJo
             let (Some(v), Some(item)) = (v, item) else {
                 continue;
             };
-            let tick = z as f64 + d as f64 * v as f64 * 4096.0 / std::f64::consts::TAU;
-            if !(0.0..=4095.0).contains(&tick.round()) {
+            let units = JointUnits {
+                zero_tick: z,
+                direction: d,
+            };
+            let tick = units.rad_to_ticks(v);
+            if !(0..=LAST_TICK).contains(&tick) {
                 let msg = format!(
-                    "{v} rad is tick {:.0} (zero_tick {z}, direction {d}), outside the \
-                     servo's position range 0 to 4095",
-                    tick.round()
+                    "{v} rad is tick {tick} (zero_tick {z}, direction {d}), outside the \
+                     servo's position range 0 to {LAST_TICK}"
                 );
                 item.report(rep, msg);
                 limits_ok = false;

@@ -374,16 +374,8 @@ fn plant(rep: &mut Reporter, t: &Table<'_>, base: &Path) -> PlantParts {
 /// A simulated plant's `seed` (default 0) and `pace` (default realtime).
 pub(crate) fn seed_and_pace(rep: &mut Reporter, t: &Table<'_>) -> (Option<u64>, Option<Pace>) {
     let seed = or_default(t.get("seed"), 0, |i| i.count(rep, 0, u64::MAX));
-    let pace = or_default(t.get("pace"), Pace::Realtime, |i| match i.str(rep)? {
-        "realtime" => Some(Pace::Realtime),
-        "fast" => Some(Pace::Fast),
-        other => {
-            i.report(
-                rep,
-                format!("must be \"realtime\" or \"fast\", got {other:?}"),
-            );
-            None
-        }
+    let pace = or_default(t.get("pace"), Pace::Realtime, |i| {
+        i.one_of(rep, &[("realtime", Pace::Realtime), ("fast", Pace::Fast)])
     });
     (seed, pace)
 }

@@ -286,24 +286,25 @@ impl Llama {
             return false;
         }
         let c = self.cfg;
-        let (d, kvd, ff) = (c.d_model, c.n_kv_head * c.head_dim, c.d_ff);
         let q = Q8Matrix::quantize;
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                [
-                    q(&l.wq, d, d),
-                    q(&l.wk, kvd, d),
-                    q(&l.wv, kvd, d),
-                    q(&l.wo, d, d),
-                    q(&l.w_gate, ff, d),
-                    q(&l.w_up, ff, d),
-                    q(&l.w_down, d, ff),
-                ]
+        let all = [
+            Proj::Q,
+            Proj::K,
+            Proj::V,
+            Proj::O,
+            Proj::Gate,
+            Proj::Up,
+            Proj::Down,
+        ];
+        let layers = (0..self.layers.len())
+            .map(|li| {
+                all.map(|p| {
+                    let (w, out, inp) = self.weights(li, p);
+                    q(w, out, inp)
+                })
             })
             .collect();
-        let output = q(self.output_weight(), c.vocab, d);
+        let output = q(self.output_weight(), c.vocab, c.d_model);
         self.q8 = Some(Arc::new(Q8Weights { layers, output }));
         true
     }
@@ -319,28 +320,34 @@ impl Llama {
         self.q8.is_some()
     }
 
-    /// `y = x · wᵀ` for projection `p` of layer `li` (weights `w`, `out`
-    /// rows): int8 when quantised, else f32.
-    #[allow(clippy::too_many_arguments)]
-    fn project(
-        &self,
-        li: usize,
-        p: Proj,
-        x: &[f32],
-        n: usize,
-        inp: usize,
-        w: &[f32],
-        out: usize,
-        y: &mut [f32],
-        s: &mut Q8Scratch,
-    ) {
+    /// Projection `p` of layer `li`: its f32 weights, output and input widths.
+    fn weights(&self, li: usize, p: Proj) -> (&[f32], usize, usize) {
+        let (l, c) = (&self.layers[li], self.cfg);
+        let (d, kvd, ff) = (c.d_model, c.n_kv_head * c.head_dim, c.d_ff);
+        match p {
+            Proj::Q => (&l.wq, d, d),
+            Proj::K => (&l.wk, kvd, d),
+            Proj::V => (&l.wv, kvd, d),
+            Proj::O => (&l.wo, d, d),
+            Proj::Gate => (&l.w_gate, ff, d),
+            Proj::Up => (&l.w_up, ff, d),
+            Proj::Down => (&l.w_down, d, ff),
+        }
+    }
+
+    /// `y = x · wᵀ` for projection `p` of layer `li`: int8 when quantised,
+    /// else f32.
+    fn project(&self, li: usize, p: Proj, x: &[f32], n: usize, y: &mut [f32], s: &mut Q8Scratch) {
         match self
             .q8
             .as_ref()
             .and_then(|q| q.layers[li][p as usize].as_ref())
         {
             Some(m) => matmul_q8(x, n, m, y, s),
-            None => matmul_t(x, n, inp, w, out, y),
+            None => {
+                let (w, out, inp) = self.weights(li, p);
+                matmul_t(x, n, inp, w, out, y)
+            }
         }
     }
 
@@ -461,9 +468,9 @@ impl Llama {
         let mut qs = Q8Scratch::default();
         for (li, l) in self.layers.iter().enumerate() {
             rms_norm(&x, &l.attn_norm, c.eps, &mut h, d);
-            self.project(li, Proj::Q, &h, n, d, &l.wq, d, &mut q, &mut qs);
-            self.project(li, Proj::K, &h, n, d, &l.wk, kvd, &mut k, &mut qs);
-            self.project(li, Proj::V, &h, n, d, &l.wv, kvd, &mut v, &mut qs);
+            self.project(li, Proj::Q, &h, n, &mut q, &mut qs);
+            self.project(li, Proj::K, &h, n, &mut k, &mut qs);
+            self.project(li, Proj::V, &h, n, &mut v, &mut qs);
             rope(&mut q, c.n_head);
             rope(&mut k, c.n_kv_head);
             let (ck, cv) = (&cache.k[li], &cache.v[li]);
@@ -545,26 +552,15 @@ impl Llama {
                     }
                 }
             }
-            self.project(li, Proj::O, &att, n, d, &l.wo, d, &mut proj, &mut qs);
+            self.project(li, Proj::O, &att, n, &mut proj, &mut qs);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }
             rms_norm(&x, &l.ffn_norm, c.eps, &mut h, d);
-            let ff = c.d_ff;
-            self.project(li, Proj::Gate, &h, n, d, &l.w_gate, ff, &mut gate, &mut qs);
-            self.project(li, Proj::Up, &h, n, d, &l.w_up, ff, &mut up, &mut qs);
+            self.project(li, Proj::Gate, &h, n, &mut gate, &mut qs);
+            self.project(li, Proj::Up, &h, n, &mut up, &mut qs);
             silu_mul(&mut gate, &up);
-            self.project(
-                li,
-                Proj::Down,
-                &gate,
-                n,
-                ff,
-                &l.w_down,
-                d,
-                &mut proj,
-                &mut qs,
-            );
+            self.project(li, Proj::Down, &gate, n, &mut proj, &mut qs);
             for (xi, pi) in x.iter_mut().zip(&proj) {
                 *xi += pi;
             }

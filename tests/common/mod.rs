@@ -13,6 +13,20 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The problem reported for `field` when `text` is parsed as the config
+/// `path`; panics naming `change` (what the test did to the text) when the
+/// text is accepted or nothing is reported for `field`.
+pub fn problem_at(path: &Path, text: &str, field: &str, change: &str) -> config::ConfigProblem {
+    let errs = config::parse(path, text)
+        .err()
+        .unwrap_or_else(|| panic!("`{change}` accepted"));
+    errs.problems
+        .iter()
+        .find(|p| p.field == field)
+        .cloned()
+        .unwrap_or_else(|| panic!("`{change}`: nothing reported for {field}: {errs}"))
+}
+
 pub fn cartpole_config() -> RobotConfig {
     let path = repo().join("robots/cartpole.toml");
     config::load(&path).unwrap_or_else(|e| panic!("{e}"))

@@ -39,15 +39,8 @@ fn problem(from: &str, to: &str, field: &str) -> (Option<usize>, String) {
     let text = shipped();
     assert!(text.contains(from), "{from}");
     let text = text.replacen(from, to, 1);
-    let errs = config::parse(&repo("robots/broken-hil.toml"), &text)
-        .err()
-        .unwrap_or_else(|| panic!("`{to}` accepted"));
-    let p = errs
-        .problems
-        .iter()
-        .find(|p| p.field == field)
-        .unwrap_or_else(|| panic!("`{to}`: nothing reported for {field}: {errs}"));
-    (p.line, p.message.clone())
+    let p = crate::common::problem_at(&repo("robots/broken-hil.toml"), &text, field, to);
+    (p.line, p.message)
 }
 
 #[test]

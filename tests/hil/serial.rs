@@ -200,14 +200,7 @@ fn broken_serial_fields_are_reported() {
         ),
     ] {
         let broken = text.replacen(from, to, 1);
-        let errs = config::parse(&repo("robots/broken-serial.toml"), &broken)
-            .err()
-            .unwrap_or_else(|| panic!("`{to}` accepted"));
-        let p = errs
-            .problems
-            .iter()
-            .find(|p| p.field == field)
-            .unwrap_or_else(|| panic!("`{to}`: nothing for {field}: {errs}"));
+        let p = crate::common::problem_at(&repo("robots/broken-serial.toml"), &broken, field, to);
         assert!(p.message.contains(says), "{to}: {}", p.message);
         assert!(p.line.is_some() || field == "plant.device", "{to}: no line");
     }

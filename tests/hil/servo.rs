@@ -476,18 +476,11 @@ fn broken_servo_fields_are_reported_where_they_are() {
             })
             .collect();
         let broken = broken.join("\n");
-        let errs = config::parse(&arm_servo(), &broken)
-            .err()
-            .unwrap_or_else(|| panic!("`{to}` accepted"));
-        let p = errs
-            .problems
-            .iter()
-            .find(|p| p.field == field)
-            .unwrap_or_else(|| panic!("`{to}`: nothing reported for {field}: {errs}"));
+        let p = crate::common::problem_at(&arm_servo(), &broken, field, to);
         assert!(p.message.contains(says), "`{to}`: {}", p.message);
         // At the changed line (an added key: the line after it).
         let want = if field == "plant.devcie" { at + 1 } else { at };
-        assert_eq!(p.line, Some(want), "`{to}`: {errs}");
+        assert_eq!(p.line, Some(want), "`{to}`: {p}");
     }
     // A joint actuator the config's plant does not have.
     let at = text.rfind("\"gripper.position\"").unwrap();

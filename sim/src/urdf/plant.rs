@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::UrdfModel;
 use super::reach::{DriveKind, UrdfReach};
-use crate::plant::{Plant, TaskSignal};
+use crate::plant::{Plant, TaskSignal, leak_names};
 use crate::tabletop::reach::reach_reward;
 
 pub struct UrdfPlant {
@@ -51,15 +51,7 @@ fn names(
         .chain(axes("error_dm"))
         .collect();
     let actuators: Vec<String> = per_joint(drive.name()).collect();
-    (leak(sensors), leak(actuators))
-}
-
-fn leak(names: Vec<String>) -> &'static [&'static str] {
-    let v: Vec<&'static str> = names
-        .into_iter()
-        .map(|s| &*Box::leak(s.into_boxed_str()))
-        .collect();
-    Box::leak(v.into_boxed_slice())
+    (leak_names(sensors), leak_names(actuators))
 }
 
 impl UrdfPlant {
